@@ -1,0 +1,29 @@
+{
+  # cinderblock's native addon: the few Linux syscalls Node cannot make itself
+  # (block-device ioctls, FICLONE, OFD record locks, AF_UNIX datagrams to systemd).
+  # Built by `npm run build:native` (node-gyp rebuild) against the local Node headers.
+  "targets": [
+    {
+      "target_name": "cinderblock_native",
+      "sources": [
+        "native/addon.cc",
+        "native/common.cc",
+        "native/blockdev.cc",
+        "native/reflink.cc",
+        "native/lock.cc",
+        "native/sdnotify.cc"
+      ],
+      # node_addon_api_except: include path for napi.h plus NAPI_CPP_EXCEPTIONS and
+      # -fexceptions, so a failed Node-API call surfaces as a thrown Napi::Error.
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
+      ],
+      # Node-API 8 (every Node >= 16) has all the addon needs; engines asks for Node >= 20.19.
+      "defines": [ "NAPI_VERSION=8" ],
+      # node's common.gypi builds Release with -O3; -O2 is plenty for a few syscalls.
+      "cflags!": [ "-O3" ],
+      "cflags": [ "-O2", "-Wall", "-Wextra" ],
+      "cflags_cc": [ "-std=c++17" ]
+    }
+  ]
+}

@@ -1,0 +1,97 @@
+// Loads cinderblock's native addon (build/Release/cinderblock_native.node, built from
+// binding.gyp by `npm run build:native`) and describes what it exports. Only the modules in
+// src/native/ use it directly; everyone else imports their typed functions.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * A file or device: a path (opened with O_CLOEXEC and closed by the call), or an fd the caller
+ * owns and must keep open until the returned promise settles (the call runs on another thread).
+ */
+export type FileRef = string | number;
+
+/**
+ * The raw exports of cinderblock_native. Promises reject, and sync calls throw, plain Errors
+ * carrying `errno`, `syscall` and (usually) `path`; src/native/errors.ts turns them into
+ * {@link import('./errors.js').NativeError}s with a `code` and an operator-facing message.
+ */
+export interface NativeAddon {
+  blkGetSize64(dev: FileRef): Promise<number>;
+  blkSszGet(dev: FileRef): Promise<number>;
+  blkPbszGet(dev: FileRef): Promise<number>;
+  blkFlsBuf(dev: FileRef): Promise<void>;
+  blkRrPart(dev: FileRef): Promise<void>;
+  blkDiscard(dev: FileRef, offset: number, length: number): Promise<void>;
+  blkZeroOut(dev: FileRef, offset: number, length: number): Promise<void>;
+  ficlone(src: FileRef, dst: FileRef, mode: number): Promise<void>;
+  reflinkProbe(dir: string): Promise<true>;
+  tryLockFile(fd: number): boolean;
+  unlockFile(fd: number): void;
+  sdNotify(address: string, state: string): void;
+}
+
+export const ADDON_RELATIVE_PATH = path.join('build', 'Release', 'cinderblock_native.node');
+
+/** Thrown when the addon is missing or cannot be loaded; the message says how to fix it. */
+export class NativeAddonError extends Error {
+  readonly code = 'ERR_CINDERBLOCK_NATIVE_ADDON';
+  constructor(message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'NativeAddonError';
+  }
+}
+
+/**
+ * The repository (or install) root: the nearest ancestor of this module that holds binding.gyp.
+ * That is ../.. from src/native/ (tsx, vitest) and ../../.. from dist/src/native/ (after tsc).
+ */
+export function findPackageRoot(fromDir: string = path.dirname(fileURLToPath(import.meta.url))): string {
+  for (let dir = fromDir; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'binding.gyp'))) return dir;
+    if (path.dirname(dir) === dir) break;
+  }
+  return path.resolve(fromDir, '..', '..');
+}
+
+/**
+ * Where the addon is looked for: $CINDERBLOCK_NATIVE_ADDON if set (packagers who put the .node
+ * file elsewhere), else <root>/build/Release/cinderblock_native.node.
+ */
+export function addonPath(env: NodeJS.ProcessEnv = process.env): string {
+  const override = env.CINDERBLOCK_NATIVE_ADDON;
+  if (override) return path.resolve(override);
+  return path.join(findPackageRoot(), ADDON_RELATIVE_PATH);
+}
+
+/** Loads the addon from `file`; throws NativeAddonError with the fix when it is not there. */
+export function loadAddonFrom(file: string): NativeAddon {
+  if (process.platform !== 'linux') {
+    throw new NativeAddonError(`cinderblock's native addon works on Linux only (this is ${process.platform}).`);
+  }
+  if (!existsSync(file)) {
+    throw new NativeAddonError(
+      `cinderblock's native addon is not built: ${file} does not exist. ` +
+        `Run \`npm run build:native\` in ${findPackageRoot()} (needs g++, make and python3; ` +
+        `it builds against the local Node headers, no download).`,
+    );
+  }
+  try {
+    return createRequire(import.meta.url)(file) as NativeAddon;
+  } catch (err) {
+    throw new NativeAddonError(
+      `cinderblock's native addon at ${file} failed to load (${(err as Error).message}). ` +
+        `It was probably built for another Node version or machine: run \`npm run build:native\` again.`,
+      err,
+    );
+  }
+}
+
+let cached: NativeAddon | undefined;
+
+/** The addon, loaded on first use so that importing the facade never fails by itself. */
+export function addon(): NativeAddon {
+  cached ??= loadAddonFrom(addonPath());
+  return cached;
+}

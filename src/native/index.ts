@@ -1,0 +1,22 @@
+// cinderblock's native functions, typed. Import from here rather than from the files beside it.
+export { NativeAddonError, addonPath, findPackageRoot, type FileRef } from './addon.js';
+export { NativeError } from './errors.js';
+export {
+  blockDeviceSize,
+  logicalSectorSize,
+  physicalBlockSize,
+  flushBufferCache,
+  rereadPartitionTable,
+  discardRange,
+  zeroOutRange,
+} from './blockdev.js';
+export { cloneFile, supportsReflink, isReflinkUnsupported, REFLINK_UNSUPPORTED_CODES, type CloneFileOptions } from './reflink.js';
+export {
+  acquireExternalLock,
+  withExternalLock,
+  externalLockFile,
+  LockTimeoutError,
+  type ExternalLockOptions,
+  type ReleaseFn,
+} from './lock.js';
+export { sdNotify, notifyReady, notifyStopping, notifyStatus, notifyWatchdog, watchdogIntervalMs } from './systemd.js';
