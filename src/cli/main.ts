@@ -1,0 +1,78 @@
+// `cinderblock` command line. Each subcommand lives in its own module and is imported only when
+// used, so `cinderblock --version` does not load the broker, database or native code.
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+function packageVersion(): string {
+  // dist/src/cli/main.js and src/cli/main.ts both sit three levels below the package root.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    try {
+      return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version as string;
+    } catch {
+      dir = dirname(dir);
+    }
+  }
+  return 'unknown';
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** oslo.config reads --config-file and --config-dir in the order given; keep that order. */
+export interface ConfigSourceArg {
+  kind: 'file' | 'dir';
+  path: string;
+}
+
+function configSources(argv: string[]): ConfigSourceArg[] {
+  const out: ConfigSourceArg[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const m = /^--config-(file|dir)(?:=(.*))?$/.exec(a);
+    if (!m) continue;
+    const path = m[2] ?? argv[++i];
+    if (path) out.push({ kind: m[1] as 'file' | 'dir', path });
+  }
+  return out;
+}
+
+function addConfigOptions(cmd: Command): Command {
+  return cmd
+    .option('--config-file <path>', 'cinder.conf to read (repeatable; later files override earlier ones)', collect, [])
+    .option('--config-dir <dir>', 'directory of *.conf files read in name order (repeatable)', collect, []);
+}
+
+export function buildProgram(argv: string[]): Command {
+  const program = new Command('cinderblock')
+    .description('Storage-node agent that takes the place of OpenStack cinder-volume')
+    .version(packageVersion(), '-V, --version');
+
+  addConfigOptions(program.command('serve'))
+    .description('run the volume service for every backend in enabled_backends')
+    .action(async () => {
+      const { serve } = await import('./serve.js');
+      await serve(configSources(argv));
+    });
+
+  const config = program.command('config').description('inspect configuration');
+  addConfigOptions(config.command('show'))
+    .description('print the effective configuration with its sources (secrets masked)')
+    .action(async () => {
+      const { showConfig } = await import('./config-show.js');
+      await showConfig(configSources(argv));
+    });
+
+  return program;
+}
+
+/** Entry point used by bin/cinderblock.js. */
+export async function run(argv: string[]): Promise<void> {
+  try {
+    await buildProgram(argv).parseAsync(argv);
+  } catch (err) {
+    process.stderr.write(`cinderblock: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

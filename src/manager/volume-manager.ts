@@ -1,0 +1,67 @@
+// The RPC endpoint of one backend: cinder.volume.manager.VolumeManager's methods by name, at
+// RPC API version 3.18. Arguments arrive decoded (oslo objects as VersionedObject) and are
+// validated here, at the boundary, before anything reaches a driver.
+import { CinderError } from '../errors.js';
+import { VersionedObject } from '../rpc/ovo.js';
+import { standardCapabilityProperties } from './capabilities.js';
+import type { LogLevelControl } from './log-levels.js';
+import type { VolumeService } from './volume-service.js';
+
+export type Handler = (ctx: Record<string, unknown>, args: Record<string, unknown>) => unknown | Promise<unknown>;
+
+export const VOLUME_RPC_API_VERSION = '3.18';
+
+function driverNotInitialized(service: VolumeService): CinderError {
+  const driver = service.driver.className;
+  return new CinderError(`Volume driver not ready.`, { className: 'DriverNotInitialized', kwargs: { driver } });
+}
+
+export class VolumeManager {
+  readonly version = VOLUME_RPC_API_VERSION;
+
+  constructor(
+    private readonly service: VolumeService,
+    private readonly logLevels: LogLevelControl,
+  ) {}
+
+  /** Method table handed to the RPC server. */
+  methods(): Record<string, Handler> {
+    return {
+      // discover asks cinder's driver to refresh its cached stats; ours are never cached.
+      get_capabilities: () => this.getCapabilities(),
+      secure_file_operations_enabled: () => this.service.driver.secureFileOperationsEnabled(),
+      publish_service_capabilities: () => this.service.publishServiceCapabilities(),
+      get_log_levels: (_ctx, args) => this.getLogLevels(args.log_request),
+      set_log_levels: (_ctx, args) => this.setLogLevels(args.log_request),
+    };
+  }
+
+  private async getCapabilities(): Promise<Record<string, unknown>> {
+    if (!this.service.driverInitialized) throw driverNotInitialized(this.service);
+    // driver.init_capabilities: the driver's stats plus cinder's standard properties.
+    const stats = await this.service.driver.getVolumeStats();
+    return { ...stats, properties: standardCapabilityProperties() };
+  }
+
+  private getLogLevels(request: unknown): VersionedObject {
+    const prefix = logRequestField(request, 'prefix');
+    const levels = this.logLevels.get(prefix);
+    const objects = Object.entries(levels).map(([p, level]) => new VersionedObject('LogLevel', { prefix: p, level }));
+    return new VersionedObject('LogLevelList', { objects });
+  }
+
+  private setLogLevels(request: unknown): void {
+    this.logLevels.set(logRequestField(request, 'prefix'), logRequestField(request, 'level'));
+  }
+}
+
+function logRequestField(request: unknown, field: 'prefix' | 'level'): string | null {
+  if (!(request instanceof VersionedObject) || request.name !== 'LogLevel') {
+    throw new CinderError('Invalid input received: log_request must be a LogLevel object', {
+      className: 'InvalidInput',
+      kwargs: { reason: 'log_request must be a LogLevel object' },
+    });
+  }
+  const v = request.get(field);
+  return typeof v === 'string' ? v : null;
+}

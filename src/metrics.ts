@@ -1,0 +1,86 @@
+// Prometheus metrics for operators: what the agent is doing (RPCs by method and outcome, their
+// latency, work in flight), whether it is connected, and how fresh its heartbeat is. Served on
+// [cinderblock] metrics_listen (127.0.0.1:9648 by default; empty disables it).
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class AgentMetrics {
+  readonly registry = new Registry();
+  readonly rpcRequests = new Counter({
+    name: 'cinderblock_rpc_requests_total',
+    help: 'RPC requests handled, by method and outcome (ok, error, dropped)',
+    labelNames: ['backend', 'method', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly rpcDuration = new Histogram({
+    name: 'cinderblock_rpc_duration_seconds',
+    help: 'Time from receipt to reply of an RPC request',
+    labelNames: ['backend', 'method'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
+    registers: [this.registry],
+  });
+  readonly rpcInFlight = new Gauge({
+    name: 'cinderblock_rpc_in_flight',
+    help: 'RPC requests being handled now',
+    labelNames: ['backend'] as const,
+    registers: [this.registry],
+  });
+  readonly brokerConnected = new Gauge({
+    name: 'cinderblock_broker_connected',
+    help: '1 while connected to the message broker',
+    registers: [this.registry],
+  });
+  readonly heartbeatTimestamp = new Gauge({
+    name: 'cinderblock_heartbeat_timestamp_seconds',
+    help: 'Unix time of the last services-row heartbeat written, by backend',
+    labelNames: ['backend'] as const,
+    registers: [this.registry],
+  });
+  readonly driverInitialized = new Gauge({
+    name: 'cinderblock_driver_initialized',
+    help: '1 when the backend driver is set up and the service reports itself up',
+    labelNames: ['backend'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'cinderblock_' });
+  }
+
+  /** Call at the start of an RPC; call the returned function with the outcome when it ends. */
+  rpcStarted(backend: string, method: string): (outcome: 'ok' | 'error' | 'dropped') => void {
+    const end = this.rpcDuration.startTimer({ backend, method });
+    this.rpcInFlight.inc({ backend });
+    return (outcome) => {
+      end();
+      this.rpcInFlight.dec({ backend });
+      this.rpcRequests.inc({ backend, method, outcome });
+    };
+  }
+}
+
+/** Serves GET /metrics on host:port. Resolves once listening. */
+export async function serveMetrics(metrics: AgentMetrics, listen: string): Promise<Server> {
+  const idx = listen.lastIndexOf(':');
+  const host = listen.slice(0, idx).replace(/^\[|\]$/g, '') || '127.0.0.1';
+  const port = Number(listen.slice(idx + 1));
+  if (idx < 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`[cinderblock] metrics_listen = ${listen} is not host:port`);
+  }
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
+      res.writeHead(404).end('see /metrics\n');
+      return;
+    }
+    metrics.registry
+      .metrics()
+      .then((body) => res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(body))
+      .catch((err: unknown) => res.writeHead(500).end(String(err)));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  server.unref();
+  return server;
+}
