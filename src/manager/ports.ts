@@ -10,7 +10,8 @@ export interface ServiceRecord {
 /** The services row of one backend: written at start, heartbeat every report_interval. */
 export interface ServiceRegistry {
   register(): Promise<ServiceRecord>;
-  reportState(record: ServiceRecord): Promise<void>;
+  /** Heartbeat; a row deleted under us is written again (as cinder does), hence the record back. */
+  reportState(record: ServiceRecord): Promise<ServiceRecord>;
 }
 
 /** cinder.scheduler.rpcapi.SchedulerAPI: the two casts a volume service sends. */

@@ -28,6 +28,8 @@ export interface VolumeServiceOptions {
   filterFunction: string | null;
   goodnessFunction: string | null;
   extraCapabilities?: Record<string, unknown>;
+  /** Called after each heartbeat written (metrics, systemd status). */
+  onHeartbeat?: () => void;
 }
 
 export class VolumeService {
@@ -123,7 +125,8 @@ export class VolumeService {
   private async reportState(): Promise<void> {
     if (!this.record || !this.initialized || this.stopping) return;
     try {
-      await this.opts.registry.reportState(this.record);
+      this.record = await this.opts.registry.reportState(this.record);
+      this.opts.onHeartbeat?.();
       if (this.heartbeatFailing) {
         this.opts.logger.info(`heartbeat for ${this.opts.host} restored; the service shows up again`);
         this.heartbeatFailing = false;

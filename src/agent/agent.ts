@@ -1,0 +1,164 @@
+// The composition root: one process, one volume service per enabled backend (cinder runs a
+// process per backend; one event loop serves them all here). Start order matters to cinder's
+// control plane: the services row first (its version caps shape every message cinder-api sends),
+// then the RPC consumers, then the first capability report, so the scheduler never hears of a
+// backend it cannot reach.
+import type { CinderConfig, BackendConfig } from '../config/index.js';
+import { openDatabase, type CinderDb, redactDatabaseUrl } from '../db/index.js';
+import type { Logger } from '../log.js';
+import { LogLevelControl } from '../manager/log-levels.js';
+import { VolumeManager, type Handler } from '../manager/volume-manager.js';
+import { VolumeService } from '../manager/volume-service.js';
+import type { AgentMetrics } from '../metrics.js';
+import { AmqpConnection, RpcClient, RpcServer, SchedulerRpcClient, targetsForVolumeService, redactTransportUrl } from '../rpc/index.js';
+import { DbAllocatedCapacity, DbServiceRegistry } from './db-ports.js';
+import { createDriver } from './driver-factory.js';
+import { RpcSchedulerNotifier } from './scheduler-notifier.js';
+
+export interface AgentOptions {
+  logger: Logger;
+  metrics?: AgentMetrics;
+  /** How long to keep trying the database at start before each new round of oslo.db retries. */
+  databaseRetryMs?: number;
+}
+
+export interface RunningBackend {
+  backend: BackendConfig;
+  service: VolumeService;
+  server: RpcServer;
+}
+
+export interface Agent {
+  backends: RunningBackend[];
+  db: CinderDb;
+  stop(): Promise<void>;
+}
+
+async function openDatabaseWithRetry(config: CinderConfig, opts: AgentOptions): Promise<CinderDb> {
+  const url = config.database.connection;
+  for (let round = 1; ; round++) {
+    try {
+      return await openDatabase(url, {
+        logger: opts.logger,
+        maxPoolSize: config.database.max_pool_size ?? 5,
+        maxRetries: config.database.max_retries,
+        retryInterval: config.database.retry_interval,
+        connectionRecycleTime: config.database.connection_recycle_time,
+      });
+    } catch (err) {
+      // oslo.db gives up after max_retries and cinder-volume dies; an agent that keeps trying
+      // comes up by itself when the database does.
+      const wait = opts.databaseRetryMs ?? 10_000;
+      opts.logger.error(
+        { err },
+        `cannot open the database ${redactDatabaseUrl(url)} (round ${round}); retrying in ${wait / 1000}s. ` +
+          `Check [database] connection, that the server is up and that \`cinder-manage db sync\` has run.`,
+      );
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
+function instrument(methods: Record<string, Handler>, backend: string, metrics: AgentMetrics | undefined): Record<string, Handler> {
+  if (!metrics) return methods;
+  return Object.fromEntries(
+    Object.entries(methods).map(([name, fn]) => [
+      name,
+      async (ctx: Record<string, unknown>, args: Record<string, unknown>) => {
+        const done = metrics.rpcStarted(backend, name);
+        try {
+          const result = await fn(ctx, args);
+          done('ok');
+          return result;
+        } catch (err) {
+          done('error');
+          throw err;
+        }
+      },
+    ]),
+  );
+}
+
+export async function startAgent(config: CinderConfig, opts: AgentOptions): Promise<Agent> {
+  const { logger, metrics } = opts;
+  if (config.backends.length === 0) {
+    throw new Error('enabled_backends is empty: name at least one backend section in [DEFAULT] enabled_backends');
+  }
+  const db = await openDatabaseWithRetry(config, opts);
+  logger.info(`database ${db.redactedUrl} open (${db.dialect})`);
+
+  const transportUrl = config.default.transport_url;
+  const connectionOpts = { rabbit: config.rabbit };
+  const consumeConn = new AmqpConnection(transportUrl, connectionOpts);
+  // Replies and casts go on a connection of their own, as oslo does, so broker flow control on
+  // publishing can never stall consumption.
+  const publishConn = new AmqpConnection(transportUrl, connectionOpts);
+  if (metrics) {
+    consumeConn.on('connected', () => metrics.brokerConnected.set(1));
+    consumeConn.on('disconnected', () => metrics.brokerConnected.set(0));
+  }
+  logger.info(`connecting to ${redactTransportUrl(transportUrl)}`);
+  await Promise.all([consumeConn.start(), publishConn.start()]);
+
+  const rpcClient = new RpcClient({
+    connection: publishConn,
+    controlExchange: config.default.control_exchange,
+    rpcResponseTimeout: config.default.rpc_response_timeout,
+  });
+  const notifier = new RpcSchedulerNotifier(new SchedulerRpcClient(rpcClient));
+  const logLevels = new LogLevelControl(logger);
+
+  const running: RunningBackend[] = [];
+  const stopAll = async () => {
+    for (const b of running) {
+      await b.server.stop().catch((err: unknown) => logger.error({ err }, `stopping RPC server of ${b.backend.host} failed`));
+      await b.service.stop();
+    }
+    await rpcClient.close().catch(() => undefined);
+    await Promise.all([consumeConn.close(), publishConn.close()]).catch(() => undefined);
+    await db.close().catch(() => undefined);
+  };
+
+  try {
+    for (const backend of config.backends) {
+      const blog = logger.child({ backend: backend.name });
+      const driver = createDriver(config, backend);
+      const service = new VolumeService({
+        host: backend.host,
+        clusterName: backend.cluster,
+        driver,
+        registry: new DbServiceRegistry(db, { host: backend.host, availabilityZone: backend.availability_zone, clusterName: backend.cluster, logger: blog }),
+        scheduler: notifier,
+        allocated: new DbAllocatedCapacity(db, backend.volume_backend_name ?? backend.name),
+        logger: blog,
+        reportIntervalMs: config.default.report_interval * 1000,
+        statsIntervalMs: config.default.backend_stats_polling_interval * 1000,
+        filterFunction: backend.filter_function,
+        goodnessFunction: backend.goodness_function,
+        extraCapabilities: JSON.parse(backend.extra_capabilities || '{}') as Record<string, unknown>,
+        onHeartbeat: () => metrics?.heartbeatTimestamp.set({ backend: backend.name }, Date.now() / 1000),
+      });
+      await service.start();
+      metrics?.driverInitialized.set({ backend: backend.name }, service.driverInitialized ? 1 : 0);
+      const manager = new VolumeManager(service, logLevels);
+      const server = new RpcServer({
+        connection: consumeConn,
+        publishConnection: publishConn,
+        targets: targetsForVolumeService({ host: backend.host, cluster: backend.cluster }),
+        endpoints: [{ version: manager.version, methods: instrument(manager.methods(), backend.name, metrics) }],
+        controlExchange: config.default.control_exchange,
+        maxInFlight: config.cinderblock.rpc_max_in_flight,
+        name: backend.host,
+      });
+      await server.start();
+      running.push({ backend, service, server });
+      blog.info({ queues: server.queueNames }, `volume service ${backend.host} consuming`);
+      await service.startPeriodicTasks();
+    }
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+
+  return { backends: running, db, stop: stopAll };
+}

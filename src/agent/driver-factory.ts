@@ -1,0 +1,52 @@
+// Which driver serves a backend section. An unchanged cinder.conf names cinder's class path, so
+// both cinder's names and short ones are accepted. A section that names neither a driver nor a
+// volume group gets the file pool: the zero-setup default for a newcomer's first run.
+import { hostname } from 'node:os';
+import type { BackendConfig, CinderConfig } from '../config/index.js';
+import { ConfigError } from '../errors.js';
+import type { VolumeDriver } from '../../drivers/driver.js';
+import { FileVolumeDriver } from '../../drivers/file/file-driver.js';
+
+const FILE_NAMES = new Set(['file', 'cinderblock.file', 'cinderblock.drivers.file.FileVolumeDriver']);
+const LVM_NAMES = new Set(['lvm', 'cinder.volume.drivers.lvm.LVMVolumeDriver', 'cinder.volume.drivers.lvm.LVMISCSIDriver']);
+
+export type DriverKind = 'file' | 'lvm';
+
+export function driverKind(config: CinderConfig, backend: BackendConfig): DriverKind {
+  const explicitDriver = config.rawValue(backend.name, 'volume_driver') ?? config.rawValue('backend_defaults', 'volume_driver');
+  const explicitVg = config.rawValue(backend.name, 'volume_group') ?? config.rawValue('backend_defaults', 'volume_group');
+  if (explicitDriver === undefined && explicitVg === undefined) return 'file';
+  const name = backend.volume_driver.trim();
+  if (FILE_NAMES.has(name)) return 'file';
+  if (LVM_NAMES.has(name)) return 'lvm';
+  throw new ConfigError(
+    `[${backend.name}] volume_driver = ${name} is not supported by cinderblock; use ` +
+      `cinder.volume.drivers.lvm.LVMVolumeDriver (or lvm) for LVM, or file for the file pool`,
+  );
+}
+
+/** cinder's storage_protocol for a target_protocol. */
+export function storageProtocol(targetProtocol: string): string {
+  return targetProtocol === 'iscsi' ? 'iSCSI' : targetProtocol;
+}
+
+export function createDriver(config: CinderConfig, backend: BackendConfig): VolumeDriver {
+  const kind = driverKind(config, backend);
+  const common = {
+    backendName: backend.volume_backend_name ?? backend.name,
+    hostname: hostname(),
+    reservedPercentage: backend.reserved_percentage,
+    storageProtocol: storageProtocol(backend.target_protocol),
+    filterFunction: backend.filter_function,
+    goodnessFunction: backend.goodness_function,
+  };
+  if (kind === 'file') {
+    const ratio = backend.max_over_subscription_ratio;
+    return new FileVolumeDriver({
+      ...common,
+      directory: backend.file_volume_dir,
+      maxOverSubscriptionRatio: ratio === 'auto' ? 'auto' : Number(ratio),
+    });
+  }
+  throw new ConfigError(`[${backend.name}] the LVM driver is not wired into this build yet; use volume_driver = file`);
+}
