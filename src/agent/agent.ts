@@ -48,7 +48,7 @@ async function openDatabaseWithRetry(config: CinderConfig, opts: AgentOptions): 
     } catch (err) {
       // oslo.db gives up after max_retries and cinder-volume dies; an agent that keeps trying
       // comes up by itself when the database does.
-      const wait = opts.databaseRetryMs ?? 10_000;
+      const wait = opts.databaseRetryMs ?? Math.max(1, config.database.retry_interval) * 1000;
       opts.logger.error(
         { err },
         `cannot open the database ${redactDatabaseUrl(url)} (round ${round}); retrying in ${wait / 1000}s. ` +
