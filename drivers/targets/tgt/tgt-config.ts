@@ -1,0 +1,182 @@
+// The persistent tgt config file of one export, `$volumes_dir/<volume name>`, in the format cinder's
+// tgt helper writes (targets/tgt.py VOLUME_CONF), so that tgt-admin (Debian's tgt.service runs
+// `tgt-admin -e -c /etc/tgt/targets.conf` at start, and cinder-volume's /etc/tgt/conf.d/cinder_tgt.conf
+// includes /var/lib/cinder/volumes/*) recreates the target after a host restart.
+//
+// Two differences from cinder, both for access control:
+//  - one `initiator-name <iqn>` line per attached initiator;
+//  - `initiator-address 0.0.0.0`: tgt-admin binds `initiator-address ALL` to any target whose block
+//    has no initiator-address line, and tgtd lets a login through when ANY ACL entry matches (name or
+//    address). 0.0.0.0 is never a TCP peer address, so the line admits nobody and keeps ALL away.
+//
+// The file also serves the agent as its record of which initiators are attached on this host
+// (ensureExport restores the ACLs from it). It holds the CHAP secret: written 0600, atomically.
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { invalidInput } from '../../../src/errors.js';
+import type { ChapCredentials } from '../chap.js';
+import {
+  assertBackingPath,
+  assertBsoflags,
+  assertChapCredential,
+  assertDirectory,
+  assertInitiatorName,
+  assertTargetIqn,
+  assertVolumeName,
+} from '../validate.js';
+
+/** The ACL line that keeps tgt-admin from binding `initiator-address ALL`; matches no peer. */
+export const NO_ADDRESS_ACL = '0.0.0.0';
+
+export interface TgtTargetConfig {
+  iqn: string;
+  backingStore: string;
+  /** `driver` line: the tgt lld, iscsi or iser */
+  driver: 'iscsi' | 'iser';
+  /** `incominguser`; null only when reading a file written without one */
+  chap: ChapCredentials | null;
+  /** iscsi_target_flags as `bsoflags`, '' for none */
+  bsoflags: string;
+  writeCache: 'on' | 'off';
+  /** attached initiators, one `initiator-name` line each */
+  initiators: string[];
+}
+
+export function tgtConfigPath(volumesDir: string, volumeName: string): string {
+  assertDirectory(volumesDir, 'volumes_dir');
+  assertVolumeName(volumeName);
+  return join(volumesDir, volumeName);
+}
+
+export function renderTgtTargetConfig(c: TgtTargetConfig): string {
+  assertTargetIqn(c.iqn);
+  assertBackingPath(c.backingStore);
+  if (c.driver !== 'iscsi' && c.driver !== 'iser') throw invalidInput(`tgt driver must be iscsi or iser, got ${JSON.stringify(c.driver)}`);
+  if (c.writeCache !== 'on' && c.writeCache !== 'off') throw invalidInput(`write-cache must be on or off, got ${JSON.stringify(c.writeCache)}`);
+  const lines = [
+    '# Written by cinderblock. "initiator-address 0.0.0.0" matches no peer: it keeps tgt-admin from',
+    '# adding "initiator-address ALL", so only the initiator-name lines may log in.',
+    `<target ${c.iqn}>`,
+    `    backing-store ${c.backingStore}`,
+    `    driver ${c.driver}`,
+  ];
+  if (c.chap) {
+    assertChapCredential(c.chap.username, 'username');
+    assertChapCredential(c.chap.password, 'password');
+    lines.push(`    incominguser ${c.chap.username} ${c.chap.password}`);
+  }
+  if (c.bsoflags) {
+    assertBsoflags(c.bsoflags);
+    lines.push(`    bsoflags ${c.bsoflags}`);
+  }
+  lines.push(`    write-cache ${c.writeCache}`, '    params thin_provisioning=1', `    initiator-address ${NO_ADDRESS_ACL}`);
+  for (const i of c.initiators) {
+    assertInitiatorName(i);
+    lines.push(`    initiator-name ${i}`);
+  }
+  lines.push('</target>', '');
+  return lines.join('\n');
+}
+
+/** Reads a file written by this module or by cinder's tgt helper. */
+export function parseTgtTargetConfig(text: string): TgtTargetConfig {
+  let iqn: string | null = null;
+  const c: Omit<TgtTargetConfig, 'iqn' | 'backingStore'> & { backingStore: string | null } = {
+    backingStore: null,
+    driver: 'iscsi',
+    chap: null,
+    bsoflags: '',
+    writeCache: 'on',
+    initiators: [],
+  };
+  let closed = false;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const open = /^<target\s+(\S+)>$/.exec(line);
+    if (open) {
+      if (iqn !== null) throw invalidInput('tgt config file holds more than one target');
+      iqn = open[1] as string;
+      continue;
+    }
+    if (line === '</target>') {
+      closed = true;
+      continue;
+    }
+    if (iqn === null || closed) continue;
+    const [key, ...rest] = line.split(/\s+/);
+    switch (key) {
+      case 'backing-store':
+        c.backingStore = rest[0] ?? null;
+        break;
+      case 'driver':
+        if (rest[0] === 'iscsi' || rest[0] === 'iser') c.driver = rest[0];
+        break;
+      case 'incominguser':
+        if (rest.length === 2) c.chap = { username: rest[0] as string, password: rest[1] as string };
+        break;
+      case 'bsoflags':
+        c.bsoflags = rest[0] ?? '';
+        break;
+      case 'write-cache':
+        c.writeCache = rest[0] === 'off' ? 'off' : 'on';
+        break;
+      case 'initiator-name':
+        if (rest[0]) c.initiators.push(rest[0]);
+        break;
+      default:
+        break;
+    }
+  }
+  if (iqn === null || !closed || c.backingStore === null) throw invalidInput('tgt config file has no complete <target> block with a backing-store');
+  return { ...c, iqn, backingStore: c.backingStore };
+}
+
+/** The file's contents, or null when it does not exist. */
+export async function readTgtTargetConfig(path: string): Promise<TgtTargetConfig | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  return parseTgtTargetConfig(text);
+}
+
+/**
+ * Write atomically (temp file + fsync + rename), mode 0600: the file holds the CHAP secret. The
+ * temp file is a dot file so an `include <dir>/*` glob in tgt's config never picks it up.
+ */
+export async function writeTgtTargetConfig(path: string, c: TgtTargetConfig): Promise<void> {
+  const text = renderTgtTargetConfig(c);
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true, mode: 0o750 });
+  const tmp = join(dir, `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
+  const fh = await open(tmp, 'wx', 0o600);
+  try {
+    await fh.writeFile(text, 'utf8');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await chmod(tmp, 0o600);
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Remove the file; a missing file is fine. */
+export async function removeTgtTargetConfig(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}

@@ -1,0 +1,119 @@
+// Checks for every value that reaches a target tool's command line or a target config file.
+// Values come from the database (volume names, provider_auth), from nova (connector initiator
+// names) and from configuration; none of them is trusted. Each check throws cinder's InvalidInput
+// with a message that names the field and the rule, never the secret itself.
+import { isIP } from 'node:net';
+import { invalidInput } from '../../src/errors.js';
+
+/** RFC 3720 3.2.6.1: an iSCSI name is at most 223 bytes. */
+export const MAX_ISCSI_NAME_LENGTH = 223;
+
+// iqn.YYYY-MM.reversed.domain[:anything made of name characters]. RFC 3722 allows a little more
+// (stringprep output), but every initiator and target in practice stays in this ASCII set; a
+// colon, a dot and a dash are the only punctuation (an underscore is tolerated: some hosts use it).
+const IQN_RE = /^iqn\.\d{4}-\d{2}\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[A-Za-z0-9._:-]*)?$/;
+const EUI_RE = /^eui\.[0-9A-Fa-f]{16}$/;
+const NAA_RE = /^naa\.(?:[0-9A-Fa-f]{16}|[0-9A-Fa-f]{32})$/;
+
+function describe(value: unknown): string {
+  if (typeof value !== 'string') return `a ${value === null ? 'null' : typeof value}`;
+  if (/[\r\n]/.test(value)) return 'a value containing a newline';
+  if (/[\s]/.test(value)) return 'a value containing whitespace';
+  if (/[;&|`$<>(){}\\'"*?!#~]/.test(value)) return 'a value containing shell metacharacters';
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+}
+
+function isString(value: unknown): value is string {
+  return typeof value === 'string';
+}
+
+/** True for iqn., eui. and naa. names as RFC 3720/3980 define them. */
+export function isIscsiName(value: unknown): value is string {
+  return isString(value) && value.length <= MAX_ISCSI_NAME_LENGTH && (IQN_RE.test(value) || EUI_RE.test(value) || NAA_RE.test(value));
+}
+
+/** A target IQN (target_prefix + volume name). */
+export function assertTargetIqn(value: unknown): asserts value is string {
+  if (!isIscsiName(value)) {
+    throw invalidInput(`target IQN must be an iSCSI name (iqn.YYYY-MM.domain:name, eui. or naa.), got ${describe(value)}`);
+  }
+}
+
+/** An initiator name from a connector: iqn., eui. or naa. */
+export function assertInitiatorName(value: unknown): asserts value is string {
+  if (!isIscsiName(value)) {
+    throw invalidInput(`connector initiator must be an iSCSI name (iqn.YYYY-MM.domain:name, eui.<16 hex> or naa.<16|32 hex>), got ${describe(value)}`);
+  }
+}
+
+// cinder's volume_name_template is `volume-%s`; the name is used as a file name in volumes_dir and
+// as the last part of the IQN, so it is one path component made of IQN characters.
+const VOLUME_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+
+export function assertVolumeName(value: unknown): asserts value is string {
+  if (!isString(value) || !VOLUME_NAME_RE.test(value) || value.includes('..')) {
+    throw invalidInput(
+      `volume name must be letters, digits, '.', '_' or '-' (no path separators), got ${describe(value)}`,
+    );
+  }
+}
+
+// Backing stores are /dev/<vg>/<lv>, /dev/mapper/..., or files under a configured directory. The
+// path goes to tgtadm as one argv element, into `--params path=...` (comma separated), and into
+// the whitespace-separated tgt config file: so no whitespace, no comma, no '=', no quotes.
+const PATH_RE = /^\/[A-Za-z0-9._+@:/-]*$/;
+
+export function assertBackingPath(value: unknown): asserts value is string {
+  if (!isString(value) || !PATH_RE.test(value) || value.split('/').some((c) => c === '..' || c === '.') || value.includes('//')) {
+    throw invalidInput(
+      `backing store must be an absolute, normalised path of letters, digits and . _ + @ : - / (no whitespace, newline, comma or '..'), got ${describe(value)}`,
+    );
+  }
+}
+
+/** A directory such as volumes_dir: absolute, normalised, no whitespace. */
+export function assertDirectory(value: unknown, what: string): asserts value is string {
+  if (!isString(value) || !PATH_RE.test(value) || value.split('/').some((c) => c === '..' || c === '.')) {
+    throw invalidInput(`${what} must be an absolute, normalised path without whitespace, got ${describe(value)}`);
+  }
+}
+
+// CHAP names and secrets as cinder generates them are alphanumeric. Anything else (a space, a
+// newline, a quote) would break the tgt config file or be read by tgtadm as another option.
+const CHAP_RE = /^[A-Za-z0-9]{1,255}$/;
+
+export function assertChapCredential(value: unknown, which: 'username' | 'password'): asserts value is string {
+  if (!isString(value) || !CHAP_RE.test(value)) {
+    // never echo the value: it is a secret
+    throw invalidInput(`CHAP ${which} must be 1-255 letters or digits`);
+  }
+}
+
+/** IPv4 or IPv6 literal, or a host name (cinder allows a name in target_ip_address). */
+export function assertPortalHost(value: unknown): asserts value is string {
+  if (!isString(value)) throw invalidInput(`portal address must be a string, got ${describe(value)}`);
+  if (isIP(value)) return;
+  if (!/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*$/.test(value)) {
+    throw invalidInput(`portal address must be an IP address or host name, got ${describe(value)}`);
+  }
+}
+
+export function assertPort(value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
+    throw invalidInput(`port must be an integer 1-65535, got ${describe(String(value))}`);
+  }
+}
+
+/** tgt's bsoflags: `sync`, `direct` or `sync:direct` (iscsi_target_flags). */
+export function assertBsoflags(value: unknown): asserts value is string {
+  if (!isString(value) || !/^(?:sync|direct)(?::(?:sync|direct))?$/.test(value)) {
+    throw invalidInput(`iscsi_target_flags must be sync, direct or sync:direct, got ${describe(value)}`);
+  }
+}
+
+/** A positive integer id (tgt tid, session id, connection id, LUN). */
+export function assertId(value: unknown, what: string, min = 0): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw invalidInput(`${what} must be an integer >= ${min}, got ${describe(String(value))}`);
+  }
+}
