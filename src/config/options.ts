@@ -186,6 +186,8 @@ export const CINDERBLOCK_OPTS = {
   metrics_listen: str('127.0.0.1:9648'),
   /** RPC requests handled at once; cinder-volume's bound is its executor thread pool. */
   rpc_max_in_flight: int('$executor_thread_pool_size', { min: 1 }),
+  /** tgtd's control port (tgtadm -C): 0 is the system tgtd; another lets a second tgtd serve us. */
+  tgt_control_port: int(0, { min: 0, max: 65535 }),
 } as const satisfies OptGroupDefs;
 
 /** Static groups (backend sections are added per enabled backend), keyed by normalized name. */
