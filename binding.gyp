@@ -11,7 +11,11 @@
         "native/blockdev.cc",
         "native/reflink.cc",
         "native/lock.cc",
-        "native/sdnotify.cc"
+        "native/sdnotify.cc",
+        "native/copy.cc",
+        "native/copy_engine.cc",
+        "native/copy_uring.cc",
+        "native/copy_xxh64.cc"
       ],
       # node_addon_api_except: include path for napi.h plus NAPI_CPP_EXCEPTIONS and
       # -fexceptions, so a failed Node-API call surfaces as a thrown Napi::Error.

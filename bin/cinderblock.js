@@ -10,4 +10,5 @@ if (!existsSync(entry)) {
   process.stderr.write(`cinderblock: ${entry} is missing; run \`npm run build\` in ${root} first\n`);
   process.exit(2);
 }
-await import(entry);
+const { run } = await import(entry);
+await run(process.argv);

@@ -1,6 +1,7 @@
 // Entry point of cinderblock_native. Typed access goes through src/native/ in TypeScript;
 // nothing else should require the .node file directly.
 #include "common.h"
+#include "copy.h"
 
 namespace {
 
@@ -9,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   cinderblock::InitReflink(env, exports);
   cinderblock::InitLock(env, exports);
   cinderblock::InitSdNotify(env, exports);
+  cinderblock::InitCopy(env, exports);
   return exports;
 }
 

@@ -56,6 +56,19 @@ export function buildProgram(argv: string[]): Command {
       await serve(configSources(argv));
     });
 
+  program
+    .command('copy')
+    .description('copy a volume (device or file) with the native engine: O_DIRECT, sparse-aware, throttled')
+    .argument('<src>', 'source device or file')
+    .argument('<dst>', 'destination device or file')
+    .option('--sparse', 'skip zero blocks: the destination already reads as zeros (thin LV, new sparse file)')
+    .option('--bps-limit <n>', 'bytes per second, e.g. 100M (volume_copy_bps_limit semantics)')
+    .option('--verify', 'checksum what was written and print it')
+    .action(async (src: string, dst: string, o: { sparse?: boolean; bpsLimit?: string; verify?: boolean }) => {
+      const { copyCommand } = await import('./copy.js');
+      await copyCommand(src, dst, { sparse: Boolean(o.sparse), bpsLimit: o.bpsLimit, verify: Boolean(o.verify) });
+    });
+
   const config = program.command('config').description('inspect configuration');
   addConfigOptions(config.command('show'))
     .description('print the effective configuration with its sources (secrets masked)')

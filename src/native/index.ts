@@ -20,3 +20,5 @@ export {
   type ReleaseFn,
 } from './lock.js';
 export { sdNotify, notifyReady, notifyStopping, notifyStatus, notifyWatchdog, watchdogIntervalMs } from './systemd.js';
+export { copy, clear, checksum, CopyError, CopyAbortedError, CHECKSUM_ALGORITHM } from './copy.js';
+export type { CopyOptions, CopyResult, CopyProgress, ClearOptions, ClearResult, IoPriority } from './copy.js';

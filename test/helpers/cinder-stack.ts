@@ -21,6 +21,8 @@ export interface StackOptions {
   transportUrl?: string;
   /** A `[database] connection` URL; SQLite in the stack's directory when omitted. */
   databaseUrl?: string;
+  /** Further sections, e.g. { cinderblock: { tgt_control_port: '13261' } }. */
+  extraSections?: Record<string, Record<string, string>>;
 }
 
 export interface CinderStack {
@@ -65,6 +67,7 @@ export function writeCinderConf(dir: string, opts: StackOptions & { host: string
     oslo_concurrency: { lock_path: join(dir, 'locks') },
     coordination: { backend_url: `file://${join(dir, 'coord')}` },
     oslo_messaging_notifications: { driver: 'noop' },
+    ...opts.extraSections,
   };
   return ini(sections);
 }

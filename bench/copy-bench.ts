@@ -1,0 +1,362 @@
+// Copy engine benchmark: cinderblock's copy()/clear() against cinder's exact dd commands and
+// qemu-img convert, with fio's sequential read+write of the same devices as the ceiling.
+//
+//   npx tsx bench/copy-bench.ts                      # full run (4 GiB cases), needs root
+//   CB_BENCH_SIZE_GIB=0.5 npx tsx bench/copy-bench.ts  # quick run
+//   CB_BENCH_TUNE=1 npx tsx bench/copy-bench.ts      # block size x depth sweep (how defaults were chosen)
+//
+// Env: CB_BENCH_SIZE_GIB (default 4), CB_BENCH_DIR (default os.tmpdir(); needs ~3.5x size free),
+// CB_BENCH_SPARSE_DATA_PCT (default 10), CB_BENCH_CASES (comma list of dense,sparse,clear),
+// CB_BENCH_REPS (interleaved runs per tool in the dense case, default 3; the median is shown),
+// CB_BENCH_JSON (write the rows there too). Loop devices use --direct-io=on so that every tool
+// reaches the disk rather than the page cache. Everything is removed at the end.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
+import { randomFillSync } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+import { checksum, clear, copy, type CopyOptions } from '../src/native/copy.js';
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const sizeGiB = Number(process.env.CB_BENCH_SIZE_GIB ?? '4');
+const SIZE = Math.round((sizeGiB * GiB) / MiB) * MiB;
+const baseDir = process.env.CB_BENCH_DIR ?? tmpdir();
+const dataPct = Number(process.env.CB_BENCH_SPARSE_DATA_PCT ?? '10');
+const cases = new Set((process.env.CB_BENCH_CASES ?? 'dense,sparse,clear').split(','));
+const tune = process.env.CB_BENCH_TUNE === '1';
+const reps = Number(process.env.CB_BENCH_REPS ?? '3');
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+interface Row {
+  case: string;
+  tool: string;
+  seconds: number;
+  mibps: number;
+  ratioToDd?: number;
+  note?: string;
+}
+
+const rows: Row[] = [];
+const loops: string[] = [];
+let dir = '';
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function attach(file: string): string {
+  const dev = sh('losetup', ['-f', '--show', '--direct-io=on', file]).trim();
+  loops.push(dev);
+  return dev;
+}
+
+function cleanup(): void {
+  for (const dev of loops.splice(0)) spawnSync('losetup', ['-d', dev], { stdio: 'ignore' });
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
+/** Times a command; throws with its stderr if it fails. */
+function timeCmd(cmd: string, args: string[]): number {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const s = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  return s;
+}
+
+async function timeAsync(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+function record(c: string, tool: string, seconds: number, bytes: number, note?: string): Row {
+  const row: Row = { case: c, tool, seconds, mibps: bytes / MiB / seconds, ...(note ? { note } : {}) };
+  rows.push(row);
+  console.error(`  ${c.padEnd(8)} ${tool.padEnd(34)} ${seconds.toFixed(2).padStart(7)} s ${row.mibps.toFixed(0).padStart(7)} MiB/s${note ? `  ${note}` : ''}`);
+  return row;
+}
+
+function ddCopy(src: string, dst: string, bytes: number, sparse: boolean): string[] {
+  // cinder's copy_volume: count in bytes, bs=1M (volume_dd_blocksize), direct both ways when
+  // the probe succeeds, conv=sparse for thin destinations; no fdatasync with O_DIRECT.
+  return [`if=${src}`, `of=${dst}`, `count=${bytes}`, 'bs=1M', 'iflag=count_bytes,direct', 'oflag=direct', ...(sparse ? ['conv=sparse'] : [])];
+}
+
+/** Fills `file` with `bytes` of incompressible, non-zero data. */
+function writeDense(file: string, bytes: number): void {
+  const chunk = Buffer.alloc(64 * MiB);
+  randomFillSync(chunk);
+  const fd = openSync(file, 'w');
+  try {
+    for (let off = 0, i = 0; off < bytes; off += chunk.length, i++) {
+      chunk.writeUInt32LE(i, 0); // no two chunks alike
+      writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - off), off);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A sparse file of `bytes` with `pct`% data: 1 MiB data extents spread evenly, the rest holes. */
+function writeSparse(file: string, bytes: number, pct: number): number {
+  const chunk = Buffer.alloc(MiB);
+  randomFillSync(chunk);
+  const fd = openSync(file, 'w');
+  let data = 0;
+  try {
+    const stride = Math.max(1, Math.round(100 / pct)) * MiB;
+    for (let off = 0; off < bytes; off += stride) {
+      chunk.writeUInt32LE(off / MiB, 0);
+      writeSync(fd, chunk, 0, MiB, off);
+      data += MiB;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  execFileSync('truncate', ['-s', String(bytes), file]);
+  return data;
+}
+
+function fresh(file: string, bytes: number, prealloc: boolean): void {
+  rmSync(file, { force: true });
+  writeFileSync(file, '');
+  if (prealloc) execFileSync('fallocate', ['-l', String(bytes), file]);
+  else execFileSync('truncate', ['-s', String(bytes), file]);
+}
+
+interface FioJob {
+  jobname: string;
+  read: { bw_bytes: number };
+  write: { bw_bytes: number };
+}
+
+function fio(jobs: Array<{ name: string; file: string; rw: 'read' | 'write' }>, bytes: number): Record<string, number> {
+  const args = ['--output-format=json'];
+  for (const j of jobs) {
+    // 4 MiB x 16 in flight: at least as much as any copier here, so it is a ceiling.
+    args.push(`--name=${j.name}`, `--filename=${j.file}`, `--rw=${j.rw}`, '--bs=4M', '--iodepth=16', '--ioengine=io_uring', '--direct=1', `--size=${bytes}`);
+  }
+  const out = JSON.parse(sh('fio', args)) as { jobs: FioJob[] };
+  const res: Record<string, number> = {};
+  for (const j of out.jobs) res[j.jobname] = Math.max(j.read.bw_bytes, j.write.bw_bytes);
+  return res;
+}
+
+async function engineCopy(src: string, dst: string, opts: CopyOptions): Promise<{ s: number; method: string }> {
+  let method = '';
+  const s = await timeAsync(async () => {
+    const r = await copy(src, dst, { ...opts, onProgress: () => undefined, progressIntervalMs: 200 });
+    method = r.method;
+  });
+  return { s, method };
+}
+
+async function denseCase(): Promise<void> {
+  console.error(`dense: ${SIZE / GiB} GiB loop device -> loop device, ${reps} interleaved runs each (median)`);
+  const srcFile = path.join(dir, 'dense-src.img');
+  const dstFile = path.join(dir, 'dense-dst.img');
+  writeDense(srcFile, SIZE);
+  writeDense(dstFile, SIZE); // written once, so no tool below pays for first-touch allocation
+  const src = attach(srcFile);
+  const dst = attach(dstFile);
+
+  const times = new Map<string, number[]>();
+  const add = (k: string, t: number) => times.set(k, [...(times.get(k) ?? []), t]);
+  for (let i = 0; i < reps; i++) {
+    add('fio sequential read alone', SIZE / fio([{ name: 'rd', file: src, rw: 'read' }], SIZE).rd!);
+    add('fio sequential write alone', SIZE / fio([{ name: 'wr', file: dst, rw: 'write' }], SIZE).wr!);
+    add('dd (cinder copy_volume)', timeCmd('dd', ddCopy(src, dst, SIZE, false)));
+    add('qemu-img convert -t none -T none', timeCmd('qemu-img', ['convert', '-t', 'none', '-T', 'none', '-f', 'raw', '-O', 'raw', src, dst]));
+    add('cinderblock copy (io_uring)', (await engineCopy(src, dst, {})).s);
+    add('cinderblock copy (threads backend)', (await engineCopy(src, dst, { ioBackend: 'threads' })).s);
+    add('cinderblock copy --verify', (await engineCopy(src, dst, { verify: true })).s);
+  }
+  const med = new Map([...times].map(([k, ts]) => [k, median(ts)] as const));
+  const ceiling = Math.max(med.get('fio sequential read alone')!, med.get('fio sequential write alone')!);
+  const ddS = med.get('dd (cinder copy_volume)')!;
+  for (const [k, ts] of times) {
+    const r = record('dense', k, med.get(k)!, SIZE, `runs: ${ts.map((t) => (SIZE / MiB / t).toFixed(0)).join(', ')} MiB/s`);
+    if (!k.startsWith('fio')) r.ratioToDd = ddS / r.seconds;
+  }
+  record('dense', 'ceiling = min(fio read, fio write)', ceiling, SIZE);
+  const eng = med.get('cinderblock copy (io_uring)')!;
+  console.error(`  engine/dd ${(ddS / eng).toFixed(2)}x, engine/ceiling ${((ceiling / eng) * 100).toFixed(0)}%`);
+  rows.push({
+    case: 'dense',
+    tool: 'cinderblock copy / ceiling',
+    seconds: 0,
+    mibps: 0,
+    note: `${((ceiling / eng) * 100).toFixed(0)}% of the fio ceiling`,
+  });
+  // RSS of a process doing nothing but the copy (as the agent would), not of this bench with
+  // its 64 MiB fill buffers: bench/copy-rss-probe.ts reports its own VmRSS/VmHWM.
+  // Compiled by tsc and run by plain node, as the agent runs (tsx's loader alone adds ~40 MiB);
+  // compiled into the repo's tmp/ so that node_modules resolves.
+  const root = path.resolve(import.meta.dirname, '..');
+  const out = mkdtempSync(path.join(root, 'tmp', 'copy-rss-probe-'));
+  let probe: { rssBeforeKiB: number; rssDuringMaxKiB: number; peakKiB: number; seconds: number };
+  try {
+    execFileSync(
+      process.execPath,
+      [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--outDir', out, '--rootDir', root, '--module', 'NodeNext', '--moduleResolution', 'NodeNext',
+        '--target', 'ES2022', '--skipLibCheck', '--types', 'node', path.join(root, 'bench', 'copy-rss-probe.ts')],
+      { stdio: 'inherit' },
+    );
+    probe = JSON.parse(
+      execFileSync(process.execPath, [path.join(out, 'bench', 'copy-rss-probe.js'), src, dst], {
+        encoding: 'utf8',
+        env: { ...process.env, CINDERBLOCK_NATIVE_ADDON: path.join(root, 'build', 'Release', 'cinderblock_native.node') },
+      }),
+    ) as typeof probe;
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+  rows.push({
+    case: 'rss',
+    tool: `RSS of a node process copying ${SIZE / GiB} GiB (compiled JS + addon)`,
+    seconds: probe.seconds,
+    mibps: SIZE / MiB / probe.seconds,
+    note: `peak ${(probe.peakKiB / 1024).toFixed(0)} MiB (VmHWM); ${(probe.rssBeforeKiB / 1024).toFixed(0)} MiB before the copy, ${(probe.rssDuringMaxKiB / 1024).toFixed(0)} MiB max during`,
+  });
+  if ((await checksum(src)) !== (await checksum(dst))) throw new Error('dense copy: destination differs from source');
+  for (const d of [dst, src]) {
+    spawnSync('losetup', ['-d', d]);
+    loops.splice(loops.indexOf(d), 1);
+  }
+  rmSync(srcFile);
+  rmSync(dstFile);
+}
+
+async function sparseCase(): Promise<void> {
+  console.error(`sparse: ${SIZE / GiB} GiB file, ${dataPct}% data -> fresh sparse file`);
+  const srcFile = path.join(dir, 'sparse-src.img');
+  const dstFile = path.join(dir, 'sparse-dst.img');
+  const data = writeSparse(srcFile, SIZE, dataPct);
+  const note = `${(data / MiB).toFixed(0)} MiB of data`;
+  fresh(dstFile, SIZE, false);
+  const dd = record('sparse', 'dd conv=sparse (cinder, thin)', timeCmd('dd', ddCopy(srcFile, dstFile, SIZE, true)), SIZE, note);
+  fresh(dstFile, SIZE, false);
+  record('sparse', 'qemu-img convert -t none -T none', timeCmd('qemu-img', ['convert', '-t', 'none', '-T', 'none', '-f', 'raw', '-O', 'raw', srcFile, dstFile]), SIZE);
+  fresh(dstFile, SIZE, false);
+  const a = await engineCopy(srcFile, dstFile, { sparse: true });
+  record('sparse', `cinderblock copy --sparse (picked ${a.method})`, a.s, SIZE);
+  // Through loop devices (no SEEK_DATA on a device: every block is read, zero blocks skipped).
+  fresh(dstFile, SIZE, false);
+  const src = attach(srcFile);
+  const dst = attach(dstFile);
+  const ddDev = record('sparse', 'dd conv=sparse, loop -> thin-like loop', timeCmd('dd', ddCopy(src, dst, SIZE, true)), SIZE);
+  const l = await engineCopy(src, dst, { destinationIsZeroed: true });
+  const lr = record('sparse', 'cinderblock copy, loop -> loop (zeroed)', l.s, SIZE);
+  for (const r of rows.filter((x) => x.case === 'sparse')) r.ratioToDd = (r.tool.includes('loop') ? ddDev : dd).seconds / r.seconds;
+  lr.ratioToDd = ddDev.seconds / lr.seconds;
+  if ((await checksum(srcFile)) !== (await checksum(dstFile))) throw new Error('sparse copy: destination differs from source');
+  for (const d of [dst, src]) {
+    spawnSync('losetup', ['-d', d]);
+    loops.splice(loops.indexOf(d), 1);
+  }
+  rmSync(srcFile);
+  rmSync(dstFile);
+}
+
+async function clearCase(): Promise<void> {
+  console.error(`clear: ${SIZE / GiB} GiB loop device`);
+  const file = path.join(dir, 'clear.img');
+  fresh(file, SIZE, true);
+  const dev = attach(file);
+  const dd = record('clear', 'dd if=/dev/zero oflag=direct (cinder)', timeCmd('dd', ['if=/dev/zero', `of=${dev}`, `count=${SIZE}`, 'bs=1M', 'iflag=count_bytes', 'oflag=direct']), SIZE);
+  let method = '';
+  const s = await timeAsync(async () => {
+    method = (await clear(dev, SIZE)).method;
+  });
+  const e = record('clear', `cinderblock clear (${method})`, s, SIZE);
+  const w = await timeAsync(() => clear(file, SIZE, { keepAllocated: true }));
+  record('clear', 'cinderblock clear of the file (zero_range)', w, SIZE);
+  for (const r of rows.filter((x) => x.case === 'clear')) r.ratioToDd = dd.seconds / r.seconds;
+  console.error(`  clear/dd ${(dd.seconds / e.seconds).toFixed(1)}x`);
+  spawnSync('losetup', ['-d', dev]);
+  loops.splice(loops.indexOf(dev), 1);
+  rmSync(file);
+}
+
+async function tuneSweep(): Promise<void> {
+  console.error(`tune: ${SIZE / GiB} GiB loop -> loop, block size x depth`);
+  const srcFile = path.join(dir, 'tune-src.img');
+  const dstFile = path.join(dir, 'tune-dst.img');
+  writeDense(srcFile, SIZE);
+  writeDense(dstFile, SIZE);
+  const src = attach(srcFile);
+  const dst = attach(dstFile);
+  const reps = Number(process.env.CB_BENCH_TUNE_REPS ?? '3');
+  // CB_BENCH_TUNE_GRID="1024:8,4096:8" (KiB:depth) narrows the sweep. Each repetition runs
+  // every configuration once (interleaved), so drift in a shared disk's speed hits them alike.
+  const grid = process.env.CB_BENCH_TUNE_GRID
+    ? process.env.CB_BENCH_TUNE_GRID.split(',').map((p) => p.split(':').map(Number) as [number, number])
+    : [256, 1024, 4096].flatMap((k) => [1, 2, 4, 8, 16].map((d) => [k, d] as [number, number]));
+  const times = new Map<string, number[]>();
+  const add = (k: string, t: number) => times.set(k, [...(times.get(k) ?? []), t]);
+  for (let i = 0; i < reps; i++) {
+    const f = fio([{ name: 'rd', file: src, rw: 'read' }, { name: 'wr', file: dst, rw: 'write' }], SIZE);
+    add('fio read+write together (ceiling)', SIZE / Math.min(f.rd!, f.wr!));
+    add('dd (cinder copy_volume)', timeCmd('dd', ddCopy(src, dst, SIZE, false)));
+    for (const [kib, depth] of grid) add(`bs=${kib}K depth=${depth}`, (await engineCopy(src, dst, { blockSize: kib * 1024, depth })).s);
+  }
+  for (const [k, ts] of times) record('tune', `${k}, median of ${reps}`, median(ts), SIZE, ts.map((t) => (SIZE / MiB / t).toFixed(0)).join(' '));
+}
+
+function printTable(): void {
+  const lines = [
+    '| case | tool | time (s) | MiB/s | × dd | note |',
+    '| --- | --- | ---: | ---: | ---: | --- |',
+    ...rows.map(
+      (r) =>
+        `| ${r.case} | ${r.tool} | ${r.seconds ? r.seconds.toFixed(2) : ''} | ${r.mibps ? r.mibps.toFixed(0) : ''} | ${r.ratioToDd ? `${r.ratioToDd.toFixed(2)}×` : ''} | ${r.note ?? ''} |`,
+    ),
+  ];
+  console.log(lines.join('\n'));
+  if (process.env.CB_BENCH_JSON) writeFileSync(process.env.CB_BENCH_JSON, JSON.stringify(rows, null, 2));
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the copy bench needs root (loop devices)');
+  for (const cmd of ['losetup', 'dd', 'fio', 'qemu-img', 'fallocate', 'truncate']) {
+    if (!have(cmd)) throw new Error(`the copy bench needs ${cmd} (apt-get install -y fio qemu-utils util-linux coreutils)`);
+  }
+  const fs = statfsSync(baseDir);
+  const free = fs.bavail * fs.bsize;
+  const need = SIZE * 2.2;
+  if (free < need) throw new Error(`${baseDir} has ${(free / GiB).toFixed(1)} GiB free; the bench needs ~${(need / GiB).toFixed(1)} GiB (set CB_BENCH_SIZE_GIB or CB_BENCH_DIR)`);
+  dir = mkdtempSync(path.join(baseDir, 'cinderblock-copy-bench-'));
+  console.error(`copy bench in ${dir}, ${SIZE / GiB} GiB per case, ${(free / GiB).toFixed(0)} GiB free`);
+  try {
+    if (tune) await tuneSweep();
+    else {
+      if (cases.has('dense')) await denseCase();
+      if (cases.has('sparse')) await sparseCase();
+      if (cases.has('clear')) await clearCase();
+    }
+    printTable();
+  } finally {
+    cleanup();
+  }
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    cleanup();
+    process.exit(130);
+  });
+}
+
+main().catch((err: unknown) => {
+  cleanup();
+  console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+});
