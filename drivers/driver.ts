@@ -81,3 +81,72 @@ export interface VolumeDriver {
   /** The local block device or file that holds the volume's data. */
   localPath(volume: DriverVolume): string;
 }
+
+// ---- snapshots, clones, revert, manage, export delegation (the manager's flows, CONTRACT §3) ----
+
+/** What the target helper needs to know of a connector; the manager validates it first. */
+export type { Connector, ConnectionInfo, TerminateOptions } from './targets/target.js';
+import type { Connector, ConnectionInfo, TerminateOptions } from './targets/target.js';
+
+/** cinder's NotImplementedError from a driver: the manager falls back to its generic path. */
+export class DriverNotImplemented extends Error {
+  constructor(what: string) {
+    super(`${what} is not implemented by this driver`);
+    this.name = 'NotImplementedError';
+  }
+}
+
+/** cinder.exception.VolumeIsBusy / SnapshotIsBusy: the resource cannot go now, keep it. */
+export class ResourceBusy extends Error {
+  constructor(
+    readonly kind: 'volume' | 'snapshot',
+    readonly resourceName: string,
+  ) {
+    super(`${kind} ${resourceName} is busy`);
+    this.name = kind === 'volume' ? 'VolumeIsBusy' : 'SnapshotIsBusy';
+  }
+}
+
+/** The backend has no room for a new volume or snapshot (the file pool's ENOSPC). */
+export class PoolFull extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PoolFull';
+  }
+}
+
+export interface FullVolumeDriver extends VolumeDriver {
+  createSnapshot(snapshot: DriverSnapshot): Promise<ModelUpdate | null>;
+  /** Absent snapshot is success; ResourceBusy when it cannot go. */
+  deleteSnapshot(snapshot: DriverSnapshot): Promise<void>;
+  /** New volume with the snapshot's content, grown to volume.size. */
+  createVolumeFromSnapshot(volume: DriverVolume, snapshot: DriverSnapshot): Promise<ModelUpdate | null>;
+  /** New volume with the source volume's content, grown to volume.size. */
+  createClonedVolume(volume: DriverVolume, source: DriverVolume): Promise<ModelUpdate | null>;
+  /** Native revert; DriverNotImplemented makes the manager copy through a temp volume. */
+  revertToSnapshot(volume: DriverVolume, snapshot: DriverSnapshot): Promise<void>;
+  /** cinder's snapshot_revert_use_temp_snapshot(): take a safety snapshot before reverting. */
+  snapshotRevertUseTempSnapshot(): boolean;
+  /** Copies `bytes` of one local path to another (the generic revert/copy path). */
+  copyData(src: string, dst: string, bytes: number): Promise<void>;
+  /** true when the type change needs no data movement (cinder's driver.retype returning True). */
+  retype(volume: DriverVolume, newExtraSpecs: Record<string, string | null>): Promise<boolean>;
+  /** Size in GiB (rounded up) of an existing backend object named by `ref` (manage_existing_get_size). */
+  manageExistingGetSize(ref: Record<string, unknown>): Promise<number>;
+  /** Adopt the object named by `ref` as `volume` (renaming it to the volume's name). */
+  manageExisting(volume: DriverVolume, ref: Record<string, unknown>): Promise<ModelUpdate | null>;
+  /** Forget the volume without touching its data (cinder's unmanage). */
+  unmanage(volume: DriverVolume): Promise<void>;
+  /** Whether the volume's data exists on the backend (crash recovery, tests). */
+  volumeExists(volume: DriverVolume): Promise<boolean>;
+
+  // Export delegation to the target helper (cinder's driver.create_export etc.).
+  validateConnector(connector: Connector): void;
+  createExport(volume: DriverVolume): Promise<ModelUpdate | null>;
+  ensureExport(volume: DriverVolume, initiators?: readonly string[]): Promise<void>;
+  removeExport(volume: DriverVolume): Promise<void>;
+  initializeConnection(volume: DriverVolume, connector: Connector): Promise<ConnectionInfo>;
+  terminateConnection(volume: DriverVolume, connector: Connector | null, opts: TerminateOptions): Promise<void>;
+  /** Make a grown volume's new size visible through its export. */
+  extendTarget(volume: DriverVolume): Promise<void>;
+}

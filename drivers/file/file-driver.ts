@@ -1,13 +1,37 @@
-// The file pool: each volume is a sparse file `<dir>/<volume name>`. It is cinderblock's default
-// backend when no volume group is configured, so the agent runs on any machine; thin by nature
-// (a new volume takes no space until written), so it reports itself the way cinder's thin LVM
-// driver does and the scheduler over-subscribes it within max_over_subscription_ratio.
+// The file pool: each volume is a sparse file `<dir>/<volume name>`, each snapshot a file
+// `<dir>/snapshot-<id>` beside it. It is cinderblock's default backend when no volume group is
+// configured, so the agent runs on any machine; thin by nature (a new volume takes no space until
+// written), so it reports itself the way cinder's thin LVM driver does and the scheduler
+// over-subscribes it within max_over_subscription_ratio.
+//
+// Snapshots and clones are reflinks (FICLONE) where the filesystem shares extents (probed once at
+// setup), otherwise sparse copies. Exports are delegated to the target helper (tgt), as cinder's
+// LVM driver delegates to its target_driver.
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, readdir, stat, statfs, truncate, unlink, access } from 'node:fs/promises';
+import { access, mkdir, open, readdir, rename, stat, statfs, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BackendStats, DriverVolume, ModelUpdate, VolumeDriver } from '../driver.js';
+import {
+  DriverNotImplemented,
+  PoolFull,
+  type BackendStats,
+  type Connector,
+  type ConnectionInfo,
+  type DriverSnapshot,
+  type DriverVolume,
+  type FullVolumeDriver,
+  type ModelUpdate,
+  type TerminateOptions,
+} from '../driver.js';
+import type { ExportedVolume, TargetHelper } from '../targets/target.js';
+import { validateIscsiConnector } from '../targets/iscsi-common.js';
 import { bytesToGiB, formatOverSubscriptionRatio } from './capacity.js';
-import { assertSafeName } from './names.js';
+import { sparseCopy } from './copy-fallback.js';
+import { assertSafeName, snapshotFileName } from './names.js';
+
+/** Copies the first `bytes` of src into dst (an existing file that reads as zeros there). */
+export type CopyFn = (src: string, dst: string, bytes: number) => Promise<void>;
+/** FICLONE of a whole file; dst is a path that must not exist or an open fd. */
+export type CloneFn = (src: string, dst: string | number) => Promise<void>;
 
 export interface FilePoolOptions {
   /** Directory holding the volume files (file_volume_dir). */
@@ -22,18 +46,74 @@ export interface FilePoolOptions {
   storageProtocol: string;
   filterFunction: string | null;
   goodnessFunction: string | null;
+  /** The export side; without one, connection RPCs fail with a clear error. */
+  target?: TargetHelper;
+  /** Data copy; default: the native copy engine when built, else a sparse streaming copy. */
+  copy?: CopyFn;
+  /** Reflink; default src/native cloneFile. */
+  clone?: CloneFn;
+  /** Reflink probe; default src/native supportsReflink. */
+  probeReflink?: (dir: string) => Promise<boolean>;
 }
 
 const GiB = 1024 ** 3;
 const VERSION = '1.0.0';
 
-export class FileVolumeDriver implements VolumeDriver {
-  readonly className = 'FileVolumeDriver';
+async function defaultCopy(src: string, dst: string, bytes: number): Promise<void> {
+  try {
+    const native = await import('../../src/native/copy.js');
+    if (typeof native.copy === 'function') {
+      await native.copy(src, dst, { length: bytes, sparse: true, destinationIsZeroed: true });
+      return;
+    }
+  } catch (err) {
+    // Only a missing engine falls back; a failed copy is a failed copy.
+    const name = (err as Error | null)?.name;
+    const code = (err as { code?: string } | null)?.code;
+    if (name !== 'NativeAddonError' && code !== 'ERR_MODULE_NOT_FOUND' && !(err instanceof TypeError)) throw err;
+  }
+  await sparseCopy(src, dst, bytes);
+}
 
-  constructor(private readonly opts: FilePoolOptions) {}
+async function defaultClone(src: string, dst: string | number): Promise<void> {
+  const { cloneFile } = await import('../../src/native/index.js');
+  await cloneFile(src, dst, { mode: 0o600 });
+}
+
+async function defaultProbe(dir: string): Promise<boolean> {
+  const { supportsReflink } = await import('../../src/native/index.js');
+  return supportsReflink(dir);
+}
+
+function isNoSpace(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+export class FileVolumeDriver implements FullVolumeDriver {
+  readonly className = 'FileVolumeDriver';
+  private reflink = false;
+  private readonly copyFn: CopyFn;
+  private readonly cloneFn: CloneFn;
+
+  constructor(private readonly opts: FilePoolOptions) {
+    this.copyFn = opts.copy ?? defaultCopy;
+    this.cloneFn = opts.clone ?? defaultClone;
+  }
+
+  /** Whether the setup probe found reflink support (clones and snapshots share extents). */
+  get usesReflink(): boolean {
+    return this.reflink;
+  }
 
   async doSetup(): Promise<void> {
     await mkdir(this.opts.directory, { recursive: true, mode: 0o750 });
+    try {
+      this.reflink = await (this.opts.probeReflink ?? defaultProbe)(this.opts.directory);
+    } catch {
+      // A probe that cannot run (addon missing) means copies, not a dead backend.
+      this.reflink = false;
+    }
   }
 
   async checkForSetupError(): Promise<void> {
@@ -51,12 +131,21 @@ export class FileVolumeDriver implements VolumeDriver {
     return false;
   }
 
-  localPath(volume: DriverVolume): string {
+  localPath(volume: Pick<DriverVolume, 'name'>): string {
     assertSafeName(volume.name);
     return join(this.opts.directory, volume.name);
   }
 
+  snapshotPath(snapshot: Pick<DriverSnapshot, 'name'>): string {
+    return join(this.opts.directory, snapshotFileName(snapshot.name));
+  }
+
+  async volumeExists(volume: DriverVolume): Promise<boolean> {
+    return exists(this.localPath(volume));
+  }
+
   async createVolume(volume: DriverVolume): Promise<ModelUpdate | null> {
+    assertSize(volume.size);
     const path = this.localPath(volume);
     // O_EXCL: a leftover file from an earlier attempt must not be silently reused as a new volume.
     const fh = await open(path, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o600);
@@ -72,15 +161,11 @@ export class FileVolumeDriver implements VolumeDriver {
   }
 
   async deleteVolume(volume: DriverVolume): Promise<void> {
-    try {
-      await unlink(this.localPath(volume));
-    } catch (err) {
-      // Already gone is success, as cinder's LVM driver treats a missing LV.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    await unlinkIfExists(this.localPath(volume));
   }
 
   async extendVolume(volume: DriverVolume, newSizeGb: number): Promise<void> {
+    assertSize(newSizeGb);
     const path = this.localPath(volume);
     const current = (await stat(path)).size;
     const wanted = newSizeGb * GiB;
@@ -90,6 +175,201 @@ export class FileVolumeDriver implements VolumeDriver {
     await truncate(path, wanted);
   }
 
+  // ---- snapshots and clones -------------------------------------------------------------------
+
+  async createSnapshot(snapshot: DriverSnapshot): Promise<ModelUpdate | null> {
+    const src = this.localPath({ name: snapshot.volumeName });
+    const dst = this.snapshotPath(snapshot);
+    await this.duplicate(src, dst, snapshot.volumeSize * GiB);
+    return null;
+  }
+
+  async deleteSnapshot(snapshot: DriverSnapshot): Promise<void> {
+    await unlinkIfExists(this.snapshotPath(snapshot));
+  }
+
+  async createVolumeFromSnapshot(volume: DriverVolume, snapshot: DriverSnapshot): Promise<ModelUpdate | null> {
+    assertSize(volume.size);
+    const src = this.snapshotPath(snapshot);
+    const dst = this.localPath(volume);
+    await this.duplicate(src, dst, snapshot.volumeSize * GiB);
+    await this.growTo(dst, volume.size);
+    return null;
+  }
+
+  async createClonedVolume(volume: DriverVolume, source: DriverVolume): Promise<ModelUpdate | null> {
+    assertSize(volume.size);
+    const src = this.localPath(source);
+    const dst = this.localPath(volume);
+    await this.duplicate(src, dst, source.size * GiB);
+    await this.growTo(dst, volume.size);
+    return null;
+  }
+
+  /** Copies the snapshot back in place (same inode, so a live tgt export keeps its file). */
+  async revertToSnapshot(volume: DriverVolume, snapshot: DriverSnapshot): Promise<void> {
+    const src = this.snapshotPath(snapshot);
+    const dst = this.localPath(volume);
+    const bytes = snapshot.volumeSize * GiB;
+    const size = Math.max(volume.size * GiB, bytes);
+    if (this.reflink) {
+      const fh = await open(dst, 'r+');
+      try {
+        await fh.truncate(0);
+        await this.cloneFn(src, fh.fd);
+        await fh.truncate(size);
+        return;
+      } catch {
+        // fall through to the copy below
+      } finally {
+        await fh.close();
+      }
+    }
+    await truncate(dst, size);
+    await this.copyData(src, dst, bytes);
+  }
+
+  snapshotRevertUseTempSnapshot(): boolean {
+    return true;
+  }
+
+  /** Overwrites dst's content with src's first `bytes` (dst keeps its size and inode). */
+  async copyData(src: string, dst: string, bytes: number): Promise<void> {
+    const st = await stat(dst);
+    if (st.isFile()) {
+      // Drop the old blocks so the copy may leave zero runs as holes.
+      await truncate(dst, 0);
+      await truncate(dst, st.size);
+    }
+    try {
+      await this.copyFn(src, dst, bytes);
+    } catch (err) {
+      if (isNoSpace(err)) throw new PoolFull(`file pool ${this.opts.directory} is full: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+
+  /** dst must not exist: reflink it when the pool can, else create it sparse and copy. */
+  private async duplicate(src: string, dst: string, bytes: number): Promise<void> {
+    await stat(src); // ENOENT before any destination is made
+    if (this.reflink) {
+      try {
+        await this.cloneFn(src, dst);
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code === 'EEXIST') throw err;
+        // cloneFile removes a destination it created; copy instead.
+      }
+    }
+    const fh = await open(dst, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o600);
+    try {
+      await fh.truncate(bytes);
+    } finally {
+      await fh.close();
+    }
+    try {
+      await this.copyFn(src, dst, bytes);
+    } catch (err) {
+      await unlink(dst).catch(() => undefined);
+      if (isNoSpace(err)) throw new PoolFull(`file pool ${this.opts.directory} is full: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+
+  private async growTo(path: string, sizeGb: number): Promise<void> {
+    const st = await stat(path);
+    if (st.size < sizeGb * GiB) await truncate(path, sizeGb * GiB);
+  }
+
+  // ---- retype, manage ---------------------------------------------------------------------------
+
+  async retype(): Promise<boolean> {
+    // One pool, no per-type layout: every type change is metadata only.
+    return true;
+  }
+
+  private manageSource(ref: Record<string, unknown>): string {
+    const name = ref['source-name'] ?? ref.source_name;
+    if (typeof name !== 'string') throw new Error(`manage_existing needs ref {"source-name": "<file in ${this.opts.directory}>"}`);
+    assertSafeName(name);
+    return join(this.opts.directory, name);
+  }
+
+  async manageExistingGetSize(ref: Record<string, unknown>): Promise<number> {
+    const st = await stat(this.manageSource(ref));
+    if (!st.isFile()) throw new Error(`${this.manageSource(ref)} is not a regular file`);
+    return Math.max(1, Math.ceil(st.size / GiB));
+  }
+
+  async manageExisting(volume: DriverVolume, ref: Record<string, unknown>): Promise<ModelUpdate | null> {
+    const src = this.manageSource(ref);
+    const dst = this.localPath(volume);
+    if (src !== dst) {
+      if (await exists(dst)) throw new Error(`${dst} already exists`);
+      await rename(src, dst);
+    }
+    await this.growTo(dst, volume.size);
+    return null;
+  }
+
+  async unmanage(): Promise<void> {
+    // The file stays where it is, under the volume's name.
+  }
+
+  // ---- exports ----------------------------------------------------------------------------------
+
+  private targetHelper(): TargetHelper {
+    if (!this.opts.target) throw new DriverNotImplemented('exporting volumes (no target helper configured)');
+    return this.opts.target;
+  }
+
+  private exported(volume: DriverVolume): ExportedVolume {
+    return {
+      id: volume.id,
+      name: volume.name,
+      providerLocation: volume.providerLocation,
+      providerAuth: volume.providerAuth,
+      backingPath: this.localPath(volume),
+      multiattach: volume.multiattach,
+    };
+  }
+
+  validateConnector(connector: Connector): void {
+    // Without a target helper the connector is still checked as cinder's iSCSI targets check it.
+    if (this.opts.target) this.opts.target.validateConnector(connector);
+    else validateIscsiConnector(connector);
+  }
+
+  async createExport(volume: DriverVolume): Promise<ModelUpdate | null> {
+    return this.targetHelper().createExport(this.exported(volume));
+  }
+
+  async ensureExport(volume: DriverVolume, initiators?: readonly string[]): Promise<void> {
+    await this.targetHelper().ensureExport(this.exported(volume), initiators ? { initiators } : undefined);
+  }
+
+  async removeExport(volume: DriverVolume): Promise<void> {
+    // Never exported (no provider_location): nothing to remove, as cinder's tgt driver skips it.
+    if (!this.opts.target || !volume.providerLocation) return;
+    await this.opts.target.removeExport(this.exported(volume));
+  }
+
+  async initializeConnection(volume: DriverVolume, connector: Connector): Promise<ConnectionInfo> {
+    return this.targetHelper().initializeConnection(this.exported(volume), connector);
+  }
+
+  async terminateConnection(volume: DriverVolume, connector: Connector | null, opts: TerminateOptions): Promise<void> {
+    if (!this.opts.target || !volume.providerLocation) return;
+    await this.opts.target.terminateConnection(this.exported(volume), connector, opts);
+  }
+
+  async extendTarget(volume: DriverVolume): Promise<void> {
+    if (!this.opts.target) return;
+    await this.opts.target.extendTarget(this.exported(volume));
+  }
+
+  // ---- stats ------------------------------------------------------------------------------------
+
   async getVolumeStats(): Promise<BackendStats> {
     const fs = await statfs(this.opts.directory);
     const total = fs.blocks * fs.bsize;
@@ -97,7 +377,7 @@ export class FileVolumeDriver implements VolumeDriver {
     let provisioned = 0;
     let count = 0;
     for (const entry of await readdir(this.opts.directory, { withFileTypes: true })) {
-      if (!entry.isFile()) continue;
+      if (!entry.isFile() || !entry.name.startsWith('volume-')) continue;
       try {
         provisioned += (await stat(join(this.opts.directory, entry.name))).size;
         count += 1;
@@ -131,5 +411,28 @@ export class FileVolumeDriver implements VolumeDriver {
       sparse_copy_volume: true,
       pools: [pool],
     };
+  }
+}
+
+function assertSize(gb: number): void {
+  if (!Number.isSafeInteger(gb) || gb < 1) throw new Error(`volume size must be a positive whole number of GiB, got ${String(gb)}`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+async function unlinkIfExists(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    // Already gone is success, as cinder's LVM driver treats a missing LV.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }

@@ -13,13 +13,17 @@ import type { AgentMetrics } from '../metrics.js';
 import { AmqpConnection, RpcClient, RpcServer, SchedulerRpcClient, targetsForVolumeService, redactTransportUrl } from '../rpc/index.js';
 import { DbAllocatedCapacity, DbServiceRegistry } from './db-ports.js';
 import { createDriver } from './driver-factory.js';
-import { RpcSchedulerNotifier } from './scheduler-notifier.js';
+import { RpcSchedulerNotifier, RpcSchedulerCreateVolume } from './scheduler-notifier.js';
+import { createTargetHelper } from './target-factory.js';
+import { newKeyedMutex } from '../manager/flows/common.js';
 
 export interface AgentOptions {
   logger: Logger;
   metrics?: AgentMetrics;
   /** How long to keep trying the database at start before each new round of oslo.db retries. */
   databaseRetryMs?: number;
+  /** tgtd control port; default [cinderblock] tgt_control_port, then $CINDERBLOCK_TGTD_CONTROL_PORT, then tgt's own. */
+  tgtControlPort?: number;
 }
 
 export interface RunningBackend {
@@ -106,6 +110,10 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
     rpcResponseTimeout: config.default.rpc_response_timeout,
   });
   const notifier = new RpcSchedulerNotifier(new SchedulerRpcClient(rpcClient));
+  const rescheduler = new RpcSchedulerCreateVolume(rpcClient);
+  const envPort = Number.parseInt(process.env.CINDERBLOCK_TGTD_CONTROL_PORT ?? '', 10);
+  const confPort = config.cinderblock.tgt_control_port;
+  const tgtControlPort = opts.tgtControlPort ?? (confPort > 0 ? confPort : Number.isSafeInteger(envPort) && envPort > 0 ? envPort : undefined);
   const logLevels = new LogLevelControl(logger);
 
   const running: RunningBackend[] = [];
@@ -122,7 +130,13 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
   try {
     for (const backend of config.backends) {
       const blog = logger.child({ backend: backend.name });
-      const driver = createDriver(config, backend);
+      let target: ReturnType<typeof createTargetHelper> = null;
+      try {
+        target = createTargetHelper(backend, { logger: blog, ...(tgtControlPort ? { tgtControlPort } : {}) });
+      } catch (err) {
+        blog.error({ err }, `[${backend.name}] the target helper could not be set up; volumes can be created but not exported`);
+      }
+      const driver = createDriver(config, backend, target);
       const service = new VolumeService({
         host: backend.host,
         clusterName: backend.cluster,
@@ -140,7 +154,19 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
       });
       await service.start();
       metrics?.driverInitialized.set({ backend: backend.name }, service.driverInitialized ? 1 : 0);
-      const manager = new VolumeManager(service, logLevels);
+      const manager = new VolumeManager(service, logLevels, {
+        db,
+        driver,
+        service,
+        scheduler: rescheduler,
+        logger: blog,
+        lockPath: config.concurrency.lock_path ?? null,
+        locks: newKeyedMutex(),
+        poolName: backend.volume_backend_name ?? backend.name,
+        reportDiscardSupported: backend.report_discard_supported,
+      });
+      // init_host: re-export in-use volumes and clean up what a crash left, before taking RPCs.
+      await manager.initHost().catch((err: unknown) => blog.error({ err }, 'init_host recovery failed'));
       const server = new RpcServer({
         connection: consumeConn,
         publishConnection: publishConn,

@@ -4,7 +4,8 @@
 import { hostname } from 'node:os';
 import type { BackendConfig, CinderConfig } from '../config/index.js';
 import { ConfigError } from '../errors.js';
-import type { VolumeDriver } from '../../drivers/driver.js';
+import type { FullVolumeDriver } from '../../drivers/driver.js';
+import type { TargetHelper } from '../../drivers/targets/target.js';
 import { FileVolumeDriver } from '../../drivers/file/file-driver.js';
 
 const FILE_NAMES = new Set(['file', 'cinderblock.file', 'cinderblock.drivers.file.FileVolumeDriver']);
@@ -30,7 +31,7 @@ export function storageProtocol(targetProtocol: string): string {
   return targetProtocol === 'iscsi' ? 'iSCSI' : targetProtocol;
 }
 
-export function createDriver(config: CinderConfig, backend: BackendConfig): VolumeDriver {
+export function createDriver(config: CinderConfig, backend: BackendConfig, target?: TargetHelper | null): FullVolumeDriver {
   const kind = driverKind(config, backend);
   const common = {
     backendName: backend.volume_backend_name ?? backend.name,
@@ -46,6 +47,7 @@ export function createDriver(config: CinderConfig, backend: BackendConfig): Volu
       ...common,
       directory: backend.file_volume_dir,
       maxOverSubscriptionRatio: ratio === 'auto' ? 'auto' : Number(ratio),
+      ...(target ? { target } : {}),
     });
   }
   throw new ConfigError(`[${backend.name}] the LVM driver is not wired into this build yet; use volume_driver = file`);

@@ -2,7 +2,10 @@
 // from JavaScript would turn 3.0 into 3, so known float fields are marked as Python floats.
 import { pyFloat } from '../rpc/envelope.js';
 import { adminContext } from '../rpc/context.js';
-import type { SchedulerRpcClient } from '../rpc/client.js';
+import type { RpcClient, SchedulerRpcClient } from '../rpc/client.js';
+import { SCHEDULER_TOPIC } from '../rpc/client.js';
+import type { VersionedObject } from '../rpc/ovo.js';
+import type { SchedulerCreateVolume } from '../manager/flows/common.js';
 import type { SchedulerNotifier } from '../manager/ports.js';
 
 const FLOAT_FIELDS = new Set(['total_capacity_gb', 'free_capacity_gb', 'provisioned_capacity_gb']);
@@ -41,5 +44,29 @@ export class RpcSchedulerNotifier implements SchedulerNotifier {
       capabilities: markFloats(a.capabilities),
       timestamp: naiveIsoNow(),
     });
+  }
+}
+
+/**
+ * scheduler rpcapi.create_volume v3.0 (cast, topic cinder-scheduler): what OnFailureRescheduleTask
+ * sends back for another attempt. snapshot_id/image_id/backup_id are None on a reschedule.
+ */
+export class RpcSchedulerCreateVolume implements SchedulerCreateVolume {
+  constructor(
+    private readonly client: RpcClient,
+    private readonly topic: string = SCHEDULER_TOPIC,
+  ) {}
+
+  async createVolume(
+    ctx: Record<string, unknown>,
+    a: { volume: VersionedObject; requestSpec: unknown; filterProperties: Record<string, unknown> },
+  ): Promise<void> {
+    await this.client.cast(
+      { topic: this.topic },
+      'create_volume',
+      { snapshot_id: null, image_id: null, request_spec: a.requestSpec, filter_properties: a.filterProperties, volume: a.volume, backup_id: null },
+      ctx,
+      '3.0',
+    );
   }
 }

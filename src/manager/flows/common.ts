@@ -1,0 +1,212 @@
+// What every manager flow shares: its dependencies, argument validation at the RPC boundary,
+// resource locks as cinder takes them, the workers-table bookkeeping of cinder's set_workers, and
+// the conversion of database rows to the plain records drivers see.
+import type { DriverSnapshot, DriverVolume, FullVolumeDriver } from '../../../drivers/driver.js';
+import { KeyedMutex } from '../../../drivers/targets/keyed-mutex.js';
+import type { CinderDb, Snapshot, Volume, WorkerRow } from '../../db/index.js';
+import { CinderError, volumeNotFound } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { withExternalLock } from '../../native/index.js';
+import { VersionedObject } from '../../rpc/ovo.js';
+
+export const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+
+/** The scheduler cast a failed create_volume is rescheduled with (scheduler/rpcapi.py create_volume). */
+export interface SchedulerCreateVolume {
+  createVolume(
+    ctx: Record<string, unknown>,
+    args: { volume: VersionedObject; requestSpec: unknown; filterProperties: Record<string, unknown> },
+  ): Promise<void>;
+}
+
+/** The parts of the volume service a flow needs. */
+export interface ServiceView {
+  readonly host: string;
+  readonly driverInitialized: boolean;
+  readonly serviceRecord: { id: number; uuid: string } | undefined;
+  publishServiceCapabilities(): Promise<void>;
+}
+
+export interface FlowDeps {
+  db: CinderDb;
+  driver: FullVolumeDriver;
+  service: ServiceView;
+  scheduler: SchedulerCreateVolume;
+  logger: Logger;
+  /** [oslo_concurrency] lock_path; null: in-process locks only. */
+  lockPath: string | null;
+  locks: KeyedMutex;
+  /** The pool name appended to host when a volume comes without one. */
+  poolName: string;
+  /** [backend] report_discard_supported: connection_info gets discard=true. */
+  reportDiscardSupported?: boolean;
+}
+
+// ---- errors -------------------------------------------------------------------------------------
+
+/** InvalidInput as cinder raises it: kwargs carry reason and code 400 (CinderException adds code). */
+export function invalidInput(reason: string): CinderError {
+  return new CinderError(`Invalid input received: ${reason}`, { className: 'InvalidInput', kwargs: { reason, code: 400 } });
+}
+
+export function invalidVolume(reason: string): CinderError {
+  return new CinderError(`Invalid volume: ${reason}`, { className: 'InvalidVolume', kwargs: { reason, code: 400 } });
+}
+
+export function backendError(data: string, cause?: unknown): CinderError {
+  return new CinderError(`Bad or unexpected response from the storage volume backend API: ${data}`, {
+    className: 'VolumeBackendAPIException',
+    kwargs: { data, code: 500 },
+    cause,
+  });
+}
+
+export function driverNotInitialized(driver: string): CinderError {
+  return new CinderError('Volume driver not ready.', { className: 'DriverNotInitialized', kwargs: { driver, code: 500 } });
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+// ---- argument validation --------------------------------------------------------------------------
+
+export function requireUuid(value: unknown, field: string): string {
+  if (typeof value !== 'string' || !UUID_RE.test(value)) throw invalidInput(`${field} must be a UUID, got ${JSON.stringify(value) ?? 'nothing'}`);
+  return value;
+}
+
+export function requireSize(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw invalidInput(`${field} must be a positive integer number of GiB, got ${JSON.stringify(value) ?? 'nothing'}`);
+  }
+  return value;
+}
+
+export function requireDict(value: unknown, field: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof VersionedObject) {
+    throw invalidInput(`${field} must be a dict`);
+  }
+  return value as Record<string, unknown>;
+}
+
+export function optionalBool(value: unknown, field: string, dflt: boolean): boolean {
+  if (value === undefined || value === null) return dflt;
+  if (typeof value !== 'boolean') throw invalidInput(`${field} must be a boolean`);
+  return value;
+}
+
+export function optionalStringList(value: unknown, field: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || value.some((x) => typeof x !== 'string')) throw invalidInput(`${field} must be a list of strings`);
+  return value as string[];
+}
+
+// ---- locks ----------------------------------------------------------------------------------------
+
+/**
+ * cinder's per-resource lock: an in-process keyed mutex, plus the oslo-compatible external file
+ * lock where cinder takes an external one (so a cinder tool on the same host serialises with us).
+ */
+export async function withLock<T>(deps: FlowDeps, name: string, external: boolean, fn: () => Promise<T>): Promise<T> {
+  return deps.locks.run(name, async () => {
+    if (external && deps.lockPath) return withExternalLock(deps.lockPath, name, fn);
+    return fn();
+  });
+}
+
+// ---- drivers' view of rows ----------------------------------------------------------------------
+
+export function volumeNameOf(row: Pick<Volume, 'id' | '_name_id'>): string {
+  return `volume-${row._name_id ?? row.id}`;
+}
+
+export function driverVolume(row: Volume): DriverVolume {
+  return {
+    id: row.id,
+    name: volumeNameOf(row),
+    size: row.size ?? 0,
+    providerLocation: row.provider_location,
+    providerAuth: row.provider_auth,
+    multiattach: Boolean(row.multiattach),
+  };
+}
+
+export function driverSnapshot(row: Snapshot, volume: Volume): DriverSnapshot {
+  return {
+    id: row.id,
+    name: `snapshot-${row.id}`,
+    volumeId: volume.id,
+    volumeName: volumeNameOf(volume),
+    volumeSize: row.volume_size ?? volume.size ?? 0,
+    providerLocation: row.provider_location,
+  };
+}
+
+export async function getVolume(deps: FlowDeps, id: string): Promise<Volume> {
+  const row = await deps.db.volumes.find(id);
+  if (!row) throw volumeNotFound(id);
+  return row;
+}
+
+export function requireDriver(deps: FlowDeps): void {
+  if (!deps.service.driverInitialized) throw driverNotInitialized(deps.driver.className);
+}
+
+/** The backend part of a host (`host@backend#pool` -> `host@backend`). */
+export function backendOf(host: string | null | undefined): string | null {
+  if (!host) return null;
+  const i = host.indexOf('#');
+  return i < 0 ? host : host.slice(0, i);
+}
+
+export function isOurs(deps: FlowDeps, host: string | null | undefined): boolean {
+  return backendOf(host) === deps.service.host;
+}
+
+// ---- workers (cinder/objects/cleanable.py set_workers) ------------------------------------------
+
+export type Cleanable = 'Volume' | 'Snapshot';
+
+/**
+ * Runs `fn` with a workers row held for the resource in its current status, then removes the row
+ * when the status has moved on (success or failure), as @set_workers does.
+ */
+export async function withWorker<T>(
+  deps: FlowDeps,
+  resource: { type: Cleanable; id: string; status: string | null },
+  currentStatus: () => Promise<string | null>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const serviceId = deps.service.serviceRecord?.id;
+  let worker: WorkerRow | undefined;
+  // cinder's _is_cleanable: Volume creating/deleting/downloading/uploading; Snapshot creating/deleting.
+  const cleanable = resource.status === 'creating' || resource.status === 'deleting';
+  if (serviceId !== undefined && cleanable && resource.status) {
+    worker = await deps.db.workers.setWorker({ resourceType: resource.type, resourceId: resource.id, status: resource.status }, serviceId);
+  }
+  try {
+    return await fn();
+  } finally {
+    if (worker) {
+      try {
+        const now = await currentStatus();
+        if (now !== worker.status) await deps.db.workers.unsetWorker(worker);
+      } catch (err) {
+        deps.logger.warn({ err }, `could not remove the workers row of ${resource.type} ${resource.id}`);
+      }
+    }
+  }
+}
+
+export async function volumeStatus(deps: FlowDeps, id: string): Promise<string | null> {
+  return (await deps.db.volumes.find(id, { readDeleted: 'yes' }))?.status ?? null;
+}
+
+export async function snapshotStatus(deps: FlowDeps, id: string): Promise<string | null> {
+  return (await deps.db.snapshots.find(id, { readDeleted: 'yes' }))?.status ?? null;
+}
+
+export function newKeyedMutex(): KeyedMutex {
+  return new KeyedMutex();
+}

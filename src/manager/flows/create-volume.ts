@@ -1,0 +1,161 @@
+// create_volume (manager.py create_volume + flows/manager/create_volume.py): blank, from a
+// snapshot or from a volume; status available + launched_at + shared_targets + service_uuid on
+// success; on failure rescheduled through the scheduler when filter_properties.retry is present
+// (OnFailureRescheduleTask), else status error.
+import type { Volume } from '../../db/index.js';
+import { CinderError } from '../../errors.js';
+import { contextFromMessage } from '../../rpc/context.js';
+import { formatOvoDatetime, VersionedObject } from '../../rpc/ovo.js';
+import { requestSpecFromPrimitive, volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
+import {
+  driverSnapshot,
+  driverVolume,
+  errorMessage,
+  invalidInput,
+  isOurs,
+  optionalBool,
+  requireDriver,
+  volumeStatus,
+  withLock,
+  withWorker,
+  type FlowDeps,
+} from './common.js';
+
+/** Exceptions OnFailureRescheduleTask never reschedules. */
+const NO_RESCHEDULE = new Set(['VolumeNotFound', 'SnapshotNotFound', 'VolumeTypeNotFound', 'ImageCopyFailure', 'MetadataCopyFailure', 'MetadataUpdateFailure']);
+
+export async function createVolume(deps: FlowDeps, ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<void> {
+  const volume = volumeFromPrimitive(args.volume);
+  const requestSpec = args.request_spec === undefined || args.request_spec === null ? null : requestSpecFromPrimitive(args.request_spec);
+  const fp = args.filter_properties;
+  if (fp !== undefined && fp !== null && (typeof fp !== 'object' || Array.isArray(fp))) throw invalidInput('filter_properties must be a dict');
+  const filterProperties = (fp ?? {}) as Record<string, unknown>;
+  const allowReschedule = optionalBool(args.allow_reschedule, 'allow_reschedule', true);
+  const id = volume.data.id;
+  const log = deps.logger.child({ volume_id: id });
+
+  let row = await deps.db.volumes.find(id);
+  if (!row) {
+    log.error(`create_volume: volume ${id} is not in the database (deleted meanwhile?); nothing to do`);
+    return;
+  }
+  await withWorker(deps, { type: 'Volume', id, status: row.status }, () => volumeStatus(deps, id), async () => {
+    try {
+      requireDriver(deps);
+      row = await setResourceHost(deps, row!);
+      const size = row.size;
+      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1) throw invalidInput(`volume size must be a positive integer, got ${String(size)}`);
+      const model = await runCreate(deps, row);
+      const migrating = row.migration_status === 'migration_target_creating';
+      await deps.db.volumes.update(id, {
+        ...(model ?? {}),
+        status: 'available',
+        ...(migrating ? { migration_status: 'migration_target' } : {}),
+        launched_at: deps.db.now(),
+        // _driver_shares_targets(): the file pool and LVM report shared_targets false.
+        shared_targets: false,
+        service_uuid: deps.service.serviceRecord?.uuid ?? null,
+      });
+      log.info(`Created volume successfully.`);
+      void deps.service.publishServiceCapabilities().catch(() => undefined);
+    } catch (err) {
+      log.error({ err }, `create_volume of ${id} failed: ${errorMessage(err)}`);
+      const className = err instanceof CinderError ? err.className : (err as Error | null)?.name;
+      const retry = filterProperties.retry;
+      if (allowReschedule && retry && typeof retry === 'object' && !NO_RESCHEDULE.has(className ?? '')) {
+        await reschedule(deps, ctx, volume, requestSpec, filterProperties, err, row!);
+      } else {
+        await deps.db.volumes.update(id, { status: 'error' });
+      }
+    }
+  });
+}
+
+/** _set_resource_host: a volume without a host, or for another backend of ours, gets ours. */
+async function setResourceHost(deps: FlowDeps, row: Volume): Promise<Volume> {
+  if (row.host && isOurs(deps, row.host)) return row;
+  const pool = row.host?.includes('#') ? row.host.slice(row.host.indexOf('#') + 1) : deps.poolName;
+  const host = `${deps.service.host}#${pool}`;
+  await deps.db.volumes.update(row.id, { host });
+  return { ...row, host };
+}
+
+async function runCreate(deps: FlowDeps, row: Volume) {
+  const { driver } = deps;
+  const dv = driverVolume(row);
+  if (row.snapshot_id) {
+    const snapId = row.snapshot_id;
+    return withLock(deps, `${snapId}-delete_snapshot`, true, async () => {
+      const snap = await deps.db.snapshots.get(snapId);
+      const srcVol = await deps.db.volumes.get(snap.volume_id, { readDeleted: 'yes' });
+      const model = await driver.createVolumeFromSnapshot(dv, driverSnapshot(snap, srcVol));
+      if (srcVol.bootable) {
+        await deps.db.glanceMetadata.copyToVolume(row.id, snapId).catch(() => undefined);
+        await deps.db.volumes.update(row.id, { bootable: true });
+      }
+      return model;
+    });
+  }
+  if (row.source_volid) {
+    const srcId = row.source_volid;
+    return withLock(deps, `${srcId}-delete_volume`, true, async () => {
+      const src = await deps.db.volumes.get(srcId);
+      const model = await driver.createClonedVolume(dv, driverVolume(src));
+      if (src.bootable) {
+        await deps.db.glanceMetadata.copyFromVolumeToVolume(srcId, row.id).catch(() => undefined);
+        await deps.db.volumes.update(row.id, { bootable: true });
+      }
+      return model;
+    });
+  }
+  return driver.createVolume(dv);
+}
+
+async function reschedule(
+  deps: FlowDeps,
+  ctx: Record<string, unknown>,
+  volume: VersionedObject,
+  requestSpec: VersionedObject | null,
+  filterProperties: Record<string, unknown>,
+  cause: unknown,
+  row: Volume,
+): Promise<void> {
+  const id = row.id;
+  const log = deps.logger.child({ volume_id: id });
+  // _pre_reschedule
+  const now = deps.db.now();
+  await deps.db.volumes.update(id, { scheduled_at: now, host: null });
+  volume.set('scheduled_at', formatOvoDatetime(now));
+  volume.set('host', null);
+  // _reschedule
+  const retry = filterProperties.retry as Record<string, unknown>;
+  const num = typeof retry.num_attempts === 'number' ? retry.num_attempts : 0;
+  retry.exc = [`${(cause as Error | null)?.name ?? 'Error'}: ${errorMessage(cause)}\n`];
+  requestSpec?.set('volume_id', id);
+  log.info(`Volume ${id}: re-scheduling create_volume attempt ${num} due to ${errorMessage(cause)}`);
+  try {
+    // scheduler rpcapi.create_volume runs volume.create_worker() first: the row goes back to no service.
+    await createWorkerForApi(deps, id, row.status ?? 'creating');
+    await deps.scheduler.createVolume(contextFromMessage(ctx).elevated().toDict(), {
+      volume,
+      requestSpec: requestSpec ?? {},
+      filterProperties,
+    });
+  } catch (err) {
+    log.error({ err }, `rescheduling volume ${id} failed; setting it to error`);
+    await deps.db.volumes.update(id, { status: 'error' });
+    return;
+  }
+  // _post_reschedule: whatever the failed attempt left on our backend goes.
+  await deps.driver.deleteVolume(driverVolume(row)).catch(() => undefined);
+}
+
+/** CinderCleanableObject.create_worker (pinned), as the scheduler client does before its cast. */
+async function createWorkerForApi(deps: FlowDeps, id: string, status: string): Promise<void> {
+  try {
+    await deps.db.workers.create({ resourceType: 'Volume', resourceId: id, status, serviceId: null });
+  } catch (err) {
+    if ((err as { className?: string }).className !== 'WorkerExists') throw err;
+    await deps.db.workers.update(null, { serviceId: null, status }, { resourceType: 'Volume', resourceId: id });
+  }
+}

@@ -1,0 +1,134 @@
+// delete_volume (unmanage_only, cascade) and extend_volume, as manager.py does them.
+import { CinderError } from '../../errors.js';
+import { volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
+import { ResourceBusy } from '../../../drivers/driver.js';
+import {
+  driverVolume,
+  errorMessage,
+  isOurs,
+  optionalBool,
+  optionalStringList,
+  requireDriver,
+  requireSize,
+  volumeStatus,
+  withLock,
+  withWorker,
+  type FlowDeps,
+} from './common.js';
+import { deleteSnapshotLocked } from './snapshots.js';
+
+function invalid(reason: string): CinderError {
+  return new CinderError(`Unacceptable parameters.: ${reason}`, { className: 'Invalid', kwargs: { reason, code: 400 } });
+}
+
+export async function deleteVolume(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<boolean | null> {
+  const volume = volumeFromPrimitive(args.volume);
+  const unmanageOnly = optionalBool(args.unmanage_only, 'unmanage_only', false);
+  const cascade = optionalBool(args.cascade, 'cascade', false);
+  return deleteVolumeById(deps, volume.data.id, { unmanageOnly, cascade });
+}
+
+export async function deleteVolumeById(deps: FlowDeps, id: string, o: { unmanageOnly: boolean; cascade: boolean }): Promise<boolean | null> {
+  const log = deps.logger.child({ volume_id: id });
+  return withLock(deps, `${id}-delete_volume`, true, async () => {
+    const row = await deps.db.volumes.find(id);
+    if (!row) {
+      log.debug('delete_volume: volume already gone');
+      return null;
+    }
+    return withWorker(deps, { type: 'Volume', id, status: row.status }, () => volumeStatus(deps, id), async () => {
+      if (row.attach_status === 'attached') {
+        throw new CinderError(`Volume ${id} is still attached, detach volume first.`, { className: 'VolumeAttached', kwargs: { volume_id: id, code: 400 } });
+      }
+      if (!isOurs(deps, row.host)) throw new CinderError(`Invalid volume: Volume is not local to this node.`, { className: 'InvalidVolume', kwargs: { reason: 'Volume is not local to this node.', code: 400 } });
+      if (o.unmanageOnly && row.encryption_key_id) throw invalid('Unmanaging encrypted volumes is not supported.');
+      if (o.unmanageOnly && o.cascade) throw invalid('Unmanage and cascade delete options are mutually exclusive.');
+      const migrating = row.migration_status !== null && row.migration_status !== 'error' && row.migration_status !== 'success';
+      const admin = await deps.db.volumes.adminMetadataGet(id).catch(() => ({}) as Record<string, string | null>);
+      const doQuota = !(row.use_quota === false || migrating || admin.temporary === 'True');
+      const dv = driverVolume(row);
+      try {
+        requireDriver(deps);
+        await deps.driver.removeExport(dv);
+        if (o.unmanageOnly) {
+          await deps.driver.unmanage(dv);
+        } else {
+          if (o.cascade) {
+            for (const s of await deps.db.snapshots.listByVolume(id)) {
+              if (s.status !== 'deleting') {
+                await deps.db.volumes.update(id, { status: 'error_deleting' });
+                throw new CinderError(`Invalid snapshot: Snapshot ${s.id} was found in state ${s.status} rather than 'deleting' during cascade delete.`, {
+                  className: 'InvalidSnapshot',
+                  kwargs: { reason: `Snapshot ${s.id} was found in state ${s.status} rather than 'deleting' during cascade delete.`, code: 400 },
+                });
+              }
+              await withLock(deps, `${s.id}-delete_snapshot`, true, () => deleteSnapshotLocked(deps, s.id, false));
+            }
+          }
+          await deps.driver.deleteVolume(dv);
+        }
+      } catch (err) {
+        if (err instanceof ResourceBusy) {
+          log.error(`Unable to delete busy volume.`);
+          await deps.db.volumes.update(id, { status: 'available' });
+          return true;
+        }
+        log.error({ err }, `Unable to delete volume: ${errorMessage(err)}`);
+        await deps.db.volumes.update(id, { status: o.unmanageOnly ? 'error_unmanaging' : 'error_deleting' });
+        throw err;
+      }
+      let reservations: string[] | null = null;
+      if (doQuota && row.status !== 'error_managing_deleting') {
+        try {
+          reservations = await deps.db.quotas.reserveForVolumeDelete(row);
+        } catch (err) {
+          log.error({ err }, 'Failed to update usages deleting volume.');
+        }
+      }
+      await deps.db.volumes.destroy(id);
+      if (doQuota) {
+        if (reservations) await deps.db.quotas.commit(reservations, row.project_id);
+        void deps.service.publishServiceCapabilities().catch(() => undefined);
+      }
+      log.info(o.unmanageOnly ? 'Unmanaged volume successfully.' : 'Deleted volume successfully.');
+      return null;
+    });
+  });
+}
+
+export async function extendVolume(deps: FlowDeps, ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<void> {
+  const volume = volumeFromPrimitive(args.volume);
+  const newSize = requireSize(args.new_size, 'new_size');
+  const reservations = optionalStringList(args.reservations, 'reservations');
+  const id = volume.data.id;
+  const log = deps.logger.child({ volume_id: id });
+  const row = await deps.db.volumes.find(id);
+  if (!row) {
+    log.error('extend_volume: volume not found');
+    await deps.db.quotas.rollback(reservations, volume.data.project_id ?? null).catch(() => undefined);
+    return;
+  }
+  const projectId = row.project_id;
+  const attachments = (await deps.db.attachments.listByVolume(id)).filter((a) => a.attach_status === 'attached' || a.attach_status === 'attaching');
+  try {
+    requireDriver(deps);
+    if (newSize <= (row.size ?? 0)) throw new CinderError(`Invalid input received: new size ${newSize} must be greater than the current size ${row.size}`, { className: 'InvalidInput', kwargs: { reason: 'new size must be greater than current size', code: 400 } });
+    await deps.driver.extendVolume(driverVolume(row), newSize);
+    if (attachments.length > 0) {
+      // TargetUpdateFailed is only logged by cinder's LVM driver.
+      await deps.driver.extendTarget({ ...driverVolume(row), size: newSize }).catch((err: unknown) => log.warn({ err }, 'extend_target failed'));
+    }
+  } catch (err) {
+    log.error({ err }, `Extend volume failed: ${errorMessage(err)}`);
+    await deps.db.messages
+      .create({ projectId: projectId ?? '', requestId: (ctx.request_id as string | undefined) ?? null, actionId: '007', resourceType: 'VOLUME', resourceUuid: id, exceptionClass: (err as Error)?.name ?? null })
+      .catch(() => undefined);
+    await deps.db.volumes.update(id, { status: 'error_extending' });
+    await deps.db.quotas.rollback(reservations, projectId).catch((e: unknown) => log.error({ err: e }, 'quota rollback failed'));
+    return;
+  }
+  await deps.db.quotas.commit(reservations, projectId);
+  await deps.db.volumes.update(id, { size: newSize, status: attachments.length > 0 ? 'in-use' : 'available' });
+  log.info(`Extend volume completed successfully.`);
+  void deps.service.publishServiceCapabilities().catch(() => undefined);
+}
