@@ -103,6 +103,13 @@ start)
   ;;
 stop)
   for s in cinderblock cinder-api cinder-scheduler; do stop_one "$s"; done
+  # The tgtd cinderblock started on first export (its pid file says so). tgtd ignores SIGTERM.
+  tgt_pidfile=/run/tgtd/cinderblock-0.pid
+  if [[ -f $tgt_pidfile ]] && pid=$(cat "$tgt_pidfile") && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == tgtd ]]; then
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$tgt_pidfile"
+    echo "quickstart: stopped tgtd (pid $pid)"
+  fi
   ;;
 status)
   for s in cinder-scheduler cinder-api cinderblock; do
