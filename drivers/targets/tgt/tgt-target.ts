@@ -35,7 +35,7 @@ import {
   volumeIqn,
   type IscsiTargetOptions,
 } from '../iscsi-common.js';
-import { KeyedMutex } from '../keyed-mutex.js';
+import { KeyedMutex } from '../../../src/concurrency/keyed-mutex.js';
 import {
   invalidVolume,
   iscsiTargetAttachFailed,

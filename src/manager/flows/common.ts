@@ -2,7 +2,7 @@
 // resource locks as cinder takes them, the workers-table bookkeeping of cinder's set_workers, and
 // the conversion of database rows to the plain records drivers see.
 import type { DriverSnapshot, DriverVolume, FullVolumeDriver } from '../../../drivers/driver.js';
-import { KeyedMutex } from '../../../drivers/targets/keyed-mutex.js';
+import { KeyedMutex } from '../../concurrency/keyed-mutex.js';
 import type { CinderDb, Snapshot, Volume, WorkerRow } from '../../db/index.js';
 import { CinderError, volumeNotFound } from '../../errors.js';
 import type { Logger } from '../../log.js';

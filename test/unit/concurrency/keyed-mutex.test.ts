@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KeyedMutex } from '../../../drivers/targets/keyed-mutex.js';
+import { KeyedMutex } from '../../../src/concurrency/keyed-mutex.js';
 
 const tick = (ms = 2) => new Promise((r) => setTimeout(r, ms));
 
