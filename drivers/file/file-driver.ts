@@ -22,8 +22,8 @@ import {
   type ModelUpdate,
   type TerminateOptions,
 } from '../driver.js';
-import type { ExportedVolume, TargetHelper } from '../targets/target.js';
-import { validateIscsiConnector } from '../targets/iscsi-common.js';
+import type { TargetHelper } from '../targets/target.js';
+import { TargetExports } from '../target-exports.js';
 import { bytesToGiB, formatOverSubscriptionRatio } from './capacity.js';
 import { sparseCopy } from './copy-fallback.js';
 import { assertSafeName, snapshotFileName } from './names.js';
@@ -99,7 +99,10 @@ export class FileVolumeDriver implements FullVolumeDriver {
   constructor(private readonly opts: FilePoolOptions) {
     this.copyFn = opts.copy ?? defaultCopy;
     this.cloneFn = opts.clone ?? defaultClone;
+    this.exports = new TargetExports({ target: opts.target, backingPath: (v) => this.localPath(v) });
   }
+
+  private readonly exports: TargetExports;
 
   /** Whether the setup probe found reflink support (clones and snapshots share extents). */
   get usesReflink(): boolean {
@@ -318,54 +321,32 @@ export class FileVolumeDriver implements FullVolumeDriver {
 
   // ---- exports ----------------------------------------------------------------------------------
 
-  private targetHelper(): TargetHelper {
-    if (!this.opts.target) throw new DriverNotImplemented('exporting volumes (no target helper configured)');
-    return this.opts.target;
-  }
-
-  private exported(volume: DriverVolume): ExportedVolume {
-    return {
-      id: volume.id,
-      name: volume.name,
-      providerLocation: volume.providerLocation,
-      providerAuth: volume.providerAuth,
-      backingPath: this.localPath(volume),
-      multiattach: volume.multiattach,
-    };
-  }
-
   validateConnector(connector: Connector): void {
-    // Without a target helper the connector is still checked as cinder's iSCSI targets check it.
-    if (this.opts.target) this.opts.target.validateConnector(connector);
-    else validateIscsiConnector(connector);
+    this.exports.validateConnector(connector);
   }
 
-  async createExport(volume: DriverVolume): Promise<ModelUpdate | null> {
-    return this.targetHelper().createExport(this.exported(volume));
+  createExport(volume: DriverVolume): Promise<ModelUpdate | null> {
+    return this.exports.createExport(volume);
   }
 
-  async ensureExport(volume: DriverVolume, initiators?: readonly string[]): Promise<void> {
-    await this.targetHelper().ensureExport(this.exported(volume), initiators ? { initiators } : undefined);
+  ensureExport(volume: DriverVolume, initiators?: readonly string[]): Promise<void> {
+    return this.exports.ensureExport(volume, initiators);
   }
 
-  async removeExport(volume: DriverVolume): Promise<void> {
-    // Never exported (no provider_location): nothing to remove, as cinder's tgt driver skips it.
-    if (!this.opts.target || !volume.providerLocation) return;
-    await this.opts.target.removeExport(this.exported(volume));
+  removeExport(volume: DriverVolume): Promise<void> {
+    return this.exports.removeExport(volume);
   }
 
-  async initializeConnection(volume: DriverVolume, connector: Connector): Promise<ConnectionInfo> {
-    return this.targetHelper().initializeConnection(this.exported(volume), connector);
+  initializeConnection(volume: DriverVolume, connector: Connector): Promise<ConnectionInfo> {
+    return this.exports.initializeConnection(volume, connector);
   }
 
-  async terminateConnection(volume: DriverVolume, connector: Connector | null, opts: TerminateOptions): Promise<void> {
-    if (!this.opts.target || !volume.providerLocation) return;
-    await this.opts.target.terminateConnection(this.exported(volume), connector, opts);
+  terminateConnection(volume: DriverVolume, connector: Connector | null, opts: TerminateOptions): Promise<void> {
+    return this.exports.terminateConnection(volume, connector, opts);
   }
 
-  async extendTarget(volume: DriverVolume): Promise<void> {
-    if (!this.opts.target) return;
-    await this.opts.target.extendTarget(this.exported(volume));
+  extendTarget(volume: DriverVolume): Promise<void> {
+    return this.exports.extendTarget(volume);
   }
 
   // ---- stats ------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ import type { BackendConfig, CinderConfig } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import type { FullVolumeDriver } from '../../drivers/driver.js';
 import type { TargetHelper } from '../../drivers/targets/target.js';
+import { LvmIscsiDriver } from '../../drivers/lvm/lvm-iscsi-driver.js';
+import { copy } from '../native/index.js';
 import { FileVolumeDriver } from '../../drivers/file/file-driver.js';
 
 const FILE_NAMES = new Set(['file', 'cinderblock.file', 'cinderblock.drivers.file.FileVolumeDriver']);
@@ -50,5 +52,26 @@ export function createDriver(config: CinderConfig, backend: BackendConfig, targe
       ...(target ? { target } : {}),
     });
   }
-  throw new ConfigError(`[${backend.name}] the LVM driver is not wired into this build yet; use volume_driver = file`);
+  const bpsLimit = backend.volume_copy_bps_limit || undefined;
+  const engineCopy = async (src: string, dst: string, bytes: number, sparse: boolean, sync: boolean) => {
+    await copy(src, dst, { length: bytes, destinationIsZeroed: sparse, sync, ...(bpsLimit ? { bpsLimit } : {}) });
+  };
+  return new LvmIscsiDriver({
+    ...common,
+    // cinder's LVM driver names its pool 'LVM' when volume_backend_name is unset.
+    backendName: backend.volume_backend_name,
+    volumeGroup: backend.volume_group,
+    lvmType: backend.lvm_type,
+    lvmMirrors: backend.lvm_mirrors,
+    lvmConfFile: backend.lvm_conf_file,
+    lvmSuppressFdWarnings: backend.lvm_suppress_fd_warnings,
+    volumeClear: backend.volume_clear,
+    volumeClearSize: backend.volume_clear_size,
+    volumeDdBlocksize: backend.volume_dd_blocksize,
+    maxOverSubscriptionRatio: backend.max_over_subscription_ratio,
+    // Thin LVs read as zeros until written: sparse copies skip writing zero blocks (conv=sparse).
+    copy: (src, dst, o) => engineCopy(src, dst, o.sizeBytes, o.sparse, o.sync),
+    copyData: (src, dst, bytes) => engineCopy(src, dst, bytes, false, true),
+    target: target ?? null,
+  });
 }

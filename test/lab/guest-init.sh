@@ -1,0 +1,81 @@
+#!/bin/bash
+# PID 1 of a lab guest (started by the initramfs through `cblab.init=`). The root file system is
+# the host's, read-only over 9p with a tmpfs overlay, so this checkout, node and every host tool
+# are here. It brings up what a storage host has (device-mapper, LIO, iSCSI, udev), runs ONE
+# vitest suite, writes the results to the disk whose serial is `cblab-results` and powers off.
+# Never run this on a real machine: it is an init, and it powers the machine off.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+if [[ $$ -ne 1 ]]; then echo "guest-init.sh runs only as PID 1 of a lab guest" >&2; exit 2; fi
+
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+arg() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" /proc/cmdline; }
+say() { echo "cblab-guest: $*"; }
+poweroff_now() { sync; echo o >/proc/sysrq-trigger; sleep 60; }
+el() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}'; }
+
+T0=$EPOCHREALTIME
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+SUITE=$(arg cblab.suite)
+TIMEOUT=$(arg cblab.timeout); TIMEOUT=${TIMEOUT:-900}
+MODULES=$(arg cblab.modules)
+say "up after $(cut -d' ' -f1 /proc/uptime)s, kernel $(uname -r), suite $SUITE, limit ${TIMEOUT}s"
+
+# A guest that hangs still powers off: the host's own timeout is the second line of defence.
+( sleep "$TIMEOUT"; echo "cblab-guest: suite exceeded ${TIMEOUT}s, powering off"; poweroff_now ) &
+WATCHDOG=$!
+
+mount -t tmpfs -o mode=0755 tmpfs /run
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mkdir -p /run/lock /run/lock/iscsi /run/lvm /run/dbus /var/lock /etc/target
+mountpoint -q /dev/pts || { mkdir -p /dev/pts; mount -t devpts devpts /dev/pts; }
+mountpoint -q /dev/shm || { mkdir -p /dev/shm; mount -t tmpfs tmpfs /dev/shm; }
+hostname cblab-guest
+ip link set lo up 2>/dev/null
+
+# The kernel's modules live in the lab cache on the host, visible here through the 9p root.
+mkdir -p "/lib/modules/$(uname -r)"
+[[ -n $MODULES && -d $MODULES ]] && mount --bind "$MODULES" "/lib/modules/$(uname -r)"
+t=$EPOCHREALTIME
+for m in dm_mod dm_snapshot dm_thin_pool dm_mirror dm_zero dm_multipath dm_round_robin dm_service_time \
+         scsi_dh_alua configfs target_core_mod target_core_iblock target_core_file target_core_pscsi \
+         iscsi_target_mod iscsi_tcp sd_mod virtio_blk loop; do
+  modprobe "$m" 2>/dev/null || say "modprobe $m failed"
+done
+mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
+say "modules $(el "$t")s"
+
+t=$EPOCHREALTIME
+/lib/systemd/systemd-udevd --daemon >/dev/null 2>&1 && udevadm trigger --action=add && udevadm settle -t 60
+say "udev $(el "$t")s"
+
+# Disks by the serial the host gave them (test/lab/run-lab.sh).
+RESULTS=""; PVS=()
+for s in /sys/block/vd*/serial; do
+  [[ -e $s ]] || continue
+  dev=/dev/$(basename "$(dirname "$s")"); serial=$(cat "$s")
+  case $serial in
+    cblab-results) RESULTS=$dev ;;
+    cblab-pv*) PVS+=("$dev") ;;
+  esac
+done
+say "results disk ${RESULTS:-none}, scratch disks ${PVS[*]:-none}"
+
+OUT=/tmp/cblab-out; mkdir -p "$OUT"
+export CINDERBLOCK_LAB=1 CBLAB_DISKS="${PVS[*]}" CI=true NO_COLOR=1 FORCE_COLOR=0 HOME=/root
+cd "$REPO" || poweroff_now
+t=$EPOCHREALTIME
+node node_modules/vitest/vitest.mjs run --config test/lab/vitest.lab.config.ts "$SUITE" \
+  --reporter=default --reporter=json --outputFile.json="$OUT/report.json" 2>&1 | tee "$OUT/console.log"
+rc=${PIPESTATUS[0]}
+say "vitest exit $rc after $(el "$t")s"
+echo "$rc" >"$OUT/exit-code"
+{ echo "guest_total_s=$(el "$T0")"; echo "uptime_s=$(cut -d' ' -f1 /proc/uptime)"; } >"$OUT/timings"
+if [[ -n $RESULTS ]]; then
+  tar -C "$OUT" -cf "$RESULTS" . && sync && say "results written to $RESULTS"
+else
+  say "no results disk"
+fi
+say "CBLAB-DONE rc=$rc"
+kill "$WATCHDOG" 2>/dev/null
+poweroff_now

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Runs the lab suites: for each test/lab/*.lab.test.ts (or the files named on the command line)
+# boot ONE qemu guest with Debian's kernel (software emulation), the host root shared read-only
+# over 9p, a scratch disk (serial cblab-pv0) and a results disk (serial cblab-results); the guest
+# runs the suite with vitest (test/lab/guest-init.sh) and powers off; the results come back from
+# the results disk. Ends with `N passed, N failed` and exits non-zero if anything failed.
+#
+# Env: CBLAB_SUITE_TIMEOUT (s, per guest, default 900), CBLAB_TOTAL_TIMEOUT (s, default 1500),
+#      CBLAB_MEM (MiB, 2048), CBLAB_SMP (2), CBLAB_DISK_SIZE (8G), CBLAB_KEEP=1 keeps the work dirs.
+set -uo pipefail
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+CACHE=${CINDERBLOCK_LAB_CACHE:-/var/cache/cinderblock-lab}
+SUITE_TIMEOUT=${CBLAB_SUITE_TIMEOUT:-900}
+TOTAL_TIMEOUT=${CBLAB_TOTAL_TIMEOUT:-1500}
+START=$(date +%s)
+DEADLINE=$((START + TOTAL_TIMEOUT))
+cd "$REPO"
+
+passed=0; failed=0; skipped=0
+finish() {
+  echo
+  echo "lab: total $(($(date +%s) - START))s"
+  echo "$passed passed, $failed failed"
+  [[ $failed -eq 0 ]]
+  exit $?
+}
+
+t=$(date +%s.%N)
+if ! timeout 1200 "$HERE/setup-lab.sh"; then
+  echo "lab: setup failed"; failed=1; finish
+fi
+echo "lab: setup $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s"
+
+KDIR=$CACHE/current
+KVER=$(ls "$KDIR/root/lib/modules")
+[[ -e build/Release/cinderblock_native.node ]] || echo "lab: warning: the native addon is not built (npm run build:native); suites that need it will fail"
+
+if (($#)); then suites=("$@"); else mapfile -t suites < <(ls test/lab/*.lab.test.ts 2>/dev/null | sort); fi
+((${#suites[@]})) || { echo "lab: no test/lab/*.lab.test.ts"; finish; }
+
+QEMU_PID=""
+on_signal() {
+  # QEMU_PID is timeout(1)'s pid: it passes TERM on to qemu and then exits
+  [[ -n $QEMU_PID ]] && kill -TERM "$QEMU_PID" 2>/dev/null && wait "$QEMU_PID" 2>/dev/null
+  echo "lab: interrupted"; failed=$((failed + 1)); finish
+}
+trap on_signal INT TERM
+
+for suite in "${suites[@]}"; do
+  suite=${suite#./}
+  [[ -f $suite ]] || { echo "lab: $suite: no such file"; failed=$((failed + 1)); continue; }
+  now=$(date +%s); left=$((DEADLINE - now))
+  if ((left < 60)); then echo "lab: $suite: not run, the ${TOTAL_TIMEOUT}s budget is spent"; failed=$((failed + 1)); continue; fi
+  limit=$((SUITE_TIMEOUT < left ? SUITE_TIMEOUT : left))
+  guest_limit=$((limit > 60 ? limit - 30 : 30))   # the guest gives up first, so its results still come back
+  keep=0
+  W=$(mktemp -d /tmp/cblab.XXXXXX)
+  truncate -s "${CBLAB_DISK_SIZE:-8G}" "$W/pv0.img"
+  truncate -s 64M "$W/results.img"
+  echo
+  echo "=== lab: $suite (limit ${limit}s, work dir $W)"
+  t=$(date +%s.%N)
+  # The guest's console is the serial port on stdio; stdin is closed so qemu never reads the tty.
+  timeout -k 5 "$limit" qemu-system-x86_64 \
+    -accel tcg,thread=multi -cpu max -smp "${CBLAB_SMP:-2}" -m "${CBLAB_MEM:-2048}" \
+    -display none -monitor none -serial stdio -no-reboot -nic none \
+    -kernel "$KDIR/root/boot/vmlinuz-$KVER" -initrd "$KDIR/initrd.gz" \
+    -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
+    -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
+    -drive "file=$W/pv0.img,if=none,id=pv0,format=raw,cache=unsafe,aio=threads,discard=unmap" \
+    -device virtio-blk-pci,drive=pv0,serial=cblab-pv0 \
+    -drive "file=$W/results.img,if=none,id=res,format=raw,cache=unsafe" \
+    -device virtio-blk-pci,drive=res,serial=cblab-results \
+    -append "console=ttyS0 panic=-1 quiet loglevel=4 tsc=reliable mitigations=off cblab.init=$HERE/guest-init.sh cblab.suite=$suite cblab.timeout=$guest_limit cblab.modules=$(readlink -f "$KDIR")/root/lib/modules/$KVER" \
+    </dev/null > >(tee "$W/serial.log") 2>&1 &
+  QEMU_PID=$!
+  wait "$QEMU_PID"; qrc=$?
+  QEMU_PID=""
+  sleep 0.2   # let tee drain
+  boot=$(awk '/cblab-guest: up after/{sub(/,$/, "", $4); print $4; exit}' "$W/serial.log")
+  echo "lab: $suite: guest ran $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s (kernel up after ${boot:-?}, qemu exit $qrc)"
+  mkdir -p "$W/out"
+  tar -xf "$W/results.img" -C "$W/out" 2>/dev/null
+  if [[ -s $W/out/report.json ]]; then
+    read -r p f s < <(node -e '
+      const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+      const broken = (r.testResults || []).filter((x) => x.status === "failed" && !x.assertionResults.some((a) => a.status === "failed")).length;
+      console.log(r.numPassedTests, r.numFailedTests + broken, r.numPendingTests + (r.numTodoTests || 0));
+    ' "$W/out/report.json")
+    passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${s:-0}))
+    echo "lab: $suite: ${p:-0} passed, ${f:-1} failed, ${s:-0} skipped"
+  else
+    echo "lab: $suite: no results came back (qemu exit $qrc$([[ $qrc -eq 124 || $qrc -eq 137 ]] && echo ', timed out')); see $W/serial.log"
+    failed=$((failed + 1)); keep=1
+  fi
+  if [[ ${CBLAB_KEEP:-0} == 1 || ${keep:-0} == 1 ]]; then echo "lab: kept $W"; else rm -rf "$W"; fi
+done
+finish

@@ -1,0 +1,489 @@
+// LVMVolumeDriver behaviour on the in-memory LVM (fake-lvm.ts): the commands each operation runs
+// (compared with cinder's argv), the cinder errors, volume_clear through the injected zero-out,
+// and the capability report compared with what cinder-volume sent the scheduler.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { DriverSnapshot, DriverVolume } from '../../../drivers/driver.js';
+import { LvmVolumeDriver, mirrorFreeSpace, type BlockDeviceOps, type LvmDriverOptions, type LvmType } from '../../../drivers/lvm/lvm-driver.js';
+import type { VolumeCopyOptions } from '../../../drivers/lvm/volume-copy.js';
+import { FakeLvm } from './fake-lvm.js';
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const VG = 'cinder-volumes';
+const sharedDir = process.env.CINDERBLOCK_SHARED ?? new URL('../../../../shared', import.meta.url).pathname;
+
+function vol(id: string, size = 1): DriverVolume {
+  return { id, name: `volume-${id}`, size, providerLocation: null, providerAuth: null, multiattach: false };
+}
+
+function snap(id: string, v: DriverVolume): DriverSnapshot {
+  return { id, name: `snapshot-${id}`, volumeId: v.id, volumeName: v.name, volumeSize: v.size, providerLocation: null };
+}
+
+interface Harness {
+  fake: FakeLvm;
+  driver: LvmVolumeDriver;
+  zeroed: [string, number, number][];
+  copies: [string, string, VolumeCopyOptions][];
+  devices: Set<string>;
+}
+
+function harness(lvmType: LvmType, opts: Partial<LvmDriverOptions> & { pvSizes?: number[]; prepare?: (f: FakeLvm) => void } = {}): Harness {
+  const fake = new FakeLvm(VG, opts.pvSizes ?? [10 * GiB]);
+  opts.prepare?.(fake);
+  const zeroed: [string, number, number][] = [];
+  const copies: [string, string, VolumeCopyOptions][] = [];
+  const devices = new Set<string>();
+  const blockDevice: BlockDeviceOps = {
+    zeroOut: async (d, o, l) => void zeroed.push([d, o, l]),
+    // every active LV has its node; a thick snapshot also its -cow node
+    exists: async (p) => {
+      if (devices.has(p)) return true;
+      for (const lv of fake.lvs.values()) {
+        const node = `/dev/mapper/${VG.replace(/-/g, '--')}-${lv.name.replace(/-/g, '--')}`;
+        if (lv.active && (p === node || (lv.kind === 'snapshot' && p === `${node}-cow`))) return true;
+      }
+      return false;
+    },
+    size: async (p) => {
+      for (const lv of fake.lvs.values()) if (p.includes(lv.name.replace(/-/g, '--'))) return lv.sizeBytes;
+      return 0;
+    },
+  };
+  const driver = new LvmVolumeDriver({
+    volumeGroup: VG,
+    lvmType,
+    backendName: 'lvm',
+    hostname: 'vm',
+    runner: fake.runner,
+    blockDevice,
+    copy: async (s, d, o) => void copies.push([s, d, o]),
+    sleep: async () => undefined,
+    ...opts,
+  });
+  return { fake, driver, zeroed, copies, devices };
+}
+
+async function ready(h: Harness): Promise<Harness> {
+  await h.driver.doSetup();
+  await h.driver.checkForSetupError();
+  h.fake.calls.length = 0;
+  return h;
+}
+
+describe('set-up and lvm_type', () => {
+  it('default: nothing created', async () => {
+    const h = await ready(harness('default'));
+    expect(h.driver.lvmType).toBe('default');
+    expect(h.fake.lvs.size).toBe(0);
+  });
+
+  it('auto on an empty VG: thin, pool of 95% of the free space created and activated', async () => {
+    const h = harness('auto', { pvSizes: [3 * GiB] });
+    await h.driver.doSetup();
+    await h.driver.checkForSetupError();
+    expect(h.driver.lvmType).toBe('thin');
+    expect(h.fake.changes).toEqual([
+      'lvcreate -T -L 2.8499999999999996g cinder-volumes/cinder-volumes-pool',
+      'lvchange -a y --yes -K cinder-volumes/cinder-volumes-pool',
+    ]);
+  });
+
+  it('auto with LVs and no pool: default, nothing created', async () => {
+    const h = harness('auto', { prepare: (f) => void f.addLv({ name: 'volume-old', sizeBytes: GiB }) });
+    await h.driver.checkForSetupError();
+    expect(h.driver.lvmType).toBe('default');
+    expect(h.fake.changes).toEqual([]);
+  });
+
+  it('auto with an existing pool (cinder made it): thin, the pool reused', async () => {
+    const h = harness('auto', {
+      prepare: (f) => {
+        f.addLv({ name: 'cinder-volumes-pool', sizeBytes: 9 * GiB, kind: 'pool' });
+        f.addLv({ name: 'volume-old', sizeBytes: GiB, kind: 'thin', pool: 'cinder-volumes-pool' });
+      },
+    });
+    await h.driver.checkForSetupError();
+    expect(h.driver.lvmType).toBe('thin');
+    expect(h.fake.changes).toEqual(['lvchange -a y --yes -K cinder-volumes/cinder-volumes-pool']);
+  });
+
+  it('auto on LVM without thin support: default', async () => {
+    const h = harness('auto', { prepare: (f) => void (f.version = '2.02.90(2) (2011-11-11)') });
+    await h.driver.checkForSetupError();
+    expect(h.driver.lvmType).toBe('default');
+  });
+
+  it('thin on LVM without thin support refuses to start', async () => {
+    const h = harness('thin', { prepare: (f) => void (f.version = '2.02.90(2) (2011-11-11)') });
+    await expect(h.driver.checkForSetupError()).rejects.toMatchObject({
+      className: 'VolumeBackendAPIException',
+      message: expect.stringContaining('Thin provisioning not supported on this version of LVM.'),
+    });
+  });
+
+  it('thin with a pool that cannot be created refuses to start, quoting LVM', async () => {
+    const h = harness('thin');
+    h.fake.inject((a) => a[0] === 'lvcreate', { stderr: "  Can't create thin-pool without using device-mapper kernel driver.\n" });
+    await expect(h.driver.checkForSetupError()).rejects.toMatchObject({
+      className: 'VolumeBackendAPIException',
+      message: expect.stringContaining('Failed to create thin pool, error message was:   Can\'t create thin-pool'),
+    });
+  });
+
+  it('a missing VG stops start-up', async () => {
+    const h = harness('default');
+    h.fake.vgExists = false;
+    await expect(h.driver.doSetup()).rejects.toMatchObject({ className: 'VolumeBackendAPIException', message: expect.stringContaining('Volume Group cinder-volumes does not exist') });
+    await expect(h.driver.checkForSetupError()).rejects.toMatchObject({ className: 'VolumeBackendAPIException' });
+  });
+
+  it('operations before checkForSetupError are a programming error', async () => {
+    const h = harness('default');
+    await expect(h.driver.createVolume(vol('a'))).rejects.toThrow(/before checkForSetupError/);
+  });
+});
+
+describe('volumes (thick)', () => {
+  it('create, extend, export: the argv cinder ran (lvm_commands_observed.log 19:30:15–19:30:20)', async () => {
+    const h = await ready(harness('default'));
+    const v = vol('9531a336-8b9f-4724-9d8d-d83f99b240e6');
+    await h.driver.createVolume(v);
+    await h.driver.extendVolume(v, 2);
+    expect(await h.driver.activateForExport(v)).toBe(`/dev/${VG}/${v.name}`);
+    expect(h.fake.changes).toEqual([
+      `lvcreate -n ${v.name} cinder-volumes -L 1g`,
+      `lvextend -L 2g cinder-volumes/${v.name}`,
+      `lvchange -a y --yes -K cinder-volumes/${v.name}`,
+    ]);
+  });
+
+  it('mirrors', async () => {
+    const h = await ready(harness('default', { lvmMirrors: 1, pvSizes: [2000 * GiB, 2000 * GiB] }));
+    await h.driver.createVolume(vol('m', 1536));
+    expect(h.fake.changes).toEqual(['lvcreate -n volume-m cinder-volumes -L 1536g --type=mirror -m 1 --nosync --mirrorlog mirrored -R 2']);
+  });
+
+  it('delete: absent is success with no command', async () => {
+    const h = await ready(harness('default'));
+    await h.driver.deleteVolume(vol('gone'));
+    expect(h.fake.changes).toEqual([]);
+  });
+
+  it('delete with snapshots is VolumeIsBusy and removes nothing', async () => {
+    const h = await ready(harness('default'));
+    const v = vol('a');
+    await h.driver.createVolume(v);
+    await h.driver.createSnapshot(snap('s', v));
+    await expect(h.driver.deleteVolume(v)).rejects.toMatchObject({
+      className: 'VolumeIsBusy',
+      message: 'deleting volume volume-a that has snapshot',
+      kwargs: { volume_name: 'volume-a' },
+    });
+    expect(h.fake.lvs.has('volume-a')).toBe(true);
+  });
+
+  it('delete with volume_clear=zero zeroes the whole LV through BLKZEROOUT, then lvremove', async () => {
+    const h = await ready(harness('default'));
+    const v = vol('a-b', 2);
+    await h.driver.createVolume(v);
+    h.fake.calls.length = 0;
+    await h.driver.deleteVolume(v);
+    expect(h.zeroed).toEqual([['/dev/mapper/cinder--volumes-volume--a--b', 0, 2 * GiB]]);
+    expect(h.fake.changes).toEqual(["lvremove --config activation { retry_deactivation = 1}  -f cinder-volumes/volume-a-b"]);
+  });
+
+  it('volume_clear_size limits the zeroing (MiB)', async () => {
+    const h = await ready(harness('default', { volumeClearSize: 100 }));
+    await h.driver.createVolume(vol('a'));
+    await h.driver.deleteVolume(vol('a'));
+    expect(h.zeroed).toEqual([['/dev/mapper/cinder--volumes-volume--a', 0, 100 * MiB]]);
+  });
+
+  it('volume_clear=none skips zeroing', async () => {
+    const h = await ready(harness('default', { volumeClear: 'none' }));
+    await h.driver.createVolume(vol('a'));
+    await h.driver.deleteVolume(vol('a'));
+    expect(h.zeroed).toEqual([]);
+    expect(h.fake.lvs.size).toBe(0);
+  });
+
+  it('an inactive LV cannot be cleared: VolumeBackendAPIException, as cinder', async () => {
+    const h = await ready(harness('default'));
+    await h.driver.createVolume(vol('a'));
+    h.fake.lvs.get('volume-a')!.active = false;
+    await expect(h.driver.deleteVolume(vol('a'))).rejects.toMatchObject({
+      className: 'VolumeBackendAPIException',
+      message: expect.stringContaining('Volume device file path /dev/mapper/cinder--volumes-volume--a does not exist.'),
+    });
+    expect(h.fake.lvs.has('volume-a')).toBe(true);
+  });
+
+  it('an unknown volume_clear is InvalidConfigurationValue', async () => {
+    const h = await ready(harness('default', { volumeClear: 'shred' }));
+    await h.driver.createVolume(vol('a'));
+    await expect(h.driver.deleteVolume(vol('a'))).rejects.toMatchObject({ className: 'InvalidConfigurationValue' });
+  });
+});
+
+describe('snapshots (thick)', () => {
+  it('snapshot after extend: -L is the origin size as lvs prints it (log 19:31:20–19:31:24)', async () => {
+    const h = await ready(harness('default'));
+    const v = vol('03d54be5-6dac-474f-b4fc-17c42c96abe6');
+    await h.driver.createVolume(v);
+    await h.driver.extendVolume(v, 2);
+    await h.driver.createSnapshot(snap('10c612be-b345-4cc4-aea6-c2eff1b586b9', { ...v, size: 2 }));
+    expect(h.fake.changes.at(-1)).toBe(
+      `lvcreate --name _snapshot-10c612be-b345-4cc4-aea6-c2eff1b586b9 --snapshot cinder-volumes/${v.name} -L 2.00g`,
+    );
+  });
+
+  it('delete snapshot clears its -cow device for volume_size GiB, then removes the escaped LV', async () => {
+    const h = await ready(harness('default'));
+    const v = vol('a');
+    await h.driver.createVolume(v);
+    const s = snap('s-1', v);
+    await h.driver.createSnapshot(s);
+    h.fake.calls.length = 0;
+    await h.driver.deleteSnapshot(s);
+    expect(h.zeroed).toEqual([['/dev/mapper/cinder--volumes-_snapshot--s--1-cow', 0, GiB]]);
+    expect(h.fake.changes).toEqual(["lvremove --config activation { retry_deactivation = 1}  -f cinder-volumes/_snapshot-s-1"]);
+  });
+
+  it('delete of an absent snapshot is success', async () => {
+    const h = await ready(harness('default'));
+    await h.driver.deleteSnapshot(snap('x', vol('a')));
+    expect(h.fake.changes).toEqual([]);
+  });
+
+  it('extend of a volume with a snapshot deactivates around lvextend', async () => {
+    const h = await ready(harness('default'));
+    const v = vol('a');
+    await h.driver.createVolume(v);
+    await h.driver.createSnapshot(snap('s', v));
+    h.fake.calls.length = 0;
+    await h.driver.extendVolume(v, 3);
+    expect(h.fake.changes).toEqual([
+      'lvchange -a n cinder-volumes/volume-a',
+      'lvextend -L 3g cinder-volumes/volume-a',
+      'lvchange -a y --yes -K cinder-volumes/volume-a',
+    ]);
+  });
+
+  it('volume from snapshot: new LV, snapshot activated, copy of volume_size GiB (not sparse)', async () => {
+    const h = await ready(harness('default', { volumeDdBlocksize: '4M' }));
+    const v = vol('a');
+    await h.driver.createVolume(v);
+    const s = snap('s', v);
+    await h.driver.createSnapshot(s);
+    h.fake.calls.length = 0;
+    await h.driver.createVolumeFromSnapshot(vol('b', 2), s);
+    expect(h.fake.changes).toEqual(['lvcreate -n volume-b cinder-volumes -L 2g', 'lvchange -a y --yes -K cinder-volumes/_snapshot-s']);
+    expect(h.copies).toEqual([[
+      '/dev/mapper/cinder--volumes-_snapshot--s', '/dev/mapper/cinder--volumes-volume--b',
+      { sizeBytes: GiB, sparse: false, blocksize: '4M', sync: false },
+    ]]);
+  });
+
+  it('clone: temporary clone-snap-<id>, new LV, copy, temporary snapshot cleared and removed', async () => {
+    const h = await ready(harness('default'));
+    const src = vol('src', 1);
+    await h.driver.createVolume(src);
+    h.fake.calls.length = 0;
+    await h.driver.createClonedVolume(vol('new'), src);
+    expect(h.fake.changes).toEqual([
+      'lvcreate --name clone-snap-new --snapshot cinder-volumes/volume-src -L 1.00g',
+      'lvcreate -n volume-new cinder-volumes -L 1g',
+      'lvchange -a y --yes -K cinder-volumes/clone-snap-new',
+      "lvremove --config activation { retry_deactivation = 1}  -f cinder-volumes/clone-snap-new",
+    ]);
+    expect(h.copies).toEqual([['/dev/mapper/cinder--volumes-clone--snap--new', '/dev/mapper/cinder--volumes-volume--new', expect.objectContaining({ sizeBytes: GiB })]]);
+    expect(h.zeroed).toEqual([['/dev/mapper/cinder--volumes-clone--snap--new-cow', 0, GiB]]);
+    expect([...h.fake.lvs.keys()].sort()).toEqual(['volume-new', 'volume-src']);
+  });
+
+  it('clone: a failed copy still removes the temporary snapshot', async () => {
+    const h = harness('default', { copy: async () => { throw new Error('copy broke'); } });
+    await ready(h);
+    const src = vol('src');
+    await h.driver.createVolume(src);
+    await expect(h.driver.createClonedVolume(vol('new'), src)).rejects.toThrow('copy broke');
+    expect(h.fake.lvs.has('clone-snap-new')).toBe(false);
+  });
+
+  it('revert: merge, deactivate, activate, re-create the snapshot', async () => {
+    const h = await ready(harness('default'));
+    const v = vol('a');
+    await h.driver.createVolume(v);
+    const s = snap('s', v);
+    await h.driver.createSnapshot(s);
+    h.fake.calls.length = 0;
+    await h.driver.revertToSnapshot(v, s);
+    expect(h.fake.changes).toEqual([
+      'lvconvert --merge cinder-volumes/_snapshot-s',
+      'lvchange -a n cinder-volumes/volume-a',
+      'lvchange -a y --yes -K cinder-volumes/volume-a',
+      'lvcreate --name _snapshot-s --snapshot cinder-volumes/volume-a -L 1.00g',
+    ]);
+    expect(h.fake.lvs.has('_snapshot-s')).toBe(true);
+  });
+});
+
+describe('thin', () => {
+  async function thin(): Promise<Harness> {
+    return ready(harness('thin', { pvSizes: [10 * GiB] }));
+  }
+
+  it('create is a thin LV in <vg>-pool; delete never clears', async () => {
+    const h = await thin();
+    await h.driver.createVolume(vol('a', 5));
+    await h.driver.deleteVolume(vol('a', 5));
+    expect(h.fake.changes).toEqual([
+      'lvcreate -T -V 5g -n volume-a cinder-volumes/cinder-volumes-pool',
+      "lvremove --config activation { retry_deactivation = 1}  -f cinder-volumes/volume-a",
+    ]);
+    expect(h.zeroed).toEqual([]);
+  });
+
+  it('snapshot has no size; a thin origin with snapshots is not busy (attr V, as cinder)', async () => {
+    const h = await thin();
+    const v = vol('a');
+    await h.driver.createVolume(v);
+    await h.driver.createSnapshot(snap('s', v));
+    expect(h.fake.changes.at(-1)).toBe('lvcreate --name _snapshot-s --snapshot cinder-volumes/volume-a');
+    await h.driver.deleteVolume(v);
+    expect(h.fake.lvs.has('_snapshot-s')).toBe(true);
+  });
+
+  it('volume from snapshot: thin snapshot of the snapshot, grown, both activated, the new one for good', async () => {
+    const h = await thin();
+    const v = vol('a', 1);
+    await h.driver.createVolume(v);
+    const s = snap('s', v);
+    await h.driver.createSnapshot(s);
+    h.fake.calls.length = 0;
+    await h.driver.createVolumeFromSnapshot(vol('b', 3), s);
+    expect(h.fake.changes).toEqual([
+      'lvcreate --name volume-b --snapshot cinder-volumes/_snapshot-s',
+      'lvextend -L 3g cinder-volumes/volume-b',
+      'lvchange -a y --yes -K cinder-volumes/_snapshot-s',
+      'lvchange -a y --yes -k n cinder-volumes/volume-b',
+    ]);
+    expect(h.copies).toEqual([]);
+  });
+
+  it('clone: thin snapshot of the source, activated with -k n', async () => {
+    const h = await thin();
+    await h.driver.createVolume(vol('src', 1));
+    h.fake.calls.length = 0;
+    await h.driver.createClonedVolume(vol('c', 1), vol('src', 1));
+    expect(h.fake.changes).toEqual([
+      'lvcreate --name volume-c --snapshot cinder-volumes/volume-src',
+      'lvchange -a y --yes -k n cinder-volumes/volume-c',
+    ]);
+    expect(h.fake.lvs.get('volume-c')!.skipActivation).toBe(false);
+  });
+
+  it('revert is NotImplementedError (builtins) so the manager uses the generic revert', async () => {
+    const h = await thin();
+    const v = vol('a');
+    await h.driver.createVolume(v);
+    await expect(h.driver.revertToSnapshot(v, snap('s', v))).rejects.toMatchObject({
+      className: 'NotImplementedError',
+      module: 'builtins',
+      message: 'Revert volume to snapshot not implemented for thin LVM.',
+    });
+  });
+});
+
+describe('capability report', () => {
+  it('is what cinder-volume sent the scheduler for the same VG (3 GiB, empty, thick)', async () => {
+    const fixture = JSON.parse(readFileSync(`${sharedDir}/cinder/fixtures/scheduler.update_service_capabilities.e2e.json`, 'utf8'));
+    const sent = fixture.request.oslo_message.args.capabilities;
+    // the manager adds allocated_capacity_gb and cacheable to the pool and the top-level functions
+    const { allocated_capacity_gb: _a, cacheable: _c, ...pool } = sent.pools[0];
+    const { filter_function: _f, goodness_function: _g, ...top } = sent;
+    const h = await ready(harness('default', { pvSizes: [3 * GiB] }));
+    expect(await h.driver.getVolumeStats()).toEqual({ ...top, pools: [pool] });
+  });
+
+  it('thick: provisioned = total - free; total_volumes counts snapshots', async () => {
+    const h = await ready(harness('default', { pvSizes: [10 * GiB] }));
+    const v = vol('a', 2);
+    await h.driver.createVolume(v);
+    await h.driver.createSnapshot(snap('s', v));
+    const { pools: [p] } = await h.driver.getVolumeStats();
+    expect(p).toMatchObject({ total_capacity_gb: 10, free_capacity_gb: 6, provisioned_capacity_gb: 4, total_volumes: 2, location_info: 'LVMVolumeDriver:vm:cinder-volumes:default:0' });
+  });
+
+  it('thin: pool size, free from data_percent, provisioned = every LV but the pool', async () => {
+    const h = await ready(harness('thin', { pvSizes: [3 * GiB] }));
+    await h.driver.createVolume(vol('a', 1));
+    await h.driver.createVolume(vol('b', 2));
+    await h.driver.createSnapshot(snap('s', vol('a', 1)));
+    h.fake.lvs.get('cinder-volumes-pool')!.dataPercent = 3.43;
+    const stats = await h.driver.getVolumeStats();
+    const pool = h.fake.lvs.get('cinder-volumes-pool')!.sizeBytes / GiB; // 2.85 rounded up to extents
+    expect(stats.sparse_copy_volume).toBe(true);
+    expect(stats.pools[0]).toMatchObject({
+      total_capacity_gb: Number(pool.toFixed(2)),
+      free_capacity_gb: Math.round((pool - (pool / 100) * 3.43) * 100) / 100,
+      provisioned_capacity_gb: 4,
+      total_volumes: 4,
+      thin_provisioning_support: true,
+      thick_provisioning_support: false,
+      location_info: 'LVMVolumeDriver:vm:cinder-volumes:thin:0',
+    });
+  });
+
+  it('mirrors: total = free / (mirrors+1), free from the PVs', async () => {
+    const h = await ready(harness('default', { lvmMirrors: 1, pvSizes: [10 * GiB, 6 * GiB] }));
+    h.fake.pvFree = [10 * GiB, 6 * GiB];
+    const { pools: [p] } = await h.driver.getVolumeStats();
+    expect(p).toMatchObject({ total_capacity_gb: 8, free_capacity_gb: 6, provisioned_capacity_gb: 2, location_info: 'LVMVolumeDriver:vm:cinder-volumes:default:1' });
+  });
+
+  it('mirror free space: cinder vg_mirror_free_space', () => {
+    expect(mirrorFreeSpace([10, 6], 1)).toBe(6);
+    expect(mirrorFreeSpace([10, 6, 4], 1)).toBe(10);
+    expect(mirrorFreeSpace([10, 6, 4], 2)).toBe(4);
+    expect(mirrorFreeSpace([5], 1)).toBe(0);
+  });
+
+  it('options pass through: backend name, ratio string, reserved, functions, protocol', async () => {
+    const h = await ready(harness('default', {
+      backendName: null, maxOverSubscriptionRatio: '1.5', reservedPercentage: 10,
+      filterFunction: 'volume.size < 10', goodnessFunction: '100', storageProtocol: 'iSER',
+    }));
+    const s = await h.driver.getVolumeStats();
+    expect(s.volume_backend_name).toBe('LVM');
+    expect(s.storage_protocol).toBe('iSER');
+    expect(s.pools[0]).toMatchObject({ pool_name: 'LVM', max_over_subscription_ratio: '1.5', reserved_percentage: 10, filter_function: 'volume.size < 10', goodness_function: '100' });
+  });
+
+  it('each call reads one fresh report', async () => {
+    const h = await ready(harness('default'));
+    await h.driver.getVolumeStats();
+    await h.driver.getVolumeStats();
+    expect(h.fake.reportCount).toBe(2);
+  });
+});
+
+describe('paths', () => {
+  it('local path and export path', async () => {
+    const h = harness('default');
+    expect(h.driver.localPath(vol('1-2'))).toBe('/dev/mapper/cinder--volumes-volume--1--2');
+    expect(h.driver.snapshotPath(snap('3', vol('1')))).toBe('/dev/mapper/cinder--volumes-_snapshot--3');
+    expect(h.driver.exportPath(vol('1'))).toBe('/dev/cinder-volumes/volume-1');
+    expect(h.driver.className).toBe('LVMVolumeDriver');
+    expect(h.driver.secureFileOperationsEnabled()).toBe(false);
+  });
+
+  it('a hostile name never reaches LVM', async () => {
+    const h = await ready(harness('default'));
+    await expect(h.driver.createVolume({ ...vol('x'), name: 'volume-x; rm -rf /' })).rejects.toThrow(/not valid for LVM/);
+    expect(() => h.driver.localPath({ name: '../../etc/passwd' })).toThrow(/not valid for LVM/);
+    expect(h.fake.changes).toEqual([]);
+  });
+});
