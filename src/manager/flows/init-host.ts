@@ -1,8 +1,15 @@
 // init_host recovery (manager.py init_host, do_cleanup, _do_cleanup): ensure_export of in-use
 // volumes with the initiators the database says are attached, then the workers rows a crash left
 // behind: creating -> error, deleting -> delete again.
+// Beyond cinder (which leaves both stuck):
+//  - `extending` volumes (not cleanable in cinder: a crash mid-extend leaves them `extending`
+//    forever) go back to available/in-use with the size the backend really has;
+//  - `reserved` volumes (cinder-api's attachment reservation) keep no export a crashed
+//    attachment_update made: cinder-api's attachment_delete of a `reserved` attachment never calls
+//    the volume service, so an export/ACL left there would never be removed.
 import type { Connector } from '../../../drivers/driver.js';
-import { driverVolume, errorMessage, type FlowDeps } from './common.js';
+import type { Volume } from '../../db/index.js';
+import { driverVolume, errorMessage, volumeNameOf, type FlowDeps } from './common.js';
 import { deleteVolumeById } from './delete-extend.js';
 import { deleteSnapshotLocked } from './snapshots.js';
 import { withLock } from './common.js';
@@ -17,11 +24,12 @@ export async function initHost(deps: FlowDeps): Promise<InitHostReport> {
   const report: InitHostReport = { exported: 0, exportFailures: 0, cleaned: [] };
   const log = deps.logger;
   const volumes = await deps.db.volumes.listByHost(deps.service.host);
-  for (const vol of volumes) {
-    if (vol.status !== 'in-use') continue;
+  for (const listed of volumes) {
+    let vol = listed;
+    const live = (await deps.db.attachments.listByVolume(vol.id)).filter((a) => a.attach_status === 'attached' || a.attach_status === 'attaching');
     const initiators: string[] = [];
-    for (const a of await deps.db.attachments.listByVolume(vol.id)) {
-      if ((a.attach_status !== 'attached' && a.attach_status !== 'attaching') || !a.connector) continue;
+    for (const a of live) {
+      if (!a.connector) continue;
       try {
         const c = JSON.parse(a.connector) as Connector;
         if (typeof c.initiator === 'string' && !initiators.includes(c.initiator)) initiators.push(c.initiator);
@@ -29,6 +37,26 @@ export async function initHost(deps: FlowDeps): Promise<InitHostReport> {
         // an unreadable connector grants nothing
       }
     }
+    let grown = false;
+    if (vol.status === 'extending') {
+      const r = await recoverExtending(deps, vol, live.length > 0);
+      if (!r) continue;
+      ({ vol, grown } = r);
+    }
+    if (vol.status === 'reserved' && initiators.length === 0) {
+      // nothing attached or attaching: an export here is what a killed attachment_update left
+      // A crash between create_export and the provider_* save leaves a target but no
+      // provider_location, and the drivers skip remove_export without one (as cinder's tgt does):
+      // the removal is asked for by the volume's name whatever provider_location says.
+      const dv = driverVolume(vol);
+      try {
+        await deps.driver.removeExport({ ...dv, providerLocation: dv.providerLocation ?? 'unsaved-export' });
+      } catch (err) {
+        log.error({ err, volume_id: vol.id }, `Failed to remove the export a crash left on reserved volume ${vol.id}: ${errorMessage(err)}`);
+      }
+      continue;
+    }
+    if (vol.status !== 'in-use' && vol.status !== 'reserved') continue;
     try {
       await deps.driver.ensureExport(driverVolume(vol), initiators);
       report.exported += 1;
@@ -36,11 +64,40 @@ export async function initHost(deps: FlowDeps): Promise<InitHostReport> {
       report.exportFailures += 1;
       log.error({ err, volume_id: vol.id }, `Failed to re-export volume ${vol.id}: setting to error status (${errorMessage(err)})`);
       await deps.db.volumes.update(vol.id, { status: 'error' });
+      continue;
+    }
+    if (grown) {
+      await deps.driver.extendTarget(driverVolume(vol)).catch((err: unknown) => log.warn({ err, volume_id: vol.id }, 'extend_target after extend recovery failed'));
     }
   }
   await doCleanup(deps, report);
   log.info({ exported: report.exported, cleaned: report.cleaned.length }, 'init_host recovery done');
   return report;
+}
+
+/**
+ * A volume left `extending` by a crash: the backend's real size tells whether the extend happened.
+ * The API's quota reservation is unknown here (it came in the lost RPC message) and expires.
+ */
+async function recoverExtending(deps: FlowDeps, vol: Volume, attached: boolean): Promise<{ vol: Volume; grown: boolean } | null> {
+  const log = deps.logger;
+  const dbSize = vol.size ?? 0;
+  let real: number;
+  try {
+    real = await deps.driver.manageExistingGetSize({ 'source-name': volumeNameOf(vol) });
+  } catch (err) {
+    log.error({ err, volume_id: vol.id }, `Volume ${vol.id} was left extending and its backend size cannot be read: setting to error_extending (${errorMessage(err)})`);
+    await deps.db.volumes.update(vol.id, { status: 'error_extending' });
+    return null;
+  }
+  const size = Math.max(real, dbSize);
+  const status = attached ? 'in-use' : 'available';
+  await deps.db.volumes.update(vol.id, { size, status });
+  log.warn(
+    { volume_id: vol.id, db_size: dbSize, backend_size: real, size, status },
+    `Volume ${vol.id} was left extending by a crash: the backend has ${real} GiB, so the extend ${size > dbSize ? 'happened' : 'did not happen'}; size ${size} GiB, status ${status}`,
+  );
+  return { vol: { ...vol, size, status }, grown: size > dbSize };
 }
 
 async function doCleanup(deps: FlowDeps, report: InitHostReport): Promise<void> {
