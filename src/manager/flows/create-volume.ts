@@ -39,6 +39,14 @@ export async function createVolume(deps: FlowDeps, ctx: Record<string, unknown>,
     log.error(`create_volume: volume ${id} is not in the database (deleted meanwhile?); nothing to do`);
     return;
   }
+  if (row.status !== 'creating') {
+    // cinder-api casts create_volume only for a volume it has just set `creating`. Anything else is
+    // a stale or redelivered request (the broker redelivers a cast whose ack died with a crashed
+    // agent, after init_host has already set the volume to error): acting on it would rebuild a
+    // volume the operator may be deleting.
+    log.warn(`create_volume for volume ${id} in status ${String(row.status)}, not creating: ignored as a stale or redelivered request`);
+    return;
+  }
   await withWorker(deps, { type: 'Volume', id, status: row.status }, () => volumeStatus(deps, id), async () => {
     try {
       requireDriver(deps);
