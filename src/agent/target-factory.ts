@@ -1,4 +1,4 @@
-// target_helper for a backend. tgtadm gets drivers/targets/tgt with the backend's target options;
+// target_helper for a backend. lioadm gets drivers/targets/lio (configfs); tgtadm gets drivers/targets/tgt with the backend's target options;
 // tgtd is made sure to run (started as a daemon when nothing answers on its control port) before
 // the first export operation, so a backend that never exports never touches tgtd.
 import { mkdirSync } from 'node:fs';
@@ -6,6 +6,7 @@ import type { BackendConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { ConnectionInfo, Connector, EnsureExportOptions, ExportedVolume, ExportModelUpdate, TargetHelper, TerminateOptions } from '../../drivers/targets/target.js';
 import { TgtTarget } from '../../drivers/targets/tgt/tgt-target.js';
+import { LioTarget } from '../../drivers/targets/lio/lio-target.js';
 import { ensureTgtd } from '../../drivers/targets/tgt/tgtd.js';
 import { formatPortal } from '../../drivers/targets/provider-location.js';
 
@@ -70,23 +71,34 @@ class LazyTarget implements TargetHelper {
 /** The backend's target helper, or null for target_helper = fake (no exports). */
 export function createTargetHelper(backend: BackendConfig, opts: TargetFactoryOptions): TargetHelper | null {
   if (backend.target_helper === 'fake') return null;
-  if (backend.target_helper !== 'tgtadm') {
-    opts.logger.error(`[${backend.name}] target_helper = ${backend.target_helper} is not supported by cinderblock yet; exports will fail. Use tgtadm.`);
+  if (backend.target_helper !== 'tgtadm' && backend.target_helper !== 'lioadm') {
+    opts.logger.error(`[${backend.name}] target_helper = ${backend.target_helper} is not supported by cinderblock yet; exports will fail. Use tgtadm or lioadm.`);
     return null;
   }
   if (backend.target_protocol !== 'iscsi' && backend.target_protocol !== 'iser') {
-    opts.logger.error(`[${backend.name}] target_protocol = ${backend.target_protocol} needs another target helper than tgtadm; exports will fail.`);
+    opts.logger.error(`[${backend.name}] target_protocol = ${backend.target_protocol} needs another target helper than ${backend.target_helper}; exports will fail.`);
     return null;
   }
   mkdirSync(backend.volumes_dir, { recursive: true, mode: 0o750 });
-  const controlPort = opts.tgtControlPort;
-  const target = new TgtTarget({
+  const iscsi = {
     targetPrefix: backend.target_prefix,
     targetIpAddress: backend.target_ip_address,
     targetSecondaryIpAddresses: backend.iscsi_secondary_ip_addresses,
     targetPort: backend.target_port,
     targetProtocol: backend.target_protocol,
     volumesDir: backend.volumes_dir,
+  };
+  if (backend.target_helper === 'lioadm') {
+    // configfs directly (targetcli when configfs is not writable). Our own objects are mended from
+    // our record before the first operation; other owners' objects are never touched.
+    const lio = new LioTarget(iscsi);
+    return new LazyTarget(lio, async () => {
+      await lio.reconcile();
+    });
+  }
+  const controlPort = opts.tgtControlPort;
+  const target = new TgtTarget({
+    ...iscsi,
     iscsiWriteCache: backend.iscsi_write_cache,
     iscsiTargetFlags: backend.iscsi_target_flags,
     ...(controlPort ? { controlPort } : {}),

@@ -1,0 +1,65 @@
+// The LIO helper's own record: `$volumes_dir/cinderblock-lio.json` (mode 0600: it holds CHAP
+// secrets), one entry per export it made. Configfs is lost at reboot; at start the helper
+// rebuilds its own targets from this file (reconcile), and never rewrites
+// /etc/target/saveconfig.json, which may describe other owners' objects.
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { invalidInput } from '../../../src/errors.js';
+import type { ChapCredentials } from '../chap.js';
+import { assertBackingPath, assertChapCredential, assertInitiatorName, assertTargetIqn } from '../validate.js';
+
+export const LIO_STATE_FILE = 'cinderblock-lio.json';
+
+export interface LioExportRecord {
+  volumeId: string;
+  iqn: string;
+  backingPath: string;
+  chap: ChapCredentials;
+  initiators: string[];
+}
+
+export interface LioState {
+  version: 1;
+  exports: Record<string, LioExportRecord>;
+}
+
+export function lioStatePath(volumesDir: string): string {
+  return join(volumesDir, LIO_STATE_FILE);
+}
+
+function checkRecord(iqn: string, r: unknown): LioExportRecord {
+  const x = r as Partial<LioExportRecord> | null;
+  if (!x || typeof x !== 'object' || typeof x.volumeId !== 'string' || !x.chap || !Array.isArray(x.initiators)) {
+    throw invalidInput(`LIO state: malformed record for ${iqn}`);
+  }
+  assertTargetIqn(iqn);
+  assertBackingPath(x.backingPath);
+  assertChapCredential(x.chap.username, 'username');
+  assertChapCredential(x.chap.password, 'password');
+  for (const i of x.initiators) assertInitiatorName(i);
+  return { volumeId: x.volumeId, iqn, backingPath: x.backingPath, chap: { username: x.chap.username, password: x.chap.password }, initiators: [...x.initiators] };
+}
+
+export async function readLioState(path: string): Promise<LioState> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, exports: {} };
+    throw e;
+  }
+  const raw = JSON.parse(text) as { version?: unknown; exports?: Record<string, unknown> };
+  if (raw.version !== 1 || !raw.exports || typeof raw.exports !== 'object') throw invalidInput(`LIO state file ${path} has an unknown format`);
+  const exports: Record<string, LioExportRecord> = {};
+  for (const [iqn, r] of Object.entries(raw.exports)) exports[iqn] = checkRecord(iqn, r);
+  return { version: 1, exports };
+}
+
+/** Write to a temp file, then rename: a crash leaves the old or the new file, never half. */
+export async function writeLioState(path: string, state: LioState): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, path);
+}

@@ -1,0 +1,35 @@
+// target_helper in cinder.conf → the helper the agent builds. No daemon or configfs is touched
+// here: helpers start their daemon or reconcile lazily, at the first export operation.
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configFromText } from '../../../src/config/index.js';
+import { createTargetHelper } from '../../../src/agent/target-factory.js';
+import { createLogger } from '../../../src/log.js';
+
+const logger = createLogger({ level: 'silent' });
+
+function backendWith(helper: string, extra = '') {
+  const dir = mkdtempSync(join(tmpdir(), 'cb-tf-'));
+  const config = configFromText(`[DEFAULT]\nenabled_backends = b\nstate_path = ${dir}\n[b]\nvolume_driver = file\ntarget_helper = ${helper}\n${extra}`);
+  return config.backends[0]!;
+}
+
+describe('createTargetHelper', () => {
+  it('builds a helper for tgtadm and lioadm, none for fake', () => {
+    for (const helper of ['tgtadm', 'lioadm']) {
+      const t = createTargetHelper(backendWith(helper), { logger });
+      expect(t, helper).not.toBeNull();
+      // The connector check is cinder's, whatever the helper.
+      expect(() => t!.validateConnector({ host: 'h' })).toThrow(/initiator/);
+      expect(() => t!.validateConnector({ initiator: 'iqn.1994-05.com.redhat:a', host: 'h' })).not.toThrow();
+    }
+    expect(createTargetHelper(backendWith('fake'), { logger })).toBeNull();
+  });
+
+  it('refuses a helper it does not have rather than exporting through the wrong one', () => {
+    expect(createTargetHelper(backendWith('scstadmin'), { logger })).toBeNull();
+    expect(createTargetHelper(backendWith('lioadm', 'target_protocol = nvmet_tcp'), { logger })).toBeNull();
+  });
+});
