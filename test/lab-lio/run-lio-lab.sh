@@ -1,7 +1,7 @@
 #!/bin/bash
 # Host side: boots Debian's kernel under qemu (TCG) with guest-lio.sh as init and prints the
 # scenario's CHECK lines. Needs the kernel unpacked by test/lab/setup-lab.sh or
-# /work/shared/lab/setup-qemu-lab.sh (KROOT=<dir with boot/ and lib/modules/>). Uses its own
+# shared/lab/setup-qemu-lab.sh (KROOT=<dir with boot/ and lib/modules/>). Uses its own
 # work dir ($OUT, default /tmp/cinderblock-lio-lab) for the initramfs and the console log.
 # Exit 0 when both scenario runs (configfs backend, targetcli backend) printed LIO-SCENARIO PASS.
 set -euo pipefail
@@ -10,7 +10,8 @@ KROOT=${KROOT:-/var/cache/cinderblock-lab/current/root}
 OUT=${OUT:-/tmp/cinderblock-lio-lab}
 mkdir -p "$OUT"
 KVER=$(ls "$KROOT/lib/modules" | head -1)
-[[ -s $OUT/initrd.gz ]] || /work/shared/lab/build-initramfs.sh "$KROOT" "$KVER" "$OUT/initrd.gz" >&2
+SHARED=${CINDERBLOCK_SHARED:-$HERE/../../../shared}
+[[ -s $OUT/initrd.gz ]] || "$SHARED/lab/build-initramfs.sh" "$KROOT" "$KVER" "$OUT/initrd.gz" >&2
 timeout "${TIMEOUT:-900}" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 2048 -nographic -no-reboot -nic none \
   -kernel "$KROOT/boot/vmlinuz-$KVER" -initrd "$OUT/initrd.gz" \
   -fsdev local,id=hr,path=/,security_model=none,readonly=on,multidevs=remap -device virtio-9p-pci,fsdev=hr,mount_tag=hostroot \
