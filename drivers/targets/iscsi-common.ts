@@ -3,11 +3,12 @@
 // connection_info it returns. tgt and LIO helpers build on these functions.
 import { isIP } from 'node:net';
 import { invalidInput } from '../../src/errors.js';
+import { log } from '../../src/log.js';
 import { buildConnectionInfo } from './connection-info.js';
 import { formatProviderLocation } from './provider-location.js';
 import { invalidConnector } from './target-errors.js';
-import type { ConnectionInfo, Connector, ExportedVolume } from './target.js';
-import { assertInitiatorName, assertPort, assertPortalHost, assertTargetIqn, assertVolumeName } from './validate.js';
+import type { ConnectionInfo, Connector, ExportedVolume, TerminateOptions } from './target.js';
+import { assertInitiatorName, assertPort, assertPortalHost, assertTargetIqn, assertVolumeName, isIscsiName } from './validate.js';
 
 export { chapForExport, formatProviderAuth, parseProviderAuth, generateChapCredentials } from './chap.js';
 export { formatProviderLocation, parseProviderLocation, sanitizeHost } from './provider-location.js';
@@ -107,4 +108,38 @@ export function sameIscsiName(a: string, b: string): boolean {
 /** True for an IP literal (v4 or v6). */
 export function isIpLiteral(host: string): boolean {
   return isIP(host) !== 0;
+}
+
+/** Which ACLs terminate_connection revokes: one initiator, or every one (`initiator` null, force). */
+export interface Revocation {
+  initiator: string | null;
+  matches(name: string): boolean;
+}
+
+/**
+ * The revocation policy every target helper shares (bug 2004555 is why it matters): nothing when the
+ * initiator is not an iSCSI name (it can never have been bound), when another attachment of the same
+ * initiator still needs the ACL, or when there is neither an initiator nor force; everyone on force
+ * without a connector; otherwise exactly that initiator.
+ */
+export function revocationFor(connector: Connector | null, opts: TerminateOptions, where: { volumeId: string; iqn: string }): Revocation | null {
+  const ids = { volume_id: where.volumeId, iqn: where.iqn };
+  const raw = connector?.initiator;
+  let initiator: string | null = null;
+  if (raw !== undefined && raw !== null && raw !== '') {
+    if (!isIscsiName(raw)) {
+      log().warn(ids, 'terminate_connection: connector initiator is not an iSCSI name; nothing to revoke');
+      return null;
+    }
+    initiator = raw;
+  }
+  if (opts.keepAcl) {
+    log().debug({ ...ids, initiator }, 'terminate_connection: another attachment of this initiator remains; ACL kept');
+    return null;
+  }
+  if (initiator === null && !opts.force) {
+    log().warn(ids, 'terminate_connection without an initiator and without force: nothing to revoke');
+    return null;
+  }
+  return { initiator, matches: (name) => initiator === null || sameIscsiName(name, initiator) };
 }

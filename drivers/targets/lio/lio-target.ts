@@ -35,6 +35,7 @@ import {
   validateIscsiTargetOptions,
   volumeIqn,
   type IscsiTargetOptions,
+  revocationFor,
 } from '../iscsi-common.js';
 import {
   invalidVolume,
@@ -44,7 +45,7 @@ import {
   iscsiTargetRemoveFailed,
 } from '../target-errors.js';
 import type { ConnectionInfo, Connector, EnsureExportOptions, ExportedVolume, ExportModelUpdate, TargetHelper, TerminateOptions } from '../target.js';
-import { assertBackingPath, assertDirectory, assertInitiatorName, isIscsiName } from '../validate.js';
+import { assertBackingPath, assertDirectory, assertInitiatorName } from '../validate.js';
 import { ConfigfsBackend, TargetcliBackend, type LioBackend } from './backend.js';
 import { Configfs, DEFAULT_CONFIGFS_ROOT, portalName, TPG_ATTRIBS, type ConfigfsIo } from './configfs.js';
 import { lioStatePath, readLioState, writeLioState, type LioExportRecord, type LioState } from './lio-state.js';
@@ -271,21 +272,9 @@ export class LioTarget implements TargetHelper {
 
   async terminateConnection(v: ExportedVolume, connector: Connector | null, opts: TerminateOptions): Promise<void> {
     const iqn = this.iqnOf(v);
-    const raw = connector?.initiator;
-    let initiator: string | null = null;
-    if (raw !== undefined && raw !== null && raw !== '') {
-      if (!isIscsiName(raw)) {
-        log().warn({ volume_id: v.id, iqn }, 'terminate_connection: connector initiator is not an iSCSI name; nothing to revoke');
-        return;
-      }
-      initiator = raw;
-    }
-    if (opts.keepAcl) return;
-    if (initiator === null && !opts.force) {
-      log().warn({ volume_id: v.id, iqn }, 'terminate_connection without an initiator and without force: nothing to revoke');
-      return;
-    }
-    const matches = (n: string): boolean => initiator === null || sameIscsiName(n, initiator);
+    const revocation = revocationFor(connector, opts, { volumeId: v.id, iqn });
+    if (!revocation) return;
+    const { initiator, matches } = revocation;
     await this.targetLocks.run(iqn, async () => {
       let recordError: unknown = null;
       // 1. the record first: a restart or reconcile will not bring the ACL back

@@ -34,6 +34,7 @@ import {
   validateIscsiTargetOptions,
   volumeIqn,
   type IscsiTargetOptions,
+  revocationFor,
 } from '../iscsi-common.js';
 import { KeyedMutex } from '../../../src/concurrency/keyed-mutex.js';
 import {
@@ -53,7 +54,7 @@ import type {
   TargetHelper,
   TerminateOptions,
 } from '../target.js';
-import { assertBackingPath, assertBsoflags, assertDirectory, assertInitiatorName, isIscsiName } from '../validate.js';
+import { assertBackingPath, assertBsoflags, assertDirectory, assertInitiatorName } from '../validate.js';
 import {
   readTgtTargetConfig,
   removeTgtTargetConfig,
@@ -302,25 +303,9 @@ export class TgtTarget implements TargetHelper {
 
   async terminateConnection(v: ExportedVolume, connector: Connector | null, opts: TerminateOptions): Promise<void> {
     const iqn = this.iqnOf(v);
-    const raw = connector?.initiator;
-    let initiator: string | null = null;
-    if (raw !== undefined && raw !== null && raw !== '') {
-      if (!isIscsiName(raw)) {
-        // never bound (initializeConnection refuses such names), so there is nothing to revoke
-        log().warn({ volume_id: v.id, iqn }, 'terminate_connection: connector initiator is not an iSCSI name; nothing to revoke');
-        return;
-      }
-      initiator = raw;
-    }
-    if (opts.keepAcl) {
-      log().debug({ volume_id: v.id, iqn, initiator }, 'terminate_connection: another attachment of this initiator remains; ACL kept');
-      return;
-    }
-    if (initiator === null && !opts.force) {
-      log().warn({ volume_id: v.id, iqn }, 'terminate_connection without an initiator and without force: nothing to revoke');
-      return;
-    }
-    const matches = (name: string): boolean => initiator === null || sameIscsiName(name, initiator);
+    const revocation = revocationFor(connector, opts, { volumeId: v.id, iqn });
+    if (!revocation) return;
+    const { initiator, matches } = revocation;
     await this.targetLocks.run(iqn, async () => {
       let fileError: unknown = null;
       const path = this.configPathOf(v);
