@@ -25,8 +25,13 @@ say "up after $(cut -d' ' -f1 /proc/uptime)s, kernel $(uname -r), suite $SUITE, 
 ( sleep "$TIMEOUT"; echo "cblab-guest: suite exceeded ${TIMEOUT}s, powering off"; poweroff_now ) &
 WATCHDOG=$!
 
+# A checkout under /tmp or /run (CI may clone there) would vanish under the fresh tmpfs: carry it
+# across with a bind mount made before and put back after.
+KEEP=/mnt/cblab-repo
+case $REPO in /tmp/*|/run/*) mkdir -p "$KEEP" && mount --bind "$REPO" "$KEEP" ;; *) KEEP= ;; esac
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs -o mode=1777 tmpfs /tmp
+if [[ -n $KEEP ]]; then mkdir -p "$REPO" && mount --bind "$KEEP" "$REPO"; fi
 mkdir -p /run/lock /run/lock/iscsi /run/lvm /run/dbus /var/lock /etc/target
 mountpoint -q /dev/pts || { mkdir -p /dev/pts; mount -t devpts devpts /dev/pts; }
 mountpoint -q /dev/shm || { mkdir -p /dev/shm; mount -t tmpfs tmpfs /dev/shm; }
