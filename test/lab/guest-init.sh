@@ -17,6 +17,8 @@ el() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}'; }
 T0=$EPOCHREALTIME
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 SUITE=$(arg cblab.suite)
+KIND=$(arg cblab.kind); KIND=${KIND:-vitest}
+HOSTDIR=$(arg cblab.hostdir); [[ $HOSTDIR == none ]] && HOSTDIR=""
 TIMEOUT=$(arg cblab.timeout); TIMEOUT=${TIMEOUT:-900}
 MODULES=$(arg cblab.modules)
 say "up after $(cut -d' ' -f1 /proc/uptime)s, kernel $(uname -r), suite $SUITE, limit ${TIMEOUT}s"
@@ -44,7 +46,7 @@ mkdir -p "/lib/modules/$(uname -r)"
 t=$EPOCHREALTIME
 for m in dm_mod dm_snapshot dm_thin_pool dm_mirror dm_zero dm_multipath dm_round_robin dm_service_time \
          scsi_dh_alua configfs target_core_mod target_core_iblock target_core_file target_core_pscsi \
-         iscsi_target_mod iscsi_tcp sd_mod virtio_blk loop; do
+         iscsi_target_mod iscsi_tcp sd_mod virtio_blk virtio_net loop; do
   modprobe "$m" 2>/dev/null || say "modprobe $m failed"
 done
 mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
@@ -53,6 +55,14 @@ say "modules $(el "$t")s"
 t=$EPOCHREALTIME
 /lib/systemd/systemd-udevd --daemon >/dev/null 2>&1 && udevadm trigger --action=add && udevadm settle -t 60
 say "udev $(el "$t")s"
+
+# qemu user networking: the host answers at 10.0.2.2 (its loopback services), DNS nowhere.
+NIC=$(ls /sys/class/net | grep -v '^lo$' | head -1)
+if [[ -n $NIC ]]; then
+  ip link set "$NIC" up && ip addr add 10.0.2.15/24 dev "$NIC" && ip route add default via 10.0.2.2 && say "network $NIC 10.0.2.15, host 10.0.2.2"
+else
+  say "no network interface"
+fi
 
 # Disks by the serial the host gave them (test/lab/run-lab.sh).
 RESULTS=""; PVS=()
@@ -66,14 +76,23 @@ for s in /sys/block/vd*/serial; do
 done
 say "results disk ${RESULTS:-none}, scratch disks ${PVS[*]:-none}"
 
-OUT=/tmp/cblab-out; mkdir -p "$OUT"
-export CINDERBLOCK_LAB=1 CBLAB_DISKS="${PVS[*]}" CI=true NO_COLOR=1 FORCE_COLOR=0 HOME=/root
+OUT=/tmp/cblab-out; mkdir -p "$OUT/files"
+export CINDERBLOCK_LAB=1 CBLAB_DISKS="${PVS[*]}" CBLAB_HOST_IP=10.0.2.2 CBLAB_OUT="$OUT/files" CI=true NO_COLOR=1 FORCE_COLOR=0 HOME=/root
+# What the suite's host hook (run-lab.sh) tells the guest: connection URLs, ports.
+if [[ -n $HOSTDIR && -r $HOSTDIR/guest.env ]]; then
+  set -a; . "$HOSTDIR/guest.env"; set +a; export CBLAB_HOST_DIR=$HOSTDIR
+  say "host services: $(cut -d= -f1 "$HOSTDIR/guest.env" | tr '\n' ' ')"
+fi
 cd "$REPO" || poweroff_now
 t=$EPOCHREALTIME
-node node_modules/vitest/vitest.mjs run --config test/lab/vitest.lab.config.ts "$SUITE" \
-  --reporter=default --reporter=json --outputFile.json="$OUT/report.json" 2>&1 | tee "$OUT/console.log"
+if [[ $KIND == script ]]; then
+  node --import tsx "$SUITE" 2>&1 | tee "$OUT/console.log"
+else
+  node node_modules/vitest/vitest.mjs run --config test/lab/vitest.lab.config.ts "$SUITE" \
+    --reporter=default --reporter=json --outputFile.json="$OUT/report.json" 2>&1 | tee "$OUT/console.log"
+fi
 rc=${PIPESTATUS[0]}
-say "vitest exit $rc after $(el "$t")s"
+say "$KIND exit $rc after $(el "$t")s"
 echo "$rc" >"$OUT/exit-code"
 { echo "guest_total_s=$(el "$T0")"; echo "uptime_s=$(cut -d' ' -f1 /proc/uptime)"; } >"$OUT/timings"
 if [[ -n $RESULTS ]]; then

@@ -5,8 +5,20 @@
 # runs the suite with vitest (test/lab/guest-init.sh) and powers off; the results come back from
 # the results disk. Ends with `N passed, N failed` and exits non-zero if anything failed.
 #
+# A file that is not a `.lab.test.ts` (a benchmark, say) runs as a script (`node --import tsx FILE`)
+# and counts as one test: passed when it exits 0. Whatever a guest writes to $CBLAB_OUT comes back
+# to tmp/lab-out/<name>/ in the checkout.
+#
+# Host services: when FILE has a sibling `<name>.host.mts` (name = FILE without `.lab.test.ts` or
+# its extension), that runs on the host for the guest's lifetime: `node --import tsx HOOK DIR`
+# starts what the guest needs (cinder-api, a database), writes DIR/guest.env (KEY=VALUE lines the
+# guest exports) and then DIR/ready, and stops everything on SIGTERM. The guest reaches the host
+# at 10.0.2.2 (qemu user networking; CBLAB_HOST_IP), where the host's loopback services answer.
+#
 # Env: CBLAB_SUITE_TIMEOUT (s, per guest, default 900), CBLAB_TOTAL_TIMEOUT (s, default 1500),
-#      CBLAB_MEM (MiB, 2048), CBLAB_SMP (2), CBLAB_DISK_SIZE (8G), CBLAB_KEEP=1 keeps the work dirs.
+#      CBLAB_MEM (MiB, 2048), CBLAB_SMP (2), CBLAB_DISK_SIZE (8G), CBLAB_KEEP=1 keeps the work dirs,
+#      CBLAB_SLOTS (1): how many guests may run at once on this host; more wait for a free slot,
+#      since two emulated guests on two cores each run at half speed and time out.
 set -uo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -40,8 +52,30 @@ KVER=$(ls "$KDIR/root/lib/modules")
 if (($#)); then suites=("$@"); else mapfile -t suites < <(ls test/lab/*.lab.test.ts 2>/dev/null | sort); fi
 ((${#suites[@]})) || { echo "lab: no test/lab/*.lab.test.ts"; finish; }
 
-QEMU_PID=""
+QEMU_PID=""; HOOK_PID=""
+stop_hook() {
+  [[ -n $HOOK_PID ]] || return 0
+  kill -TERM "$HOOK_PID" 2>/dev/null
+  for _ in $(seq 1 60); do kill -0 "$HOOK_PID" 2>/dev/null || break; sleep 0.5; done
+  kill -KILL "$HOOK_PID" 2>/dev/null; wait "$HOOK_PID" 2>/dev/null; HOOK_PID=""
+}
+# One guest per slot: flock on $CACHE/vm-slot.N, held until the suite is done.
+SLOT_FD=""
+acquire_slot() {
+  local n=${CBLAB_SLOTS:-1} i fd waited=0
+  while :; do
+    for ((i = 0; i < n; i++)); do
+      exec {fd}>"$CACHE/vm-slot.$i"
+      if flock -n "$fd"; then SLOT_FD=$fd; ((waited)) && echo "lab: got VM slot $i after ${waited}s"; return 0; fi
+      exec {fd}>&-
+    done
+    ((waited == 0)) && echo "lab: waiting for a free VM slot (CBLAB_SLOTS=$n)"
+    sleep 3; waited=$((waited + 3))
+  done
+}
+release_slot() { [[ -n $SLOT_FD ]] && exec {SLOT_FD}>&-; SLOT_FD=""; }
 on_signal() {
+  stop_hook
   # QEMU_PID is timeout(1)'s pid: it passes TERM on to qemu and then exits
   [[ -n $QEMU_PID ]] && kill -TERM "$QEMU_PID" 2>/dev/null && wait "$QEMU_PID" 2>/dev/null
   echo "lab: interrupted"; failed=$((failed + 1)); finish
@@ -51,6 +85,9 @@ trap on_signal INT TERM
 for suite in "${suites[@]}"; do
   suite=${suite#./}
   [[ -f $suite ]] || { echo "lab: $suite: no such file"; failed=$((failed + 1)); continue; }
+  case $suite in *.lab.test.ts) base=${suite%.lab.test.ts}; kind=vitest ;; *) base=${suite%.*}; kind=script ;; esac
+  name=$(basename "$base")
+  acquire_slot
   now=$(date +%s); left=$((DEADLINE - now))
   if ((left < 60)); then echo "lab: $suite: not run, the ${TOTAL_TIMEOUT}s budget is spent"; failed=$((failed + 1)); continue; fi
   limit=$((SUITE_TIMEOUT < left ? SUITE_TIMEOUT : left))
@@ -61,11 +98,23 @@ for suite in "${suites[@]}"; do
   truncate -s 64M "$W/results.img"
   echo
   echo "=== lab: $suite (limit ${limit}s, work dir $W)"
+  HOSTDIR=""
+  if [[ -f $base.host.mts ]]; then
+    HOSTDIR=$REPO/tmp/lab-host/$name; rm -rf "$HOSTDIR"; mkdir -p "$HOSTDIR"
+    node --import tsx "$base.host.mts" "$HOSTDIR" >"$HOSTDIR/hook.log" 2>&1 &
+    HOOK_PID=$!
+    for _ in $(seq 1 240); do [[ -e $HOSTDIR/ready ]] && break; kill -0 "$HOOK_PID" 2>/dev/null || break; sleep 0.5; done
+    if [[ ! -e $HOSTDIR/ready ]]; then
+      echo "lab: $suite: host services did not start; see $HOSTDIR/hook.log"; tail -20 "$HOSTDIR/hook.log"
+      stop_hook; release_slot; rm -rf "$W"; failed=$((failed + 1)); continue
+    fi
+    echo "lab: $suite: host services up ($base.host.mts)"
+  fi
   t=$(date +%s.%N)
   # The guest's console is the serial port on stdio; stdin is closed so qemu never reads the tty.
   timeout -k 5 "$limit" qemu-system-x86_64 \
     -accel tcg,thread=multi -cpu max -smp "${CBLAB_SMP:-2}" -m "${CBLAB_MEM:-2048}" \
-    -display none -monitor none -serial stdio -no-reboot -nic none \
+    -display none -monitor none -serial stdio -no-reboot -nic user,model=virtio-net-pci \
     -kernel "$KDIR/root/boot/vmlinuz-$KVER" -initrd "$KDIR/initrd.gz" \
     -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
     -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
@@ -73,17 +122,26 @@ for suite in "${suites[@]}"; do
     -device virtio-blk-pci,drive=pv0,serial=cblab-pv0 \
     -drive "file=$W/results.img,if=none,id=res,format=raw,cache=unsafe" \
     -device virtio-blk-pci,drive=res,serial=cblab-results \
-    -append "console=ttyS0 panic=-1 quiet loglevel=4 tsc=reliable mitigations=off cblab.init=$HERE/guest-init.sh cblab.suite=$suite cblab.timeout=$guest_limit cblab.modules=$(readlink -f "$KDIR")/root/lib/modules/$KVER" \
+    -append "console=ttyS0 panic=-1 quiet loglevel=4 tsc=reliable mitigations=off cblab.init=$HERE/guest-init.sh cblab.suite=$suite cblab.kind=$kind cblab.hostdir=${HOSTDIR:-none} cblab.timeout=$guest_limit cblab.modules=$(readlink -f "$KDIR")/root/lib/modules/$KVER" \
     </dev/null > >(tee "$W/serial.log") 2>&1 &
   QEMU_PID=$!
   wait "$QEMU_PID"; qrc=$?
   QEMU_PID=""
+  stop_hook
+  release_slot
   sleep 0.2   # let tee drain
   boot=$(awk '/cblab-guest: up after/{sub(/,$/, "", $4); print $4; exit}' "$W/serial.log")
   echo "lab: $suite: guest ran $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s (kernel up after ${boot:-?}, qemu exit $qrc)"
   mkdir -p "$W/out"
   tar -xf "$W/results.img" -C "$W/out" 2>/dev/null
-  if [[ -s $W/out/report.json ]]; then
+  if [[ -d $W/out/files ]]; then
+    rm -rf "$REPO/tmp/lab-out/$name"; mkdir -p "$REPO/tmp/lab-out"; cp -r "$W/out/files" "$REPO/tmp/lab-out/$name"
+    echo "lab: $suite: files it wrote are in tmp/lab-out/$name/"
+  fi
+  if [[ $kind == script && -s $W/out/exit-code ]]; then
+    if [[ $(cat "$W/out/exit-code") == 0 ]]; then passed=$((passed + 1)); r="1 passed, 0 failed"; else failed=$((failed + 1)); r="0 passed, 1 failed"; fi
+    echo "lab: $suite: $r (script exit $(cat "$W/out/exit-code"))"
+  elif [[ $kind == vitest && -s $W/out/report.json ]]; then
     read -r p f s < <(node -e '
       const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
       const broken = (r.testResults || []).filter((x) => x.status === "failed" && !x.assertionResults.some((a) => a.status === "failed")).length;
