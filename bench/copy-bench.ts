@@ -15,12 +15,24 @@ import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, writeFileSync, wr
 import { randomFillSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 
-import { checksum, clear, copy, type CopyOptions } from '../src/native/copy.js';
-
-const GiB = 1024 ** 3;
-const MiB = 1024 ** 2;
+import { checksum, clear } from '../src/native/copy.js';
+import {
+  GiB,
+  MiB,
+  ddCopy,
+  engineCopy,
+  fio,
+  have,
+  median,
+  printTable as printRows,
+  record as recordRow,
+  sh,
+  timeAsync,
+  timeCmd,
+  writeDense,
+  type Row,
+} from './copy-common.js';
 const sizeGiB = Number(process.env.CB_BENCH_SIZE_GIB ?? '4');
 const SIZE = Math.round((sizeGiB * GiB) / MiB) * MiB;
 const baseDir = process.env.CB_BENCH_DIR ?? tmpdir();
@@ -28,28 +40,13 @@ const dataPct = Number(process.env.CB_BENCH_SPARSE_DATA_PCT ?? '10');
 const cases = new Set((process.env.CB_BENCH_CASES ?? 'dense,sparse,clear').split(','));
 const tune = process.env.CB_BENCH_TUNE === '1';
 const reps = Number(process.env.CB_BENCH_REPS ?? '3');
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-interface Row {
-  case: string;
-  tool: string;
-  seconds: number;
-  mibps: number;
-  ratioToDd?: number;
-  note?: string;
-}
 
 const rows: Row[] = [];
 const loops: string[] = [];
 let dir = '';
 
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
+const record = (c: string, tool: string, seconds: number, bytes: number, note?: string): Row => recordRow(rows, c, tool, seconds, bytes, note);
+const printTable = (): void => void printRows(rows, process.env.CB_BENCH_JSON);
 
 function attach(file: string): string {
   const dev = sh('losetup', ['-f', '--show', '--direct-io=on', file]).trim();
@@ -63,48 +60,6 @@ function cleanup(): void {
 }
 
 /** Times a command; throws with its stderr if it fails. */
-function timeCmd(cmd: string, args: string[]): number {
-  const t0 = performance.now();
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-  const s = (performance.now() - t0) / 1000;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  return s;
-}
-
-async function timeAsync(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await fn();
-  return (performance.now() - t0) / 1000;
-}
-
-function record(c: string, tool: string, seconds: number, bytes: number, note?: string): Row {
-  const row: Row = { case: c, tool, seconds, mibps: bytes / MiB / seconds, ...(note ? { note } : {}) };
-  rows.push(row);
-  console.error(`  ${c.padEnd(8)} ${tool.padEnd(34)} ${seconds.toFixed(2).padStart(7)} s ${row.mibps.toFixed(0).padStart(7)} MiB/s${note ? `  ${note}` : ''}`);
-  return row;
-}
-
-function ddCopy(src: string, dst: string, bytes: number, sparse: boolean): string[] {
-  // cinder's copy_volume: count in bytes, bs=1M (volume_dd_blocksize), direct both ways when
-  // the probe succeeds, conv=sparse for thin destinations; no fdatasync with O_DIRECT.
-  return [`if=${src}`, `of=${dst}`, `count=${bytes}`, 'bs=1M', 'iflag=count_bytes,direct', 'oflag=direct', ...(sparse ? ['conv=sparse'] : [])];
-}
-
-/** Fills `file` with `bytes` of incompressible, non-zero data. */
-function writeDense(file: string, bytes: number): void {
-  const chunk = Buffer.alloc(64 * MiB);
-  randomFillSync(chunk);
-  const fd = openSync(file, 'w');
-  try {
-    for (let off = 0, i = 0; off < bytes; off += chunk.length, i++) {
-      chunk.writeUInt32LE(i, 0); // no two chunks alike
-      writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - off), off);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** A sparse file of `bytes` with `pct`% data: 1 MiB data extents spread evenly, the rest holes. */
 function writeSparse(file: string, bytes: number, pct: number): number {
   const chunk = Buffer.alloc(MiB);
@@ -130,33 +85,6 @@ function fresh(file: string, bytes: number, prealloc: boolean): void {
   writeFileSync(file, '');
   if (prealloc) execFileSync('fallocate', ['-l', String(bytes), file]);
   else execFileSync('truncate', ['-s', String(bytes), file]);
-}
-
-interface FioJob {
-  jobname: string;
-  read: { bw_bytes: number };
-  write: { bw_bytes: number };
-}
-
-function fio(jobs: Array<{ name: string; file: string; rw: 'read' | 'write' }>, bytes: number): Record<string, number> {
-  const args = ['--output-format=json'];
-  for (const j of jobs) {
-    // 4 MiB x 16 in flight: at least as much as any copier here, so it is a ceiling.
-    args.push(`--name=${j.name}`, `--filename=${j.file}`, `--rw=${j.rw}`, '--bs=4M', '--iodepth=16', '--ioengine=io_uring', '--direct=1', `--size=${bytes}`);
-  }
-  const out = JSON.parse(sh('fio', args)) as { jobs: FioJob[] };
-  const res: Record<string, number> = {};
-  for (const j of out.jobs) res[j.jobname] = Math.max(j.read.bw_bytes, j.write.bw_bytes);
-  return res;
-}
-
-async function engineCopy(src: string, dst: string, opts: CopyOptions): Promise<{ s: number; method: string }> {
-  let method = '';
-  const s = await timeAsync(async () => {
-    const r = await copy(src, dst, { ...opts, onProgress: () => undefined, progressIntervalMs: 200 });
-    method = r.method;
-  });
-  return { s, method };
 }
 
 async function denseCase(): Promise<void> {
@@ -311,18 +239,6 @@ async function tuneSweep(): Promise<void> {
   for (const [k, ts] of times) record('tune', `${k}, median of ${reps}`, median(ts), SIZE, ts.map((t) => (SIZE / MiB / t).toFixed(0)).join(' '));
 }
 
-function printTable(): void {
-  const lines = [
-    '| case | tool | time (s) | MiB/s | × dd | note |',
-    '| --- | --- | ---: | ---: | ---: | --- |',
-    ...rows.map(
-      (r) =>
-        `| ${r.case} | ${r.tool} | ${r.seconds ? r.seconds.toFixed(2) : ''} | ${r.mibps ? r.mibps.toFixed(0) : ''} | ${r.ratioToDd ? `${r.ratioToDd.toFixed(2)}×` : ''} | ${r.note ?? ''} |`,
-    ),
-  ];
-  console.log(lines.join('\n'));
-  if (process.env.CB_BENCH_JSON) writeFileSync(process.env.CB_BENCH_JSON, JSON.stringify(rows, null, 2));
-}
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the copy bench needs root (loop devices)');

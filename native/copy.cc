@@ -180,6 +180,26 @@ Napi::Value CopyStart(const Napi::CallbackInfo& info) {
   opts.verify = GetBool(o, "verify", false);
   opts.offload = GetBool(o, "offload", true);
   opts.createMode = static_cast<uint32_t>(GetNumber(o, "mode", 0644, 0, 07777));
+  // extents: a flat [offset0, length0, offset1, length1, ...] (one array, not one per pair: a
+  // fragmented thin LV may have hundreds of thousands of ranges).
+  Napi::Value ev = o.Get("extents");
+  if (!ev.IsUndefined() && !ev.IsNull()) {
+    if (!ev.IsArray()) throw Napi::TypeError::New(env, "extents must be an array of numbers");
+    Napi::Array a = ev.As<Napi::Array>();
+    uint32_t n = a.Length();
+    if (n % 2 != 0) throw Napi::TypeError::New(env, "extents must hold offset, length pairs");
+    opts.useExtents = true;
+    opts.extents.reserve(n / 2);
+    for (uint32_t i = 0; i < n; i += 2) {
+      Napi::Value off = a.Get(i), len = a.Get(i + 1);
+      if (!off.IsNumber() || !len.IsNumber()) throw Napi::TypeError::New(env, "extents must be an array of numbers");
+      double d0 = off.As<Napi::Number>().DoubleValue(), d1 = len.As<Napi::Number>().DoubleValue();
+      if (!(d0 >= 0 && d0 <= kMaxSafe && std::floor(d0) == d0 && d1 >= 0 && d1 <= kMaxSafe && std::floor(d1) == d1)) {
+        throw Napi::RangeError::New(env, "extents must be non-negative integers");
+      }
+      opts.extents.emplace_back(static_cast<uint64_t>(d0), static_cast<uint64_t>(d1));
+    }
+  }
   return Start(env, std::move(opts));
 }
 

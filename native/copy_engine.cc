@@ -478,6 +478,7 @@ class Engine {
   uint64_t runOff_ = 0;
   uint64_t runLen_ = 0;
   uint64_t runHoleBytes_ = 0;
+  size_t extIdx_ = 0;  // first of opts.extents that may still cover planPos_ (they are walked in order)
 };
 
 bool Engine::Fail(int err, const std::string& syscall, const std::string& path, const std::string& reason,
@@ -736,6 +737,27 @@ bool Engine::TryCopyFileRange(bool* done) {
 // The extent starting at `pos`: data or hole, ending at *end (<= length_). Data extents are
 // widened to kAlign boundaries so O_DIRECT I/O stays aligned on filesystems with small blocks.
 bool Engine::NextSegment(uint64_t pos, uint64_t* end, bool* data) {
+  if (o_.useExtents) {
+    // The caller's map of the source (checked in RunSteps: sorted, not overlapping). Widened to
+    // kAlign like SEEK_DATA's answers; reading a little more than the map says is harmless.
+    const auto& ext = o_.extents;
+    while (extIdx_ < ext.size() && RoundUp(ext[extIdx_].first + ext[extIdx_].second, kAlign) <= pos) extIdx_++;
+    if (extIdx_ == ext.size()) {
+      *end = length_;
+      *data = false;
+      return true;
+    }
+    uint64_t s = RoundDown(ext[extIdx_].first, kAlign);
+    uint64_t e = RoundUp(ext[extIdx_].first + ext[extIdx_].second, kAlign);
+    if (s > pos) {
+      *end = s < length_ ? s : length_;
+      *data = false;
+    } else {
+      *end = e < length_ ? e : length_;
+      *data = true;
+    }
+    return true;
+  }
   if (!src_.isReg) {
     *end = length_;
     *data = true;
@@ -1257,6 +1279,20 @@ bool Engine::RunSteps() {
   }
   job_.bytesTotal = length_;
 
+  if (o_.useExtents) {
+    // A wrong map would silently lose data, so a malformed one is refused rather than guessed at.
+    uint64_t prevEnd = 0;
+    for (size_t i = 0; i < o_.extents.size(); i++) {
+      uint64_t off = o_.extents[i].first, len = o_.extents[i].second;
+      if (len == 0 || off + len < off || (i > 0 && off < prevEnd)) {
+        return Fail(EINVAL, "options", src_.path, "bad-option",
+                    "extents must be [offset, length] pairs with length > 0, sorted by offset and not overlapping (entry " +
+                        std::to_string(i) + ")");
+      }
+      prevEnd = off + len;
+    }
+  }
+
   if (o_.mode == Mode::Copy) {
     if (!OpenDestinationForCopy()) return false;
     uint32_t sector = 0;
@@ -1288,7 +1324,7 @@ bool Engine::RunSteps() {
     detectZeros_ = dstZeroed_ || o_.sparse;
 
     bool done = false;
-    if (o_.offload && src_.isReg && dst_.isReg && src_.st.st_dev == dst_.st.st_dev && length_ > 0) {
+    if (o_.offload && !o_.useExtents && src_.isReg && dst_.isReg && src_.st.st_dev == dst_.st.st_dev && length_ > 0) {
       if (length_ == src_.size && !TryFiclone(&done)) return false;
       if (!done && CopyFileRangeIsOffload(dst_.fd.fd) && !TryCopyFileRange(&done)) return false;
       if (done && o_.verify) {

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace cinderblock {
 namespace copyengine {
@@ -53,6 +55,12 @@ struct Options {
   bool allowDiscard = true;     // Clear: BLKDISCARD when the device guarantees zeroes after it
   bool keepAllocated = false;   // Clear of a file: FALLOC_FL_ZERO_RANGE before PUNCH_HOLE
   std::string testFault;        // test-only fault injection (see FaultPoint in copy_engine.cc)
+  // Copy: the source's data as [offset, length] byte ranges, sorted and not overlapping; the
+  // source reads as zeros everywhere else (a thin LV's mapped blocks, which a block device
+  // cannot tell through SEEK_DATA). Outside them nothing is read: those bytes are holes, handled
+  // like a file's holes (skipped when the destination reads as zeros, else punched/zeroed).
+  bool useExtents = false;
+  std::vector<std::pair<uint64_t, uint64_t>> extents;
 };
 
 struct Result {

@@ -5,6 +5,8 @@
 import { constants as fsc } from 'node:fs';
 import { open } from 'node:fs/promises';
 
+import { thinDeviceMap, type ThinDeviceMap } from './thin-map.js';
+
 export interface VolumeCopyOptions {
   /** Bytes to copy from offset 0 (cinder: size_in_m * 1 MiB). */
   sizeBytes: number;
@@ -14,9 +16,46 @@ export interface VolumeCopyOptions {
   blocksize: string;
   /** The data must be on stable storage when the promise resolves. */
   sync: boolean;
+  /**
+   * Where the source holds data ([offset, length] in bytes, sorted); it reads as zeros elsewhere,
+   * which need not be read. Set by withThinSourceMap for thin LV sources; a copy function may
+   * ignore it.
+   */
+  sourceExtents?: ReadonlyArray<readonly [number, number]>;
 }
 
 export type VolumeCopyFn = (src: string, dst: string, opts: VolumeCopyOptions) => Promise<void>;
+
+export interface ThinSourceMapOptions {
+  /** The map of a device, null when it is not thin (default: thin-map.ts's thinDeviceMap). */
+  lookup?: (device: string) => Promise<ThinDeviceMap | null>;
+  /** Told when a lookup failed and the copy reads the whole source instead. */
+  onLookupError?: (device: string, err: unknown) => void;
+  /** Told what the map saved (for a debug log). */
+  onMap?: (device: string, map: ThinDeviceMap) => void;
+}
+
+/**
+ * Wraps a copy function so that a thin LV source comes with its mapped ranges
+ * (opts.sourceExtents): a block device has no SEEK_DATA, so without them every unprovisioned
+ * block is read just to find it is zeros. Not a thin source, or no map to be had (the lookup
+ * failed) → the copy runs as before, reading everything: the map is an optimisation, never a
+ * reason for a copy to fail.
+ */
+export function withThinSourceMap(copy: VolumeCopyFn, opts: ThinSourceMapOptions = {}): VolumeCopyFn {
+  const lookup = opts.lookup ?? ((d: string) => thinDeviceMap(d));
+  return async (src, dst, o) => {
+    let map: ThinDeviceMap | null = null;
+    try {
+      map = await lookup(src);
+    } catch (err) {
+      opts.onLookupError?.(src, err);
+    }
+    if (!map) return copy(src, dst, o);
+    opts.onMap?.(src, map);
+    return copy(src, dst, { ...o, sourceExtents: map.extents });
+  };
+}
 
 const UNITS: Record<string, number> = { '': 1, c: 1, w: 2, b: 512, k: 1024, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
 

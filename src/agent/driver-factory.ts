@@ -8,6 +8,8 @@ import type { FullVolumeDriver } from '../../drivers/driver.js';
 import type { TargetHelper } from '../../drivers/targets/target.js';
 import { LvmIscsiDriver } from '../../drivers/lvm/lvm-iscsi-driver.js';
 import { copy } from '../native/index.js';
+import { withThinSourceMap } from '../../drivers/lvm/volume-copy.js';
+import { log } from '../log.js';
 import { FileVolumeDriver } from '../../drivers/file/file-driver.js';
 
 const FILE_NAMES = new Set(['file', 'cinderblock.file', 'cinderblock.drivers.file.FileVolumeDriver']);
@@ -53,9 +55,14 @@ export function createDriver(config: CinderConfig, backend: BackendConfig, targe
     });
   }
   const bpsLimit = backend.volume_copy_bps_limit || undefined;
-  const engineCopy = async (src: string, dst: string, bytes: number, sparse: boolean, sync: boolean) => {
-    await copy(src, dst, { length: bytes, destinationIsZeroed: sparse, sync, ...(bpsLimit ? { bpsLimit } : {}) });
+  const engineCopy = async (src: string, dst: string, bytes: number, sparse: boolean, sync: boolean, sourceExtents?: ReadonlyArray<readonly [number, number]>) => {
+    await copy(src, dst, { length: bytes, destinationIsZeroed: sparse, sync, ...(bpsLimit ? { bpsLimit } : {}), ...(sourceExtents ? { sourceExtents } : {}) });
   };
+  // A thin source's unprovisioned blocks read as zeros: its pool's map says which to skip reading.
+  const thinAwareCopy = withThinSourceMap((src, dst, o) => engineCopy(src, dst, o.sizeBytes, o.sparse, o.sync, o.sourceExtents), {
+    onLookupError: (device, err) => log().warn({ err, device }, 'thin map lookup failed; copying every block of the source'),
+    onMap: (device, map) => log().debug({ device, extents: map.extents.length, mappedBytes: map.mappedBytes }, 'thin source map'),
+  });
   return new LvmIscsiDriver({
     ...common,
     // cinder's LVM driver names its pool 'LVM' when volume_backend_name is unset.
@@ -70,7 +77,7 @@ export function createDriver(config: CinderConfig, backend: BackendConfig, targe
     volumeDdBlocksize: backend.volume_dd_blocksize,
     maxOverSubscriptionRatio: backend.max_over_subscription_ratio,
     // Thin LVs read as zeros until written: sparse copies skip writing zero blocks (conv=sparse).
-    copy: (src, dst, o) => engineCopy(src, dst, o.sizeBytes, o.sparse, o.sync),
+    copy: thinAwareCopy,
     copyData: (src, dst, bytes) => engineCopy(src, dst, bytes, false, true),
     target: target ?? null,
   });

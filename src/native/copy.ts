@@ -70,6 +70,14 @@ export interface CopyOptions {
   ioBackend?: IoBackend;
   /** Mode of a destination file this copy creates (default 0o644, before umask). */
   mode?: number;
+  /**
+   * Where the source holds data, as [offset, length] byte ranges sorted by offset and not
+   * overlapping; the source must read as zeros everywhere else. Those bytes are not read: they
+   * are holes, skipped when the destination reads as zeros and otherwise deallocated or zeroed
+   * as `sparse` says. For block devices, which have no SEEK_DATA: a thin LV's mapped blocks
+   * (drivers/lvm/thin-map.ts). A wrong map loses data, so pass only what the storage reports.
+   */
+  sourceExtents?: ReadonlyArray<readonly [number, number]>;
 }
 
 /** Faults the test suite injects; nothing else may set them. */
@@ -210,7 +218,15 @@ interface CopyAddon {
   copyStart(
     src: string,
     dst: string,
-    opts: RawCommon & { length?: number; sparse?: boolean; destinationIsZeroed?: boolean; verify?: boolean; offload?: boolean; mode?: number },
+    opts: RawCommon & {
+      length?: number;
+      sparse?: boolean;
+      destinationIsZeroed?: boolean;
+      verify?: boolean;
+      offload?: boolean;
+      mode?: number;
+      extents?: number[];
+    },
   ): RawHandle<RawCopyResult>;
   clearStart(path: string, bytes: number, opts: RawCommon & { allowDiscard?: boolean; keepAllocated?: boolean }): RawHandle<RawCopyResult>;
   checksumStart(path: string, opts: RawCommon & { length?: number }): RawHandle<RawCopyResult>;
@@ -354,6 +370,21 @@ function prefixed(hex: string | undefined): string | undefined {
 
 // ---- the API --------------------------------------------------------------------------------
 
+/** [[o, l], ...] → [o, l, ...] for the addon, after checking what the engine would refuse. */
+function flattenExtents(ext: ReadonlyArray<readonly [number, number]>): number[] {
+  const flat = new Array<number>(ext.length * 2);
+  let prevEnd = 0;
+  ext.forEach(([off, len], i) => {
+    checkInt(`sourceExtents[${i}] offset`, off, 0);
+    checkInt(`sourceExtents[${i}] length`, len, 1);
+    if (off < prevEnd) throw new RangeError(`sourceExtents must be sorted by offset and not overlap (entry ${i} starts at ${off}, before ${prevEnd})`);
+    prevEnd = off + len;
+    flat[2 * i] = off;
+    flat[2 * i + 1] = len;
+  });
+  return flat;
+}
+
 /**
  * Copies `length` bytes (default: all) of `src` to `dst` — block devices or regular files; a
  * missing destination file is created (and removed again if the copy fails). Resolves once
@@ -374,6 +405,7 @@ export function copy(src: string, dst: string, opts: CopyOptions & TestOnlyCopyO
     offload: opts.offload ?? true,
     ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
     ...(opts.testOnlyFault ? { testFault: opts.testOnlyFault } : {}),
+    ...(opts.sourceExtents ? { extents: flattenExtents(opts.sourceExtents) } : {}),
   };
   return run(() => copyAddon().copyStart(src, dst, raw), `copying ${src} to ${dst}`, opts, (r) => ({
     bytesCopied: r.bytesCopied,

@@ -1,0 +1,259 @@
+// Finding a thin LV's mapped ranges: dmsetup/thin_dump argv, parsing their output (real output
+// captured in the lab: fixtures/thin-*, thin_dump-*.xml), the lookup's command sequence with a
+// fake runner, and the copy wrapper that passes the map on.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+
+import type { LvmCommandResult } from '../../../drivers/lvm/lvm-runner.js';
+import {
+  dmNameArgv,
+  dmTableArgv,
+  parseThinDumpXml,
+  parseThinPoolTable,
+  parseThinTable,
+  releaseMetadataSnapArgv,
+  reserveMetadataSnapArgv,
+  thinDumpArgv,
+} from '../../../drivers/lvm/thin-map-commands.js';
+import { splitDevT, thinDeviceMap } from '../../../drivers/lvm/thin-map.js';
+import { withThinSourceMap, type VolumeCopyOptions } from '../../../drivers/lvm/volume-copy.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+const SYNTHETIC = `<superblock uuid="" time="1" transaction="3" flags="0" version="2" data_block_size="128" nr_data_blocks="16384">
+  <device dev_id="1" mapped_blocks="20" transaction="0" creation_time="0" snap_time="1">
+    <range_mapping origin_begin="0" data_begin="0" length="16" time="0"/>
+    <range_mapping origin_begin="16" data_begin="40" length="2" time="0"/>
+    <single_mapping origin_block="84" data_block="16" time="0"/>
+    <single_mapping origin_block="100" data_block="17" time="1"/>
+  </device>
+  <device dev_id="2" mapped_blocks="1" transaction="1" creation_time="1" snap_time="1">
+    <single_mapping origin_block="7" data_block="18" time="1"/>
+  </device>
+  <device dev_id="3" mapped_blocks="0" transaction="2" creation_time="1" snap_time="1">
+  </device>
+</superblock>
+`;
+
+describe('argv', () => {
+  it('dmsetup by device number, messages by pool name, thin_dump of the metadata snapshot of one device', () => {
+    expect(dmTableArgv({ major: 254, minor: 5 })).toEqual(['dmsetup', 'table', '-j', '254', '-m', '5']);
+    expect(dmNameArgv({ major: 254, minor: 3 })).toEqual(['dmsetup', 'info', '-c', '--noheadings', '-o', 'name', '-j', '254', '-m', '3']);
+    expect(reserveMetadataSnapArgv('cinder--volumes-pool-tpool')).toEqual(['dmsetup', 'message', 'cinder--volumes-pool-tpool', '0', 'reserve_metadata_snap']);
+    expect(releaseMetadataSnapArgv('vg-pool-tpool')).toEqual(['dmsetup', 'message', 'vg-pool-tpool', '0', 'release_metadata_snap']);
+    expect(thinDumpArgv('/dev/mapper/vg-pool_tmeta', 4)).toEqual(['thin_dump', '--metadata-snap', '--dev-id', '4', '--format', 'xml', '/dev/mapper/vg-pool_tmeta']);
+  });
+
+  it('refuses what cannot be a dm name, a device number or a metadata path', () => {
+    expect(() => reserveMetadataSnapArgv('a b')).toThrow(RangeError);
+    expect(() => reserveMetadataSnapArgv('')).toThrow(RangeError);
+    expect(() => dmTableArgv({ major: -1, minor: 0 })).toThrow(RangeError);
+    expect(() => thinDumpArgv('vg-pool_tmeta', 1)).toThrow(RangeError);
+    expect(() => thinDumpArgv('/dev/mapper/x', 1.5)).toThrow(RangeError);
+  });
+});
+
+describe('dmsetup table parsing', () => {
+  it('a thin device: its pool and dev_id', () => {
+    expect(parseThinTable('0 2097152 thin 254:3 1\n')).toEqual({ pool: { major: 254, minor: 3 }, devId: 1, sectors: 2097152, externalOrigin: false });
+  });
+
+  it('a thin device with an external origin is not mapped-or-zero: flagged', () => {
+    expect(parseThinTable('0 2097152 thin 254:3 7 254:9\n')?.externalOrigin).toBe(true);
+  });
+
+  it('anything else is not thin', () => {
+    expect(parseThinTable('0 2097152 linear 252:16 2048\n')).toBeNull();
+    expect(parseThinTable('0 1024 linear 252:16 2048\n1024 1024 linear 252:32 0\n')).toBeNull();
+    expect(parseThinTable('')).toBeNull();
+  });
+
+  it('a pool: metadata device, data device, block size in sectors', () => {
+    expect(parseThinPoolTable('0 6291456 thin-pool 254:1 254:2 128 0 0 \n')).toEqual({
+      metadata: { major: 254, minor: 1 },
+      data: { major: 254, minor: 2 },
+      blockSectors: 128,
+    });
+    expect(parseThinPoolTable('0 2097152 thin 254:3 1')).toBeNull();
+  });
+});
+
+describe('thin_dump XML parsing', () => {
+  it('turns one device’s range and single mappings into byte ranges, merging neighbours', () => {
+    const m = parseThinDumpXml(SYNTHETIC, 1);
+    expect(m.blockBytes).toBe(64 * KiB);
+    // blocks 0..15 and 16..17 are adjacent in the thin device (not in the pool): one range
+    expect(m.extents).toEqual([
+      [0, 18 * 64 * KiB],
+      [84 * 64 * KiB, 64 * KiB],
+      [100 * 64 * KiB, 64 * KiB],
+    ]);
+    expect(m.mappedBytes).toBe(20 * 64 * KiB);
+  });
+
+  it('picks the asked device among several; a device with no mappings is an empty map', () => {
+    expect(parseThinDumpXml(SYNTHETIC, 2).extents).toEqual([[7 * 64 * KiB, 64 * KiB]]);
+    expect(parseThinDumpXml(SYNTHETIC, 3)).toMatchObject({ extents: [], mappedBytes: 0 });
+    expect(parseThinDumpXml('<superblock data_block_size="256">\n<device dev_id="9" mapped_blocks="0"/>\n</superblock>', 9).extents).toEqual([]);
+  });
+
+  it('refuses a dump without the device, without a block size, or with overlapping mappings', () => {
+    expect(() => parseThinDumpXml(SYNTHETIC, 4)).toThrow(/no device 4/);
+    expect(() => parseThinDumpXml('<device dev_id="1"></device>', 1)).toThrow(/superblock/);
+    const overlap = SYNTHETIC.replace('origin_block="84"', 'origin_block="5"');
+    expect(() => parseThinDumpXml(overlap, 1)).toThrow(/overlapping/);
+  });
+
+  it('sorts mappings that come out of order', () => {
+    const xml = '<superblock data_block_size="128"><device dev_id="1"><single_mapping origin_block="9" data_block="0"/><single_mapping origin_block="2" data_block="1"/></device></superblock>';
+    expect(parseThinDumpXml(xml, 1).extents).toEqual([
+      [2 * 64 * KiB, 64 * KiB],
+      [9 * 64 * KiB, 64 * KiB],
+    ]);
+  });
+});
+
+describe('splitDevT', () => {
+  it('splits Linux dev_t as glibc does', () => {
+    expect(splitDevT((254n << 8n) | 3n)).toEqual({ major: 254, minor: 3 });
+    // minor 300: low 8 bits in 0..7, the rest from bit 20 up
+    expect(splitDevT((259n << 8n) | (300n & 0xffn) | ((300n & ~0xffn) << 12n))).toEqual({ major: 259, minor: 300 });
+  });
+});
+
+describe('thinDeviceMap (fake dmsetup/thin_dump)', () => {
+  const blockDev = (major: number, minor: number) => async () => ({ isBlockDevice: () => true, rdev: (BigInt(major) << 8n) | BigInt(minor) });
+  const ok = (stdout: string): LvmCommandResult => ({ stdout, stderr: '', exitCode: 0 });
+
+  function fakeRunner(overrides: Record<string, LvmCommandResult> = {}) {
+    const calls: string[] = [];
+    const runner = vi.fn(async (argv: readonly string[]) => {
+      const key = argv.join(' ');
+      calls.push(key);
+      if (overrides[key]) return overrides[key]!;
+      if (key === 'dmsetup table -j 254 -m 5') return ok('0 2097152 thin 254:3 1\n');
+      if (key === 'dmsetup table -j 254 -m 3') return ok('0 6291456 thin-pool 254:1 254:2 128 0 0 \n');
+      if (key === 'dmsetup info -c --noheadings -o name -j 254 -m 3') return ok('vg-pool-tpool\n');
+      if (key === 'dmsetup info -c --noheadings -o name -j 254 -m 1') return ok('vg-pool_tmeta\n');
+      if (key.startsWith('dmsetup message')) return ok('');
+      if (key.startsWith('thin_dump')) return ok(SYNTHETIC);
+      return { stdout: '', stderr: `unexpected ${key}`, exitCode: 1 };
+    });
+    return { runner, calls };
+  }
+
+  it('reserves a metadata snapshot, dumps the device, releases it, returns byte ranges', async () => {
+    const { runner, calls } = fakeRunner();
+    const m = await thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5) });
+    expect(m?.extents[0]).toEqual([0, 18 * 64 * KiB]);
+    expect(calls.slice(-3)).toEqual([
+      'dmsetup message vg-pool-tpool 0 reserve_metadata_snap',
+      'thin_dump --metadata-snap --dev-id 1 --format xml /dev/mapper/vg-pool_tmeta',
+      'dmsetup message vg-pool-tpool 0 release_metadata_snap',
+    ]);
+  });
+
+  it('releases the snapshot when thin_dump fails, and throws', async () => {
+    const dumpKey = 'thin_dump --metadata-snap --dev-id 1 --format xml /dev/mapper/vg-pool_tmeta';
+    const { runner, calls } = fakeRunner({ [dumpKey]: { stdout: '', stderr: 'bad checksum', exitCode: 1 } });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5) })).rejects.toThrow(/bad checksum/);
+    expect(calls.at(-1)).toBe('dmsetup message vg-pool-tpool 0 release_metadata_snap');
+  });
+
+  it('a pool whose snapshot is held by someone else: throws, dumps nothing', async () => {
+    const { runner, calls } = fakeRunner({
+      'dmsetup message vg-pool-tpool 0 reserve_metadata_snap': { stdout: '', stderr: 'device-mapper: message ioctl failed: Device or resource busy', exitCode: 1 },
+    });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5) })).rejects.toThrow(/busy/);
+    expect(calls.some((c) => c.startsWith('thin_dump'))).toBe(false);
+  });
+
+  it('not thin (a linear LV, not a dm device, not a block device): null, nothing reserved', async () => {
+    const linear = fakeRunner({ 'dmsetup table -j 254 -m 5': ok('0 2097152 linear 252:16 2048\n') });
+    expect(await thinDeviceMap('/dev/vg/thick', { runner: linear.runner, stat: blockDev(254, 5) })).toBeNull();
+    expect(linear.calls).toHaveLength(1);
+    const notDm = fakeRunner({ 'dmsetup table -j 7 -m 0': { stdout: '', stderr: 'Device does not exist.', exitCode: 1 } });
+    expect(await thinDeviceMap('/dev/loop0', { runner: notDm.runner, stat: blockDev(7, 0) })).toBeNull();
+    const file = fakeRunner();
+    expect(await thinDeviceMap('/tmp/x', { runner: file.runner, stat: async () => ({ isBlockDevice: () => false, rdev: 0n }) })).toBeNull();
+    expect(file.calls).toHaveLength(0);
+  });
+
+  it('a block size that disagrees with the pool table is refused', async () => {
+    const { runner } = fakeRunner({ 'dmsetup table -j 254 -m 3': ok('0 6291456 thin-pool 254:1 254:2 256 0 0 \n') });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5) })).rejects.toThrow(/blocks/);
+  });
+});
+
+describe('withThinSourceMap', () => {
+  const opts: VolumeCopyOptions = { sizeBytes: 8 * MiB, sparse: true, blocksize: '1M', sync: false };
+  const map = { devId: 1, blockBytes: 64 * KiB, extents: [[0, MiB]] as Array<[number, number]>, mappedBytes: MiB };
+
+  it('passes a thin source’s map on as sourceExtents', async () => {
+    const copy = vi.fn(async () => undefined);
+    const onMap = vi.fn();
+    await withThinSourceMap(copy, { lookup: async () => map, onMap })('/dev/vg/snap', '/dev/vg/vol', opts);
+    expect(copy).toHaveBeenCalledWith('/dev/vg/snap', '/dev/vg/vol', { ...opts, sourceExtents: [[0, MiB]] });
+    expect(onMap).toHaveBeenCalledWith('/dev/vg/snap', map);
+  });
+
+  it('no map (not thin) or a failed lookup: the copy reads everything, and does not fail', async () => {
+    const copy = vi.fn(async () => undefined);
+    await withThinSourceMap(copy, { lookup: async () => null })('/dev/vg/a', '/dev/vg/b', opts);
+    expect(copy).toHaveBeenLastCalledWith('/dev/vg/a', '/dev/vg/b', opts);
+    const onLookupError = vi.fn();
+    await withThinSourceMap(copy, { lookup: async () => Promise.reject(new Error('EBUSY')), onLookupError })('/dev/vg/a', '/dev/vg/b', opts);
+    expect(copy).toHaveBeenLastCalledWith('/dev/vg/a', '/dev/vg/b', opts);
+    expect(onLookupError).toHaveBeenCalledOnce();
+  });
+});
+
+// Real output from the lab guest (bench/lab/copy-lv-bench.mts captured it: thin-provisioning-tools
+// 0.9, Debian's kernel 6.1): a 1 GiB thin LV with 1 MiB of data every 10 MiB and one lone 4 KiB write.
+const FIX = path.join(import.meta.dirname, 'fixtures');
+const fixture = (name: string) => readFileSync(path.join(FIX, name), 'utf8');
+const haveFixtures = (() => {
+  try {
+    fixture('thin_dump-dev.xml');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe.skipIf(!haveFixtures)('real lab output', () => {
+  it('dmsetup tables of the thin LV and its pool', () => {
+    const thin = parseThinTable(fixture('thin-dmsetup-table.txt'));
+    expect(thin).not.toBeNull();
+    expect(thin!.externalOrigin).toBe(false);
+    expect(parseThinPoolTable(fixture('thin-pool-dmsetup-table.txt'))).not.toBeNull();
+  });
+
+  it('thin_dump of the device: 103 MiB-long data ranges plus the lone 4 KiB write, rounded to a pool block', () => {
+    const thin = parseThinTable(fixture('thin-dmsetup-table.txt'))!;
+    const pool = parseThinPoolTable(fixture('thin-pool-dmsetup-table.txt'))!;
+    const m = parseThinDumpXml(fixture('thin_dump-dev.xml'), thin.devId);
+    expect(m.blockBytes).toBe(pool.blockSectors * 512);
+    // 1 MiB at every 10 MiB of 1 GiB = 103 ranges; the 4 KiB write at 5 MiB + 256 KiB sits in a
+    // range of its own, one pool block long
+    const lone = 5 * MiB + 256 * KiB;
+    expect(m.extents).toContainEqual([Math.floor(lone / m.blockBytes) * m.blockBytes, m.blockBytes]);
+    const big = m.extents.filter(([, l]) => l >= MiB);
+    expect(big).toHaveLength(103);
+    for (const [off, len] of big) {
+      expect(off % (10 * MiB)).toBe(0);
+      expect(len).toBe(MiB);
+    }
+    expect(m.mappedBytes).toBe(103 * MiB + m.blockBytes);
+  });
+
+  it('the dump of every device in the pool gives the same map for that device', () => {
+    const thin = parseThinTable(fixture('thin-dmsetup-table.txt'))!;
+    expect(parseThinDumpXml(fixture('thin_dump-all.xml'), thin.devId)).toEqual(parseThinDumpXml(fixture('thin_dump-dev.xml'), thin.devId));
+    const other = parseThinTable(fixture('thin-dmsetup-table-other.txt'))!;
+    expect(other.devId).not.toBe(thin.devId);
+    expect(parseThinDumpXml(fixture('thin_dump-all.xml'), other.devId).mappedBytes).toBeGreaterThan(0);
+  });
+});
