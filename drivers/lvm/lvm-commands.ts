@@ -142,6 +142,24 @@ export function pvsJsonArgv(): Argv {
   return ['pvs', '--reportformat', 'json', '--units', 'b', '--nosuffix', '-o', REPORT_FIELDS.pv.join(',')];
 }
 
+/** Fields of the physical-segment report (lvm-report.ts parsePvSegments parses exactly these). */
+export const PV_SEGMENT_FIELDS = [
+  'pv_name', 'pv_uuid', 'pe_start', 'vg_extent_size', 'pvseg_start', 'pvseg_size', 'lv_name', 'lv_uuid', 'seg_start_pe',
+] as const;
+
+/**
+ * Where every extent of the VG is: `pvs --segments` in JSON, one row per run of extents on a PV,
+ * with the LV holding it (lv_name empty for free extents) and, for a held run, where it starts
+ * within that LV (seg_start_pe). Starts and sizes are in extents; pe_start in bytes.
+ */
+export function pvSegmentsArgv(vg: string): Argv {
+  assertVgName(vg);
+  return [
+    'pvs', '--reportformat', 'json', '--units', 'b', '--nosuffix', '--segments',
+    '-o', PV_SEGMENT_FIELDS.join(','), '--select', `vg_name=${vg}`,
+  ];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Changing state
 
@@ -255,4 +273,36 @@ export function renameArgv(vg: string, oldName: string, newName: string): Argv {
 /** cinder's privsep udevadm_settle, run between lvremove attempts. */
 export function udevSettleArgv(): Argv {
   return ['udevadm', 'settle'];
+}
+
+/** A run of physical extents: `count` extents of PV `pv` from extent `start`. */
+export interface ExtentRange {
+  pv: string;
+  start: number;
+  count: number;
+}
+
+/** PV names as LVM prints them; ':' would end the name in LVM's `PV:first-last` syntax. */
+const PV_NAME = /^\/[A-Za-z0-9+_.\/@=#%-]+$/;
+
+/**
+ * `lvcreate -Z n -W n -y -l <n> -n <name> <vg> PV:first-last ...`: a linear LV on exactly the
+ * listed extents (n is their total, so LVM must use every one; it only ever takes free ones).
+ * No zeroing of the first 4 KiB and no signature wiping: whoever asks for it writes it anyway.
+ */
+export function createOnExtentsArgv(vg: string, name: string, ranges: readonly ExtentRange[]): Argv {
+  assertVgName(vg);
+  assertLvName(name);
+  if (ranges.length === 0) throw new RangeError('no extents to allocate');
+  let total = 0;
+  const pvArgs: string[] = [];
+  for (const r of ranges) {
+    if (!PV_NAME.test(r.pv)) throw new RangeError(`PV name ${JSON.stringify(r.pv)} cannot be given as PV:first-last`);
+    if (!Number.isSafeInteger(r.start) || r.start < 0 || !Number.isSafeInteger(r.count) || r.count < 1) {
+      throw new RangeError(`bad extent range ${JSON.stringify(r)}`);
+    }
+    total += r.count;
+    pvArgs.push(`${r.pv}:${r.start}-${r.start + r.count - 1}`);
+  }
+  return ['lvcreate', '-Z', 'n', '-W', 'n', '-y', '-l', String(total), '-n', name, vg, ...pvArgs];
 }

@@ -12,6 +12,16 @@
 //    volume_clear_ionice has no equivalent and is ignored.
 //  - mirror free space is computed from the PVs' free space now, not at start-up.
 //  - the copy for thick clones goes through the injected `copy` function (the copy engine).
+//  - a thick revert zeroes the extents that held the merged snapshot's exception store. cinder
+//    lets LVM free them as they are, so the volume's old data (what the snapshot had kept) could
+//    be read by whichever LV is given those extents next, another tenant's volume included. Here
+//    the extents are recorded before `lvconvert --merge`, held by a temporary LV
+//    (`_cinderblock-wipe-<snapshot id>`) once the merge has finished, zeroed and released; no
+//    other LV of this driver can be allocated in between. With volume_clear=none nothing is
+//    zeroed, as for deletes: the exposure is then the operator's choice.
+//  - at start-up, temporary LVs an agent that died midway left behind are finished off: a
+//    `_cinderblock-wipe-*` LV is zeroed and removed, a thick `clone-snap-*` snapshot has its
+//    exception store zeroed and is removed (cinder leaves both for the operator).
 import { hostname as osHostname } from 'node:os';
 import { access } from 'node:fs/promises';
 import type { Logger } from '../../src/log.js';
@@ -22,8 +32,14 @@ import type { BackendStats, DriverSnapshot, DriverVolume, ModelUpdate, PoolStats
 import { formatOverSubscriptionRatio } from '../file/capacity.js';
 import { gibSize } from './lvm-commands.js';
 import { invalidConfigurationValue, invalidParameterValue, notImplemented, volumeIsBusy } from './lvm-errors.js';
-import { assertLvName, escapeSnapshotName, exportPath, mapperPath } from './lvm-names.js';
-import { LVM_MINIMUM, hasThickSnapshots, lvmGiB, pyRound, thinPoolFreeGiB, versionAtLeast, type VgReport } from './lvm-report.js';
+import type { ExtentRange } from './lvm-commands.js';
+import {
+  CLONE_SNAPSHOT_PREFIX, WIPE_LV_PREFIX, cloneSnapshotName, escapeSnapshotName, exportPath, mapperPath, wipeLvName,
+} from './lvm-names.js';
+import {
+  LVM_MINIMUM, extentCount, firstExtents, freeExtentsWithin, hasThickSnapshots, isThickSnapshot, lvExtents, lvmGiB, pyRound,
+  thinPoolFreeGiB, versionAtLeast, type VgReport,
+} from './lvm-report.js';
 import { LvmCommandError, execaLvmRunner, type LvmRunner } from './lvm-runner.js';
 import { LvmVolumeGroup } from './lvm-vg.js';
 import { simpleCopy, type VolumeCopyFn } from './volume-copy.js';
@@ -86,6 +102,11 @@ export interface LvmDriverOptions {
   /** How volumes are copied (thick clone / volume from snapshot); default simpleCopy. */
   copy?: VolumeCopyFn;
   blockDevice?: BlockDeviceOps;
+  /**
+   * How long a thick revert waits for LVM to finish a merge it deferred to the origin's
+   * re-activation before giving up on zeroing the snapshot's extents (default 1 hour).
+   */
+  mergeWaitMs?: number;
   /** Report cache lifetime (default 1500 ms). */
   cacheTtlMs?: number;
   sleep?: (ms: number) => Promise<void>;
@@ -111,6 +132,50 @@ export interface SnapshotCapableDriver extends VolumeDriver {
 export const LVM_DRIVER_VERSION = '3.0.0';
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
+const HOUR_MS = 3600_000;
+
+/**
+ * Shared for every command that allocates extents, exclusive for a revert from before its
+ * merge until the extents the merge frees are held by the wipe LV: LVM hands out freed extents
+ * as they are, so no other LV may be given them before they are zeroed. (Within one process:
+ * one agent serves a VG.)
+ */
+export class AllocationGate {
+  private readers = 0;
+  private writer: Promise<void> | null = null;
+  private drained: (() => void) | null = null;
+
+  async shared<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.writer) await this.writer;
+    this.readers++;
+    try {
+      return await fn();
+    } finally {
+      this.readers--;
+      if (this.readers === 0 && this.drained) this.drained();
+    }
+  }
+
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.writer) await this.writer;
+    let release!: () => void;
+    this.writer = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    try {
+      if (this.readers > 0) {
+        await new Promise<void>((resolve) => {
+          this.drained = resolve;
+        });
+        this.drained = null;
+      }
+      return await fn();
+    } finally {
+      this.writer = null;
+      release();
+    }
+  }
+}
 
 export class LvmVolumeDriver implements SnapshotCapableDriver {
   readonly className = 'LVMVolumeDriver';
@@ -123,6 +188,8 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
   private readonly hostname: string;
   private resolvedType: 'default' | 'thin' | null = null;
   private sparseCopyVolume = false;
+  /** Allocations against the revert's window between a merge and the wipe LV (AllocationGate). */
+  readonly allocation = new AllocationGate();
 
   constructor(opts: LvmDriverOptions) {
     this.opts = opts;
@@ -233,7 +300,38 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
       this.sparseCopyVolume = false;
     }
     this.resolvedType = type;
+    await this.finishTemporaries(report);
     this.log().info({ vg: this.opts.volumeGroup, lvm_type: type }, 'LVM driver ready');
+  }
+
+  /**
+   * Temporary LVs a previous agent left when it died midway (nothing runs yet, so none is in
+   * use): a wipe LV still holds extents with a merged snapshot's old data, a thick `clone-snap-*`
+   * still holds the copy-on-write data of a clone that never finished. Each is zeroed (unless
+   * volume_clear=none) and removed; one that cannot be is left in place, still holding its
+   * extents, and logged.
+   */
+  private async finishTemporaries(report: VgReport): Promise<void> {
+    for (const lv of report.lvs) {
+      const wipe = lv.name.startsWith(WIPE_LV_PREFIX);
+      const cloneSnap = lv.name.startsWith(CLONE_SNAPSHOT_PREFIX) && isThickSnapshot(lv);
+      if (!wipe && !cloneSnap) continue;
+      this.log().warn({ lv: lv.name }, 'temporary LV left by an interrupted operation; clearing and removing it');
+      try {
+        if (wipe) await this.clearAndRemoveWipe(lv.name);
+        else {
+          if (this.clearMode() !== 'none') {
+            await this.vg.activate(lv.name, { isSnapshot: true });
+            // its size in the database is unknown here: all of it, or volume_clear_size MiB
+            const clearMiB = this.opts.volumeClearSize ?? 0;
+            await this.zeroDevice(`${mapperPath(this.opts.volumeGroup, lv.name)}-cow`, clearMiB > 0 ? clearMiB * MiB : null);
+          }
+          await this.vg.remove(lv.name);
+        }
+      } catch (err) {
+        this.log().error({ err, lv: lv.name }, 'could not clear and remove a temporary LV; left in place');
+      }
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -272,10 +370,8 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
   // Volumes
 
   async createVolume(volume: DriverVolume): Promise<ModelUpdate | null> {
-    await this.vg.createVolume(volume.name, volume.size, {
-      thinPool: this.type === 'thin' ? this.vg.thinPoolName : null,
-      mirrors: this.mirrors,
-    });
+    const thinPool = this.type === 'thin' ? this.vg.thinPoolName : null;
+    await this.allocation.shared(() => this.vg.createVolume(volume.name, volume.size, { thinPool, mirrors: this.mirrors }));
     return null;
   }
 
@@ -302,14 +398,15 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
    * asks the target helper to pick up the new size: that is the target layer's job.)
    */
   async extendVolume(volume: DriverVolume, newSizeGb: number): Promise<void> {
-    await this.vg.extend(volume.name, gibSize(newSizeGb));
+    await this.allocation.shared(() => this.vg.extend(volume.name, gibSize(newSizeGb)));
   }
 
   // -------------------------------------------------------------------------------------------
   // Snapshots
 
   async createSnapshot(snapshot: DriverSnapshot): Promise<ModelUpdate | null> {
-    await this.vg.createSnapshot(escapeSnapshotName(snapshot.name), snapshot.volumeName, { thin: this.type === 'thin' });
+    const thin = this.type === 'thin';
+    await this.allocation.shared(() => this.vg.createSnapshot(escapeSnapshotName(snapshot.name), snapshot.volumeName, { thin }));
     return null;
   }
 
@@ -328,14 +425,14 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
    */
   async createVolumeFromSnapshot(volume: DriverVolume, snapshot: DriverSnapshot): Promise<ModelUpdate | null> {
     if (this.type === 'thin') {
-      await this.vg.createSnapshot(volume.name, escapeSnapshotName(snapshot.name), { thin: true });
+      await this.allocation.shared(() => this.vg.createSnapshot(volume.name, escapeSnapshotName(snapshot.name), { thin: true }));
       if (volume.size > snapshot.volumeSize) await this.extendVolume(volume, volume.size);
       // Some LVM configurations do not activate thin snapshots by themselves.
       await this.vg.activate(snapshot.name, { isSnapshot: true });
       await this.vg.activate(volume.name, { isSnapshot: true, permanent: true });
       return null;
     }
-    await this.vg.createVolume(volume.name, volume.size, { mirrors: this.mirrors });
+    await this.allocation.shared(() => this.vg.createVolume(volume.name, volume.size, { mirrors: this.mirrors }));
     await this.vg.activate(snapshot.name, { isSnapshot: true });
     await this.copyData(this.snapshotPath(snapshot), this.localPath(volume), snapshot.volumeSize);
     return null;
@@ -348,7 +445,7 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
    */
   async createClonedVolume(volume: DriverVolume, source: CloneSource): Promise<ModelUpdate | null> {
     if (this.type === 'thin') {
-      await this.vg.createSnapshot(volume.name, source.name, { thin: true });
+      await this.allocation.shared(() => this.vg.createSnapshot(volume.name, source.name, { thin: true }));
       if (volume.size > source.size) await this.extendVolume(volume, volume.size);
       await this.vg.activate(volume.name, { isSnapshot: true, permanent: true });
       return null;
@@ -356,16 +453,15 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
     this.log().info({ source: source.id }, 'Creating clone of volume');
     const temp: DriverSnapshot = {
       id: `tmp-snap-${volume.id}`,
-      name: `clone-snap-${volume.id}`,
+      name: cloneSnapshotName(volume.id),
       volumeId: source.id,
       volumeName: source.name,
       volumeSize: source.size,
       providerLocation: null,
     };
-    assertLvName(temp.name);
     await this.createSnapshot(temp);
     try {
-      await this.vg.createVolume(volume.name, volume.size, { mirrors: this.mirrors });
+      await this.allocation.shared(() => this.vg.createVolume(volume.name, volume.size, { mirrors: this.mirrors }));
       await this.vg.activate(temp.name, { isSnapshot: true });
       await this.copyData(this.snapshotPath(temp), this.localPath(volume), source.size);
     } finally {
@@ -378,13 +474,97 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
    * thick: `lvconvert --merge` the snapshot into its origin, deactivate + activate the origin (a
    * merge delayed because the origin was open starts then), and re-create the snapshot the merge
    * consumed. thin: NotImplementedError, so the manager reverts through a temporary volume.
+   *
+   * The merge frees the snapshot's exception store, which still holds the origin's old data
+   * (every chunk written since the snapshot, as it was before). Unless volume_clear=none, its
+   * extents are recorded first (volume_clear_size MiB of it, rounded up to whole extents, when
+   * set: the part a snapshot delete would clear), taken by a wipe LV once LVM has removed the
+   * snapshot, zeroed and released, before the snapshot is re-created; no LV of this driver is
+   * allocated from before the merge until the wipe LV holds them. If the wipe cannot be done the
+   * revert still succeeds and the reason is logged as an error: the old data may then be
+   * readable by the next LV given those extents.
    */
   async revertToSnapshot(volume: DriverVolume, snapshot: DriverSnapshot): Promise<void> {
     if (this.type === 'thin') throw notImplemented('Revert volume to snapshot not implemented for thin LVM.');
-    await this.vg.mergeSnapshot(escapeSnapshotName(snapshot.name));
-    await this.vg.deactivate(volume.name);
-    await this.vg.activate(volume.name);
+    const clear = this.clearMode();
+    const snapLv = escapeSnapshotName(snapshot.name);
+    const wipe = await this.allocation.exclusive(async () => {
+      const cow = clear === 'none' ? null : await this.exceptionStoreExtents(snapLv);
+      await this.vg.mergeSnapshot(snapLv);
+      try {
+        await this.vg.deactivate(volume.name);
+        await this.vg.activate(volume.name);
+      } catch (err) {
+        // A deferred merge now runs at some later activation, out of this operation's sight.
+        if (cow) this.log().error({ snapshot: snapLv, extents: cow }, 'revert failed after the merge; the extents it frees will not be zeroed');
+        throw err;
+      }
+      return cow ? this.holdFreedExtents(snapshot, snapLv, cow) : null;
+    });
+    if (wipe) {
+      try {
+        await this.clearAndRemoveWipe(wipe);
+      } catch (err) {
+        // Still allocated, so nobody else gets the extents; start-up recovery finishes it.
+        this.log().error({ err, lv: wipe, snapshot_id: snapshot.id }, 'could not zero the extents a revert freed; their wipe LV stays until the next start');
+      }
+    }
     await this.createSnapshot(snapshot);
+  }
+
+  /** The extents of a thick snapshot's exception store to zero after a merge, in its own order. */
+  private async exceptionStoreExtents(snapLv: string): Promise<ExtentRange[] | null> {
+    const segments = await this.vg.pvSegments();
+    let cow = lvExtents(segments, snapLv);
+    if (cow.length === 0) {
+      this.log().warn({ snapshot: snapLv }, 'the snapshot holds no extents LVM reports; nothing to zero after the merge');
+      return null;
+    }
+    const clearMiB = this.opts.volumeClearSize ?? 0;
+    const extentSize = segments[0]!.extentSizeBytes;
+    if (clearMiB > 0 && extentSize > 0) cow = firstExtents(cow, Math.ceil((clearMiB * MiB) / extentSize));
+    // on record in case the agent dies before they are held: an operator can still zero them
+    this.log().info({ snapshot: snapLv, extents: cow }, 'extents to zero once the merge has freed them');
+    return cow;
+  }
+
+  /**
+   * After the merge: waits for LVM to remove the snapshot (a deferred merge finishes in the
+   * background after the re-activation), then allocates a wipe LV on those of `cow` that are
+   * free. Returns its name, or null (logged) when there is nothing it could hold.
+   */
+  private async holdFreedExtents(snapshot: DriverSnapshot, snapLv: string, cow: ExtentRange[]): Promise<string | null> {
+    const extents = extentCount(cow);
+    if (!(await this.vg.waitGone(snapLv, this.opts.mergeWaitMs ?? HOUR_MS))) {
+      this.log().error({ snapshot: snapLv, extents: cow }, 'the merge did not finish in time; the extents it frees will not be zeroed');
+      return null;
+    }
+    try {
+      const free = freeExtentsWithin(cow, await this.vg.pvSegments());
+      if (extentCount(free) < extents) {
+        this.log().error({ snapshot: snapLv, recorded: cow, free }, 'some extents of the merged snapshot were reused before they could be zeroed');
+      }
+      if (free.length === 0) return null;
+      let name = wipeLvName(snapshot.id);
+      // one kept by an earlier failed wipe of the same snapshot: this one needs a name of its own
+      if (await this.vg.getLv(name, { fresh: true })) name = `${name}-${Date.now().toString(36)}`;
+      await this.vg.createOnExtents(name, free);
+      this.log().info({ lv: name, extents: extentCount(free) }, 'holding the extents the merge freed for zeroing');
+      return name;
+    } catch (err) {
+      this.log().error({ err, snapshot: snapLv, extents: cow }, 'could not take the extents the merge freed; they are not zeroed');
+      return null;
+    }
+  }
+
+  /** Zeroes a wipe LV whole (unless volume_clear=none) and removes it. */
+  private async clearAndRemoveWipe(name: string): Promise<void> {
+    if (this.clearMode() !== 'none') {
+      const device = mapperPath(this.opts.volumeGroup, name);
+      if (!(await this.blockDevice.exists(device))) await this.vg.activate(name);
+      await this.zeroDevice(device, null);
+    }
+    await this.vg.remove(name);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -455,6 +635,22 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
       blocksize: this.opts.volumeDdBlocksize ?? '1M',
       sync: false,
     });
+  }
+
+  /** volume_clear as configured: 'zero' or 'none'; anything else is InvalidConfigurationValue. */
+  private clearMode(): 'zero' | 'none' {
+    const clear = this.opts.volumeClear ?? 'zero';
+    if (clear !== 'zero' && clear !== 'none') throw invalidConfigurationValue('volume_clear', clear);
+    return clear;
+  }
+
+  /** BLKZEROOUT of the first `length` bytes of `device` (null: all of it). */
+  private async zeroDevice(device: string, length: number | null): Promise<void> {
+    if (!(await this.blockDevice.exists(device))) throw volumeBackendApiException(`Volume device file path ${device} does not exist.`);
+    const size = await this.blockDevice.size(device);
+    const bytes = length === null ? size : Math.min(length, size);
+    this.log().info({ device, bytes }, 'Performing secure delete on volume');
+    await this.blockDevice.zeroOut(device, 0, bytes);
   }
 
   /** cinder's _delete_volume: clear when volume_clear is set and the pool is not thin, then remove. */

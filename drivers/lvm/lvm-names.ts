@@ -93,3 +93,26 @@ export function exportPath(vg: string, lv: string): string {
   assertLvName(lv);
   return `/dev/${vg}/${lv}`;
 }
+
+/**
+ * Temporary LVs the driver makes and removes within one operation. Their names say which
+ * operation and which resource (`<purpose>-<id>`, as cinder's `clone-snap-<new volume id>`), so
+ * one left behind by an agent that died midway is recognised at start-up and finished off.
+ */
+export const CLONE_SNAPSHOT_PREFIX = 'clone-snap-';
+/** Holds extents a thick revert freed while they are zeroed (`_cinderblock-wipe-<snapshot id>`). */
+export const WIPE_LV_PREFIX = '_cinderblock-wipe-';
+
+/** The temporary snapshot of a thick clone: cinder's `clone-snap-<new volume id>`. */
+export function cloneSnapshotName(volumeId: string): string {
+  const name = `${CLONE_SNAPSHOT_PREFIX}${volumeId}`;
+  assertLvName(name);
+  return name;
+}
+
+/** The temporary LV over the extents a revert freed (the merged snapshot's exception store). */
+export function wipeLvName(snapshotId: string): string {
+  const name = `${WIPE_LV_PREFIX}${snapshotId}`;
+  assertLvName(name);
+  return name;
+}

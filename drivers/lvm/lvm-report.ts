@@ -4,6 +4,7 @@
 // computes with Python floats, so the capability report is only identical to cinder's if we
 // round and print the way both of them do.
 import { z } from 'zod';
+import type { ExtentRange } from './lvm-commands.js';
 
 export class LvmReportError extends Error {
   constructor(message: string) {
@@ -126,7 +127,7 @@ export function lvmGiB(bytes: number): number {
 const row = z.record(z.string(), z.string());
 const reportSchema = z.object({
   report: z.array(
-    z.object({ vg: z.array(row).optional(), pv: z.array(row).optional(), lv: z.array(row).optional() }).passthrough(),
+    z.object({ vg: z.array(row).optional(), pv: z.array(row).optional(), lv: z.array(row).optional(), pvseg: z.array(row).optional() }).passthrough(),
   ),
 });
 
@@ -299,6 +300,90 @@ export function parseLvsJson(stdout: string): (LvInfo & { vg: string })[] {
 /** Parses `pvs --reportformat json --units b --nosuffix -o <REPORT_FIELDS.pv>`. */
 export function parsePvsJson(stdout: string): PvInfo[] {
   return parseJson(stdout, 'pvs').report.flatMap((s) => (s.pv ?? []).map(toPvInfo));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Physical segments: which extents an LV holds, which are free
+
+/** One row of `pvs --segments` (pvSegmentsArgv): a run of extents on one PV. */
+export interface PvSegment {
+  pv: string;
+  pvUuid: string;
+  /** Byte offset of extent 0 on the PV. */
+  peStartBytes: number;
+  extentSizeBytes: number;
+  /** First extent of the run on the PV, and its length in extents. */
+  start: number;
+  count: number;
+  /** The LV holding the run; '' when the extents are free. */
+  lv: string;
+  lvUuid: string;
+  /** Where the run starts within the LV, in extents (meaningless for free runs). */
+  lvStart: number;
+}
+
+/** Parses `pvs --reportformat json --units b --nosuffix --segments -o <PV_SEGMENT_FIELDS>`. */
+export function parsePvSegments(stdout: string): PvSegment[] {
+  return parseJson(stdout, 'pvs --segments').report.flatMap((s) =>
+    (s.pvseg ?? []).map((r) => {
+      const what = `PV segment ${r.pv_name ?? '?'}:${r.pvseg_start ?? '?'}`;
+      return {
+        pv: field(r, 'pv_name', what),
+        pvUuid: r.pv_uuid ?? '',
+        peStartBytes: int(r, 'pe_start', what),
+        extentSizeBytes: int(r, 'vg_extent_size', what),
+        start: int(r, 'pvseg_start', what),
+        count: int(r, 'pvseg_size', what),
+        lv: r.lv_name ?? '',
+        lvUuid: r.lv_uuid ?? '',
+        lvStart: (r.seg_start_pe ?? '').trim() === '' ? 0 : int(r, 'seg_start_pe', what),
+      };
+    }),
+  );
+}
+
+/** The extents LV `name` holds, in the LV's own order (its first extent first). */
+export function lvExtents(segments: readonly PvSegment[], name: string): ExtentRange[] {
+  return segments
+    .filter((s) => s.lv === name && s.count > 0)
+    .sort((a, b) => a.lvStart - b.lvStart)
+    .map((s) => ({ pv: s.pv, start: s.start, count: s.count }));
+}
+
+/** The first `count` extents of `ranges` (in their order). */
+export function firstExtents(ranges: readonly ExtentRange[], count: number): ExtentRange[] {
+  const out: ExtentRange[] = [];
+  let left = count;
+  for (const r of ranges) {
+    if (left <= 0) break;
+    const n = Math.min(r.count, left);
+    out.push({ pv: r.pv, start: r.start, count: n });
+    left -= n;
+  }
+  return out;
+}
+
+/** The parts of `ranges` that are free extents now (`segments` from a later report). */
+export function freeExtentsWithin(ranges: readonly ExtentRange[], segments: readonly PvSegment[]): ExtentRange[] {
+  const free = segments.filter((s) => s.lv === '' && s.count > 0);
+  const out: ExtentRange[] = [];
+  for (const r of ranges) {
+    const end = r.start + r.count;
+    const parts: ExtentRange[] = [];
+    for (const f of free) {
+      if (f.pv !== r.pv) continue;
+      const lo = Math.max(r.start, f.start);
+      const hi = Math.min(end, f.start + f.count);
+      if (hi > lo) parts.push({ pv: r.pv, start: lo, count: hi - lo });
+    }
+    out.push(...parts.sort((a, b) => a.start - b.start));
+  }
+  return out;
+}
+
+/** Total number of extents in `ranges`. */
+export function extentCount(ranges: readonly ExtentRange[]): number {
+  return ranges.reduce((n, r) => n + r.count, 0);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import { log } from '../../src/log.js';
 import {
   activateArgv,
   createSnapshotArgv,
+  createOnExtentsArgv,
   createThinPoolArgv,
   createVolumeArgv,
   deactivateArgv,
@@ -16,9 +17,11 @@ import {
   fullReportArgv,
   lvmVersionArgv,
   mergeSnapshotArgv,
+  pvSegmentsArgv,
   removeArgv,
   renameArgv,
   udevSettleArgv,
+  type ExtentRange,
 } from './lvm-commands.js';
 import { volumeDeviceNotFound, volumeGroupNotFound, volumeNotDeactivated } from './lvm-errors.js';
 import { assertVgName, escapeSnapshotName } from './lvm-names.js';
@@ -32,10 +35,12 @@ import {
   lvmGiB,
   parseFullReport,
   parseLvmVersion,
+  parsePvSegments,
   pyFloatRepr,
   versionAtLeast,
   type LvInfo,
   type LvmVersion,
+  type PvSegment,
   type VgReport,
 } from './lvm-report.js';
 import { LvmCommandError, runChecked, withSegfaultRetry, type LvmRunner } from './lvm-runner.js';
@@ -181,6 +186,25 @@ export class LvmVolumeGroup {
     return report.lvs.find((lv) => lv.name === name) ?? null;
   }
 
+  /** Every run of extents on the VG's PVs, held or free (`pvs --segments`); never cached. */
+  async pvSegments(): Promise<PvSegment[]> {
+    return parsePvSegments((await runChecked(this.run, pvSegmentsArgv(this.vgName))).stdout);
+  }
+
+  /**
+   * Waits until the VG no longer has an LV called `name` (a snapshot whose merge LVM finishes in
+   * the background). Looks again after 0.5, 1, 2, 4 and then every 5 s; false if `timeoutMs`
+   * passed with the LV still there.
+   */
+  async waitGone(name: string, timeoutMs: number): Promise<boolean> {
+    const deadline = this.now() + timeoutMs;
+    for (let wait = 500; ; wait = Math.min(wait * 2, 5000)) {
+      if (!(await this.getLv(name, { fresh: true }))) return true;
+      if (this.now() >= deadline) return false;
+      await this.sleep(wait);
+    }
+  }
+
   // -------------------------------------------------------------------------------------------
   // Changes. Each drops the cached report before and after it runs.
 
@@ -304,6 +328,11 @@ export class LvmVolumeGroup {
    */
   async mergeSnapshot(snapshot: string): Promise<void> {
     await this.mutate(mergeSnapshotArgv(this.vgName, snapshot), { timeoutMs: 0 });
+  }
+
+  /** A linear LV on exactly `ranges` (createOnExtentsArgv): only free extents can be taken. */
+  async createOnExtents(name: string, ranges: readonly ExtentRange[]): Promise<void> {
+    await this.mutate(createOnExtentsArgv(this.vgName, name, ranges));
   }
 
   /** cinder's rename_volume: `lvrename <vg> <old> <new>`. */

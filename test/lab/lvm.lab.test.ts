@@ -2,7 +2,9 @@
 // (test/lab/run-lab.sh boots it; this file never runs anywhere else: it formats the disk whose
 // serial is cblab-pv0). Thick: create, clone, snapshot, volume from snapshot, extend with a
 // snapshot, delete with volume_clear=zero through BLKZEROOUT and no data left behind, revert by
-// merge (origin closed; origin open, the merge waiting for the re-activation). Thin: the pool
+// merge (origin closed; origin open, the merge waiting for the re-activation), and no old data
+// left on the extents a snapshot delete or a revert freed (read back from the PV itself), and
+// temporary LVs of a dead agent finished off at start-up. Thin: the pool
 // made by lvm_type=auto, thin snapshot / clone / extend, revert refused. Both: the capability
 // report against cinder's own commands on the same VG.
 import { execFileSync } from 'node:child_process';
@@ -10,9 +12,9 @@ import { constants as fsc } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DriverSnapshot, DriverVolume } from '../../drivers/driver.js';
-import { thinPoolUsageArgv, vgsInfoArgv } from '../../drivers/lvm/lvm-commands.js';
+import { createOnExtentsArgv, pvSegmentsArgv, thinPoolUsageArgv, vgsInfoArgv, type ExtentRange } from '../../drivers/lvm/lvm-commands.js';
 import { LvmVolumeDriver, nativeBlockDeviceOps, type BlockDeviceOps, type LvmDriverOptions } from '../../drivers/lvm/lvm-driver.js';
-import { parseCinderVgs, parseThinPoolFree } from '../../drivers/lvm/lvm-report.js';
+import { lvExtents, parseCinderVgs, parsePvSegments, parseThinPoolFree } from '../../drivers/lvm/lvm-report.js';
 import type { VolumeCopyFn } from '../../drivers/lvm/volume-copy.js';
 import { createLogger } from '../../src/log.js';
 import { blockDeviceSize, flushBufferCache } from '../../src/native/index.js';
@@ -64,6 +66,28 @@ async function readAt(dev: string, offset: number, length = 4096): Promise<Buffe
 }
 
 const isZero = (b: Buffer): boolean => b.every((x) => x === 0);
+
+/** Where LV `lv` of `vg` lies on the PVs, as LVM reports it now. */
+function extentsOf(vg: string, lv: string): { ranges: ExtentRange[]; peStart: number; extent: number } {
+  const segs = parsePvSegments(sh(pvSegmentsArgv(vg)));
+  return { ranges: lvExtents(segs, lv), peStart: segs[0]!.peStartBytes, extent: segs[0]!.extentSizeBytes };
+}
+
+/**
+ * The first `bytes` of the recorded extents, read from the PV device itself (so whatever LV
+ * holds them now, or none): what the next LV given those extents would read.
+ */
+async function readExtents(where: ReturnType<typeof extentsOf>, bytes: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let left = bytes;
+  for (const r of where.ranges) {
+    if (left <= 0) break;
+    const n = Math.min(left, r.count * where.extent);
+    parts.push(await readAt(r.pv, where.peStart + r.start * where.extent, n));
+    left -= n;
+  }
+  return Buffer.concat(parts);
+}
 
 /** The native block-device ops, recording every zero-out and checking that it really zeroed. */
 function recordingOps(): BlockDeviceOps & { zeroed: { device: string; length: number; readsZero: boolean }[] } {
@@ -179,10 +203,15 @@ describe.skipIf(!inLab).sequential('LVM driver on a real VG (lab guest)', () => 
       expect(stats.sparse_copy_volume).toBe(false);
     });
 
-    it('deletes the snapshot after zeroing its -cow device (BLKZEROOUT)', async () => {
+    it('deletes the snapshot after zeroing its -cow device (BLKZEROOUT): its freed extents hold no old data', async () => {
+      const cow = extentsOf(VG, '_snapshot-' + S.id);
+      expect(cow.ranges.length).toBeGreaterThan(0);
+      // before: the exception store holds the origin's old chunk (P1, overwritten by P2 since)
+      expect((await readExtents(cow, 16 * MiB)).includes(P1.subarray(0, 64))).toBe(true);
       await d.deleteSnapshot(S);
       expect(ops.zeroed.at(-1)).toEqual({ device: `${d.snapshotPath(S)}-cow`, length: GiB, readsZero: true });
       expect(await d.vg.getLv('_snapshot-' + S.id, { fresh: true })).toBeNull();
+      expect(isZero(await readExtents(cow, 16 * MiB))).toBe(true);
     });
 
     it('deletes volumes after zeroing them; a new volume over all used extents reads zeros', async () => {
@@ -202,15 +231,29 @@ describe.skipIf(!inLab).sequential('LVM driver on a real VG (lab guest)', () => 
       await d.deleteVolume(D); // absent: success
     });
 
-    it('reverts by merge, deactivate + activate, and re-creates the snapshot', async () => {
+    it('reverts by merge, deactivate + activate, and re-creates the snapshot; the merged exception store is zeroed', async () => {
       const E = vol('eeeeeeee-0000-4000-8000-000000000006');
       const SE = snap('5555eeee-0000-4000-8000-000000000007', E);
+      const OLD = pattern('revert-old');
       await d.createVolume(E);
-      await writeAt(d.localPath(E), 0, P1);
+      await writeAt(d.localPath(E), 0, OLD);
+      await writeAt(d.localPath(E), FAR, OLD);
       await d.createSnapshot(SE);
       await writeAt(d.localPath(E), 0, P2);
+      await writeAt(d.localPath(E), FAR, P2);
+      const cow = extentsOf(VG, '_snapshot-' + SE.id);
+      const old = OLD.subarray(0, 64);
+      expect((await readExtents(cow, 16 * MiB)).includes(old)).toBe(true);
       await d.revertToSnapshot(E, SE);
-      expect(await readAt(d.localPath(E), 0)).toEqual(P1);
+      expect(await readAt(d.localPath(E), 0)).toEqual(OLD);
+      expect(await readAt(d.localPath(E), FAR)).toEqual(OLD);
+      // the freed extents were held by the wipe LV and zeroed whole before anything else got them
+      const wipe = `/dev/mapper/cinder--volumes-_cinderblock--wipe--${SE.id.replace(/-/g, '--')}`;
+      expect(ops.zeroed.at(-1)).toEqual({ device: wipe, length: GiB, readsZero: true });
+      expect((await d.vg.report({ fresh: true })).lvs.map((l) => l.name).filter((n) => n.startsWith('_cinderblock-wipe-'))).toEqual([]);
+      // the re-created snapshot may sit on the same extents (its header), but no old chunk is left
+      const after = await readExtents(cow, 64 * MiB);
+      expect(after.includes(old)).toBe(false);
       const lv = await d.vg.getLv(E.name, { fresh: true });
       expect(lv?.active).toBe(true);
       expect(lv?.merging).toBe(false);
@@ -239,6 +282,36 @@ describe.skipIf(!inLab).sequential('LVM driver on a real VG (lab guest)', () => 
       expect(await readAt(d.localPath(F), 0)).toEqual(P1);
       await d.deleteSnapshot(SF);
       await d.deleteVolume(F);
+    });
+
+    it('start-up finishes temporary LVs a dead agent left: a wipe LV and a clone snapshot, zeroed and removed', async () => {
+      const G = vol('99999999-0000-4000-8000-00000000000a');
+      await d.createVolume(G);
+      await writeAt(d.localPath(G), 0, P1);
+      // a clone interrupted after its temporary snapshot took copy-on-write data
+      const cloneSnap = `clone-snap-${'77777777-0000-4000-8000-00000000000b'}`;
+      sh(['lvcreate', '--name', cloneSnap, '--snapshot', `${VG}/${G.name}`, '-L', '1.00g']);
+      await writeAt(d.localPath(G), 0, P2);
+      const cloneCow = extentsOf(VG, cloneSnap);
+      // a revert interrupted after its wipe LV took the freed extents (still holding old data)
+      const free = parsePvSegments(sh(pvSegmentsArgv(VG))).filter((x) => x.lv === '').at(-1)!;
+      const wipeName = '_cinderblock-wipe-88888888-0000-4000-8000-00000000000c';
+      sh(createOnExtentsArgv(VG, wipeName, [{ pv: free.pv, start: free.start, count: 8 }]));
+      await writeAt(`/dev/${VG}/${wipeName}`, MiB, P1);
+      const wipeExt = extentsOf(VG, wipeName);
+      expect((await readExtents(wipeExt, 8 * 4 * MiB)).includes(P1.subarray(0, 64))).toBe(true);
+      expect((await readExtents(cloneCow, 16 * MiB)).includes(P1.subarray(0, 64))).toBe(true);
+
+      const again = makeDriver(VG, 'default', ops, ddCopy);
+      await again.doSetup();
+      await again.checkForSetupError();
+      const names = (await again.vg.report({ fresh: true })).lvs.map((l) => l.name);
+      expect(names).not.toContain(cloneSnap);
+      expect(names).not.toContain(wipeName);
+      expect(isZero(await readExtents(wipeExt, 8 * 4 * MiB))).toBe(true);
+      expect(isZero(await readExtents(cloneCow, 16 * MiB))).toBe(true);
+      expect(await readAt(again.localPath(G), 0)).toEqual(P2);
+      await again.deleteVolume(G);
     });
   });
 

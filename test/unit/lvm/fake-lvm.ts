@@ -24,6 +24,14 @@ export interface FakeLv {
   dataPercent: number;
 }
 
+/** A run of extents an LV holds: `count` extents of PV `pv` from `start`, at `lvStart` in the LV. */
+export interface FakeSeg {
+  pv: string;
+  start: number;
+  count: number;
+  lvStart: number;
+}
+
 export interface Fault {
   match: (argv: readonly string[]) => boolean;
   result: Partial<LvmCommandResult>;
@@ -58,6 +66,10 @@ export class FakeLvm {
   version = '2.03.16(2) (2022-05-18)';
   /** PV free space in bytes as reported, overriding the fake's own bookkeeping. */
   pvFree: number[] | null = null;
+  /** Where each LV's extents are (first fit over the PVs in order; thin LVs hold none). */
+  readonly segs = new Map<string, FakeSeg[]>();
+  /** Called after each command (tests: change the VG behind the driver's back). */
+  afterCommand: ((argv: readonly string[]) => void) | null = null;
 
   constructor(vgName = 'cinder-volumes', pvSizes: number[] = [3 * GiB]) {
     this.vgName = vgName;
@@ -89,7 +101,49 @@ export class FakeLvm {
       ...lv,
     };
     this.lvs.set(full.name, full);
+    if (full.kind !== 'thin' && !this.segs.has(full.name)) this.allocate(full.name, Math.ceil((full.sizeBytes * (full.mirrors + 1)) / EXTENT));
     return full;
+  }
+
+  /** Free runs of extents, per PV in order. */
+  freeRuns(): { pv: string; start: number; count: number }[] {
+    const out: { pv: string; start: number; count: number }[] = [];
+    for (const pv of this.pvs) {
+      const used = [...this.segs.values()].flat().filter((g) => g.pv === pv.name).sort((a, b) => a.start - b.start);
+      let at = 0;
+      for (const g of used) {
+        if (g.start > at) out.push({ pv: pv.name, start: at, count: g.start - at });
+        at = Math.max(at, g.start + g.count);
+      }
+      const total = Math.floor(pv.sizeBytes / EXTENT);
+      if (total > at) out.push({ pv: pv.name, start: at, count: total - at });
+    }
+    return out;
+  }
+
+  /** Gives LV `name` `count` more extents from `within` (default: anywhere), first fit. */
+  allocate(name: string, count: number, within?: { pv: string; start: number; count: number }[]): number {
+    const list = this.segs.get(name) ?? [];
+    let lvStart = list.reduce((n, g) => n + g.count, 0);
+    let left = count;
+    for (const run of this.freeRuns()) {
+      const windows = within ? within.filter((w) => w.pv === run.pv) : [run];
+      for (const w of windows) {
+        const lo = Math.max(run.start, w.start);
+        const hi = Math.min(run.start + run.count, w.start + w.count);
+        if (left <= 0 || hi <= lo) continue;
+        const n = Math.min(left, hi - lo);
+        list.push({ pv: run.pv, start: lo, count: n, lvStart });
+        lvStart += n;
+        left -= n;
+      }
+    }
+    this.segs.set(name, list);
+    return count - left;
+  }
+
+  private release(name: string): void {
+    this.segs.delete(name);
   }
 
   get sizeBytes(): number {
@@ -106,6 +160,12 @@ export class FakeLvm {
   }
 
   private exec(argv: readonly string[]): LvmCommandResult {
+    const r = this.exec1(argv);
+    this.afterCommand?.(argv);
+    return r;
+  }
+
+  private exec1(argv: readonly string[]): LvmCommandResult {
     this.calls.push([...argv]);
     for (const f of this.faults) {
       if (f.times > 0 && f.match(argv)) {
@@ -118,6 +178,9 @@ export class FakeLvm {
       case 'lvm':
         if (args[0] === 'version') return ok(`  LVM version:     ${this.version}\n  Library version: 1.02.185 (2022-05-18)\n  Driver version:  4.47.0\n`);
         if (args[0] === 'fullreport') return this.fullreport(args);
+        break;
+      case 'pvs':
+        if (args.includes('--segments')) return this.pvSegments(args);
         break;
       case 'lvcreate':
         return this.lvcreate(args);
@@ -172,6 +235,24 @@ export class FakeLvm {
     return ok(JSON.stringify(report));
   }
 
+  private pvSegments(args: string[]): LvmCommandResult {
+    const sel = args[args.indexOf('--select') + 1];
+    if (sel !== `vg_name=${this.vgName}`) return ok('{"report":[{"pvseg":[]}]}');
+    const rows: Record<string, string>[] = [];
+    const held = [...this.segs.entries()].flatMap(([lv, gs]) => gs.map((g) => ({ ...g, lv })));
+    const all = [...held, ...this.freeRuns().map((f) => ({ ...f, lv: '', lvStart: 0 }))];
+    for (const pv of this.pvs) {
+      for (const g of all.filter((x) => x.pv === pv.name).sort((a, b) => a.start - b.start)) {
+        rows.push({
+          pv_name: pv.name, pv_uuid: `FAKEPV-${this.pvs.indexOf(pv)}`, pe_start: String(MiB), vg_extent_size: String(EXTENT),
+          pvseg_start: String(g.start), pvseg_size: String(g.count), lv_name: g.lv, lv_uuid: g.lv ? `uuid-${g.lv}` : '',
+          seg_start_pe: String(g.lvStart),
+        });
+      }
+    }
+    return ok(JSON.stringify({ report: [{ pvseg: rows }] }));
+  }
+
   private lvRow(lv: FakeLv): Record<string, string> {
     const hasSnaps = [...this.lvs.values()].some((s) => s.kind === 'snapshot' && s.origin === lv.name);
     const t0 = lv.kind === 'pool' ? 't' : lv.kind === 'thin' ? 'V' : lv.kind === 'snapshot' ? 's' : hasSnaps ? (lv.merging ? 'O' : 'o') : lv.mirrors > 0 ? 'm' : '-';
@@ -198,10 +279,15 @@ export class FakeLvm {
     let thin = false;
     let snapshotOf: string | null = null;
     let mirrors = 0;
+    let extents: number | null = null;
     const positional: string[] = [];
     for (let i = 0; i < args.length; i++) {
       const a = args[i]!;
-      if (a === '-n' || a === '--name') name = args[++i]!;
+      if (a === '-Z' || a === '-W') {
+        if (args[++i] !== 'n') throw new Error(`fake lvm: lvcreate ${a} ${args[i]}`);
+      } else if (a === '-y') continue;
+      else if (a === '-l') extents = Number(args[++i]);
+      else if (a === '-n' || a === '--name') name = args[++i]!;
       else if (a === '-L') size = args[++i]!;
       else if (a === '-V') vsize = args[++i]!;
       else if (a === '-T') thin = true;
@@ -245,6 +331,20 @@ export class FakeLvm {
     }
     if (positional[0] !== this.vgName) throw new Error(`fake lvm: lvcreate in ${positional[0]}`);
     if (this.lvs.has(name)) return fail(`Logical Volume "${name}" already exists in volume group "${this.vgName}"`);
+    if (extents !== null) {
+      // lvcreate -l N VG PV:first-last ...: only free extents within the ranges
+      const within = positional.slice(1).map((r) => {
+        const m = /^(.+):(\d+)-(\d+)$/.exec(r);
+        if (!m) throw new Error(`fake lvm: PV range ${r}`);
+        return { pv: m[1]!, start: Number(m[2]), count: Number(m[3]) - Number(m[2]) + 1 };
+      });
+      const available = this.freeRuns().reduce((n, f) => n + within.filter((w) => w.pv === f.pv)
+        .reduce((k, w) => k + Math.max(0, Math.min(f.start + f.count, w.start + w.count) - Math.max(f.start, w.start)), 0), 0);
+      if (available < extents) return fail(`Insufficient free space: ${extents} extents needed, but only ${available} available`);
+      this.allocate(name, extents, within);
+      this.addLv({ name, sizeBytes: extents * EXTENT });
+      return ok(`  Logical volume "${name}" created.\n`);
+    }
     const bytes = parseSize(size!);
     if (bytes * (mirrors + 1) > this.freeBytes) return fail('Volume group has insufficient free space.');
     this.addLv({ name, sizeBytes: bytes, mirrors });
@@ -280,6 +380,7 @@ export class FakeLvm {
     const bytes = parseSize(args[1]!);
     if (bytes < lv.sizeBytes) return fail('New size given is smaller than the current size');
     if (lv.kind !== 'thin' && bytes - lv.sizeBytes > this.freeBytes) return fail('Insufficient free space');
+    if (lv.kind !== 'thin') this.allocate(name, Math.ceil((bytes - lv.sizeBytes) / EXTENT));
     lv.sizeBytes = bytes;
     return ok();
   }
@@ -290,8 +391,8 @@ export class FakeLvm {
     const lv = this.lvs.get(name);
     if (!lv) return fail(`Failed to find logical volume "${args[3]}"`);
     if (lv.open) return fail(`Logical volume ${args[3]} contains a filesystem in use.`);
-    for (const s of [...this.lvs.values()]) if (s.kind === 'snapshot' && s.origin === name) this.lvs.delete(s.name);
-    this.lvs.delete(name);
+    for (const s of [...this.lvs.values()]) if (s.kind === 'snapshot' && s.origin === name) this.dropLv(s.name);
+    this.dropLv(name);
     return ok(`  Logical volume "${name}" successfully removed.\n`);
   }
 
@@ -305,14 +406,20 @@ export class FakeLvm {
       origin.merging = true;
       return ok(`  Delaying merge since origin is open.\n  Merging of snapshot ${args[1]} will occur on next activation of ${this.vgName}/${origin.name}.\n`);
     }
-    this.lvs.delete(name);
+    this.dropLv(name);
     return ok(`  Merging of volume ${args[1]} started.\n  Logical volume "${name}" successfully removed.\n`);
   }
 
   private finishMerge(origin: string): void {
     const lv = this.lvs.get(origin)!;
     lv.merging = false;
-    for (const s of [...this.lvs.values()]) if (s.kind === 'snapshot' && s.origin === origin) { this.lvs.delete(s.name); break; }
+    for (const s of [...this.lvs.values()]) if (s.kind === 'snapshot' && s.origin === origin) { this.dropLv(s.name); break; }
+  }
+
+  /** Removes an LV and frees its extents. */
+  dropLv(name: string): void {
+    this.lvs.delete(name);
+    this.release(name);
   }
 
   private lvrename(args: string[]): LvmCommandResult {
@@ -323,6 +430,9 @@ export class FakeLvm {
     this.lvs.delete(from!);
     lv.name = to!;
     this.lvs.set(to!, lv);
+    const segs = this.segs.get(from!);
+    this.segs.delete(from!);
+    if (segs) this.segs.set(to!, segs);
     return ok(`  Renamed "${from}" to "${to}" in volume group "${vg}"\n`);
   }
 }

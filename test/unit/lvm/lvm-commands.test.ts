@@ -7,6 +7,7 @@ import {
   LVREMOVE_CONFIG,
   LVREMOVE_RETRY_CONFIG,
   activateArgv,
+  createOnExtentsArgv,
   createSnapshotArgv,
   createThinPoolArgv,
   createVolumeArgv,
@@ -20,6 +21,7 @@ import {
   lvsInfoArgv,
   mergeSnapshotArgv,
   mirrorRegionSize,
+  pvSegmentsArgv,
   pvsInfoArgv,
   removeArgv,
   renameArgv,
@@ -173,5 +175,34 @@ describe('no unsafe value reaches an argv', () => {
   it('the error says what is allowed', () => {
     expect(() => createVolumeArgv({ vg: VG, name: 'a/b', sizeGb: 1 })).toThrow(/only letters, digits and '\+', '_', '\.', '-'/);
     expect(() => createVolumeArgv({ vg: VG, name: '-x', sizeGb: 1 })).toThrow(/must not start with '-'/);
+  });
+});
+
+describe('extents: the physical-segment report and an LV on given extents (revert wipe)', () => {
+  it('pvs --segments in JSON, bytes, the fields the parser reads, the VG selected', () => {
+    expect(pvSegmentsArgv(VG)).toEqual([
+      'pvs', '--reportformat', 'json', '--units', 'b', '--nosuffix', '--segments',
+      '-o', 'pv_name,pv_uuid,pe_start,vg_extent_size,pvseg_start,pvseg_size,lv_name,lv_uuid,seg_start_pe',
+      '--select', 'vg_name=cinder-volumes',
+    ]);
+    expect(() => pvSegmentsArgv('vg name')).toThrow(LvmNameError);
+  });
+
+  it('lvcreate on exactly the listed extents: -l is their total, ranges as PV:first-last (last included)', () => {
+    expect(createOnExtentsArgv(VG, '_cinderblock-wipe-s', [{ pv: '/dev/vdb', start: 80, count: 64 }, { pv: '/dev/mapper/mpatha', start: 0, count: 1 }])).toEqual([
+      'lvcreate', '-Z', 'n', '-W', 'n', '-y', '-l', '65', '-n', '_cinderblock-wipe-s', VG, '/dev/vdb:80-143', '/dev/mapper/mpatha:0-0',
+    ]);
+  });
+
+  it('refuses what LVM would misread or what is not a range', () => {
+    const r = { pv: '/dev/vdb', start: 0, count: 1 };
+    expect(() => createOnExtentsArgv(VG, '_cinderblock-wipe-s', [])).toThrow(RangeError);
+    expect(() => createOnExtentsArgv(VG, '_cinderblock-wipe-s', [{ ...r, pv: '/dev/disk/by-path/pci-0000:00:04.0' }])).toThrow(/PV:first-last/);
+    expect(() => createOnExtentsArgv(VG, '_cinderblock-wipe-s', [{ ...r, pv: '-y' }])).toThrow(RangeError);
+    expect(() => createOnExtentsArgv(VG, '_cinderblock-wipe-s', [{ ...r, pv: 'vdb' }])).toThrow(RangeError);
+    expect(() => createOnExtentsArgv(VG, '_cinderblock-wipe-s', [{ ...r, count: 0 }])).toThrow(RangeError);
+    expect(() => createOnExtentsArgv(VG, '_cinderblock-wipe-s', [{ ...r, start: -1 }])).toThrow(RangeError);
+    expect(() => createOnExtentsArgv(VG, '_cinderblock-wipe-s', [{ ...r, start: 1.5 }])).toThrow(RangeError);
+    expect(() => createOnExtentsArgv(VG, 'a/b', [r])).toThrow(LvmNameError);
   });
 });

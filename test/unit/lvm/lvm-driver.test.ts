@@ -2,9 +2,9 @@
 // (compared with cinder's argv), the cinder errors, volume_clear through the injected zero-out,
 // and the capability report compared with what cinder-volume sent the scheduler.
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { DriverSnapshot, DriverVolume } from '../../../drivers/driver.js';
-import { LvmVolumeDriver, mirrorFreeSpace, type BlockDeviceOps, type LvmDriverOptions, type LvmType } from '../../../drivers/lvm/lvm-driver.js';
+import { AllocationGate, LvmVolumeDriver, mirrorFreeSpace, type BlockDeviceOps, type LvmDriverOptions, type LvmType } from '../../../drivers/lvm/lvm-driver.js';
 import type { VolumeCopyOptions } from '../../../drivers/lvm/volume-copy.js';
 import { FakeLvm } from './fake-lvm.js';
 
@@ -312,8 +312,8 @@ describe('snapshots (thick)', () => {
     expect(h.fake.lvs.has('clone-snap-new')).toBe(false);
   });
 
-  it('revert: merge, deactivate, activate, re-create the snapshot', async () => {
-    const h = await ready(harness('default'));
+  it('revert with volume_clear=none: merge, deactivate, activate, re-create the snapshot (cinder exactly)', async () => {
+    const h = await ready(harness('default', { volumeClear: 'none' }));
     const v = vol('a');
     await h.driver.createVolume(v);
     const s = snap('s', v);
@@ -327,6 +327,221 @@ describe('snapshots (thick)', () => {
       'lvcreate --name _snapshot-s --snapshot cinder-volumes/volume-a -L 1.00g',
     ]);
     expect(h.fake.lvs.has('_snapshot-s')).toBe(true);
+    expect(h.zeroed).toEqual([]);
+  });
+});
+
+const PVSEG = 'pvs --reportformat json --units b --nosuffix --segments -o pv_name,pv_uuid,pe_start,vg_extent_size,pvseg_start,pvseg_size,lv_name,lv_uuid,seg_start_pe --select vg_name=cinder-volumes';
+const REMOVE = (lv: string): string => `lvremove --config activation { retry_deactivation = 1}  -f cinder-volumes/${lv}`;
+
+describe('revert (thick): the extents the merge frees are zeroed before anything else gets them', () => {
+  async function withSnapshot(opts: Partial<LvmDriverOptions> & { pvSizes?: number[] } = {}) {
+    const h = await ready(harness('default', opts));
+    const v = vol('a');
+    await h.driver.createVolume(v);
+    const s = snap('s', v);
+    await h.driver.createSnapshot(s);
+    h.fake.calls.length = 0;
+    return { h, v, s };
+  }
+
+  it('records the exception store\'s extents, merges, holds them in a wipe LV, zeroes it whole, removes it, re-creates the snapshot', async () => {
+    const { h, v, s } = await withSnapshot();
+    expect(h.fake.segs.get('_snapshot-s')).toEqual([{ pv: '/dev/vda', start: 256, count: 256, lvStart: 0 }]);
+    await h.driver.revertToSnapshot(v, s);
+    expect(h.fake.changes).toEqual([
+      PVSEG,
+      'lvconvert --merge cinder-volumes/_snapshot-s',
+      'lvchange -a n cinder-volumes/volume-a',
+      'lvchange -a y --yes -K cinder-volumes/volume-a',
+      PVSEG,
+      'lvcreate -Z n -W n -y -l 256 -n _cinderblock-wipe-s cinder-volumes /dev/vda:256-511',
+      REMOVE('_cinderblock-wipe-s'),
+      'lvcreate --name _snapshot-s --snapshot cinder-volumes/volume-a -L 1.00g',
+    ]);
+    expect(h.zeroed).toEqual([['/dev/mapper/cinder--volumes-_cinderblock--wipe--s', 0, GiB]]);
+    expect([...h.fake.lvs.keys()].sort()).toEqual(['_snapshot-s', 'volume-a']);
+  });
+
+  it('volume_clear_size: only the first volume_clear_size MiB of the exception store, in whole extents', async () => {
+    const { h, v, s } = await withSnapshot({ volumeClearSize: 100 });
+    await h.driver.revertToSnapshot(v, s);
+    expect(h.fake.changes).toContain('lvcreate -Z n -W n -y -l 25 -n _cinderblock-wipe-s cinder-volumes /dev/vda:256-280');
+    expect(h.zeroed).toEqual([['/dev/mapper/cinder--volumes-_cinderblock--wipe--s', 0, 100 * MiB]]);
+  });
+
+  it('an exception store over two PVs: both ranges, in its own order', async () => {
+    const { h, v, s } = await withSnapshot({ pvSizes: [1.5 * GiB, 2 * GiB] });
+    expect(h.fake.segs.get('_snapshot-s')).toEqual([
+      { pv: '/dev/vda', start: 256, count: 128, lvStart: 0 },
+      { pv: '/dev/vdb', start: 0, count: 128, lvStart: 128 },
+    ]);
+    await h.driver.revertToSnapshot(v, s);
+    expect(h.fake.changes).toContain('lvcreate -Z n -W n -y -l 256 -n _cinderblock-wipe-s cinder-volumes /dev/vda:256-383 /dev/vdb:0-127');
+    expect(h.zeroed).toEqual([['/dev/mapper/cinder--volumes-_cinderblock--wipe--s', 0, GiB]]);
+  });
+
+  it('a merge deferred to the re-activation: waits for LVM to remove the snapshot before taking its extents', async () => {
+    const { h, v, s } = await withSnapshot();
+    const origin = h.fake.lvs.get('volume-a')!;
+    origin.open = true;
+    let reads = 0;
+    let afterActivation = false;
+    h.fake.afterCommand = (argv) => {
+      if (argv[0] === 'lvconvert') origin.open = false; // the user let go before the deactivation
+      if (argv[0] === 'lvchange' && argv[2] === 'y') afterActivation = true;
+      // LVM's background poll finishes the merge a few looks later
+      if (afterActivation && argv[1] === 'fullreport' && ++reads === 3) h.fake.dropLv('_snapshot-s');
+    };
+    // the fake finishes a deferred merge at activation; keep it pending until the poll above
+    const finish = (h.fake as unknown as { finishMerge: (o: string) => void }).finishMerge;
+    (h.fake as unknown as { finishMerge: (o: string) => void }).finishMerge = () => void (origin.merging = false);
+    await h.driver.revertToSnapshot(v, s);
+    (h.fake as unknown as { finishMerge: typeof finish }).finishMerge = finish;
+    const changes = h.fake.changes;
+    expect(changes.slice(0, 4)).toEqual([PVSEG, 'lvconvert --merge cinder-volumes/_snapshot-s', 'lvchange -a n cinder-volumes/volume-a', 'lvchange -a y --yes -K cinder-volumes/volume-a']);
+    expect(changes).toContain('lvcreate -Z n -W n -y -l 256 -n _cinderblock-wipe-s cinder-volumes /dev/vda:256-511');
+    expect(reads).toBeGreaterThanOrEqual(3);
+    expect(h.zeroed).toEqual([['/dev/mapper/cinder--volumes-_cinderblock--wipe--s', 0, GiB]]);
+  });
+
+  it('a merge that does not finish in time: no wipe (logged), and the revert fails where cinder\'s would (snapshot still there)', async () => {
+    const { h, v, s } = await withSnapshot({ mergeWaitMs: 0 });
+    (h.fake as unknown as { finishMerge: (o: string) => void }).finishMerge = () => undefined;
+    h.fake.lvs.get('volume-a')!.open = true;
+    h.fake.afterCommand = (argv) => {
+      if (argv[0] === 'lvconvert') h.fake.lvs.get('volume-a')!.open = false;
+    };
+    await expect(h.driver.revertToSnapshot(v, s)).rejects.toThrow();
+    expect(h.fake.changes.some((c) => c.includes('_cinderblock-wipe-'))).toBe(false);
+    expect(h.zeroed).toEqual([]);
+  });
+
+  it('extents another LV took behind the driver\'s back are left alone; the rest is zeroed', async () => {
+    const { h, v, s } = await withSnapshot();
+    h.fake.afterCommand = (argv) => {
+      if (argv[0] === 'lvchange' && argv[2] === 'y') h.fake.addLv({ name: 'intruder', sizeBytes: 40 * MiB });
+    };
+    await h.driver.revertToSnapshot(v, s);
+    expect(h.fake.segs.get('intruder')).toEqual([{ pv: '/dev/vda', start: 256, count: 10, lvStart: 0 }]);
+    expect(h.fake.changes).toContain('lvcreate -Z n -W n -y -l 246 -n _cinderblock-wipe-s cinder-volumes /dev/vda:266-511');
+    expect(h.zeroed).toEqual([['/dev/mapper/cinder--volumes-_cinderblock--wipe--s', 0, 246 * 4 * MiB]]);
+  });
+
+  it('no LV of the driver is allocated between the merge and the wipe LV', async () => {
+    const { h, v, s } = await withSnapshot();
+    let create: Promise<unknown> | null = null;
+    h.fake.afterCommand = (argv) => {
+      if (argv[0] === 'lvconvert') create = h.driver.createVolume(vol('b'));
+    };
+    await h.driver.revertToSnapshot(v, s);
+    await create;
+    const lines = h.fake.calls.map((c) => c.join(' '));
+    const wipe = lines.findIndex((l) => l.includes('-n _cinderblock-wipe-s'));
+    const other = lines.findIndex((l) => l.startsWith('lvcreate -n volume-b'));
+    expect(wipe).toBeGreaterThan(0);
+    expect(other).toBeGreaterThan(wipe);
+    // so volume-b never sat on the old exception store while it held old data
+    expect(h.fake.segs.get('volume-b')!.every((g) => g.start >= 512 || g.start + g.count <= 256)).toBe(true);
+  });
+
+  it('a zeroing that fails keeps the wipe LV (the extents stay held), logs, and the revert still completes', async () => {
+    const { h, v, s } = await withSnapshot();
+    const zeroOut = vi.fn(async () => { throw new Error('EIO'); });
+    (h.driver as unknown as { blockDevice: BlockDeviceOps }).blockDevice = { ...(h.driver as unknown as { blockDevice: BlockDeviceOps }).blockDevice, zeroOut };
+    await h.driver.revertToSnapshot(v, s);
+    expect(zeroOut).toHaveBeenCalledTimes(1);
+    expect([...h.fake.lvs.keys()].sort()).toEqual(['_cinderblock-wipe-s', '_snapshot-s', 'volume-a']);
+  });
+
+  it('an unknown volume_clear is refused before anything is merged', async () => {
+    const { h, v, s } = await withSnapshot({ volumeClear: 'shred' });
+    await expect(h.driver.revertToSnapshot(v, s)).rejects.toMatchObject({ className: 'InvalidConfigurationValue' });
+    expect(h.fake.changes).toEqual([]);
+  });
+});
+
+describe('start-up: temporary LVs of an agent that died midway', () => {
+  const prepare = (f: FakeLvm): void => {
+    f.addLv({ name: 'volume-a', sizeBytes: GiB });
+    f.addLv({ name: 'clone-snap-new', sizeBytes: GiB, kind: 'snapshot', origin: 'volume-a' });
+    f.addLv({ name: '_cinderblock-wipe-s', sizeBytes: 64 * MiB });
+  };
+
+  it('a wipe LV is zeroed whole and removed; a thick clone-snap-* has its exception store zeroed and is removed', async () => {
+    const h = harness('default', { prepare });
+    await h.driver.doSetup();
+    await h.driver.checkForSetupError();
+    expect(h.zeroed).toEqual([
+      ['/dev/mapper/cinder--volumes-_cinderblock--wipe--s', 0, 64 * MiB],
+      ['/dev/mapper/cinder--volumes-clone--snap--new-cow', 0, GiB],
+    ]);
+    expect([...h.fake.lvs.keys()]).toEqual(['volume-a']);
+    expect(h.fake.changes.filter((c) => c.startsWith('lvremove'))).toEqual([REMOVE('_cinderblock-wipe-s'), REMOVE('clone-snap-new')]);
+  });
+
+  it('volume_clear_size limits the clone snapshot\'s clearing; volume_clear=none only removes', async () => {
+    const h = harness('default', { prepare, volumeClearSize: 10 });
+    await h.driver.doSetup();
+    await h.driver.checkForSetupError();
+    expect(h.zeroed).toContainEqual(['/dev/mapper/cinder--volumes-clone--snap--new-cow', 0, 10 * MiB]);
+    const n = harness('default', { prepare, volumeClear: 'none' });
+    await n.driver.doSetup();
+    await n.driver.checkForSetupError();
+    expect(n.zeroed).toEqual([]);
+    expect([...n.fake.lvs.keys()]).toEqual(['volume-a']);
+  });
+
+  it('one that cannot be cleared is left in place and start-up goes on', async () => {
+    const h = harness('default', { prepare });
+    h.fake.inject((a) => a[0] === 'lvremove' && a[4] === 'cinder-volumes/_cinderblock-wipe-s', {}, 99);
+    await h.driver.doSetup();
+    await h.driver.checkForSetupError();
+    expect(h.driver.lvmType).toBe('default');
+    expect([...h.fake.lvs.keys()].sort()).toEqual(['_cinderblock-wipe-s', 'volume-a']);
+  });
+
+  it('nothing else is touched: volumes and snapshots stay, nothing is cleared', async () => {
+    const h = harness('default', {
+      prepare: (f) => {
+        f.addLv({ name: 'volume-a', sizeBytes: GiB });
+        f.addLv({ name: '_snapshot-x', sizeBytes: GiB, kind: 'snapshot', origin: 'volume-a' });
+      },
+    });
+    await h.driver.doSetup();
+    await h.driver.checkForSetupError();
+    expect(h.zeroed).toEqual([]);
+    expect(h.fake.changes).toEqual([]);
+  });
+});
+
+describe('AllocationGate', () => {
+  it('exclusive waits for running shared sections; shared ones wait for exclusive', async () => {
+    const gate = new AllocationGate();
+    const log: string[] = [];
+    let releaseShared!: () => void;
+    const s1 = gate.shared(async () => {
+      log.push('s1 start');
+      await new Promise<void>((r) => (releaseShared = r));
+      log.push('s1 end');
+    });
+    const x = gate.exclusive(async () => {
+      log.push('x start');
+      await Promise.resolve();
+      log.push('x end');
+    });
+    const s2 = gate.shared(async () => void log.push('s2'));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(log).toEqual(['s1 start']);
+    releaseShared();
+    await Promise.all([s1, x, s2]);
+    expect(log).toEqual(['s1 start', 's1 end', 'x start', 'x end', 's2']);
+  });
+
+  it('a failing section releases the gate', async () => {
+    const gate = new AllocationGate();
+    await expect(gate.exclusive(async () => { throw new Error('x'); })).rejects.toThrow('x');
+    await expect(gate.shared(async () => 1)).resolves.toBe(1);
   });
 });
 

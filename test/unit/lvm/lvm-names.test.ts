@@ -7,11 +7,13 @@ import {
   LvmNameError,
   assertLvName,
   assertVgName,
+  cloneSnapshotName,
   escapeSnapshotName,
   exportPath,
   lvPath,
   mapperPath,
   unescapeSnapshotName,
+  wipeLvName,
 } from '../../../drivers/lvm/lvm-names.js';
 
 describe('LVM name rules', () => {
@@ -96,4 +98,19 @@ describe('paths', () => {
     },
     30_000,
   );
+});
+
+describe('temporary LV names', () => {
+  it("a clone's temporary snapshot is cinder's clone-snap-<new volume id>", () => {
+    expect(cloneSnapshotName('0b8d6c3e-1f0a-4a52-9a2f-4a7d1c4c8e11')).toBe('clone-snap-0b8d6c3e-1f0a-4a52-9a2f-4a7d1c4c8e11');
+  });
+  it("a revert's wipe LV is _cinderblock-wipe-<snapshot id>, a valid LV name", () => {
+    const n = wipeLvName('5555eeee-0000-4000-8000-000000000007');
+    expect(n).toBe('_cinderblock-wipe-5555eeee-0000-4000-8000-000000000007');
+    expect(() => assertLvName(n)).not.toThrow();
+  });
+  it('a hostile id never makes a name', () => {
+    expect(() => wipeLvName('a/../b')).toThrow(LvmNameError);
+    expect(() => cloneSnapshotName('x y')).toThrow(LvmNameError);
+  });
 });

@@ -6,7 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  extentCount,
+  firstExtents,
   formatLvmGiB,
+  freeExtentsWithin,
+  lvExtents,
+  parsePvSegments,
   hasThickSnapshots,
   isThickSnapshot,
   isThinPool,
@@ -184,5 +189,50 @@ describe('numbers as LVM (printf) and cinder (Python) produce them', () => {
       expect(pyFloatRepr(x)).toBe(repr);
       expect(toFixedHalfEven(x, 2), `"%.2f" % ${repr}`).toBe(f);
     });
+  });
+});
+
+describe('physical segments (pvs --segments, captured in the lab guest with a thick snapshot)', () => {
+  const segs = parsePvSegments(fx('guest-pvs-segments.json'));
+
+  it('parses every run, held and free, in extents, with pe_start and the extent size in bytes', () => {
+    expect(segs.map((x) => [x.pv, x.start, x.count, x.lv, x.lvStart])).toEqual([
+      ['/dev/vda', 0, 16, 'filler', 0],
+      ['/dev/vda', 16, 64, 'volume-o', 0],
+      ['/dev/vda', 80, 64, '_snapshot-s', 0],
+      ['/dev/vda', 144, 1903, '', 0],
+    ]);
+    expect(segs[2]).toMatchObject({ peStartBytes: 1048576, extentSizeBytes: 4194304, lvUuid: 'jyAeur-mspR-0b68-m3dU-c3BK-O9JG-mAuM3N' });
+  });
+
+  it("a thick snapshot's extents are its exception store's", () => {
+    expect(lvExtents(segs, '_snapshot-s')).toEqual([{ pv: '/dev/vda', start: 80, count: 64 }]);
+    expect(lvExtents(segs, 'nope')).toEqual([]);
+  });
+
+  it("an LV's extents come in the LV's own order, whatever the PV order", () => {
+    const row = (pv: string, start: number, count: number, lv: string, lvStart: number) =>
+      ({ pv, pvUuid: '', peStartBytes: 0, extentSizeBytes: 4, start, count, lv, lvUuid: '', lvStart });
+    const split = [row('/dev/a', 0, 10, 'x', 20), row('/dev/a', 10, 5, '', 0), row('/dev/b', 3, 20, 'x', 0)];
+    expect(lvExtents(split, 'x')).toEqual([{ pv: '/dev/b', start: 3, count: 20 }, { pv: '/dev/a', start: 0, count: 10 }]);
+  });
+
+  it('the first n extents of a list of ranges', () => {
+    const r = [{ pv: '/dev/b', start: 3, count: 20 }, { pv: '/dev/a', start: 0, count: 10 }];
+    expect(firstExtents(r, 5)).toEqual([{ pv: '/dev/b', start: 3, count: 5 }]);
+    expect(firstExtents(r, 25)).toEqual([{ pv: '/dev/b', start: 3, count: 20 }, { pv: '/dev/a', start: 0, count: 5 }]);
+    expect(firstExtents(r, 99)).toEqual(r);
+    expect(extentCount(r)).toBe(30);
+  });
+
+  it('which recorded extents are free now: only those, split around any taken since', () => {
+    const row = (start: number, count: number, lv: string) =>
+      ({ pv: '/dev/a', pvUuid: '', peStartBytes: 0, extentSizeBytes: 4, start, count, lv, lvUuid: '', lvStart: 0 });
+    const recorded = [{ pv: '/dev/a', start: 10, count: 20 }, { pv: '/dev/b', start: 0, count: 4 }];
+    const now = [row(0, 12, 'v'), row(12, 5, ''), row(17, 3, 'intruder'), row(20, 100, '')];
+    expect(freeExtentsWithin(recorded, now)).toEqual([{ pv: '/dev/a', start: 12, count: 5 }, { pv: '/dev/a', start: 20, count: 10 }]);
+    expect(freeExtentsWithin(lvExtents(segs, '_snapshot-s'), segs)).toEqual([]);
+    const afterMerge = segs.map((x) => (x.lv === '_snapshot-s' ? { ...x, lv: '' } : x));
+    expect(freeExtentsWithin(lvExtents(segs, '_snapshot-s'), afterMerge)).toEqual([{ pv: '/dev/vda', start: 80, count: 64 }]);
   });
 });

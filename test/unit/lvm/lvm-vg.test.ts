@@ -243,3 +243,42 @@ describe('snapshots, extend, pool', () => {
     expect(fake.changes).toEqual(['lvcreate -T -L 2.8499999999999996g cinder-volumes/cinder-volumes-pool']);
   });
 });
+
+describe('extents and waiting for a merge', () => {
+  it('pvSegments reads the VG\'s runs of extents, held and free, each time anew', async () => {
+    const { fake, vg } = setup();
+    fake.addLv({ name: 'volume-a', sizeBytes: GiB });
+    const segs = await vg.pvSegments();
+    expect(segs.map((x) => [x.pv, x.start, x.count, x.lv])).toEqual([['/dev/vda', 0, 256, 'volume-a'], ['/dev/vda', 256, 2304, '']]);
+    await vg.pvSegments();
+    expect(fake.calls.filter((c) => c[0] === 'pvs')).toHaveLength(2);
+  });
+
+  it('createOnExtents allocates exactly there and drops the cached report', async () => {
+    const { fake, vg } = setup();
+    await vg.report();
+    await vg.createOnExtents('_cinderblock-wipe-x', [{ pv: '/dev/vda', start: 100, count: 10 }]);
+    expect(fake.segs.get('_cinderblock-wipe-x')).toEqual([{ pv: '/dev/vda', start: 100, count: 10, lvStart: 0 }]);
+    expect((await vg.getLv('_cinderblock-wipe-x'))?.sizeBytes).toBe(40 * 1024 ** 2);
+  });
+
+  it('waitGone looks until the LV is gone, backing off to 5 s', async () => {
+    const { fake, vg, sleeps, tick } = setup();
+    fake.addLv({ name: 'snap', sizeBytes: GiB });
+    let reads = 0;
+    fake.afterCommand = (argv) => {
+      if (argv[1] === 'fullreport' && ++reads === 5) fake.dropLv('snap');
+      tick(100);
+    };
+    expect(await vg.waitGone('snap', 60_000)).toBe(true);
+    expect(sleeps).toEqual([500, 1000, 2000, 4000, 5000]);
+  });
+
+  it('waitGone gives up after the time limit', async () => {
+    const { fake, vg, tick } = setup();
+    fake.addLv({ name: 'snap', sizeBytes: GiB });
+    fake.afterCommand = () => tick(2000);
+    expect(await vg.waitGone('snap', 5000)).toBe(false);
+    expect(await vg.waitGone('other', 0)).toBe(true);
+  });
+});
