@@ -105,6 +105,34 @@ async function stopDaemon(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+export type CinderApi = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>;
+
+/**
+ * A v3 API client with noauth admin headers (API 3.70) for a cinder-api at `apiUrl` (…/v3), e.g.
+ * one a lab guest reaches on the host at 10.0.2.2.
+ */
+export function cinderApi(apiUrl: string): CinderApi {
+  const headers = {
+    'Content-Type': 'application/json',
+    Accept: 'application/json',
+    // noauth: the token is "user:project"; admin gets the admin role.
+    'X-Auth-Token': 'admin:admin',
+    'X-Auth-Project-Id': 'admin',
+    'OpenStack-API-Version': 'volume 3.70',
+  };
+  return async (method, path, body) => {
+    const res = await fetch(`${apiUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      /* not JSON: keep the text */
+    }
+    return { status: res.status, body: parsed };
+  };
+}
+
 export async function startCinderStack(opts: StackOptions): Promise<CinderStack> {
   const dir = await mkdtemp(join(tmpdir(), 'cb-stack-'));
   const host = opts.host ?? `cbtest${Math.random().toString(36).slice(2, 8)}`;
@@ -119,30 +147,12 @@ export async function startCinderStack(opts: StackOptions): Promise<CinderStack>
   const api = startDaemon('/usr/bin/cinder-api', ['--config-file', confPath], join(dir, 'logs', 'cinder-api.log'));
   const apiUrl = `http://127.0.0.1:${apiPort}/v3`;
 
-  const headers = {
-    'Content-Type': 'application/json',
-    Accept: 'application/json',
-    // noauth: the token is "user:project"; admin gets the admin role.
-    'X-Auth-Token': 'admin:admin',
-    'X-Auth-Project-Id': 'admin',
-    'OpenStack-API-Version': 'volume 3.70',
-  };
   const stack: CinderStack = {
     dir,
     confPath,
     host,
     apiUrl,
-    async api(method, path, body) {
-      const res = await fetch(`${apiUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = text ? JSON.parse(text) : null;
-      } catch {
-        /* not JSON: keep the text */
-      }
-      return { status: res.status, body: parsed };
-    },
+    api: cinderApi(apiUrl),
     async cinder(args) {
       const r = await execa(
         '/usr/bin/cinder',
