@@ -69,6 +69,26 @@ export function buildProgram(argv: string[]): Command {
       await copyCommand(src, dst, { sparse: Boolean(o.sparse), bpsLimit: o.bpsLimit, verify: Boolean(o.verify) });
     });
 
+  const connector = program.command('connector').description('initiator side: attach, detach or grow a volume on this host from its connection_info');
+  for (const [action, what] of [
+    ['connect', 'log in (CHAP from connection_info) and print the device to use'],
+    ['disconnect', 'flush the multipath map, remove the disks, log out and delete the node records'],
+    ['extend', 'rescan every path, grow the multipath map and print the new size'],
+  ] as const) {
+    const cmd = connector
+      .command(action)
+      .description(what)
+      .requiredOption('--connection-info <file>', "connection_info JSON file, or '-' for stdin")
+      .option('--iface <name>', 'iscsiadm interface', 'default')
+      .option('--root-helper <cmd>', 'prefix for iscsiadm/multipath when not root, e.g. "sudo -n"');
+    if (action === 'connect') cmd.option('--multipath', 'use every portal through dm-multipath').option('--no-multipath', 'use one path only');
+    if (action === 'disconnect') cmd.option('--force', 'carry on past failures and report them at the end');
+    cmd.action(async (o: { connectionInfo: string; iface?: string; rootHelper?: string; multipath?: boolean; force?: boolean }) => {
+      const { connectorCommand } = await import('./connector.js');
+      await connectorCommand(action, o);
+    });
+  }
+
   const config = program.command('config').description('inspect configuration');
   addConfigOptions(config.command('show'))
     .description('print the effective configuration with its sources (secrets masked)')
