@@ -5,9 +5,9 @@
 // 10.0.2.2 through qemu's user networking, which forwards to this host's loopback. The guest cannot
 // write host files, hence MariaDB rather than SQLite. On SIGTERM the API/scheduler logs are
 // copied into DIR (so a run can be examined afterwards), then everything is stopped and dropped.
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import amqplib from 'amqplib';
 import { createCinderDatabase } from '../../test/helpers/cinder-db.js';
 import { startCinderStack } from '../../test/helpers/cinder-stack.js';
 
@@ -19,6 +19,16 @@ const API_PORT = Number(process.env.CB_BENCH_API_PORT ?? 18796);
 const host = `cbbench${Math.random().toString(36).slice(2, 8)}`;
 const say = (m: string) => console.log(`[hook ${new Date().toISOString()}] ${m}`);
 
+// A vhost of its own: every cinder-scheduler on a broker consumes the one `cinder-scheduler` queue,
+// so another stack's scheduler (other tests on this machine) would take this run's create_volume
+// casts and fail them against its own database, leaving the volumes `creating` forever.
+const vhost = host;
+const rabbitmqctl = (...args: string[]) => execFileSync('rabbitmqctl', args, { stdio: 'pipe', timeout: 60_000, env: { ...process.env, PATH: `/usr/sbin:/usr/bin:/sbin:/bin:${process.env.PATH ?? ''}` } });
+rabbitmqctl('add_vhost', vhost);
+rabbitmqctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
+say(`vhost ${vhost}`);
+const transportUrl = `rabbit://guest:guest@127.0.0.1:5672/${vhost}`;
+
 const db = await createCinderDatabase('mysql');
 say(`database ${db.database}`);
 // The guest's services heartbeat from an emulated CPU: a generous down time keeps the scheduler
@@ -28,6 +38,7 @@ const stack = await startCinderStack({
   host,
   apiPort: API_PORT,
   databaseUrl: db.url,
+  transportUrl,
   defaults: timing,
   backends: { lvm: { volume_backend_name: 'lvm', volume_driver: 'cinder.volume.drivers.lvm.LVMVolumeDriver', volume_group: 'cinder-volumes', target_helper: 'lioadm' } },
 });
@@ -40,12 +51,12 @@ writeFileSync(
     `CB_BENCH_HOST=${host}`,
     `CB_BENCH_API_URL=${guestUrl(stack.apiUrl)}`,
     `CB_BENCH_DB_URL=${guestUrl(db.url)}`,
-    'CB_BENCH_TRANSPORT_URL=rabbit://guest:guest@10.0.2.2:5672/',
+    `CB_BENCH_TRANSPORT_URL=${guestUrl(transportUrl)}`,
     `CB_BENCH_REPORT_INTERVAL=${timing.report_interval}`,
     `CB_BENCH_SERVICE_DOWN_TIME=${timing.service_down_time}`,
     // the bench's knobs, set where run-lab.sh is started, reach the guest only through this file
     ...Object.entries(process.env)
-      .filter(([k]) => /^CB_BENCH_(SAMPLES|MIN_SAMPLES|WARMUP|RESTORE|RESERVE_S)$/.test(k))
+      .filter(([k]) => /^CB_BENCH_(SAMPLES|MIN_SAMPLES|WARMUP|RESTORE|RESERVE_S|END_BY)$/.test(k))
       .map(([k, v]) => `${k}=${v}`),
     '',
   ].join('\n'),
@@ -64,19 +75,10 @@ async function stop(): Promise<void> {
   }
   await stack.stop().catch((e: unknown) => say(`stack stop: ${String(e)}`));
   await db.drop().catch((e: unknown) => say(`db drop: ${String(e)}`));
-  // The volume services' per-host queues outlive them (oslo declares them durable-less but not
-  // auto-delete); remove this run's.
   try {
-    const conn = await amqplib.connect('amqp://guest:guest@127.0.0.1:5672/');
-    for (const q of [`cinder-volume.${host}@lvm`, `cinder-volume.${host}@lvm.${host}`, `cinder-volume.${host}`]) {
-      const ch = await conn.createChannel();
-      ch.on('error', () => undefined);
-      await ch.deleteQueue(q).catch(() => undefined);
-      await ch.close().catch(() => undefined);
-    }
-    await conn.close();
+    rabbitmqctl('delete_vhost', vhost);
   } catch (e) {
-    say(`queue cleanup: ${String(e)}`);
+    say(`delete_vhost: ${String(e)}`);
   }
   say('stopped');
   process.exit(0);

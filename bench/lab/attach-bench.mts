@@ -76,7 +76,10 @@ const CONNECTOR = { initiator: 'iqn.1993-08.org.debian:01:cbbench-compute', ip: 
 // script has not yet written: every phase checks what is left.
 const guestLimit = Number(/cblab\.timeout=(\d+)/.exec(readFileSync('/proc/cmdline', 'utf8'))?.[1] ?? 900);
 const uptime = () => Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
-const secondsLeft = () => guestLimit - uptime() - 45;
+// CB_BENCH_END_BY (epoch seconds; the guest's clock is the host's through qemu's RTC) ends the run
+// earlier than the guest limit, e.g. when it started late after waiting for a VM slot.
+const END_BY = Number(process.env.CB_BENCH_END_BY ?? 0);
+const secondsLeft = () => Math.min(guestLimit - uptime() - 45, END_BY > 0 ? END_BY - Date.now() / 1000 : Infinity);
 
 const T0 = Date.now();
 const log = (m: string) => console.log(`[bench +${((Date.now() - T0) / 1000).toFixed(1)}s up ${uptime().toFixed(0)}s] ${m}`);
@@ -167,6 +170,18 @@ async function stopService(r: Running, graceMs = 30_000): Promise<void> {
   if (current === r) current = null;
 }
 
+/** The last lines the running service logged, for progress lines on the console (streamed live). */
+function serviceTail(lines = 2): string {
+  if (!current) return '';
+  const file = current.svc === 'cinder-volume' ? path.join(LOGS, 'cinder-volume.log') : current.logFile;
+  try {
+    const all = readFileSync(file, 'utf8').trimEnd().split('\n');
+    return all.slice(-lines).map((l) => `\n    ${current!.svc}> ${l.slice(0, 400)}`).join('');
+  } catch {
+    return '';
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // cinder-api
 
@@ -209,7 +224,7 @@ async function waitVolumes(ids: string[], status: string, timeoutMs: number, wha
     if (Date.now() - t > timeoutMs) throw new Error(`${what}: only ${done}/${ids.length} ${status} after ${timeoutMs / 1000}s`);
     if (Date.now() - lastReport > 30_000) {
       lastReport = Date.now();
-      log(`${what}: ${done}/${ids.length} ${status}`);
+      log(`${what}: ${done}/${ids.length} ${status}${serviceTail()}`);
     }
     await sleep(ids.length > 1 ? 2000 : 300);
   }
@@ -234,7 +249,12 @@ async function rpcAnswers(): Promise<boolean> {
   }
 }
 async function waitServing(r: Running, timeoutS: number): Promise<number> {
+  let lastLog = Date.now();
   for (;;) {
+    if (Date.now() - lastLog > 30_000) {
+      lastLog = Date.now();
+      log(`${r.svc}: not answering yet after ${((Date.now() - r.startedAt) / 1000).toFixed(0)}s${serviceTail()}`);
+    }
     if (r.proc.exitCode !== null || r.proc.signalCode !== null) throw new Error(`${r.svc} exited (${r.proc.exitCode ?? r.proc.signalCode}); see ${r.logFile}`);
     if (await rpcAnswers()) return (Date.now() - r.startedAt) / 1000;
     if ((Date.now() - r.startedAt) / 1000 > timeoutS) throw new Error(`${r.svc} did not answer RPC within ${timeoutS}s`);
@@ -323,6 +343,18 @@ async function samples(svc: Svc, volumes: string[], stopWhenLeftS: number): Prom
   }
 }
 
+/** cinder-volume's lio.py logs one of these per in-use volume in init_host (ensure_export). */
+function ensureExportsLogged(): number | null {
+  if (current?.svc !== 'cinder-volume') return null;
+  try {
+    const text = readFileSync(path.join(LOGS, 'cinder-volume.log'), 'utf8');
+    const since = text.lastIndexOf('Starting cinder-volume node');
+    return (text.slice(Math.max(0, since)).match(/Skipping ensure_export|Restoring iSCSI target from configuration file/g) ?? []).length;
+  } catch {
+    return null;
+  }
+}
+
 async function measureRestore(svc: Svc, want: Set<string>, prev: Running, budgetS: number): Promise<Running> {
   const rec = results.services[svc];
   await stopService(prev);
@@ -352,7 +384,7 @@ async function measureRestore(svc: Svc, want: Set<string>, prev: Running, budget
     }
     if (exportsS !== null && servingS !== null) break;
     if (el > budgetS || secondsLeft() < 20) {
-      rec.restore = { complete: false, after_s: el, exports_back: n, of: want.size, exports_s: exportsS, serving_s: servingS };
+      rec.restore = { complete: false, after_s: el, exports_back: n, of: want.size, exports_s: exportsS, serving_s: servingS, ensure_export_logged: ensureExportsLogged() };
       results.notes.push(`${svc}: restore NOT finished within its budget: ${n}/${want.size} exports back, ${servingS === null ? 'not answering RPC' : `answering RPC after ${servingS.toFixed(1)} s`}, after ${el.toFixed(0)} s`);
       log(`${svc}: restore cut at ${el.toFixed(0)}s with ${n}/${want.size} exports`);
       save();
@@ -360,11 +392,11 @@ async function measureRestore(svc: Svc, want: Set<string>, prev: Running, budget
     }
     if (Date.now() - lastLog > 30_000) {
       lastLog = Date.now();
-      log(`${svc}: restoring, ${n}/${want.size} exports back after ${el.toFixed(0)}s`);
+      log(`${svc}: restoring, ${n}/${want.size} exports back after ${el.toFixed(0)}s; ensure_export logged: ${ensureExportsLogged() ?? 'n/a'}${serviceTail()}`);
     }
     await sleep(200);
   }
-  rec.restore = { complete: true, restore_s: Math.max(exportsS, servingS), exports_s: exportsS, serving_s: servingS, of: want.size };
+  rec.restore = { complete: true, restore_s: Math.max(exportsS, servingS), exports_s: exportsS, serving_s: servingS, of: want.size, ensure_export_logged: ensureExportsLogged() };
   save();
   return r;
 }
