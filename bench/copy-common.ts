@@ -75,11 +75,15 @@ export interface FioJob {
   write: { bw_bytes: number };
 }
 
-export function fio(jobs: Array<{ name: string; file: string; rw: 'read' | 'write' }>, bytes: number): Record<string, number> {
+export function fio(
+  jobs: Array<{ name: string; file: string; rw: 'read' | 'write' }>,
+  bytes: number,
+  shape: { bs?: string; depth?: number } = {},
+): Record<string, number> {
   const args = ['--output-format=json'];
   for (const j of jobs) {
-    // 4 MiB x 16 in flight: at least as much as any copier here, so it is a ceiling.
-    args.push(`--name=${j.name}`, `--filename=${j.file}`, `--rw=${j.rw}`, '--bs=4M', '--iodepth=16', '--ioengine=io_uring', '--direct=1', `--size=${bytes}`);
+    // 4 MiB x 16 in flight by default: at least as much as any copier here, so it is a ceiling.
+    args.push(`--name=${j.name}`, `--filename=${j.file}`, `--rw=${j.rw}`, `--bs=${shape.bs ?? '4M'}`, `--iodepth=${shape.depth ?? 16}`, '--ioengine=io_uring', '--direct=1', `--size=${bytes}`);
   }
   const out = JSON.parse(sh('fio', args)) as { jobs: FioJob[] };
   const res: Record<string, number> = {};

@@ -69,9 +69,12 @@ export async function thinDeviceMap(devicePath: string, opts: ThinMapOptions = {
   const thin = parseThinTable(table.stdout);
   if (!thin || thin.externalOrigin) return null;
 
-  const poolTable = parseThinPoolTable((await runChecked(runner, dmTableArgv(thin.pool), run)).stdout);
+  // Independent questions asked at once: each command is a process start, which is most of the
+  // lookup's time (about 0.1 s each in the emulated lab guest).
+  const [poolOut, poolNameOut] = await Promise.all([runChecked(runner, dmTableArgv(thin.pool), run), runChecked(runner, dmNameArgv(thin.pool), run)]);
+  const poolTable = parseThinPoolTable(poolOut.stdout);
   if (!poolTable) throw new Error(`${devicePath}: its pool ${thin.pool.major}:${thin.pool.minor} has no thin-pool table`);
-  const poolName = (await runChecked(runner, dmNameArgv(thin.pool), run)).stdout.trim();
+  const poolName = poolNameOut.stdout.trim();
   const metaName = (await runChecked(runner, dmNameArgv(poolTable.metadata), run)).stdout.trim();
 
   return onPool(poolName, async () => {
