@@ -194,7 +194,6 @@ export class IscsiConnector {
   private readonly sys: string;
   private readonly dev: string;
   private readonly sleep: (ms: number) => Promise<void>;
-  private readonly logger: Logger;
 
   constructor(private readonly o: IscsiConnectorOptions = {}) {
     this.run = o.runner ?? execaRunner({ timeoutMs: 180_000, prefix: o.rootHelper ?? [] });
@@ -204,7 +203,11 @@ export class IscsiConnector {
     this.sys = o.sysfsRoot ?? '/sys';
     this.dev = o.devRoot ?? '/dev';
     this.sleep = o.sleep ?? ((ms) => delay(ms));
-    this.logger = o.logger ?? log();
+  }
+
+  /** Resolved on each use: the CLI installs its logger after the connector may have been made. */
+  private get logger(): Logger {
+    return this.o.logger ?? log();
   }
 
   // ---- commands ------------------------------------------------------------------------------
@@ -336,7 +339,12 @@ export class IscsiConnector {
       try {
         await this.login(p, props.chap);
         const d = await this.diskFor(p);
-        if (!d) throw new ConnectorError(`logged in to ${p.iqn} at ${p.portal} but LUN ${p.lun} never appeared as a SCSI disk (is the LUN mapped to this initiator?)`);
+        if (!d) {
+          // no use for a session without the disk: leave nothing behind for this portal
+          await this.exec(logoutArgv(this.node(p)), [0, ISCSI_ERR.NO_OBJS_FOUND]).catch(() => undefined);
+          await this.exec(nodeDeleteArgv(this.node(p)), [0, ISCSI_ERR.NO_OBJS_FOUND]).catch(() => undefined);
+          throw new ConnectorError(`logged in to ${p.iqn} at ${p.portal} but LUN ${p.lun} never appeared as a SCSI disk (is the LUN mapped to this initiator?)`);
+        }
         found.push({ path: p, ...d });
         if (!multipath) break;
       } catch (e) {
@@ -486,6 +494,7 @@ export class IscsiConnector {
       for (const d of s.disks.filter((x) => x.lun === p.lun && x.name)) disks.push({ name: d.name as string, hctl: d.hctl, state: d.state });
     }
     const live = disks.filter((d) => d.state === null || d.state === 'running');
+    if (live.length === 0) throw new ConnectorError(`no running path of volume ${props.volumeId ?? props.paths[0]?.iqn} to rescan (check iscsiadm -m session -P 3)`);
     for (const d of live) await this.io.writeFile(scsiDeviceRescanPath(d.hctl, this.sys), '1');
     // every live path must agree before the map is grown, or the map would take the smaller size
     const pathSize = await this.waitFor(10_000, async () => {
@@ -493,7 +502,7 @@ export class IscsiConnector {
       return sizes.every((x) => x === sizes[0]) ? (sizes[0] ?? null) : null;
     });
     if (pathSize === null) throw new ConnectorError(`paths of volume ${props.volumeId ?? ''} report different sizes after a rescan: ${live.map((d) => d.name).join(', ')}`);
-    const map = live.length > 0 ? await this.mapOf(live[0]!.name) : null;
+    const map = await this.mapOf(live[0]!.name);
     if (!map) {
       this.logger.info({ volume_id: props.volumeId, size: pathSize }, 'iSCSI volume extended (single path)');
       return pathSize;
