@@ -343,6 +343,34 @@ async function samples(svc: Svc, volumes: string[], stopWhenLeftS: number): Prom
   }
 }
 
+/**
+ * The service's own time per call (cinderblock logs `duration_ms` for every RPC it served), over
+ * the measured samples (the warm-up is the first of each): the rest of the API figure is
+ * cinder-api, the broker and the network.
+ */
+function rpcDurations(logFile: string): Record<string, unknown> {
+  const by: Record<string, number[]> = { attachment_update: [], attachment_delete: [] };
+  try {
+    for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+      if (!line.includes('duration_ms')) continue;
+      try {
+        const j = JSON.parse(line) as { method?: string; duration_ms?: number };
+        if (j.method && j.method in by && typeof j.duration_ms === 'number') by[j.method]!.push(j.duration_ms);
+      } catch {
+        /* not JSON */
+      }
+    }
+  } catch {
+    return {};
+  }
+  const out: Record<string, unknown> = {};
+  for (const [m, xs] of Object.entries(by)) {
+    const measured = xs.slice(WARMUP);
+    out[m] = { n: measured.length, p50_ms: pct(measured, 50), p95_ms: pct(measured, 95) };
+  }
+  return out;
+}
+
 /** cinder-volume's lio.py logs one of these per in-use volume in init_host (ensure_export). */
 function ensureExportsLogged(): number | null {
   if (current?.svc !== 'cinder-volume') return null;
@@ -499,6 +527,8 @@ async function main(): Promise<void> {
 
   // 2. cinderblock samples.
   await samples('cinderblock', sampleVols, 0);
+  results.services.cinderblock.server_side = rpcDurations(svc.logFile);
+  save();
 
   // 3. cinder-volume takes over: cold start, then samples within the budget.
   await stopService(svc);
