@@ -114,10 +114,10 @@ const ddCopy: VolumeCopyFn = async (src, dst, o) => {
   sh(['dd', `if=${src}`, `of=${dst}`, `count=${o.sizeBytes}`, 'bs=1M', 'iflag=count_bytes,direct', 'oflag=direct']);
 };
 
-function makeDriver(vgName: string, lvmType: LvmDriverOptions['lvmType'], ops: BlockDeviceOps, copy?: VolumeCopyFn): LvmVolumeDriver {
+function makeDriver(vgName: string, lvmType: LvmDriverOptions['lvmType'], ops: BlockDeviceOps, copy?: VolumeCopyFn, more: Partial<LvmDriverOptions> = {}): LvmVolumeDriver {
   return new LvmVolumeDriver({
     volumeGroup: vgName, lvmType, backendName: 'lvm', hostname: 'cblab-guest', volumeClear: 'zero', volumeClearSize: 0,
-    lvmConfFile: 'None', blockDevice: ops, logger, ...(copy ? { copy } : {}),
+    lvmConfFile: 'None', blockDevice: ops, logger, ...(copy ? { copy } : {}), ...more,
   });
 }
 
@@ -312,6 +312,27 @@ describe.skipIf(!inLab).sequential('LVM driver on a real VG (lab guest)', () => 
       expect(isZero(await readExtents(cloneCow, 16 * MiB))).toBe(true);
       expect(await readAt(again.localPath(G), 0)).toEqual(P2);
       await again.deleteVolume(G);
+    });
+
+    it('volume_clear=none (documented exposure, as cinder): the old data stays on the extents a revert freed', async () => {
+      const none = makeDriver(VG, 'default', ops, ddCopy, { volumeClear: 'none' });
+      await none.doSetup();
+      await none.checkForSetupError();
+      const H = vol('abababab-0000-4000-8000-00000000000d');
+      const SH = snap('5555abab-0000-4000-8000-00000000000e', H);
+      const OLD = pattern('kept-old');
+      await none.createVolume(H);
+      await writeAt(none.localPath(H), 0, OLD);
+      await none.createSnapshot(SH);
+      await writeAt(none.localPath(H), 0, P2);
+      const cow = extentsOf(VG, '_snapshot-' + SH.id);
+      const zeroedBefore = ops.zeroed.length;
+      await none.revertToSnapshot(H, SH);
+      await none.deleteSnapshot(SH);
+      expect(ops.zeroed.length).toBe(zeroedBefore);
+      // what the same check finds without the wipe: the check above is not vacuous
+      expect((await readExtents(cow, 16 * MiB)).includes(OLD.subarray(0, 64))).toBe(true);
+      await none.deleteVolume(H);
     });
   });
 
