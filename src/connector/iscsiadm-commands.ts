@@ -194,34 +194,49 @@ export interface IscsiSession {
 }
 
 /**
- * `iscsiadm -m session -P 3`. The output is grouped by target (`Target: <iqn> (non-flash)`),
- * then per session `Current Portal: ip:port,tpgt` ... `SID: n` ... `Host Number: h`, then
- * `scsiH Channel C Id T Lun: L` followed by `Attached scsi disk sdX  State: running`. When there
- * are no sessions iscsiadm prints "No active sessions" (on stderr, exit 21): empty list.
+ * `iscsiadm -m session -P 3`. iscsiadm prints a tree and repeats a heading only when it changes
+ * from the session before: `Target: <iqn> (non-flash)`, then `Current Portal: ip:port,tpgt`, then
+ * the `Iface Name:`/`Iface Initiatorname:` block, then per session `SID: n`, its states, `Host
+ * Number: h` and `scsiH Channel C Id T Lun: L` / `Attached scsi disk sdX  State: running` lines.
+ * Two sessions on the same portal (two initiator interfaces, say) therefore share one portal
+ * heading: a session begins at its SID line and takes the headings seen last. With no sessions
+ * iscsiadm prints "No active sessions" (stderr, exit 21): empty list.
  */
 export function parseSessionsP3(text: string): IscsiSession[] {
   const out: IscsiSession[] = [];
-  let iqn: string | null = null;
+  const ctx: { iqn: string | null; portal: string; tpgt: number | null; iface: string | null; initiatorName: string | null } = {
+    iqn: null,
+    portal: '',
+    tpgt: null,
+    iface: null,
+    initiatorName: null,
+  };
   let cur: IscsiSession | null = null;
   let lastDisk: ScsiDisk | null = null;
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     let m: RegExpExecArray | null;
     if ((m = /^Target:\s+(\S+)/.exec(line))) {
-      iqn = m[1] as string;
+      ctx.iqn = m[1] as string;
       cur = null;
-      continue;
-    }
-    // A session's block starts at its Current Portal line; the interface lines and the SID follow.
-    if ((m = /^Current Portal:\s+(\S+?)(?:,(\d+))?$/.exec(line))) {
-      if (iqn === null) continue;
+    } else if ((m = /^Current Portal:\s+(\S+?)(?:,(\d+))?$/.exec(line))) {
+      ctx.portal = m[1] as string;
+      ctx.tpgt = m[2] !== undefined ? Number(m[2]) : null;
+      cur = null;
+    } else if ((m = /^Iface Name:\s+(\S+)$/.exec(line))) {
+      ctx.iface = m[1] as string;
+      cur = null;
+    } else if ((m = /^Iface Initiatorname:\s+(\S+)$/.exec(line))) {
+      ctx.initiatorName = m[1] as string;
+    } else if ((m = /^SID:\s+(\d+)$/.exec(line))) {
+      if (ctx.iqn === null) continue;
       cur = {
-        sid: -1,
-        iqn,
-        portal: m[1] as string,
-        tpgt: m[2] !== undefined ? Number(m[2]) : null,
-        iface: null,
-        initiatorName: null,
+        sid: Number(m[1]),
+        iqn: ctx.iqn,
+        portal: ctx.portal,
+        tpgt: ctx.tpgt,
+        iface: ctx.iface,
+        initiatorName: ctx.initiatorName,
         connectionState: null,
         sessionState: null,
         iscsidState: null,
@@ -230,13 +245,9 @@ export function parseSessionsP3(text: string): IscsiSession[] {
       };
       out.push(cur);
       lastDisk = null;
+    } else if (!cur) {
       continue;
-    }
-    if (!cur) continue;
-    if ((m = /^SID:\s+(\d+)$/.exec(line))) cur.sid = Number(m[1]);
-    else if ((m = /^Iface Name:\s+(\S+)$/.exec(line))) cur.iface = m[1] as string;
-    else if ((m = /^Iface Initiatorname:\s+(\S+)$/.exec(line))) cur.initiatorName = m[1] as string;
-    else if ((m = /^iSCSI Connection State:\s+(.+)$/.exec(line))) cur.connectionState = (m[1] as string).trim();
+    } else if ((m = /^iSCSI Connection State:\s+(.+)$/.exec(line))) cur.connectionState = (m[1] as string).trim();
     else if ((m = /^iSCSI Session State:\s+(.+)$/.exec(line))) cur.sessionState = (m[1] as string).trim();
     else if ((m = /^Internal iscsid Session State:\s+(.+)$/.exec(line))) cur.iscsidState = (m[1] as string).trim();
     else if ((m = /^Host Number:\s+(\d+)/.exec(line))) cur.hostNumber = Number(m[1]);
@@ -248,7 +259,7 @@ export function parseSessionsP3(text: string): IscsiSession[] {
       lastDisk.state = m[2] as string;
     }
   }
-  return out.filter((s) => s.sid >= 0);
+  return out;
 }
 
 /** argv with CHAP names and secrets masked (the value after `-v` of an auth key), for logs and errors. */
