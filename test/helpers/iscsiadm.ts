@@ -42,8 +42,12 @@ function nodeArgs(t: IscsiTarget): string[] {
   return ['-m', 'node', '-T', t.iqn, '-p', t.portal, '-I', t.iface ?? 'default'];
 }
 
-/** Creates the node record with CHAP and logs in; resolves to iscsiadm's exit code (0 = logged in). */
-export async function login(t: ChapLogin): Promise<IscsiadmResult> {
+/**
+ * Creates the node record with CHAP and logs in; resolves to iscsiadm's exit code (0 = logged in).
+ * `loginTimeoutS` shortens open-iscsi's 15 s login timeout, for logins expected to be refused: with
+ * no target left the portal refuses the connection and iscsid retries until that timeout.
+ */
+export async function login(t: ChapLogin, opts: { loginTimeoutS?: number } = {}): Promise<IscsiadmResult> {
   const n = nodeArgs(t);
   const made = await iscsiadm(...n, '-o', 'new');
   if (made.code !== 0) throw new Error(`iscsiadm node new: ${made.out}`);
@@ -53,6 +57,7 @@ export async function login(t: ChapLogin): Promise<IscsiadmResult> {
     ['node.session.auth.password', t.password],
     // a refused login must fail now, not retry for minutes
     ['node.session.initial_login_retry_max', '1'],
+    ...(opts.loginTimeoutS ? [['node.conn[0].timeo.login_timeout', String(opts.loginTimeoutS)] as const] : []),
   ] as const) {
     const r = await iscsiadm(...n, '-o', 'update', '-n', k, '-v', v);
     if (r.code !== 0) throw new Error(`iscsiadm node update ${k}: ${r.out}`);

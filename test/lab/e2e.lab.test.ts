@@ -142,7 +142,7 @@ describe.skipIf(!inLab).sequential('cinder-api → cinderblock on LVM + LIO → 
   }
   /** Logs in, checks that it is refused; leaves no node record behind. */
   async function refused(t: ChapLogin): Promise<boolean> {
-    const r = await login(t);
+    const r = await login(t, { loginTimeoutS: 4 });
     const s = (await sessions()).filter((x) => x.iqn === t.iqn && x.state === 'LOGGED_IN');
     await logout(t);
     return r.code !== 0 && s.length === 0;
