@@ -115,6 +115,16 @@ describe('iscsiadm -m session -P 3 (captured)', () => {
     expect(s.map((x) => [x.sid, x.portal, x.disks.map((d) => d.name)])).toEqual([[3, '127.0.0.2:3260', ['sdb']]]);
   });
 
+  it('two initiator interfaces on one portal share the portal heading; a revoked session reads FAILED/blocked', () => {
+    const s = parseSessionsP3(fx('iscsiadm-session-P3-two-hosts-one-revoked.txt'));
+    const V2 = 'iqn.2010-10.org.openstack:volume-b2b2b2b2-0000-4000-8000-000000000002';
+    expect(s.map((x) => [x.sid, x.iqn, x.portal, x.iface, x.initiatorName, x.sessionState, x.iscsidState, x.disks.map((d) => `${d.hctl} ${d.name} ${d.state}`)])).toEqual([
+      [10, V2, '127.0.0.1:3260', 'hostb', 'iqn.2024-01.org.example:host-b', 'LOGGED_IN', 'NO CHANGE', ['3:0:0:0 sdb running']],
+      [9, V2, '127.0.0.1:3260', 'default', 'iqn.2024-01.org.example:host-a', 'FAILED', 'REOPEN', ['2:0:0:0 sda blocked']],
+    ]);
+    expect(s[1]!.connectionState).toBe('TRANSPORT WAIT');
+  });
+
   it('no sessions: iscsiadm says so on stderr and prints nothing', () => {
     expect(fx('iscsiadm-session-none.stderr.txt')).toMatch(/No active sessions/);
     expect(parseSessionsP3('')).toEqual([]);
