@@ -1,6 +1,6 @@
 // LioTarget and its configfs layer against a temp directory that STANDS IN for configfs
 // (configfs-standin.ts says what it models and what it does not: no kernel validation of links
-// or values, no sessions). Real LIO behaviour is checked by test/lab-lio/ in the qemu lab.
+// or values, no sessions). Real LIO behaviour is checked by test/lab/lio-iscsi.lab.test.ts in the qemu lab.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
