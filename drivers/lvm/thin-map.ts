@@ -3,9 +3,10 @@
 // names its pool and dev_id, the pool's table its metadata device, and thin_dump reads the
 // mappings from a metadata snapshot reserved for the purpose (the only consistent way to read
 // a live pool's metadata). Commands and parsers: thin-map-commands.ts.
-import { stat } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { readFile, readdir, stat } from 'node:fs/promises';
 
-import { execaLvmRunner, runChecked, type LvmRunner } from './lvm-runner.js';
+import { runChecked, type LvmCommandResult, type LvmRunner } from './lvm-runner.js';
 import {
   dmNameArgv,
   dmTableArgv,
@@ -43,12 +44,63 @@ function onPool<T>(pool: string, fn: () => Promise<T>): Promise<T> {
   return next;
 }
 
+/**
+ * What sysfs says about dm devices: names (`/sys/dev/block/M:m/dm/name`) and the devices under
+ * one (`slaves/`). Reading it costs no process, and process starts are most of a lookup's time.
+ */
+export interface DmSysfs {
+  /** The dm name of a device, or null when it is not a device-mapper device. */
+  dmName(dev: DevNo): Promise<string | null>;
+  /** The devices a dm device is built on. */
+  slaves(dev: DevNo): Promise<DevNo[]>;
+}
+
+export const linuxDmSysfs: DmSysfs = {
+  async dmName(dev) {
+    try {
+      return (await readFile(`/sys/dev/block/${dev.major}:${dev.minor}/dm/name`, 'utf8')).trim() || null;
+    } catch {
+      return null;
+    }
+  },
+  async slaves(dev) {
+    try {
+      const names = await readdir(`/sys/dev/block/${dev.major}:${dev.minor}/slaves`);
+      const devs = await Promise.all(names.map(async (n) => (await readFile(`/sys/class/block/${n}/dev`, 'utf8')).trim()));
+      return devs.map((d) => d.split(':').map(Number)).map(([major, minor]) => ({ major: major!, minor: minor! }));
+    } catch {
+      return [];
+    }
+  },
+};
+
+/**
+ * The default runner: node's execFile with `LC_ALL=C`, nothing more (execa's extra work per
+ * call is noticeable where CPU is slow, and these commands need none of it).
+ */
+export const execFileRunner: LvmRunner = (argv, opts = {}) =>
+  new Promise<LvmCommandResult>((resolve) => {
+    const [file, ...args] = argv;
+    if (!file) throw new Error('empty argv');
+    execFile(
+      file,
+      args,
+      { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 512 * 1024 * 1024, timeout: opts.timeoutMs ?? 0 },
+      (err, stdout, stderr) => {
+        const code = (err as { code?: unknown } | null)?.code;
+        resolve({ stdout, stderr: err && !stderr ? String(err.message) : stderr, exitCode: err ? (typeof code === 'number' ? code : -1) : 0 });
+      },
+    );
+  });
+
 export interface ThinMapOptions {
   runner?: LvmRunner;
   /** Per command (default 120 s): a dump of a big, fragmented pool takes a while. */
   timeoutMs?: number;
   /** For tests: what the device path is (default fs.stat with bigint numbers). */
   stat?: (path: string) => Promise<{ isBlockDevice(): boolean; rdev: bigint }>;
+  /** For tests: default linuxDmSysfs. */
+  sysfs?: DmSysfs;
 }
 
 /**
@@ -59,23 +111,29 @@ export interface ThinMapOptions {
  * cinder copies from snapshots and detached volumes.
  */
 export async function thinDeviceMap(devicePath: string, opts: ThinMapOptions = {}): Promise<ThinDeviceMap | null> {
-  const runner = opts.runner ?? execaLvmRunner();
+  const runner = opts.runner ?? execFileRunner;
+  const sysfs = opts.sysfs ?? linuxDmSysfs;
   const run = { timeoutMs: opts.timeoutMs ?? 120_000 };
   const st = await (opts.stat ?? ((p: string) => stat(p, { bigint: true })))(devicePath);
   if (!st.isBlockDevice()) return null;
   const dev = splitDevT(st.rdev);
-  const table = await runner(dmTableArgv(dev), run);
-  if (table.exitCode !== 0) return null; // not a device-mapper device
+  if ((await sysfs.dmName(dev)) === null) return null; // not a device-mapper device
+
+  // A thin device sits on exactly one device, its pool: ask for both tables at once, then check
+  // that the pool the thin table names is the one asked about (else ask again, for that one).
+  const under = await sysfs.slaves(dev);
+  // (A thick LV sits on a disk, which is no dm device: no point asking for its table.)
+  const guess = under.length === 1 && (await sysfs.dmName(under[0]!)) !== null ? under[0]! : undefined;
+  const [table, guessTable] = await Promise.all([runner(dmTableArgv(dev), run), guess ? runner(dmTableArgv(guess), run) : Promise.resolve(undefined)]);
+  if (table.exitCode !== 0) return null;
   const thin = parseThinTable(table.stdout);
   if (!thin || thin.externalOrigin) return null;
-
-  // Independent questions asked at once: each command is a process start, which is most of the
-  // lookup's time (about 0.1 s each in the emulated lab guest).
-  const [poolOut, poolNameOut] = await Promise.all([runChecked(runner, dmTableArgv(thin.pool), run), runChecked(runner, dmNameArgv(thin.pool), run)]);
+  const sameDev = (a: DevNo | undefined, b: DevNo) => a !== undefined && a.major === b.major && a.minor === b.minor;
+  const poolOut = sameDev(guess, thin.pool) && guessTable?.exitCode === 0 ? guessTable : await runChecked(runner, dmTableArgv(thin.pool), run);
   const poolTable = parseThinPoolTable(poolOut.stdout);
   if (!poolTable) throw new Error(`${devicePath}: its pool ${thin.pool.major}:${thin.pool.minor} has no thin-pool table`);
-  const poolName = poolNameOut.stdout.trim();
-  const metaName = (await runChecked(runner, dmNameArgv(poolTable.metadata), run)).stdout.trim();
+  const nameOf = async (d: DevNo) => (await sysfs.dmName(d)) ?? (await runChecked(runner, dmNameArgv(d), run)).stdout.trim();
+  const [poolName, metaName] = await Promise.all([nameOf(thin.pool), nameOf(poolTable.metadata)]);
 
   return onPool(poolName, async () => {
     await runChecked(runner, reserveMetadataSnapArgv(poolName), run);

@@ -16,7 +16,7 @@ import {
   reserveMetadataSnapArgv,
   thinDumpArgv,
 } from '../../../drivers/lvm/thin-map-commands.js';
-import { splitDevT, thinDeviceMap } from '../../../drivers/lvm/thin-map.js';
+import { execFileRunner, splitDevT, thinDeviceMap, type DmSysfs } from '../../../drivers/lvm/thin-map.js';
 import { withThinSourceMap, type VolumeCopyOptions } from '../../../drivers/lvm/volume-copy.js';
 
 const KiB = 1024;
@@ -123,9 +123,18 @@ describe('splitDevT', () => {
   });
 });
 
-describe('thinDeviceMap (fake dmsetup/thin_dump)', () => {
+describe('thinDeviceMap (fake dmsetup/thin_dump/sysfs)', () => {
   const blockDev = (major: number, minor: number) => async () => ({ isBlockDevice: () => true, rdev: (BigInt(major) << 8n) | BigInt(minor) });
   const ok = (stdout: string): LvmCommandResult => ({ stdout, stderr: '', exitCode: 0 });
+  // 254:5 thin on 254:3 pool (tmeta 254:1, tdata 254:2); 254:7 a linear LV on 252:16
+  const names: Record<string, string> = { '254:5': 'vg-thin', '254:3': 'vg-pool-tpool', '254:1': 'vg-pool_tmeta', '254:2': 'vg-pool_tdata', '254:7': 'vg-thick' };
+  const under: Record<string, string[]> = { '254:5': ['254:3'], '254:3': ['254:1', '254:2'], '254:7': ['252:16'] };
+  const devNo = (s: string) => ({ major: Number(s.split(':')[0]), minor: Number(s.split(':')[1]) });
+  const sysfs = (over: Partial<DmSysfs> = {}): DmSysfs => ({
+    dmName: async (d) => names[`${d.major}:${d.minor}`] ?? null,
+    slaves: async (d) => (under[`${d.major}:${d.minor}`] ?? []).map(devNo),
+    ...over,
+  });
 
   function fakeRunner(overrides: Record<string, LvmCommandResult> = {}) {
     const calls: string[] = [];
@@ -135,6 +144,7 @@ describe('thinDeviceMap (fake dmsetup/thin_dump)', () => {
       if (overrides[key]) return overrides[key]!;
       if (key === 'dmsetup table -j 254 -m 5') return ok('0 2097152 thin 254:3 1\n');
       if (key === 'dmsetup table -j 254 -m 3') return ok('0 6291456 thin-pool 254:1 254:2 128 0 0 \n');
+      if (key === 'dmsetup table -j 254 -m 7') return ok('0 2097152 linear 252:16 2048\n');
       if (key === 'dmsetup info -c --noheadings -o name -j 254 -m 3') return ok('vg-pool-tpool\n');
       if (key === 'dmsetup info -c --noheadings -o name -j 254 -m 1') return ok('vg-pool_tmeta\n');
       if (key.startsWith('dmsetup message')) return ok('');
@@ -143,47 +153,70 @@ describe('thinDeviceMap (fake dmsetup/thin_dump)', () => {
     });
     return { runner, calls };
   }
+  const reserve = 'dmsetup message vg-pool-tpool 0 reserve_metadata_snap';
+  const dump = 'thin_dump --metadata-snap --dev-id 1 --format xml /dev/mapper/vg-pool_tmeta';
+  const release = 'dmsetup message vg-pool-tpool 0 release_metadata_snap';
 
-  it('reserves a metadata snapshot, dumps the device, releases it, returns byte ranges', async () => {
+  it('five commands: both tables at once, then reserve, dump, release; names from sysfs', async () => {
     const { runner, calls } = fakeRunner();
-    const m = await thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5) });
+    const m = await thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5), sysfs: sysfs() });
     expect(m?.extents[0]).toEqual([0, 18 * 64 * KiB]);
-    expect(calls.slice(-3)).toEqual([
-      'dmsetup message vg-pool-tpool 0 reserve_metadata_snap',
-      'thin_dump --metadata-snap --dev-id 1 --format xml /dev/mapper/vg-pool_tmeta',
-      'dmsetup message vg-pool-tpool 0 release_metadata_snap',
-    ]);
+    expect(calls).toEqual(['dmsetup table -j 254 -m 5', 'dmsetup table -j 254 -m 3', reserve, dump, release]);
+  });
+
+  it('without sysfs slaves or names it asks dmsetup instead, and gets the same map', async () => {
+    const { runner, calls } = fakeRunner();
+    const noSysfs = sysfs({ slaves: async () => [], dmName: async (d) => (d.minor === 5 ? 'vg-thin' : null) });
+    const m = await thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5), sysfs: noSysfs });
+    expect(m?.extents).toHaveLength(3);
+    expect(calls).toContain('dmsetup info -c --noheadings -o name -j 254 -m 3');
+    expect(calls).toContain('dmsetup info -c --noheadings -o name -j 254 -m 1');
+  });
+
+  it('a slave that is not the pool the table names: the named pool is asked for', async () => {
+    const { runner, calls } = fakeRunner();
+    const wrong = sysfs({ slaves: async () => [{ major: 254, minor: 2 }] });
+    await thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5), sysfs: wrong });
+    expect(calls.slice(0, 3)).toEqual(['dmsetup table -j 254 -m 5', 'dmsetup table -j 254 -m 2', 'dmsetup table -j 254 -m 3']);
   });
 
   it('releases the snapshot when thin_dump fails, and throws', async () => {
-    const dumpKey = 'thin_dump --metadata-snap --dev-id 1 --format xml /dev/mapper/vg-pool_tmeta';
-    const { runner, calls } = fakeRunner({ [dumpKey]: { stdout: '', stderr: 'bad checksum', exitCode: 1 } });
-    await expect(thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5) })).rejects.toThrow(/bad checksum/);
-    expect(calls.at(-1)).toBe('dmsetup message vg-pool-tpool 0 release_metadata_snap');
+    const { runner, calls } = fakeRunner({ [dump]: { stdout: '', stderr: 'bad checksum', exitCode: 1 } });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/bad checksum/);
+    expect(calls.at(-1)).toBe(release);
   });
 
   it('a pool whose snapshot is held by someone else: throws, dumps nothing', async () => {
-    const { runner, calls } = fakeRunner({
-      'dmsetup message vg-pool-tpool 0 reserve_metadata_snap': { stdout: '', stderr: 'device-mapper: message ioctl failed: Device or resource busy', exitCode: 1 },
-    });
-    await expect(thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5) })).rejects.toThrow(/busy/);
+    const { runner, calls } = fakeRunner({ [reserve]: { stdout: '', stderr: 'device-mapper: message ioctl failed: Device or resource busy', exitCode: 1 } });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/busy/);
     expect(calls.some((c) => c.startsWith('thin_dump'))).toBe(false);
   });
 
   it('not thin (a linear LV, not a dm device, not a block device): null, nothing reserved', async () => {
-    const linear = fakeRunner({ 'dmsetup table -j 254 -m 5': ok('0 2097152 linear 252:16 2048\n') });
-    expect(await thinDeviceMap('/dev/vg/thick', { runner: linear.runner, stat: blockDev(254, 5) })).toBeNull();
-    expect(linear.calls).toHaveLength(1);
-    const notDm = fakeRunner({ 'dmsetup table -j 7 -m 0': { stdout: '', stderr: 'Device does not exist.', exitCode: 1 } });
-    expect(await thinDeviceMap('/dev/loop0', { runner: notDm.runner, stat: blockDev(7, 0) })).toBeNull();
+    const linear = fakeRunner();
+    expect(await thinDeviceMap('/dev/vg/thick', { runner: linear.runner, stat: blockDev(254, 7), sysfs: sysfs() })).toBeNull();
+    expect(linear.calls.some((c) => c.startsWith('dmsetup message'))).toBe(false);
+    const loop = fakeRunner();
+    expect(await thinDeviceMap('/dev/loop0', { runner: loop.runner, stat: blockDev(7, 0), sysfs: sysfs() })).toBeNull();
+    expect(loop.calls).toHaveLength(0);
     const file = fakeRunner();
-    expect(await thinDeviceMap('/tmp/x', { runner: file.runner, stat: async () => ({ isBlockDevice: () => false, rdev: 0n }) })).toBeNull();
+    expect(await thinDeviceMap('/tmp/x', { runner: file.runner, stat: async () => ({ isBlockDevice: () => false, rdev: 0n }), sysfs: sysfs() })).toBeNull();
     expect(file.calls).toHaveLength(0);
   });
 
   it('a block size that disagrees with the pool table is refused', async () => {
     const { runner } = fakeRunner({ 'dmsetup table -j 254 -m 3': ok('0 6291456 thin-pool 254:1 254:2 256 0 0 \n') });
-    await expect(thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5) })).rejects.toThrow(/blocks/);
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/blocks/);
+  });
+});
+
+describe('execFileRunner', () => {
+  it('exit code, output, and -1 for a program that cannot start', async () => {
+    expect(await execFileRunner(['sh', '-c', 'echo out; echo err >&2; exit 3'])).toEqual({ stdout: 'out\n', stderr: 'err\n', exitCode: 3 });
+    expect(await execFileRunner(['sh', '-c', 'echo $LC_ALL'])).toMatchObject({ stdout: 'C\n', exitCode: 0 });
+    const r = await execFileRunner(['/nonexistent/cinderblock-no-such-program']);
+    expect(r.exitCode).toBe(-1);
+    expect(r.stderr).toMatch(/ENOENT/);
   });
 });
 
