@@ -47,18 +47,33 @@ const backend = {
 const t0 = Date.now();
 await execa('rabbitmqctl', ['-q', 'add_vhost', vhost]);
 await execa('rabbitmqctl', ['-q', 'set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*']);
-const db = await createCinderDatabase('mysql');
+const dropVhost = () => execa('rabbitmqctl', ['-q', 'delete_vhost', vhost]).catch((e: unknown) => console.error('vhost delete:', e));
+let db: Awaited<ReturnType<typeof createCinderDatabase>>;
+let stack: Awaited<ReturnType<typeof startCinderStack>>;
+try {
+  db = await createCinderDatabase('mysql');
+} catch (err) {
+  await dropVhost();
+  throw err;
+}
 const apiPort = await freePort();
-const stack = await startCinderStack({
-  host,
-  apiPort,
-  databaseUrl: db.url,
-  transportUrl: `rabbit://guest:guest@127.0.0.1:5672/${vhost}`,
-  backends: { lvm: backend },
-  // The volume service joins a minute later, from the guest: the scheduler need not hold requests
-  // back waiting for a first capability report at its own start.
-  defaults: { scheduler_driver_init_wait_time: '1' },
-});
+try {
+  stack = await startCinderStack({
+    host,
+    apiPort,
+    databaseUrl: db.url,
+    transportUrl: `rabbit://guest:guest@127.0.0.1:5672/${vhost}`,
+    backends: { lvm: backend },
+    // The volume service joins a minute later, from the guest: the scheduler need not hold requests
+    // back waiting for a first capability report at its own start.
+    defaults: { scheduler_driver_init_wait_time: '1' },
+  });
+} catch (err) {
+  // no `ready`: run-lab.sh reports the failure; leave nothing on the shared servers
+  await db.drop().catch(() => undefined);
+  await dropVhost();
+  throw err;
+}
 await waitFor('the API to answer', 60_000, async () => ((await stack.api('GET', '/volumes')).status === 200 ? true : undefined));
 console.log(`stack up in ${Date.now() - t0} ms: api :${apiPort}, host ${host}, db ${db.database}`);
 
@@ -82,7 +97,7 @@ async function stop(): Promise<void> {
   await writeFile(join(dir, 'stack.log'), await stack.logs()).catch(() => undefined);
   await stack.stop().catch((e: unknown) => console.error('stack stop:', e));
   await db.drop().catch((e: unknown) => console.error('db drop:', e));
-  await execa('rabbitmqctl', ['-q', 'delete_vhost', vhost]).catch((e: unknown) => console.error('vhost delete:', e));
+  await dropVhost();
   console.log('host services stopped');
   process.exit(0);
 }
