@@ -16,10 +16,9 @@
 // dm-multipath over both portals with I/O surviving one path going offline and coming back; (c)
 // in-use extend through connector.extendVolume. Order: single-path cases first, multipathd is
 // started for (b)/(c) only (with find_multipaths no it would claim every single-path disk).
-import { execFileSync } from 'node:child_process';
-import { constants as fsc, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pattern, readAt, sh, writeAt } from './lab-io.js';
 import type { DriverVolume, FullVolumeDriver } from '../../drivers/driver.js';
 import { LvmIscsiDriver } from '../../drivers/lvm/lvm-iscsi-driver.js';
 import { buildConnectionInfo } from '../../drivers/targets/connection-info.js';
@@ -33,7 +32,6 @@ import { IscsiConnector, type ConnectedDevice } from '../../src/connector/iscsi-
 import { parseSessionsP3 } from '../../src/connector/iscsiadm-commands.js';
 import { mapPaths, parseMultipathLl, parseShowMaps } from '../../src/connector/multipath-commands.js';
 import { createLogger, setRootLogger } from '../../src/log.js';
-import { flushBufferCache } from '../../src/native/index.js';
 
 const inLab = process.env.CINDERBLOCK_LAB === '1' && Boolean(process.env.CBLAB_DISKS);
 const DISK = (process.env.CBLAB_DISKS ?? '').split(' ')[0] ?? '';
@@ -51,9 +49,6 @@ const MiB = 1024 ** 2;
 const t0 = Date.now();
 const timings: Record<string, number> = {};
 
-function sh(argv: string[], input?: string): string {
-  return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', input, env: { ...process.env, LC_ALL: 'C', LVM_SUPPRESS_FD_WARNINGS: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
-}
 function shTry(argv: string[]): { code: number; out: string } {
   try {
     return { code: 0, out: sh(argv) };
@@ -69,34 +64,6 @@ function vol(id: string, size = 1, multiattach = false): DriverVolume {
 }
 const iqnOf = (v: DriverVolume) => `${PREFIX}${v.name}`;
 const lvPath = (v: DriverVolume) => `/dev/${VG}/${v.name}`;
-
-function pattern(tag: string, size = 64 * 1024): Buffer {
-  const b = Buffer.alloc(size);
-  for (let i = 0; i < b.length; i += tag.length + 1) b.write(`${tag}|`, i);
-  return b;
-}
-
-async function writeAt(dev: string, offset: number, data: Buffer): Promise<void> {
-  const fh = await open(dev, fsc.O_WRONLY | fsc.O_DSYNC);
-  try {
-    await fh.write(data, 0, data.length, offset);
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Reads from the device itself: the buffer cache is dropped first. */
-async function readAt(dev: string, offset: number, length: number): Promise<Buffer> {
-  await flushBufferCache(dev);
-  const fh = await open(dev, fsc.O_RDONLY);
-  try {
-    const b = Buffer.alloc(length);
-    await fh.read(b, 0, length, offset);
-    return b;
-  } finally {
-    await fh.close();
-  }
-}
 
 function sessions() {
   const r = shTry(['iscsiadm', '-m', 'session', '-P', '3']);
@@ -244,7 +211,7 @@ volumes_dir = ${WORK}/volumes
       expect(dev.path).toMatch(/^\/dev\/sd[a-z]+$/);
       const s = sessionsTo(iqnOf(V1));
       expect(s.map((x) => [x.portal, x.sessionState, x.initiatorName])).toEqual([[P1, 'LOGGED_IN', HOST_A]]);
-      const data = pattern('a-one');
+      const data = pattern('a-one', 64 * 1024);
       await writeAt(dev.path, 5 * MiB, data);
       expect((await readAt(dev.path, 5 * MiB, data.length)).equals(data)).toBe(true);
       expect((await readAt(lvPath(V1), 5 * MiB, data.length)).equals(data)).toBe(true);
@@ -296,10 +263,10 @@ volumes_dir = ${WORK}/volumes
       writeFileSync(`${OUT}/iscsiadm-session-P3-two-ifaces-one-portal.txt`, sh(['iscsiadm', '-m', 'session', '-P', '3']));
       const t = (await configfs.readTarget(iqnOf(V2)))!;
       expect(t.acls.map((a) => a.initiator).sort()).toEqual([HOST_A, HOST_B]);
-      await writeAt(devA.path, 0, pattern('from-a'));
-      await writeAt(devB.path, MiB, pattern('from-b'));
-      expect((await readAt(devB.path, 0, 65536)).equals(pattern('from-a'))).toBe(true);
-      expect((await readAt(devA.path, MiB, 65536)).equals(pattern('from-b'))).toBe(true);
+      await writeAt(devA.path, 0, pattern('from-a', 64 * 1024));
+      await writeAt(devB.path, MiB, pattern('from-b', 64 * 1024));
+      expect((await readAt(devB.path, 0, 65536)).equals(pattern('from-a', 64 * 1024))).toBe(true);
+      expect((await readAt(devA.path, MiB, 65536)).equals(pattern('from-b', 64 * 1024))).toBe(true);
     });
 
     it('terminating host A removes only A: its ACL goes, the target drops its session, B keeps working', async () => {
@@ -316,8 +283,8 @@ volumes_dir = ${WORK}/volumes
       writeFileSync(`${OUT}/iscsiadm-session-P3-after-terminate.txt`, sh(['iscsiadm', '-m', 'session', '-P', '3']));
       const b = sessionsTo(iqnOf(V2)).filter((s) => s.initiatorName === HOST_B);
       expect(b.map((s) => s.sessionState)).toEqual(['LOGGED_IN']);
-      await writeAt(devB.path, 2 * MiB, pattern('b-after'));
-      expect((await readAt(devB.path, 2 * MiB, 65536)).equals(pattern('b-after'))).toBe(true);
+      await writeAt(devB.path, 2 * MiB, pattern('b-after', 64 * 1024));
+      expect((await readAt(devB.path, 2 * MiB, 65536)).equals(pattern('b-after', 64 * 1024))).toBe(true);
       // A gives up its dead session; a fresh login is refused
       await hostA.disconnectVolume(infoA, { force: true });
       expect(sessionsTo(iqnOf(V2)).filter((s) => s.initiatorName === HOST_A)).toEqual([]);
@@ -367,7 +334,7 @@ volumes_dir = ${WORK}/volumes
       expect(await target.listExports()).not.toContain(FOREIGN);
       // and the restored export serves V1's data to A
       const dev = await hostA.connectVolume(info, { multipath: false });
-      expect((await readAt(dev.path, 5 * MiB, 65536)).equals(pattern('a-one'))).toBe(true);
+      expect((await readAt(dev.path, 5 * MiB, 65536)).equals(pattern('a-one', 64 * 1024))).toBe(true);
       await hostA.disconnectVolume(info);
       await driver.terminateConnection(V1, { initiator: HOST_A }, {});
       expect((await configfs.readTarget(iqnOf(V1)))!.acls).toEqual([]);
@@ -404,8 +371,8 @@ volumes_dir = ${WORK}/volumes
       expect(tg.acls.map((a) => [a.initiator, a.mappedLun0])).toEqual([[HOST_A, true]]);
       await expect(hostB.connectVolume(info)).rejects.toThrow(/authorization failure/);
       const dev = await hostA.connectVolume(info);
-      await writeAt(dev.path, 0, pattern('tcli'));
-      expect((await readAt(lvPath(V3), 0, 65536)).equals(pattern('tcli'))).toBe(true);
+      await writeAt(dev.path, 0, pattern('tcli', 64 * 1024));
+      expect((await readAt(lvPath(V3), 0, 65536)).equals(pattern('tcli', 64 * 1024))).toBe(true);
       await d.terminateConnection(V3, { initiator: HOST_A }, {});
       expect((await configfs.readTarget(iqnOf(V3)))!.acls).toEqual([]);
       await until('session dropped', 20_000, () => sessionsTo(iqnOf(V3)).every((s) => s.sessionState !== 'LOGGED_IN'));
@@ -452,7 +419,7 @@ volumes_dir = ${WORK}/volumes
       const loop = (async () => {
         while (!stop) {
           const i = stats.iterations;
-          const data = pattern(`mp-${i}`);
+          const data = pattern(`mp-${i}`, 64 * 1024);
           const off = BASE + (i % 128) * data.length;
           try {
             await writeAt(dev.path, off, data);
@@ -486,7 +453,7 @@ volumes_dir = ${WORK}/volumes
       expect(stats.iterations).toBeGreaterThanOrEqual(70);
       // what the last writes left is on the LV itself
       const last = stats.iterations - 1;
-      const data = pattern(`mp-${last}`);
+      const data = pattern(`mp-${last}`, 64 * 1024);
       expect((await readAt(lvPath(V1), BASE + (last % 128) * data.length, data.length)).equals(data)).toBe(true);
     });
 
@@ -499,7 +466,7 @@ volumes_dir = ${WORK}/volumes
       expect(size).toBe(2 * GiB);
       expect(Number(sh(['blockdev', '--getsize64', dev.path]).trim())).toBe(2 * GiB);
       for (const d of dev.devices) expect(Number(readFileSync(`/sys/block/${d}/size`, 'utf8')) * 512).toBe(2 * GiB);
-      const data = pattern('beyond-1g');
+      const data = pattern('beyond-1g', 64 * 1024);
       await writeAt(dev.path, 1536 * MiB, data);
       expect((await readAt(lvPath(V1), 1536 * MiB, data.length)).equals(data)).toBe(true);
     });

@@ -7,17 +7,17 @@
 // temporary LVs of a dead agent finished off at start-up. Thin: the pool
 // made by lvm_type=auto, thin snapshot / clone / extend, revert refused. Both: the capability
 // report against cinder's own commands on the same VG.
-import { execFileSync } from 'node:child_process';
 import { constants as fsc } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pattern, readAt, sh, writeAt } from './lab-io.js';
 import type { DriverSnapshot, DriverVolume } from '../../drivers/driver.js';
 import { createOnExtentsArgv, pvSegmentsArgv, thinPoolUsageArgv, vgsInfoArgv, type ExtentRange } from '../../drivers/lvm/lvm-commands.js';
 import { LvmVolumeDriver, nativeBlockDeviceOps, type BlockDeviceOps, type LvmDriverOptions } from '../../drivers/lvm/lvm-driver.js';
 import { lvExtents, parseCinderVgs, parsePvSegments, parseThinPoolFree } from '../../drivers/lvm/lvm-report.js';
 import type { VolumeCopyFn } from '../../drivers/lvm/volume-copy.js';
 import { createLogger } from '../../src/log.js';
-import { blockDeviceSize, flushBufferCache } from '../../src/native/index.js';
+import { blockDeviceSize } from '../../src/native/index.js';
 
 const inLab = process.env.CINDERBLOCK_LAB === '1' && Boolean(process.env.CBLAB_DISKS);
 const DISK = (process.env.CBLAB_DISKS ?? '').split(' ')[0] ?? '';
@@ -25,44 +25,11 @@ const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const logger = createLogger({ level: 'warn', pretty: false });
 
-function sh(argv: string[]): string {
-  return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C', LVM_SUPPRESS_FD_WARNINGS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
 function vol(id: string, size = 1): DriverVolume {
   return { id, name: `volume-${id}`, size, providerLocation: null, providerAuth: null, multiattach: false };
 }
 function snap(id: string, v: DriverVolume): DriverSnapshot {
   return { id, name: `snapshot-${id}`, volumeId: v.id, volumeName: v.name, volumeSize: v.size, providerLocation: null };
-}
-
-function pattern(tag: string): Buffer {
-  const b = Buffer.alloc(4096);
-  for (let i = 0; i < b.length; i += tag.length + 1) b.write(`${tag}|`, i);
-  return b;
-}
-
-async function writeAt(dev: string, offset: number, data: Buffer): Promise<void> {
-  const fh = await open(dev, fsc.O_WRONLY);
-  try {
-    await fh.write(data, 0, data.length, offset);
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Reads through the device itself, not a page cache another device node may have left stale. */
-async function readAt(dev: string, offset: number, length = 4096): Promise<Buffer> {
-  await flushBufferCache(dev);
-  const fh = await open(dev, fsc.O_RDONLY);
-  try {
-    const b = Buffer.alloc(length);
-    await fh.read(b, 0, length, offset);
-    return b;
-  } finally {
-    await fh.close();
-  }
 }
 
 const isZero = (b: Buffer): boolean => b.every((x) => x === 0);

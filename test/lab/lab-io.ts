@@ -1,0 +1,47 @@
+// Small helpers the lab suites share: run a host tool, and read or write a block device at an
+// offset through the device itself (not a page cache another device node may have left stale).
+// Not a suite: vitest's lab config only picks up *.lab.test.ts.
+import { execFileSync } from 'node:child_process';
+import { constants as fsc } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { flushBufferCache } from '../../src/native/index.js';
+
+/** Runs argv (no shell) with LVM's fd warnings off and C messages; throws on a non-zero exit. */
+export function sh(argv: string[], input?: string): string {
+  return execFileSync(argv[0]!, argv.slice(1), {
+    encoding: 'utf8',
+    input,
+    env: { ...process.env, LC_ALL: 'C', LVM_SUPPRESS_FD_WARNINGS: '1' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+/** A test pattern: `tag|tag|…` repeated over `size` bytes, so a stray block says whose it was. */
+export function pattern(tag: string, size = 4096): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < b.length; i += tag.length + 1) b.write(`${tag}|`, i);
+  return b;
+}
+
+/** Writes and waits for the data to be on the device (O_DSYNC). */
+export async function writeAt(dev: string, offset: number, data: Buffer): Promise<void> {
+  const fh = await open(dev, fsc.O_WRONLY | fsc.O_DSYNC);
+  try {
+    await fh.write(data, 0, data.length, offset);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Reads from the device itself: its buffer cache is dropped first. */
+export async function readAt(dev: string, offset: number, length = 4096): Promise<Buffer> {
+  await flushBufferCache(dev);
+  const fh = await open(dev, fsc.O_RDONLY);
+  try {
+    const b = Buffer.alloc(length);
+    await fh.read(b, 0, length, offset);
+    return b;
+  } finally {
+    await fh.close();
+  }
+}
