@@ -1,6 +1,7 @@
 {
   # cinderblock's native addon: the few Linux syscalls Node cannot make itself
-  # (block-device ioctls, FICLONE, OFD record locks, AF_UNIX datagrams to systemd).
+  # (block-device ioctls, FICLONE, OFD record locks, AF_UNIX datagrams to systemd,
+  # device-mapper control ioctls).
   # Built by `npm run build:native` (node-gyp rebuild) against the local Node headers.
   "targets": [
     {
@@ -12,6 +13,7 @@
         "native/reflink.cc",
         "native/lock.cc",
         "native/sdnotify.cc",
+        "native/dm.cc",
         "native/copy.cc",
         "native/copy_engine.cc",
         "native/copy_uring.cc",

@@ -3,6 +3,11 @@
 #include "common.h"
 #include "copy.h"
 
+namespace cinderblock {
+// dm.cc: declared here rather than in common.h, which only it would use.
+void InitDm(Napi::Env env, Napi::Object exports);
+}  // namespace cinderblock
+
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -11,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   cinderblock::InitLock(env, exports);
   cinderblock::InitSdNotify(env, exports);
   cinderblock::InitCopy(env, exports);
+  cinderblock::InitDm(env, exports);
   return exports;
 }
 

@@ -22,3 +22,4 @@ export {
 export { sdNotify, notifyReady, notifyStopping, notifyStatus, notifyWatchdog, watchdogIntervalMs } from './systemd.js';
 export { copy, clear, checksum, CopyError, CopyAbortedError, CHECKSUM_ALGORITHM } from './copy.js';
 export type { CopyOptions, CopyResult, CopyProgress, ClearOptions, ClearResult, IoPriority } from './copy.js';
+export { dmTable, dmMessage, assertDmName, DM_NAME_LEN, type DmTarget } from './dm.js';
