@@ -2,7 +2,9 @@
 // device reads as zeros wherever its pool has no mapping, and a block device has no SEEK_DATA to
 // say where that is, so the map comes from the pool's metadata (device-mapper's thin target,
 // Documentation/admin-guide/device-mapper/thin-provisioning.rst; thin-provisioning-tools 0.9).
-// Pure functions: no I/O. thin-map.ts runs them.
+// Pure functions: no I/O. thin-map.ts runs them: the tables and messages through the addon's dm
+// ioctls (src/native/dm.ts), thin_dump as a process. The dmsetup argv builders stay for tools
+// that want the commands' own output (bench/lab/copy-lv-bench.mts captures it as test fixtures).
 export type Argv = string[];
 
 /** A device number as device-mapper prints it: `major:minor`. */
@@ -69,19 +71,40 @@ function parseDevNo(s: string): DevNo | null {
   return m ? { major: Number(m[1]), minor: Number(m[2]) } : null;
 }
 
-function tableLines(out: string): string[][] {
+/**
+ * One target of a dm table: what the addon's dmTable returns (native/dm.cc), and what a line of
+ * `dmsetup table` says (`start length type params...`).
+ */
+export interface DmTableRow {
+  start: number;
+  length: number;
+  type: string;
+  params: string;
+}
+
+/** `dmsetup table` text as rows (blank lines skipped). */
+export function parseDmTableText(out: string): DmTableRow[] {
   return out
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l !== '')
-    .map((l) => l.split(/\s+/));
+    .map((l) => {
+      const [start = '', length = '', type = '', ...params] = l.split(/\s+/);
+      return { start: Number(start), length: Number(length), type, params: params.join(' ') };
+    });
+}
+
+// Each row as the fields dmsetup prints, so a table reads the same from either source.
+function tableLines(table: string | readonly DmTableRow[]): string[][] {
+  const rows = typeof table === 'string' ? parseDmTableText(table) : table;
+  return rows.map((r) => [String(r.start), String(r.length), r.type, ...r.params.trim().split(/\s+/).filter((p) => p !== '')]);
 }
 
 /**
- * A thin device's table is one line, `0 LEN thin POOL_MAJ:MIN DEV_ID [EXTERNAL_ORIGIN]`; anything
+ * A thin device's table (dmTable's rows, or `dmsetup table` text) is one line, `0 LEN thin POOL_MAJ:MIN DEV_ID [EXTERNAL_ORIGIN]`; anything
  * else (linear, a snapshot, several targets) is not a thin device: null.
  */
-export function parseThinTable(out: string): { pool: DevNo; devId: number; sectors: number; externalOrigin: boolean } | null {
+export function parseThinTable(out: string | readonly DmTableRow[]): { pool: DevNo; devId: number; sectors: number; externalOrigin: boolean } | null {
   const lines = tableLines(out);
   if (lines.length !== 1) return null;
   const f = lines[0]!;
@@ -97,7 +120,7 @@ export function parseThinTable(out: string): { pool: DevNo; devId: number; secto
 /**
  * A pool's table: `0 LEN thin-pool META_MAJ:MIN DATA_MAJ:MIN BLOCK_SECTORS LOW_WATER N FEATURES...`.
  */
-export function parseThinPoolTable(out: string): { metadata: DevNo; data: DevNo; blockSectors: number } | null {
+export function parseThinPoolTable(out: string | readonly DmTableRow[]): { metadata: DevNo; data: DevNo; blockSectors: number } | null {
   const lines = tableLines(out);
   if (lines.length !== 1) return null;
   const f = lines[0]!;

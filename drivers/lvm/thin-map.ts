@@ -2,23 +2,16 @@
 // pool has no block there). Asked of device-mapper itself rather than LVM: the source's dm table
 // names its pool and dev_id, the pool's table its metadata device, and thin_dump reads the
 // mappings from a metadata snapshot reserved for the purpose (the only consistent way to read
-// a live pool's metadata). Commands and parsers: thin-map-commands.ts.
+// a live pool's metadata). Tables and messages are dm ioctls made by the addon (src/native/dm.ts)
+// and names come from sysfs, so thin_dump is the only process: where process starts are slow
+// (an emulated guest: a few hundred ms each) they were most of the lookup's time. Parsers and
+// thin_dump's argv: thin-map-commands.ts.
 import { execFile } from 'node:child_process';
 import { readFile, readdir, stat } from 'node:fs/promises';
 
+import { dmMessage, dmTable } from '../../src/native/index.js';
 import { runChecked, type LvmCommandResult, type LvmRunner } from './lvm-runner.js';
-import {
-  dmNameArgv,
-  dmTableArgv,
-  parseThinDumpXml,
-  parseThinPoolTable,
-  parseThinTable,
-  releaseMetadataSnapArgv,
-  reserveMetadataSnapArgv,
-  thinDumpArgv,
-  type DevNo,
-  type ThinDeviceMap,
-} from './thin-map-commands.js';
+import { parseThinDumpXml, parseThinPoolTable, parseThinTable, thinDumpArgv, type DevNo, type DmTableRow, type ThinDeviceMap } from './thin-map-commands.js';
 
 export type { ThinDeviceMap } from './thin-map-commands.js';
 
@@ -74,8 +67,21 @@ export const linuxDmSysfs: DmSysfs = {
   },
 };
 
+/** The device-mapper calls a lookup makes, by dm name (default: the addon's ioctls). */
+export interface DmControl {
+  /** The live table, one row per target (`dmsetup table NAME`). */
+  table(name: string): Promise<DmTableRow[]>;
+  /** A message to the target at sector 0 (`dmsetup message NAME 0 MESSAGE`). */
+  message(name: string, message: string): Promise<void>;
+}
+
+export const nativeDmControl: DmControl = {
+  table: (name) => dmTable(name),
+  message: (name, message) => dmMessage(name, message, 0),
+};
+
 /**
- * The default runner: node's execFile with `LC_ALL=C`, nothing more (execa's extra work per
+ * The default runner (thin_dump's): node's execFile with `LC_ALL=C`, nothing more (execa's extra work per
  * call is noticeable where CPU is slow, and these commands need none of it).
  */
 export const execFileRunner: LvmRunner = (argv, opts = {}) =>
@@ -94,8 +100,11 @@ export const execFileRunner: LvmRunner = (argv, opts = {}) =>
   });
 
 export interface ThinMapOptions {
+  /** Runs thin_dump (default execFileRunner). */
   runner?: LvmRunner;
-  /** Per command (default 120 s): a dump of a big, fragmented pool takes a while. */
+  /** For tests: default nativeDmControl. */
+  dm?: DmControl;
+  /** thin_dump's timeout (default 120 s): a dump of a big, fragmented pool takes a while. */
   timeoutMs?: number;
   /** For tests: what the device path is (default fs.stat with bigint numbers). */
   stat?: (path: string) => Promise<{ isBlockDevice(): boolean; rdev: bigint }>;
@@ -112,36 +121,47 @@ export interface ThinMapOptions {
  */
 export async function thinDeviceMap(devicePath: string, opts: ThinMapOptions = {}): Promise<ThinDeviceMap | null> {
   const runner = opts.runner ?? execFileRunner;
+  const dm = opts.dm ?? nativeDmControl;
   const sysfs = opts.sysfs ?? linuxDmSysfs;
   const run = { timeoutMs: opts.timeoutMs ?? 120_000 };
   const st = await (opts.stat ?? ((p: string) => stat(p, { bigint: true })))(devicePath);
   if (!st.isBlockDevice()) return null;
   const dev = splitDevT(st.rdev);
-  if ((await sysfs.dmName(dev)) === null) return null; // not a device-mapper device
+  const name = await sysfs.dmName(dev);
+  if (name === null) return null; // not a device-mapper device
 
   // A thin device sits on exactly one device, its pool: ask for both tables at once, then check
   // that the pool the thin table names is the one asked about (else ask again, for that one).
   const under = await sysfs.slaves(dev);
   // (A thick LV sits on a disk, which is no dm device: no point asking for its table.)
-  const guess = under.length === 1 && (await sysfs.dmName(under[0]!)) !== null ? under[0]! : undefined;
-  const [table, guessTable] = await Promise.all([runner(dmTableArgv(dev), run), guess ? runner(dmTableArgv(guess), run) : Promise.resolve(undefined)]);
-  if (table.exitCode !== 0) return null;
-  const thin = parseThinTable(table.stdout);
+  const guess = under.length === 1 ? under[0]! : undefined;
+  const guessName = guess ? await sysfs.dmName(guess) : null;
+  const [table, guessTable] = await Promise.all([
+    dm.table(name),
+    // Only a guess: if it fails, the pool the thin table names is asked for below.
+    guessName !== null ? dm.table(guessName).catch(() => undefined) : Promise.resolve(undefined),
+  ]);
+  const thin = parseThinTable(table);
   if (!thin || thin.externalOrigin) return null;
   const sameDev = (a: DevNo | undefined, b: DevNo) => a !== undefined && a.major === b.major && a.minor === b.minor;
-  const poolOut = sameDev(guess, thin.pool) && guessTable?.exitCode === 0 ? guessTable : await runChecked(runner, dmTableArgv(thin.pool), run);
-  const poolTable = parseThinPoolTable(poolOut.stdout);
-  if (!poolTable) throw new Error(`${devicePath}: its pool ${thin.pool.major}:${thin.pool.minor} has no thin-pool table`);
-  const nameOf = async (d: DevNo) => (await sysfs.dmName(d)) ?? (await runChecked(runner, dmNameArgv(d), run)).stdout.trim();
-  const [poolName, metaName] = await Promise.all([nameOf(thin.pool), nameOf(poolTable.metadata)]);
+  const nameOf = async (d: DevNo, what: string) => {
+    const n = await sysfs.dmName(d);
+    if (n === null) throw new Error(`${devicePath}: its ${what} ${d.major}:${d.minor} has no device-mapper name in sysfs`);
+    return n;
+  };
+  const poolIsGuess = sameDev(guess, thin.pool) && guessName !== null && guessTable !== undefined;
+  const poolName = poolIsGuess ? guessName : await nameOf(thin.pool, 'pool');
+  const poolTable = parseThinPoolTable(poolIsGuess ? guessTable : await dm.table(poolName));
+  if (!poolTable) throw new Error(`${devicePath}: its pool ${poolName} (${thin.pool.major}:${thin.pool.minor}) has no thin-pool table`);
+  const metaName = await nameOf(poolTable.metadata, 'pool metadata device');
 
   return onPool(poolName, async () => {
-    await runChecked(runner, reserveMetadataSnapArgv(poolName), run);
+    await dm.message(poolName, 'reserve_metadata_snap');
     let xml: string;
     try {
       xml = (await runChecked(runner, thinDumpArgv(`/dev/mapper/${metaName}`, thin.devId), run)).stdout;
     } finally {
-      await runChecked(runner, releaseMetadataSnapArgv(poolName), run);
+      await dm.message(poolName, 'release_metadata_snap');
     }
     const map = parseThinDumpXml(xml, thin.devId);
     if (map.blockBytes !== poolTable.blockSectors * 512) {

@@ -1,6 +1,6 @@
 // Finding a thin LV's mapped ranges: dmsetup/thin_dump argv, parsing their output (real output
-// captured in the lab: fixtures/thin-*, thin_dump-*.xml), the lookup's command sequence with a
-// fake runner, and the copy wrapper that passes the map on.
+// captured in the lab: fixtures/thin-*, thin_dump-*.xml) and the addon's dm table rows, the
+// lookup's sequence of dm calls and thin_dump with fakes, and the copy wrapper that passes the map on.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
@@ -9,6 +9,7 @@ import type { LvmCommandResult } from '../../../drivers/lvm/lvm-runner.js';
 import {
   dmNameArgv,
   dmTableArgv,
+  parseDmTableText,
   parseThinDumpXml,
   parseThinPoolTable,
   parseThinTable,
@@ -16,7 +17,8 @@ import {
   reserveMetadataSnapArgv,
   thinDumpArgv,
 } from '../../../drivers/lvm/thin-map-commands.js';
-import { execFileRunner, splitDevT, thinDeviceMap, type DmSysfs } from '../../../drivers/lvm/thin-map.js';
+import { execFileRunner, splitDevT, thinDeviceMap, type DmControl, type DmSysfs } from '../../../drivers/lvm/thin-map.js';
+import type { DmTableRow } from '../../../drivers/lvm/thin-map-commands.js';
 import { withThinSourceMap, type VolumeCopyOptions } from '../../../drivers/lvm/volume-copy.js';
 
 const KiB = 1024;
@@ -68,6 +70,19 @@ describe('dmsetup table parsing', () => {
     expect(parseThinTable('0 2097152 linear 252:16 2048\n')).toBeNull();
     expect(parseThinTable('0 1024 linear 252:16 2048\n1024 1024 linear 252:32 0\n')).toBeNull();
     expect(parseThinTable('')).toBeNull();
+  });
+
+  it('the addon’s rows read the same as dmsetup’s text', () => {
+    const rows: DmTableRow[] = [{ start: 0, length: 2097152, type: 'thin', params: '254:3 1' }];
+    expect(parseThinTable(rows)).toEqual(parseThinTable('0 2097152 thin 254:3 1\n'));
+    const pool: DmTableRow[] = [{ start: 0, length: 6291456, type: 'thin-pool', params: '254:1 254:2 128 0 0' }];
+    expect(parseThinPoolTable(pool)).toEqual({ metadata: { major: 254, minor: 1 }, data: { major: 254, minor: 2 }, blockSectors: 128 });
+    expect(parseThinTable([...rows, { start: 2097152, length: 8, type: 'zero', params: '' }])).toBeNull();
+    expect(parseThinTable([])).toBeNull();
+    expect(parseDmTableText('0 8 zero\n\n8 8 linear 252:16 0 \n')).toEqual([
+      { start: 0, length: 8, type: 'zero', params: '' },
+      { start: 8, length: 8, type: 'linear', params: '252:16 0' },
+    ]);
   });
 
   it('a pool: metadata device, data device, block size in sectors', () => {
@@ -123,9 +138,10 @@ describe('splitDevT', () => {
   });
 });
 
-describe('thinDeviceMap (fake dmsetup/thin_dump/sysfs)', () => {
+describe('thinDeviceMap (fake dm ioctls, thin_dump and sysfs)', () => {
   const blockDev = (major: number, minor: number) => async () => ({ isBlockDevice: () => true, rdev: (BigInt(major) << 8n) | BigInt(minor) });
   const ok = (stdout: string): LvmCommandResult => ({ stdout, stderr: '', exitCode: 0 });
+  const row = (line: string): DmTableRow[] => parseDmTableText(line);
   // 254:5 thin on 254:3 pool (tmeta 254:1, tdata 254:2); 254:7 a linear LV on 252:16
   const names: Record<string, string> = { '254:5': 'vg-thin', '254:3': 'vg-pool-tpool', '254:1': 'vg-pool_tmeta', '254:2': 'vg-pool_tdata', '254:7': 'vg-thick' };
   const under: Record<string, string[]> = { '254:5': ['254:3'], '254:3': ['254:1', '254:2'], '254:7': ['252:16'] };
@@ -136,77 +152,133 @@ describe('thinDeviceMap (fake dmsetup/thin_dump/sysfs)', () => {
     ...over,
   });
 
-  function fakeRunner(overrides: Record<string, LvmCommandResult> = {}) {
+  // Every call, dm or process, in one list, in the order made.
+  function fakes(opts: { tables?: Record<string, DmTableRow[] | Error>; messages?: Record<string, Error>; commands?: Record<string, LvmCommandResult> } = {}) {
     const calls: string[] = [];
+    const tables: Record<string, DmTableRow[] | Error> = {
+      'vg-thin': row('0 2097152 thin 254:3 1'),
+      'vg-pool-tpool': row('0 6291456 thin-pool 254:1 254:2 128 0 0'),
+      'vg-thick': row('0 2097152 linear 252:16 2048'),
+      'vg-pool_tdata': row('0 6291456 linear 252:16 10240'),
+      ...opts.tables,
+    };
+    const dm: DmControl = {
+      table: vi.fn(async (name: string) => {
+        calls.push(`table ${name}`);
+        const t = tables[name];
+        if (t === undefined) throw Object.assign(new Error(`no device ${name}`), { code: 'ENXIO' });
+        if (t instanceof Error) throw t;
+        return t;
+      }),
+      message: vi.fn(async (name: string, message: string) => {
+        calls.push(`message ${name} ${message}`);
+        const e = opts.messages?.[`${name} ${message}`];
+        if (e) throw e;
+      }),
+    };
     const runner = vi.fn(async (argv: readonly string[]) => {
       const key = argv.join(' ');
       calls.push(key);
-      if (overrides[key]) return overrides[key]!;
-      if (key === 'dmsetup table -j 254 -m 5') return ok('0 2097152 thin 254:3 1\n');
-      if (key === 'dmsetup table -j 254 -m 3') return ok('0 6291456 thin-pool 254:1 254:2 128 0 0 \n');
-      if (key === 'dmsetup table -j 254 -m 7') return ok('0 2097152 linear 252:16 2048\n');
-      if (key === 'dmsetup info -c --noheadings -o name -j 254 -m 3') return ok('vg-pool-tpool\n');
-      if (key === 'dmsetup info -c --noheadings -o name -j 254 -m 1') return ok('vg-pool_tmeta\n');
-      if (key.startsWith('dmsetup message')) return ok('');
+      if (opts.commands?.[key]) return opts.commands[key]!;
       if (key.startsWith('thin_dump')) return ok(SYNTHETIC);
       return { stdout: '', stderr: `unexpected ${key}`, exitCode: 1 };
     });
-    return { runner, calls };
+    return { dm, runner, calls };
   }
-  const reserve = 'dmsetup message vg-pool-tpool 0 reserve_metadata_snap';
+  const reserve = 'message vg-pool-tpool reserve_metadata_snap';
   const dump = 'thin_dump --metadata-snap --dev-id 1 --format xml /dev/mapper/vg-pool_tmeta';
-  const release = 'dmsetup message vg-pool-tpool 0 release_metadata_snap';
+  const release = 'message vg-pool-tpool release_metadata_snap';
 
-  it('five commands: both tables at once, then reserve, dump, release; names from sysfs', async () => {
-    const { runner, calls } = fakeRunner();
-    const m = await thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5), sysfs: sysfs() });
+  it('one process: both tables at once by ioctl, then reserve, dump, release; names from sysfs', async () => {
+    const { dm, runner, calls } = fakes();
+    const m = await thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: sysfs() });
     expect(m?.extents[0]).toEqual([0, 18 * 64 * KiB]);
-    expect(calls).toEqual(['dmsetup table -j 254 -m 5', 'dmsetup table -j 254 -m 3', reserve, dump, release]);
+    expect(calls).toEqual(['table vg-thin', 'table vg-pool-tpool', reserve, dump, release]);
+    expect(runner).toHaveBeenCalledTimes(1);
   });
 
-  it('without sysfs slaves or names it asks dmsetup instead, and gets the same map', async () => {
-    const { runner, calls } = fakeRunner();
-    const noSysfs = sysfs({ slaves: async () => [], dmName: async (d) => (d.minor === 5 ? 'vg-thin' : null) });
-    const m = await thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5), sysfs: noSysfs });
+  it('without sysfs slaves it asks for the pool the thin table names, and gets the same map', async () => {
+    const { dm, runner, calls } = fakes();
+    const m = await thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: sysfs({ slaves: async () => [] }) });
     expect(m?.extents).toHaveLength(3);
-    expect(calls).toContain('dmsetup info -c --noheadings -o name -j 254 -m 3');
-    expect(calls).toContain('dmsetup info -c --noheadings -o name -j 254 -m 1');
+    expect(calls).toEqual(['table vg-thin', 'table vg-pool-tpool', reserve, dump, release]);
+  });
+
+  it('a pool or metadata device sysfs cannot name: throws, reserves nothing', async () => {
+    const { dm, runner, calls } = fakes();
+    const noNames = sysfs({ slaves: async () => [], dmName: async (d) => (d.minor === 5 ? 'vg-thin' : null) });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: noNames })).rejects.toThrow(/pool 254:3 has no device-mapper name/);
+    const noMeta = sysfs({ dmName: async (d) => (d.minor === 1 ? null : (names[`${d.major}:${d.minor}`] ?? null)) });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: noMeta })).rejects.toThrow(/metadata device 254:1/);
+    expect(calls.some((c) => c.startsWith('message'))).toBe(false);
   });
 
   it('a slave that is not the pool the table names: the named pool is asked for', async () => {
-    const { runner, calls } = fakeRunner();
+    const { dm, runner, calls } = fakes();
     const wrong = sysfs({ slaves: async () => [{ major: 254, minor: 2 }] });
-    await thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5), sysfs: wrong });
-    expect(calls.slice(0, 3)).toEqual(['dmsetup table -j 254 -m 5', 'dmsetup table -j 254 -m 2', 'dmsetup table -j 254 -m 3']);
+    await thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: wrong });
+    expect(calls.slice(0, 3)).toEqual(['table vg-thin', 'table vg-pool_tdata', 'table vg-pool-tpool']);
+  });
+
+  it('a guess whose table cannot be read is only a guess: the named pool is asked for', async () => {
+    const { dm, runner, calls } = fakes({ tables: { 'vg-pool_tdata': new Error('ENXIO') } });
+    const wrong = sysfs({ slaves: async () => [{ major: 254, minor: 2 }] });
+    expect(await thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: wrong })).not.toBeNull();
+    expect(calls).toContain('table vg-pool-tpool');
+  });
+
+  it('the thin device’s table cannot be read (removed meanwhile): the error, not a guess', async () => {
+    const { dm, runner, calls } = fakes({ tables: { 'vg-thin': Object.assign(new Error('no device-mapper device named vg-thin'), { code: 'ENXIO' }) } });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/vg-thin/);
+    expect(calls.some((c) => c.startsWith('message'))).toBe(false);
   });
 
   it('releases the snapshot when thin_dump fails, and throws', async () => {
-    const { runner, calls } = fakeRunner({ [dump]: { stdout: '', stderr: 'bad checksum', exitCode: 1 } });
-    await expect(thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/bad checksum/);
+    const { dm, runner, calls } = fakes({ commands: { [dump]: { stdout: '', stderr: 'bad checksum', exitCode: 1 } } });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/bad checksum/);
     expect(calls.at(-1)).toBe(release);
   });
 
-  it('a pool whose snapshot is held by someone else: throws, dumps nothing', async () => {
-    const { runner, calls } = fakeRunner({ [reserve]: { stdout: '', stderr: 'device-mapper: message ioctl failed: Device or resource busy', exitCode: 1 } });
-    await expect(thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/busy/);
+  it('a pool whose snapshot is held by someone else: throws, dumps nothing, releases nothing', async () => {
+    const busy = Object.assign(new Error('vg-pool-tpool is busy'), { code: 'EBUSY' });
+    const { dm, runner, calls } = fakes({ messages: { 'vg-pool-tpool reserve_metadata_snap': busy } });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/busy/);
     expect(calls.some((c) => c.startsWith('thin_dump'))).toBe(false);
+    expect(calls).not.toContain(release);
   });
 
-  it('not thin (a linear LV, not a dm device, not a block device): null, nothing reserved', async () => {
-    const linear = fakeRunner();
-    expect(await thinDeviceMap('/dev/vg/thick', { runner: linear.runner, stat: blockDev(254, 7), sysfs: sysfs() })).toBeNull();
-    expect(linear.calls.some((c) => c.startsWith('dmsetup message'))).toBe(false);
-    const loop = fakeRunner();
-    expect(await thinDeviceMap('/dev/loop0', { runner: loop.runner, stat: blockDev(7, 0), sysfs: sysfs() })).toBeNull();
+  it('lookups on one pool take turns: one snapshot reserved at a time', async () => {
+    const { dm, runner, calls } = fakes();
+    const o = { runner, dm, stat: blockDev(254, 5), sysfs: sysfs() };
+    await Promise.all([thinDeviceMap('/dev/vg/thin', o), thinDeviceMap('/dev/vg/thin', o)]);
+    const msgs = calls.filter((c) => c.startsWith('message'));
+    expect(msgs).toEqual([reserve, release, reserve, release]);
+  });
+
+  it('not thin (a linear LV, not a dm device, not a block device, an external origin): null, nothing reserved', async () => {
+    const linear = fakes();
+    expect(await thinDeviceMap('/dev/vg/thick', { runner: linear.runner, dm: linear.dm, stat: blockDev(254, 7), sysfs: sysfs() })).toBeNull();
+    expect(linear.calls).toEqual(['table vg-thick']);
+    const loop = fakes();
+    expect(await thinDeviceMap('/dev/loop0', { runner: loop.runner, dm: loop.dm, stat: blockDev(7, 0), sysfs: sysfs() })).toBeNull();
     expect(loop.calls).toHaveLength(0);
-    const file = fakeRunner();
-    expect(await thinDeviceMap('/tmp/x', { runner: file.runner, stat: async () => ({ isBlockDevice: () => false, rdev: 0n }), sysfs: sysfs() })).toBeNull();
+    const file = fakes();
+    expect(await thinDeviceMap('/tmp/x', { runner: file.runner, dm: file.dm, stat: async () => ({ isBlockDevice: () => false, rdev: 0n }), sysfs: sysfs() })).toBeNull();
     expect(file.calls).toHaveLength(0);
+    const ext = fakes({ tables: { 'vg-thin': row('0 2097152 thin 254:3 1 254:9') } });
+    expect(await thinDeviceMap('/dev/vg/thin', { runner: ext.runner, dm: ext.dm, stat: blockDev(254, 5), sysfs: sysfs() })).toBeNull();
+    expect(ext.calls.some((c) => c.startsWith('message'))).toBe(false);
   });
 
   it('a block size that disagrees with the pool table is refused', async () => {
-    const { runner } = fakeRunner({ 'dmsetup table -j 254 -m 3': ok('0 6291456 thin-pool 254:1 254:2 256 0 0 \n') });
-    await expect(thinDeviceMap('/dev/vg/thin', { runner, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/blocks/);
+    const { dm, runner } = fakes({ tables: { 'vg-pool-tpool': row('0 6291456 thin-pool 254:1 254:2 256 0 0') } });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/blocks/);
+  });
+
+  it('a pool with no thin-pool table is refused before anything is reserved', async () => {
+    const { dm, runner, calls } = fakes({ tables: { 'vg-pool-tpool': row('0 6291456 linear 252:16 0') } });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/thin-pool table/);
+    expect(calls.some((c) => c.startsWith('message'))).toBe(false);
   });
 });
 
