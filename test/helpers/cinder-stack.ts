@@ -72,6 +72,13 @@ export function writeCinderConf(dir: string, opts: StackOptions & { host: string
   return ini(sections);
 }
 
+/** Thrown by a waitFor probe when waiting longer is pointless (a volume went to `error`). */
+export class WaitAborted extends Error {}
+
+/**
+ * Polls `probe` until it returns a value. A probe that throws is retried (the API may not be up
+ * yet), except with WaitAborted, which ends the wait at once.
+ */
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -80,6 +87,7 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
       const v = await probe();
       if (v !== undefined) return v;
     } catch (err) {
+      if (err instanceof WaitAborted) throw err;
       last = err;
     }
     await new Promise((r) => setTimeout(r, 250));

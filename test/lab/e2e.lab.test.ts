@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent-process.js';
-import { cinderApi, waitFor } from '../helpers/cinder-stack.js';
+import { cinderApi, waitFor, WaitAborted } from '../helpers/cinder-stack.js';
 import {
   diskBytes,
   diskOf,
@@ -49,25 +49,6 @@ const api = cinderApi(env.CBLAB_E2E_API ?? 'http://10.0.2.2:1/v3');
 
 function sh(argv: string[]): string {
   return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { ...env, LC_ALL: 'C', LVM_SUPPRESS_FD_WARNINGS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-class Fatal extends Error {}
-
-/** Polls like waitFor, except that a probe throwing Fatal (a resource in error) ends the wait at once. */
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      if (err instanceof Fatal) throw err;
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
 
 function connector(initiator: string, host: string) {
@@ -103,18 +84,18 @@ describe.skipIf(!inLab).sequential('cinder-api → cinderblock on LVM + LIO → 
   const tail = () => (agent ? agent.text().slice(-4000) : '');
 
   async function waitStatus(kind: 'volumes' | 'snapshots', id: string, status: string, timeoutMs = 120_000) {
-    return until(`${kind} ${id} to be ${status}`, timeoutMs, async () => {
+    return waitFor(`${kind} ${id} to be ${status}`, timeoutMs, async () => {
       const r = await api('GET', `/${kind}/${id}`);
       const obj = r.body?.[kind === 'volumes' ? 'volume' : 'snapshot'];
-      if (obj?.status?.startsWith('error')) throw new Fatal(`${kind} ${id} went to ${obj.status}\n${tail()}`);
+      if (obj?.status?.startsWith('error')) throw new WaitAborted(`${kind} ${id} went to ${obj.status}\n${tail()}`);
       return obj?.status === status ? obj : undefined;
     });
   }
   async function waitGone(kind: 'volumes' | 'snapshots', id: string, timeoutMs = 120_000) {
-    await until(`${kind} ${id} deleted`, timeoutMs, async () => {
+    await waitFor(`${kind} ${id} deleted`, timeoutMs, async () => {
       const r = await api('GET', `/${kind}/${id}`);
       const obj = r.body?.[kind === 'volumes' ? 'volume' : 'snapshot'];
-      if (obj?.status?.startsWith('error')) throw new Fatal(`${kind} ${id} went to ${obj.status}\n${tail()}`);
+      if (obj?.status?.startsWith('error')) throw new WaitAborted(`${kind} ${id} went to ${obj.status}\n${tail()}`);
       return r.status === 404 ? true : undefined;
     });
   }
@@ -315,9 +296,9 @@ describe.skipIf(!inLab).sequential('cinder-api → cinderblock on LVM + LIO → 
       expect(lvs()).toContain(`_snapshot-${snap.id}`);
       await attachedWrite(vol.id, 0x77);
       expect((await api('POST', `/volumes/${vol.id}/action`, { revert: { snapshot_id: snap.id } })).status).toBe(202);
-      await until('the revert to finish', 180_000, async () => {
+      await waitFor('the revert to finish', 180_000, async () => {
         const v = (await api('GET', `/volumes/${vol.id}`)).body.volume;
-        if (v.status === 'error') throw new Fatal(`revert failed\n${tail()}`);
+        if (v.status === 'error') throw new WaitAborted(`revert failed\n${tail()}`);
         return v.status === 'available' ? true : undefined;
       });
       await waitStatus('snapshots', snap.id, 'available');
@@ -443,9 +424,9 @@ describe.skipIf(!inLab).sequential('cinder-api → cinderblock on LVM + LIO → 
       snap = await waitStatus('snapshots', r.body.snapshot.id, 'available');
       await attachedWrite(vol.id, 0x77);
       expect((await api('POST', `/volumes/${vol.id}/action`, { revert: { snapshot_id: snap.id } })).status).toBe(202);
-      await until('the revert to finish', 180_000, async () => {
+      await waitFor('the revert to finish', 180_000, async () => {
         const v = (await api('GET', `/volumes/${vol.id}`)).body.volume;
-        if (v.status === 'error') throw new Fatal(`revert failed\n${tail()}`);
+        if (v.status === 'error') throw new WaitAborted(`revert failed\n${tail()}`);
         return v.status === 'available' ? true : undefined;
       });
       expect(await attachedHolds(vol.id, 0x5a)).toBe(true);

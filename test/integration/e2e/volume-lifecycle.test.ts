@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCinderStack, waitFor, type CinderStack } from '../../helpers/cinder-stack.js';
+import { startCinderStack, waitFor, WaitAborted, type CinderStack } from '../../helpers/cinder-stack.js';
 import { startAgentProcess, type AgentProcess } from '../../helpers/agent-process.js';
 import { startTgtd, tgtAvailable, type TgtdHandle } from '../../helpers/tgtd.js';
 import { iscsiReadCapacity16, qemuIo, qemuIscsiAvailable, type IscsiLogin } from '../../helpers/libiscsi.js';
@@ -33,7 +33,7 @@ describe.runIf(ready)('volume lifecycle through cinder-api, cinderblock, tgt and
     return waitFor(`${kind} ${id} to be ${status}`, timeoutMs, async () => {
       const r = await stack.api('GET', `/${kind}/${id}`);
       const obj = r.body[kind === 'volumes' ? 'volume' : 'snapshot'];
-      if (obj?.status?.startsWith('error')) throw new Error(`${kind} ${id} went to ${obj.status}\n${agent.text().slice(-3000)}`);
+      if (obj?.status?.startsWith('error')) throw new WaitAborted(`${kind} ${id} went to ${obj.status}\n${agent.text().slice(-3000)}`);
       return obj?.status === status ? obj : undefined;
     });
   }
