@@ -82,6 +82,6 @@ export function dmMessage(name: string, message: string, sector = 0): Promise<vo
   if (!Number.isSafeInteger(sector) || sector < 0) throw new RangeError(`sector must be a non-negative integer, got ${sector}`);
   return call(() => dm().dmMessage(name, message, sector), `sending "${message}" to device-mapper device ${name}`, name, {
     EINVAL: `The target of ${name} at sector ${sector} refused the message (unknown message, or no target at that sector): check \`dmsetup table ${name}\`.`,
-    EBUSY: `${name} is busy with this (for a thin pool's reserve_metadata_snap: another tool holds the metadata snapshot; release it or wait).`,
+    EBUSY: `${name} is busy (for a thin pool's reserve_metadata_snap: a metadata snapshot is already held, by another tool or a lookup that did not release it; \`dmsetup message ${name} 0 release_metadata_snap\` once nothing uses it).`,
   });
 }
