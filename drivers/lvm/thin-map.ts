@@ -115,8 +115,9 @@ export interface ThinMapOptions {
 /**
  * The mapped ranges of the thin device at `devicePath` (bytes, sorted, merged), or null when it
  * is not a dm-thin device (a thick LV, a file, a thin device with an external origin). Throws if
- * it is thin but the map cannot be read (pool busy with another metadata snapshot, no
- * thin_dump): callers then read the whole device. Valid only while nothing writes the device:
+ * its table cannot be read (removed meanwhile, no usable /dev/mapper/control) or it is thin but
+ * the map cannot be read (pool busy with another metadata snapshot, no thin_dump): callers then
+ * read the whole device. Valid only while nothing writes the device:
  * cinder copies from snapshots and detached volumes.
  */
 export async function thinDeviceMap(devicePath: string, opts: ThinMapOptions = {}): Promise<ThinDeviceMap | null> {
