@@ -34,12 +34,14 @@ say(`database ${db.database}`);
 // The guest's services heartbeat from an emulated CPU: a generous down time keeps the scheduler
 // from calling them down between two slow reports.
 const timing = { report_interval: '5', service_down_time: '120', rpc_response_timeout: '900' };
+// 121 volumes in one project: above cinder's default quota of 10
+const quotas = { quota_volumes: '-1', quota_gigabytes: '-1' };
 const stack = await startCinderStack({
   host,
   apiPort: API_PORT,
   databaseUrl: db.url,
   transportUrl,
-  defaults: timing,
+  defaults: { ...timing, ...quotas },
   backends: { lvm: { volume_backend_name: 'lvm', volume_driver: 'cinder.volume.drivers.lvm.LVMVolumeDriver', volume_group: 'cinder-volumes', target_helper: 'lioadm' } },
 });
 say(`cinder-api ${stack.apiUrl}, conf ${stack.confPath}`);

@@ -510,6 +510,8 @@ async function main(): Promise<void> {
     if (i > 120) throw new Error('the scheduler never learned the pool');
     await sleep(1000);
   }
+  // cinder's default quota is 10 volumes per project: lift it for the bench's project
+  await apiOk('PUT', '/os-quota-sets/admin', { quota_set: { volumes: -1, gigabytes: -1, per_volume_gigabytes: -1 } }, [200]);
   const total = WARMUP + SAMPLES + RESTORE_N;
   const ids: string[] = [];
   const tc = Date.now();
