@@ -358,6 +358,13 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
    */
   async activateForExport(volume: Pick<DriverVolume, 'name'>): Promise<string> {
     const path = this.exportPath(volume);
+    // A restart re-exports every attached volume, and one lvchange costs about a second on a
+    // busy host (3 s each under the lab's emulation): 100 exports waited minutes for activations
+    // that change nothing. cinder's unconditional `lvchange -a y` of an active LV is a no-op, so
+    // an LV the (shared, briefly cached) report shows active and whose device node exists is
+    // left alone.
+    const lv = await this.vg.getLv(volume.name);
+    if (lv?.active && (await this.blockDevice.exists(path))) return path;
     await this.vg.activate(volume.name);
     return path;
   }
