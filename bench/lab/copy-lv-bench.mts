@@ -175,7 +175,7 @@ async function thinSparse(): Promise<void> {
     const map = await thinDeviceMap(src);
     const lookupS = (performance.now() - t0) / 1000;
     if (!map) throw new Error(`${src}: no thin map`);
-    add('thin map lookup alone (dmsetup + thin_dump)', lookupS);
+    add('thin map lookup alone (dm ioctls + thin_dump)', lookupS);
     const copyS = await engine(src, dst, { destinationIsZeroed: true, sourceExtents: map.extents });
     add('cinderblock copy with the thin map (copy alone)', copyS);
     add('cinderblock copy with the thin map (lookup + copy)', lookupS + copyS);

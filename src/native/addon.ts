@@ -23,6 +23,10 @@ export interface NativeAddon {
   blkPbszGet(dev: FileRef): Promise<number>;
   blkFlsBuf(dev: FileRef): Promise<void>;
   blkRrPart(dev: FileRef): Promise<void>;
+  /** device-mapper table of a dm name (DM_TABLE_STATUS); see dm.ts. */
+  dmTable(name: string): Promise<Array<{ start: number; length: number; type: string; params: string }>>;
+  /** device-mapper target message (DM_TARGET_MSG); see dm.ts. */
+  dmMessage(name: string, message: string, sector: number): Promise<void>;
   blkDiscard(dev: FileRef, offset: number, length: number): Promise<void>;
   blkZeroOut(dev: FileRef, offset: number, length: number): Promise<void>;
   ficlone(src: FileRef, dst: FileRef, mode: number): Promise<void>;

@@ -11,12 +11,7 @@ export interface DmTarget {
   params: string;
 }
 
-// The raw calls. Kept out of NativeAddon (addon.ts) so far: see native/README.md.
-interface DmAddon {
-  dmTable(name: string): Promise<DmTarget[]>;
-  dmMessage(name: string, message: string, sector: number): Promise<void>;
-}
-const dm = (): DmAddon => addon() as unknown as DmAddon;
+const dm = addon;
 
 /** linux/dm-ioctl.h DM_NAME_LEN: a name and its NUL must fit in 128 bytes. */
 export const DM_NAME_LEN = 128;
