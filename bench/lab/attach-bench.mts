@@ -45,6 +45,7 @@ import { AmqpConnection, RpcClient } from '../../src/rpc/index.js';
 import { adminContext } from '../../src/rpc/context.js';
 import { VersionedObject } from '../../src/rpc/ovo.js';
 import { createLogger, setRootLogger } from '../../src/log.js';
+import { cinderApi } from '../../test/helpers/cinder-stack.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const env = (k: string, d?: string): string => {
@@ -185,24 +186,8 @@ function serviceTail(lines = 2): string {
 // ---------------------------------------------------------------------------------------------
 // cinder-api
 
-const headers = {
-  'Content-Type': 'application/json',
-  Accept: 'application/json',
-  'X-Auth-Token': 'admin:admin',
-  'X-Auth-Project-Id': 'admin',
-  'OpenStack-API-Version': 'volume 3.70',
-};
-async function api(method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${API}${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(1_200_000) });
-  const text = await res.text();
-  let parsed: any = text;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    /* keep text */
-  }
-  return { status: res.status, body: parsed };
-}
+// the same noauth client the e2e tests use; an attach through cinder-volume under emulation takes minutes
+const api = cinderApi(API, { timeoutMs: 1_200_000 });
 async function apiOk(method: string, p: string, body: unknown, want: number[]): Promise<any> {
   const r = await api(method, p, body);
   if (!want.includes(r.status)) throw new Error(`${method} ${p} -> ${r.status}: ${JSON.stringify(r.body).slice(0, 1500)}`);

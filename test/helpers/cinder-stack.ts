@@ -119,7 +119,8 @@ export type CinderApi = (method: string, path: string, body?: unknown) => Promis
  * A v3 API client with noauth admin headers (API 3.70) for a cinder-api at `apiUrl` (…/v3), e.g.
  * one a lab guest reaches on the host at 10.0.2.2.
  */
-export function cinderApi(apiUrl: string): CinderApi {
+/** `timeoutMs` bounds each request (a slow peer under emulation may need minutes); none by default. */
+export function cinderApi(apiUrl: string, opts: { timeoutMs?: number } = {}): CinderApi {
   const headers = {
     'Content-Type': 'application/json',
     Accept: 'application/json',
@@ -129,7 +130,12 @@ export function cinderApi(apiUrl: string): CinderApi {
     'OpenStack-API-Version': 'volume 3.70',
   };
   return async (method, path, body) => {
-    const res = await fetch(`${apiUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(`${apiUrl}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: opts.timeoutMs === undefined ? undefined : AbortSignal.timeout(opts.timeoutMs),
+    });
     const text = await res.text();
     let parsed: unknown = text;
     try {
