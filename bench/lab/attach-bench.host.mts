@@ -58,7 +58,7 @@ writeFileSync(
     `CB_BENCH_SERVICE_DOWN_TIME=${timing.service_down_time}`,
     // the bench's knobs, set where run-lab.sh is started, reach the guest only through this file
     ...Object.entries(process.env)
-      .filter(([k]) => /^CB_BENCH_(SAMPLES|MIN_SAMPLES|WARMUP|RESTORE|RESERVE_S|END_BY)$/.test(k))
+      .filter(([k]) => /^CB_BENCH_(SAMPLES|MIN_SAMPLES|WARMUP|RESTORE|RESERVE_S|END_BY|PEER)$/.test(k))
       .map(([k, v]) => `${k}=${v}`),
     '',
   ].join('\n'),

@@ -35,7 +35,8 @@
 //
 // Env: CB_BENCH_SAMPLES (20 per service), CB_BENCH_MIN_SAMPLES (5), CB_BENCH_WARMUP (1),
 // CB_BENCH_RESTORE (100), CB_BENCH_RESERVE_S (seconds kept for phases 4-5 while sampling
-// cinder-volume; 1500), plus what the host hook exports (CB_BENCH_HOST, _API_URL, _DB_URL,
+// cinder-volume; 1500), CB_BENCH_PEER (1; 0 skips phases 3 and 5, for a quick cinderblock-only
+// run: the figures then have no peer to compare with and the table says n/a), plus what the host hook exports (CB_BENCH_HOST, _API_URL, _DB_URL,
 // _TRANSPORT_URL).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync, closeSync } from 'node:fs';
@@ -59,6 +60,7 @@ const MIN_SAMPLES = num('CB_BENCH_MIN_SAMPLES', 5);
 const WARMUP = num('CB_BENCH_WARMUP', 1);
 const RESTORE_N = num('CB_BENCH_RESTORE', 100);
 const RESERVE_S = num('CB_BENCH_RESERVE_S', 1500);
+const PEER = process.env.CB_BENCH_PEER !== '0';
 const HOST = env('CB_BENCH_HOST');
 const API = env('CB_BENCH_API_URL');
 const DB_URL = env('CB_BENCH_DB_URL');
@@ -519,20 +521,22 @@ async function main(): Promise<void> {
 
   // 3. cinder-volume takes over: cold start, then samples within the budget.
   await stopService(svc);
-  svc = startService('cinder-volume');
-  try {
-    results.services['cinder-volume'].cold_start_s = await waitServing(svc, 900);
-    log(`cinder-volume answers RPC after ${results.services['cinder-volume'].cold_start_s.toFixed(1)}s`);
-    await samples('cinder-volume', sampleVols, RESERVE_S);
-  } catch (err) {
-    results.services['cinder-volume'].error = String(err);
-    results.notes.push(`cinder-volume samples failed: ${String(err)}`);
-    log(`cinder-volume phase failed: ${String(err)}`);
-    save();
+  if (PEER) {
+    svc = startService('cinder-volume');
+    try {
+      results.services['cinder-volume'].cold_start_s = await waitServing(svc, 900);
+      log(`cinder-volume answers RPC after ${results.services['cinder-volume'].cold_start_s.toFixed(1)}s`);
+      await samples('cinder-volume', sampleVols, RESERVE_S);
+    } catch (err) {
+      results.services['cinder-volume'].error = String(err);
+      results.notes.push(`cinder-volume samples failed: ${String(err)}`);
+      log(`cinder-volume phase failed: ${String(err)}`);
+      save();
+    }
   }
 
   // 4. cinderblock back; RESTORE_N volumes in-use; cinderblock restore.
-  await stopService(svc);
+  if (PEER) await stopService(svc);
   svc = startService('cinderblock');
   await waitServing(svc, 300);
   const ta = Date.now();
@@ -550,6 +554,11 @@ async function main(): Promise<void> {
   svc = await measureRestore('cinderblock', want, svc, 900);
   log(`cinderblock restore: ${JSON.stringify(results.services.cinderblock.restore)}`);
 
+  if (!PEER) {
+    results.notes.push('CB_BENCH_PEER=0: cinder-volume not run');
+    await stopService(svc, 20_000);
+    return;
+  }
   // 5. cinder-volume restore from its saveconfig.json.
   const s = run('cinder-rtstool', ['save'], { allowFail: true });
   let saved = 0;
