@@ -1,7 +1,7 @@
 {
   # cinderblock's native addon: the few Linux syscalls Node cannot make itself
   # (block-device ioctls, FICLONE, OFD record locks, AF_UNIX datagrams to systemd,
-  # device-mapper control ioctls).
+  # device-mapper control ioctls, O_DIRECT block reads).
   # Built by `npm run build:native` (node-gyp rebuild) against the local Node headers.
   "targets": [
     {
@@ -14,6 +14,7 @@
         "native/lock.cc",
         "native/sdnotify.cc",
         "native/dm.cc",
+        "native/direct_read.cc",
         "native/copy.cc",
         "native/copy_engine.cc",
         "native/copy_uring.cc",

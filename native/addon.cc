@@ -3,11 +3,6 @@
 #include "common.h"
 #include "copy.h"
 
-namespace cinderblock {
-// dm.cc: declared here rather than in common.h, which only it would use.
-void InitDm(Napi::Env env, Napi::Object exports);
-}  // namespace cinderblock
-
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -17,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   cinderblock::InitSdNotify(env, exports);
   cinderblock::InitCopy(env, exports);
   cinderblock::InitDm(env, exports);
+  cinderblock::InitDirectRead(env, exports);
   return exports;
 }
 

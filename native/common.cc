@@ -30,6 +30,8 @@ void Settle(Napi::Env env, Job* job) {
     job->deferred.Resolve(Napi::Number::New(env, o.number));
   } else if (o.kind == Outcome::Kind::Boolean) {
     job->deferred.Resolve(Napi::Boolean::New(env, o.boolean));
+  } else if (o.kind == Outcome::Kind::Value) {
+    job->deferred.Resolve(o.value(env));
   } else {
     job->deferred.Resolve(env.Undefined());
   }

@@ -15,7 +15,7 @@ namespace cinderblock {
 
 // What a blocking call run on its own thread hands back to the JS thread.
 struct Outcome {
-  enum class Kind { Undefined, Number, Boolean };
+  enum class Kind { Undefined, Number, Boolean, Value };
 
   int err = 0;                // errno of the failing call; 0 on success
   const char* syscall = "";   // which call failed, e.g. "ioctl(BLKDISCARD)"
@@ -23,6 +23,9 @@ struct Outcome {
   Kind kind = Kind::Undefined;
   double number = 0;
   bool boolean = false;
+  // Kind::Value: builds the result on the JS thread from what the worker produced (a table, a
+  // list of buffers); JS values cannot be made on the worker thread.
+  std::function<Napi::Value(Napi::Env)> value;
 
   static Outcome Done() { return Outcome{}; }
   static Outcome Number(double v) {
@@ -35,6 +38,12 @@ struct Outcome {
     Outcome o;
     o.kind = Kind::Boolean;
     o.boolean = v;
+    return o;
+  }
+  static Outcome Of(std::function<Napi::Value(Napi::Env)> make) {
+    Outcome o;
+    o.kind = Kind::Value;
+    o.value = std::move(make);
     return o;
   }
   static Outcome Fail(int err, const char* syscall, std::string path) {
@@ -77,5 +86,7 @@ void InitBlockdev(Napi::Env env, Napi::Object exports);
 void InitReflink(Napi::Env env, Napi::Object exports);
 void InitLock(Napi::Env env, Napi::Object exports);
 void InitSdNotify(Napi::Env env, Napi::Object exports);
+void InitDm(Napi::Env env, Napi::Object exports);
+void InitDirectRead(Napi::Env env, Napi::Object exports);
 
 }  // namespace cinderblock

@@ -17,8 +17,6 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include <system_error>
-#include <thread>
 #include <vector>
 
 #include "common.h"
@@ -46,19 +44,22 @@ struct TableLine {
   std::string params;
 };
 
-struct Result {
-  int err = 0;
-  const char* syscall = "";
-  std::string path;
-  std::vector<TableLine> lines;
-};
+using Lines = std::vector<TableLine>;
 
-Result Fail(int err, const char* syscall, std::string path) {
-  Result r;
-  r.err = err;
-  r.syscall = syscall;
-  r.path = std::move(path);
-  return r;
+// The table as JS: [{start, length, type, params}], sectors as doubles (exact up to 2^53
+// sectors, 4 EiB, far past any device).
+Napi::Value LinesToJs(Napi::Env env, const Lines& lines) {
+  Napi::Array out = Napi::Array::New(env, lines.size());
+  for (size_t i = 0; i < lines.size(); i++) {
+    const TableLine& l = lines[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("start", Napi::Number::New(env, static_cast<double>(l.start)));
+    o.Set("length", Napi::Number::New(env, static_cast<double>(l.length)));
+    o.Set("type", Napi::String::New(env, l.type));
+    o.Set("params", Napi::String::New(env, l.params));
+    out.Set(static_cast<uint32_t>(i), o);
+  }
+  return out;
 }
 
 // The header the kernel reads for any dm ioctl: version, sizes, and the device by name
@@ -92,20 +93,20 @@ class Control {
 // 8-byte aligned storage, as the kernel's structures want.
 std::unique_ptr<uint64_t[]> Buffer(size_t bytes) { return std::unique_ptr<uint64_t[]>(new uint64_t[(bytes + 7) / 8]()); }
 
-Result TableStatus(const std::string& name) {
+Outcome TableStatus(const std::string& name) {
   Control ctl;
-  if (ctl.fd() < 0) return Fail(ctl.err(), "open", kControl);
+  if (ctl.fd() < 0) return Outcome::Fail(ctl.err(), "open", kControl);
   for (size_t size = kFirstBuffer;; size *= 2) {
     auto storage = Buffer(size);
     auto* io = reinterpret_cast<dm_ioctl*>(storage.get());
     InitHeader(io, size, name, DM_STATUS_TABLE_FLAG);
-    if (ioctl(ctl.fd(), DM_TABLE_STATUS, io) != 0) return Fail(errno, "ioctl(DM_TABLE_STATUS)", name);
+    if (ioctl(ctl.fd(), DM_TABLE_STATUS, io) != 0) return Outcome::Fail(errno, "ioctl(DM_TABLE_STATUS)", name);
     if (io->flags & DM_BUFFER_FULL_FLAG) {
       // Partial output: ask again with room for all of it rather than return half a table.
-      if (size * 2 > kMaxBuffer) return Fail(E2BIG, "ioctl(DM_TABLE_STATUS)", name);
+      if (size * 2 > kMaxBuffer) return Outcome::Fail(E2BIG, "ioctl(DM_TABLE_STATUS)", name);
       continue;
     }
-    Result r;
+    auto lines = std::make_shared<Lines>();
     // The kernel sets data_start (where its output begins) and data_size (how much it used);
     // each dm_target_spec is followed by its NUL-terminated params, and `next` is the offset of
     // the following spec from the start of the output. Anything pointing outside what the
@@ -115,32 +116,32 @@ Result TableStatus(const std::string& name) {
     size_t out = io->data_start;
     size_t pos = out;
     for (uint32_t i = 0; i < io->target_count; i++) {
-      if (pos + sizeof(dm_target_spec) > end) return Fail(EPROTO, "ioctl(DM_TABLE_STATUS)", name);
+      if (pos + sizeof(dm_target_spec) > end) return Outcome::Fail(EPROTO, "ioctl(DM_TABLE_STATUS)", name);
       dm_target_spec spec;
       std::memcpy(&spec, base + pos, sizeof(spec));
       const char* params = base + pos + sizeof(spec);
       size_t room = end - (pos + sizeof(spec));
       size_t plen = strnlen(params, room);
-      if (plen == room) return Fail(EPROTO, "ioctl(DM_TABLE_STATUS)", name);
+      if (plen == room) return Outcome::Fail(EPROTO, "ioctl(DM_TABLE_STATUS)", name);
       TableLine line;
       line.start = spec.sector_start;
       line.length = spec.length;
       line.type.assign(spec.target_type, strnlen(spec.target_type, sizeof(spec.target_type)));
       line.params.assign(params, plen);
-      r.lines.push_back(std::move(line));
+      lines->push_back(std::move(line));
       if (i + 1 < io->target_count) {
         size_t next = out + spec.next;
-        if (spec.next == 0 || next <= pos) return Fail(EPROTO, "ioctl(DM_TABLE_STATUS)", name);
+        if (spec.next == 0 || next <= pos) return Outcome::Fail(EPROTO, "ioctl(DM_TABLE_STATUS)", name);
         pos = next;
       }
     }
-    return r;
+    return Outcome::Of([lines](Napi::Env env) { return LinesToJs(env, *lines); });
   }
 }
 
-Result TargetMessage(const std::string& name, uint64_t sector, const std::string& message) {
+Outcome TargetMessage(const std::string& name, uint64_t sector, const std::string& message) {
   Control ctl;
-  if (ctl.fd() < 0) return Fail(ctl.err(), "open", kControl);
+  if (ctl.fd() < 0) return Outcome::Fail(ctl.err(), "open", kControl);
   // Header, then dm_target_msg { sector; message[] } with the message NUL-terminated (the
   // kernel refuses one that is not), with room for any text a target hands back.
   size_t size = sizeof(dm_ioctl) + sizeof(dm_target_msg) + message.size() + 1 + 4096;
@@ -153,8 +154,8 @@ Result TargetMessage(const std::string& name, uint64_t sector, const std::string
   msg->message[message.size()] = '\0';
   // Never retried: a message may change state (reserve_metadata_snap), and sending it twice
   // would not be the same as sending it once.
-  if (ioctl(ctl.fd(), DM_TARGET_MSG, io) != 0) return Fail(errno, "ioctl(DM_TARGET_MSG)", name);
-  return Result{};
+  if (ioctl(ctl.fd(), DM_TARGET_MSG, io) != 0) return Outcome::Fail(errno, "ioctl(DM_TARGET_MSG)", name);
+  return Outcome::Done();
 }
 
 // A dm name as the kernel takes it: non-empty, shorter than DM_NAME_LEN (it must fit with its
@@ -171,69 +172,11 @@ std::string ToDmName(const Napi::Value& v) {
   return name;
 }
 
-// One in-flight call: created on the JS thread, filled in on its own thread, settled and freed
-// back on the JS thread (the same shape as RunOnOwnThread, which can only hand back a number).
-struct Job {
-  Napi::Promise::Deferred deferred;
-  std::function<Result()> work;
-  bool returnsTable;
-  Result result;
-};
-
-void Settle(Napi::Env env, Job* job) {
-  const Result& r = job->result;
-  if (r.err != 0) {
-    job->deferred.Reject(ErrnoError(env, r.err, r.syscall, r.path).Value());
-    return;
-  }
-  if (!job->returnsTable) {
-    job->deferred.Resolve(env.Undefined());
-    return;
-  }
-  Napi::Array lines = Napi::Array::New(env, r.lines.size());
-  for (size_t i = 0; i < r.lines.size(); i++) {
-    const TableLine& l = r.lines[i];
-    Napi::Object o = Napi::Object::New(env);
-    // Sectors as doubles: exact up to 2^53 sectors (4 EiB), far past any device.
-    o.Set("start", Napi::Number::New(env, static_cast<double>(l.start)));
-    o.Set("length", Napi::Number::New(env, static_cast<double>(l.length)));
-    o.Set("type", Napi::String::New(env, l.type));
-    o.Set("params", Napi::String::New(env, l.params));
-    lines.Set(static_cast<uint32_t>(i), o);
-  }
-  job->deferred.Resolve(lines);
-}
-
-Napi::Promise RunDm(Napi::Env env, bool returnsTable, std::function<Result()> work) {
-  auto job = std::make_unique<Job>(Job{Napi::Promise::Deferred::New(env), std::move(work), returnsTable, {}});
-  Napi::Promise promise = job->deferred.Promise();
-  // Only a way back onto the JS thread; it also keeps the event loop alive meanwhile.
-  auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
-                                            "cinderblock_dm", 0, 1);
-  Job* raw = job.get();
-  try {
-    std::thread([raw, tsfn]() mutable {
-      raw->result = raw->work();
-      tsfn.BlockingCall([raw](Napi::Env env, Napi::Function) {
-        std::unique_ptr<Job> owned(raw);
-        Settle(env, owned.get());
-      });
-      tsfn.Release();
-    }).detach();
-  } catch (const std::system_error& e) {
-    tsfn.Release();
-    job->deferred.Reject(ErrnoError(env, e.code().value(), "pthread_create", "").Value());
-    return promise;
-  }
-  job.release();  // the thread's callback owns it now
-  return promise;
-}
-
 // dmTable(name): the live table of the named device, one {start, length, type, params} per
 // target (sectors); [] when the device has no live table.
 Napi::Value DmTable(const Napi::CallbackInfo& info) {
   std::string name = ToDmName(info[0]);
-  return RunDm(info.Env(), true, [name]() { return TableStatus(name); });
+  return RunOnOwnThread(info.Env(), [name]() { return TableStatus(name); });
 }
 
 // dmMessage(name, message, sector): sends `message` to the target of the named device that
@@ -246,7 +189,7 @@ Napi::Value DmMessage(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(info.Env(), "message must be 1 to 65536 bytes without NUL");
   }
   uint64_t sector = info.Length() > 2 && !info[2].IsUndefined() ? ToOffset(info[2], "sector") : 0;
-  return RunDm(info.Env(), false, [name, message, sector]() { return TargetMessage(name, sector, message); });
+  return RunOnOwnThread(info.Env(), [name, message, sector]() { return TargetMessage(name, sector, message); });
 }
 
 }  // namespace

@@ -139,6 +139,10 @@ export interface ThinDeviceMap {
   /** Mapped blocks, in bytes of the thin device: [offset, length], sorted, adjacent ones merged. */
   extents: Array<[number, number]>;
   mappedBytes: number;
+  /** How the lookup read it: in-process from the metadata, or by thin_dump (the fallback). */
+  readBy?: 'metadata' | 'thin_dump';
+  /** Why the in-process reader was not used, when thin_dump was. */
+  fallbackReason?: string;
 }
 
 const attr = (tag: string, name: string): string | undefined => new RegExp(`\\s${name}="([^"]*)"`).exec(tag)?.[1];
@@ -189,18 +193,25 @@ export function parseThinDumpXml(xml: string, devId: number): ThinDeviceMap {
     else blocks.push([num(tag, 'origin_block'), 1]);
   }
   if (!found) throw new Error(`thin_dump: no device ${devId} in the output`);
+  return extentsFromBlocks(blocks, blockBytes, devId, 'thin_dump');
+}
 
-  blocks.sort((a, b) => a[0] - b[0]);
+/**
+ * A ThinDeviceMap from mapped runs of the device's own blocks ([first block, count], any order):
+ * sorted, adjacent runs merged, overlaps refused (`source` names where they came from in errors).
+ */
+export function extentsFromBlocks(blocks: Array<[number, number]>, blockBytes: number, devId: number, source: string): ThinDeviceMap {
+  const sorted = [...blocks].sort((a, b) => a[0] - b[0]);
   const extents: Array<[number, number]> = [];
   let mappedBytes = 0;
-  for (const [b, n] of blocks) {
+  for (const [b, n] of sorted) {
     if (n === 0) continue;
     const off = b * blockBytes;
     const len = n * blockBytes;
-    if (!Number.isSafeInteger(off + len)) throw new Error(`thin_dump: mapping at block ${b} is beyond any device size`);
+    if (!Number.isSafeInteger(off + len)) throw new Error(`${source}: mapping at block ${b} is beyond any device size`);
     mappedBytes += len;
     const last = extents[extents.length - 1];
-    if (last && last[0] + last[1] > off) throw new Error(`thin_dump: overlapping mappings at block ${b}`);
+    if (last && last[0] + last[1] > off) throw new Error(`${source}: overlapping mappings at block ${b}`);
     if (last && last[0] + last[1] === off) last[1] += len;
     else extents.push([off, len]);
   }

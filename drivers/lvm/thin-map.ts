@@ -1,16 +1,18 @@
 // Where a thin LV holds data, so a copy from it reads only that (the rest reads as zeros: the
 // pool has no block there). Asked of device-mapper itself rather than LVM: the source's dm table
-// names its pool and dev_id, the pool's table its metadata device, and thin_dump reads the
-// mappings from a metadata snapshot reserved for the purpose (the only consistent way to read
-// a live pool's metadata). Tables and messages are dm ioctls made by the addon (src/native/dm.ts)
-// and names come from sysfs, so thin_dump is the only process: where process starts are slow
-// (an emulated guest: a few hundred ms each) they were most of the lookup's time. Parsers and
-// thin_dump's argv: thin-map-commands.ts.
+// names its pool and dev_id, the pool's table its metadata device, and the mappings are read from
+// a metadata snapshot reserved for the purpose (the only consistent way to read a live pool's
+// metadata). Tables and messages are dm ioctls made by the addon (src/native/dm.ts), names come
+// from sysfs, and the metadata is read in-process (thin-metadata.ts, O_DIRECT reads by the addon),
+// so a lookup starts no process: where process starts are slow (an emulated guest: a few hundred
+// ms each) they were most of its time. thin_dump is the fallback when the in-process reader
+// refuses the metadata (a format it does not know). Parsers and thin_dump's argv: thin-map-commands.ts.
 import { execFile } from 'node:child_process';
 import { readFile, readdir, stat } from 'node:fs/promises';
 
-import { dmMessage, dmTable } from '../../src/native/index.js';
+import { dmMessage, dmTable, readDirect } from '../../src/native/index.js';
 import { runChecked, type LvmCommandResult, type LvmRunner } from './lvm-runner.js';
+import { readThinDeviceMap, THIN_METADATA_BLOCK_BYTES } from './thin-metadata.js';
 import { parseThinDumpXml, parseThinPoolTable, parseThinTable, thinDumpArgv, type DevNo, type DmTableRow, type ThinDeviceMap } from './thin-map-commands.js';
 
 export type { ThinDeviceMap } from './thin-map-commands.js';
@@ -99,8 +101,27 @@ export const execFileRunner: LvmRunner = (argv, opts = {}) =>
     );
   });
 
+/** Reads one device's map from the held metadata snapshot of a pool's metadata device. */
+export type MetadataMapReader = (metadataDevice: string, devId: number) => Promise<ThinDeviceMap>;
+
+// A b-tree level can be wider than one addon call takes (65536 offsets): read it in batches.
+const READ_BATCH = 4096;
+
+/** The default: thin-metadata.ts over the addon's O_DIRECT reads. */
+export const nativeMetadataMapReader: MetadataMapReader = (metadataDevice, devId) =>
+  readThinDeviceMap(async (blocks) => {
+    const out: Buffer[] = [];
+    for (let i = 0; i < blocks.length; i += READ_BATCH) {
+      const batch = blocks.slice(i, i + READ_BATCH).map((b) => b * THIN_METADATA_BLOCK_BYTES);
+      out.push(...(await readDirect(metadataDevice, batch, THIN_METADATA_BLOCK_BYTES)));
+    }
+    return out;
+  }, devId);
+
 export interface ThinMapOptions {
-  /** Runs thin_dump (default execFileRunner). */
+  /** Reads the map in-process (default nativeMetadataMapReader). */
+  readMetadata?: MetadataMapReader;
+  /** Runs thin_dump, the fallback (default execFileRunner). */
   runner?: LvmRunner;
   /** For tests: default nativeDmControl. */
   dm?: DmControl;
@@ -156,17 +177,30 @@ export async function thinDeviceMap(devicePath: string, opts: ThinMapOptions = {
   if (!poolTable) throw new Error(`${devicePath}: its pool ${poolName} (${thin.pool.major}:${thin.pool.minor}) has no thin-pool table`);
   const metaName = await nameOf(poolTable.metadata, 'pool metadata device');
 
+  const metadataDevice = `/dev/mapper/${metaName}`;
+  const readMetadata = opts.readMetadata ?? nativeMetadataMapReader;
   return onPool(poolName, async () => {
     await dm.message(poolName, 'reserve_metadata_snap');
-    let xml: string;
+    let map: ThinDeviceMap;
     try {
-      xml = (await runChecked(runner, thinDumpArgv(`/dev/mapper/${metaName}`, thin.devId), run)).stdout;
+      try {
+        map = { ...(await readMetadata(metadataDevice, thin.devId)), readBy: 'metadata' };
+      } catch (err) {
+        // thin_dump knows every format the kernel writes; this reader knows versions 1 and 2.
+        const reason = err instanceof Error ? err.message : String(err);
+        let xml: string;
+        try {
+          xml = (await runChecked(runner, thinDumpArgv(metadataDevice, thin.devId), run)).stdout;
+        } catch (dumpErr) {
+          throw new Error(`${devicePath}: neither the in-process reader (${reason}) nor thin_dump could read the pool's metadata: ${(dumpErr as Error).message}`, { cause: dumpErr });
+        }
+        map = { ...parseThinDumpXml(xml, thin.devId), readBy: 'thin_dump', fallbackReason: reason };
+      }
     } finally {
       await dm.message(poolName, 'release_metadata_snap');
     }
-    const map = parseThinDumpXml(xml, thin.devId);
     if (map.blockBytes !== poolTable.blockSectors * 512) {
-      throw new Error(`${devicePath}: thin_dump says ${map.blockBytes}-byte blocks, the pool's table ${poolTable.blockSectors * 512}`);
+      throw new Error(`${devicePath}: the pool's metadata says ${map.blockBytes}-byte blocks, its table ${poolTable.blockSectors * 512}`);
     }
     return map;
   });

@@ -61,7 +61,10 @@ export function createDriver(config: CinderConfig, backend: BackendConfig, targe
   // A thin source's unprovisioned blocks read as zeros: its pool's map says which to skip reading.
   const thinAwareCopy = withThinSourceMap((src, dst, o) => engineCopy(src, dst, o.sizeBytes, o.sparse, o.sync, o.sourceExtents), {
     onLookupError: (device, err) => log().warn({ err, device }, 'thin map lookup failed; copying every block of the source'),
-    onMap: (device, map) => log().debug({ device, extents: map.extents.length, mappedBytes: map.mappedBytes }, 'thin source map'),
+    onMap: (device, map) =>
+      map.readBy === 'thin_dump'
+        ? log().warn({ device, reason: map.fallbackReason }, 'thin source map read by thin_dump: the in-process metadata reader refused the pool metadata')
+        : log().debug({ device, extents: map.extents.length, mappedBytes: map.mappedBytes }, 'thin source map'),
   });
   return new LvmIscsiDriver({
     ...common,

@@ -27,6 +27,8 @@ export interface NativeAddon {
   dmTable(name: string): Promise<Array<{ start: number; length: number; type: string; params: string }>>;
   /** device-mapper target message (DM_TARGET_MSG); see dm.ts. */
   dmMessage(name: string, message: string, sector: number): Promise<void>;
+  /** O_DIRECT reads of `length` bytes at each offset; see direct-read.ts. */
+  readDirect(dev: FileRef, offsets: number[], length: number): Promise<Buffer[]>;
   blkDiscard(dev: FileRef, offset: number, length: number): Promise<void>;
   blkZeroOut(dev: FileRef, offset: number, length: number): Promise<void>;
   ficlone(src: FileRef, dst: FileRef, mode: number): Promise<void>;

@@ -23,3 +23,4 @@ export { sdNotify, notifyReady, notifyStopping, notifyStatus, notifyWatchdog, wa
 export { copy, clear, checksum, CopyError, CopyAbortedError, CHECKSUM_ALGORITHM } from './copy.js';
 export type { CopyOptions, CopyResult, CopyProgress, ClearOptions, ClearResult, IoPriority } from './copy.js';
 export { dmTable, dmMessage, assertDmName, DM_NAME_LEN, type DmTarget } from './dm.js';
+export { readDirect, DIRECT_READ_ALIGN } from './direct-read.js';

@@ -138,7 +138,7 @@ describe('splitDevT', () => {
   });
 });
 
-describe('thinDeviceMap (fake dm ioctls, thin_dump and sysfs)', () => {
+describe('thinDeviceMap (fake dm ioctls, metadata reader, thin_dump and sysfs)', () => {
   const blockDev = (major: number, minor: number) => async () => ({ isBlockDevice: () => true, rdev: (BigInt(major) << 8n) | BigInt(minor) });
   const ok = (stdout: string): LvmCommandResult => ({ stdout, stderr: '', exitCode: 0 });
   const row = (line: string): DmTableRow[] => parseDmTableText(line);
@@ -153,8 +153,14 @@ describe('thinDeviceMap (fake dm ioctls, thin_dump and sysfs)', () => {
   });
 
   // Every call, dm or process, in one list, in the order made.
-  function fakes(opts: { tables?: Record<string, DmTableRow[] | Error>; messages?: Record<string, Error>; commands?: Record<string, LvmCommandResult> } = {}) {
+  function fakes(opts: { tables?: Record<string, DmTableRow[] | Error>; messages?: Record<string, Error>; commands?: Record<string, LvmCommandResult>; metadata?: Error } = {}) {
     const calls: string[] = [];
+    // The in-process reader (thin-metadata.ts, tested against real metadata in thin-metadata.test.ts).
+    const readMetadata = vi.fn(async (device: string, devId: number) => {
+      calls.push(`read ${device} ${devId}`);
+      if (opts.metadata) throw opts.metadata;
+      return parseThinDumpXml(SYNTHETIC, devId);
+    });
     const tables: Record<string, DmTableRow[] | Error> = {
       'vg-thin': row('0 2097152 thin 254:3 1'),
       'vg-pool-tpool': row('0 6291456 thin-pool 254:1 254:2 128 0 0'),
@@ -183,73 +189,83 @@ describe('thinDeviceMap (fake dm ioctls, thin_dump and sysfs)', () => {
       if (key.startsWith('thin_dump')) return ok(SYNTHETIC);
       return { stdout: '', stderr: `unexpected ${key}`, exitCode: 1 };
     });
-    return { dm, runner, calls };
+    return { dm, runner, readMetadata, calls };
   }
   const reserve = 'message vg-pool-tpool reserve_metadata_snap';
+  const readMeta = 'read /dev/mapper/vg-pool_tmeta 1';
   const dump = 'thin_dump --metadata-snap --dev-id 1 --format xml /dev/mapper/vg-pool_tmeta';
   const release = 'message vg-pool-tpool release_metadata_snap';
 
-  it('one process: both tables at once by ioctl, then reserve, dump, release; names from sysfs', async () => {
-    const { dm, runner, calls } = fakes();
-    const m = await thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: sysfs() });
+  it('no process: both tables at once by ioctl, then reserve, the metadata read in-process, release; names from sysfs', async () => {
+    const { dm, runner, readMetadata, calls } = fakes();
+    const m = await thinDeviceMap('/dev/vg/thin', { runner, dm, readMetadata, stat: blockDev(254, 5), sysfs: sysfs() });
     expect(m?.extents[0]).toEqual([0, 18 * 64 * KiB]);
-    expect(calls).toEqual(['table vg-thin', 'table vg-pool-tpool', reserve, dump, release]);
-    expect(runner).toHaveBeenCalledTimes(1);
+    expect(m?.readBy).toBe('metadata');
+    expect(calls).toEqual(['table vg-thin', 'table vg-pool-tpool', reserve, readMeta, release]);
+    expect(runner).not.toHaveBeenCalled();
+  });
+
+  it('metadata the in-process reader refuses: thin_dump reads it, and the map says so and why', async () => {
+    const { dm, runner, readMetadata, calls } = fakes({ metadata: new Error('metadata version 3 is not one this reader knows') });
+    const m = await thinDeviceMap('/dev/vg/thin', { runner, dm, readMetadata, stat: blockDev(254, 5), sysfs: sysfs() });
+    expect(m).toMatchObject({ readBy: 'thin_dump', fallbackReason: 'metadata version 3 is not one this reader knows' });
+    expect(m?.extents).toEqual(parseThinDumpXml(SYNTHETIC, 1).extents);
+    expect(calls).toEqual(['table vg-thin', 'table vg-pool-tpool', reserve, readMeta, dump, release]);
   });
 
   it('without sysfs slaves it asks for the pool the thin table names, and gets the same map', async () => {
-    const { dm, runner, calls } = fakes();
-    const m = await thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: sysfs({ slaves: async () => [] }) });
+    const { dm, runner, readMetadata, calls } = fakes();
+    const m = await thinDeviceMap('/dev/vg/thin', { runner, dm, readMetadata, stat: blockDev(254, 5), sysfs: sysfs({ slaves: async () => [] }) });
     expect(m?.extents).toHaveLength(3);
-    expect(calls).toEqual(['table vg-thin', 'table vg-pool-tpool', reserve, dump, release]);
+    expect(calls).toEqual(['table vg-thin', 'table vg-pool-tpool', reserve, readMeta, release]);
   });
 
   it('a pool or metadata device sysfs cannot name: throws, reserves nothing', async () => {
-    const { dm, runner, calls } = fakes();
+    const { dm, runner, readMetadata, calls } = fakes();
     const noNames = sysfs({ slaves: async () => [], dmName: async (d) => (d.minor === 5 ? 'vg-thin' : null) });
-    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: noNames })).rejects.toThrow(/pool 254:3 has no device-mapper name/);
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, readMetadata, stat: blockDev(254, 5), sysfs: noNames })).rejects.toThrow(/pool 254:3 has no device-mapper name/);
     const noMeta = sysfs({ dmName: async (d) => (d.minor === 1 ? null : (names[`${d.major}:${d.minor}`] ?? null)) });
-    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: noMeta })).rejects.toThrow(/metadata device 254:1/);
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, readMetadata, stat: blockDev(254, 5), sysfs: noMeta })).rejects.toThrow(/metadata device 254:1/);
     expect(calls.some((c) => c.startsWith('message'))).toBe(false);
   });
 
   it('a slave that is not the pool the table names: the named pool is asked for', async () => {
-    const { dm, runner, calls } = fakes();
+    const { dm, runner, readMetadata, calls } = fakes();
     const wrong = sysfs({ slaves: async () => [{ major: 254, minor: 2 }] });
-    await thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: wrong });
+    await thinDeviceMap('/dev/vg/thin', { runner, dm, readMetadata, stat: blockDev(254, 5), sysfs: wrong });
     expect(calls.slice(0, 3)).toEqual(['table vg-thin', 'table vg-pool_tdata', 'table vg-pool-tpool']);
   });
 
   it('a guess whose table cannot be read is only a guess: the named pool is asked for', async () => {
-    const { dm, runner, calls } = fakes({ tables: { 'vg-pool_tdata': new Error('ENXIO') } });
+    const { dm, runner, readMetadata, calls } = fakes({ tables: { 'vg-pool_tdata': new Error('ENXIO') } });
     const wrong = sysfs({ slaves: async () => [{ major: 254, minor: 2 }] });
-    expect(await thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: wrong })).not.toBeNull();
+    expect(await thinDeviceMap('/dev/vg/thin', { runner, dm, readMetadata, stat: blockDev(254, 5), sysfs: wrong })).not.toBeNull();
     expect(calls).toContain('table vg-pool-tpool');
   });
 
   it('the thin device’s table cannot be read (removed meanwhile): the error, not a guess', async () => {
-    const { dm, runner, calls } = fakes({ tables: { 'vg-thin': Object.assign(new Error('no device-mapper device named vg-thin'), { code: 'ENXIO' }) } });
-    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/vg-thin/);
+    const { dm, runner, readMetadata, calls } = fakes({ tables: { 'vg-thin': Object.assign(new Error('no device-mapper device named vg-thin'), { code: 'ENXIO' }) } });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, readMetadata, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/vg-thin/);
     expect(calls.some((c) => c.startsWith('message'))).toBe(false);
   });
 
-  it('releases the snapshot when thin_dump fails, and throws', async () => {
-    const { dm, runner, calls } = fakes({ commands: { [dump]: { stdout: '', stderr: 'bad checksum', exitCode: 1 } } });
-    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/bad checksum/);
+  it('releases the snapshot when neither the reader nor thin_dump can read the metadata, and throws with both reasons', async () => {
+    const { dm, runner, readMetadata, calls } = fakes({ metadata: new Error('b-tree node at block 9 fails its checksum'), commands: { [dump]: { stdout: '', stderr: 'bad checksum', exitCode: 1 } } });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, readMetadata, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/block 9 fails its checksum.*bad checksum/s);
     expect(calls.at(-1)).toBe(release);
   });
 
   it('a pool whose snapshot is held by someone else: throws, dumps nothing, releases nothing', async () => {
     const busy = Object.assign(new Error('vg-pool-tpool is busy'), { code: 'EBUSY' });
-    const { dm, runner, calls } = fakes({ messages: { 'vg-pool-tpool reserve_metadata_snap': busy } });
-    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/busy/);
-    expect(calls.some((c) => c.startsWith('thin_dump'))).toBe(false);
+    const { dm, runner, readMetadata, calls } = fakes({ messages: { 'vg-pool-tpool reserve_metadata_snap': busy } });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, readMetadata, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/busy/);
+    expect(calls.some((c) => c.startsWith('thin_dump') || c.startsWith('read'))).toBe(false);
     expect(calls).not.toContain(release);
   });
 
   it('lookups on one pool take turns: one snapshot reserved at a time', async () => {
-    const { dm, runner, calls } = fakes();
-    const o = { runner, dm, stat: blockDev(254, 5), sysfs: sysfs() };
+    const { dm, runner, readMetadata, calls } = fakes();
+    const o = { runner, dm, readMetadata, stat: blockDev(254, 5), sysfs: sysfs() };
     await Promise.all([thinDeviceMap('/dev/vg/thin', o), thinDeviceMap('/dev/vg/thin', o)]);
     const msgs = calls.filter((c) => c.startsWith('message'));
     expect(msgs).toEqual([reserve, release, reserve, release]);
@@ -257,27 +273,27 @@ describe('thinDeviceMap (fake dm ioctls, thin_dump and sysfs)', () => {
 
   it('not thin (a linear LV, not a dm device, not a block device, an external origin): null, nothing reserved', async () => {
     const linear = fakes();
-    expect(await thinDeviceMap('/dev/vg/thick', { runner: linear.runner, dm: linear.dm, stat: blockDev(254, 7), sysfs: sysfs() })).toBeNull();
+    expect(await thinDeviceMap('/dev/vg/thick', { runner: linear.runner, dm: linear.dm, readMetadata: linear.readMetadata, stat: blockDev(254, 7), sysfs: sysfs() })).toBeNull();
     expect(linear.calls).toEqual(['table vg-thick']);
     const loop = fakes();
-    expect(await thinDeviceMap('/dev/loop0', { runner: loop.runner, dm: loop.dm, stat: blockDev(7, 0), sysfs: sysfs() })).toBeNull();
+    expect(await thinDeviceMap('/dev/loop0', { runner: loop.runner, dm: loop.dm, readMetadata: loop.readMetadata, stat: blockDev(7, 0), sysfs: sysfs() })).toBeNull();
     expect(loop.calls).toHaveLength(0);
     const file = fakes();
-    expect(await thinDeviceMap('/tmp/x', { runner: file.runner, dm: file.dm, stat: async () => ({ isBlockDevice: () => false, rdev: 0n }), sysfs: sysfs() })).toBeNull();
+    expect(await thinDeviceMap('/tmp/x', { runner: file.runner, dm: file.dm, readMetadata: file.readMetadata, stat: async () => ({ isBlockDevice: () => false, rdev: 0n }), sysfs: sysfs() })).toBeNull();
     expect(file.calls).toHaveLength(0);
     const ext = fakes({ tables: { 'vg-thin': row('0 2097152 thin 254:3 1 254:9') } });
-    expect(await thinDeviceMap('/dev/vg/thin', { runner: ext.runner, dm: ext.dm, stat: blockDev(254, 5), sysfs: sysfs() })).toBeNull();
+    expect(await thinDeviceMap('/dev/vg/thin', { runner: ext.runner, dm: ext.dm, readMetadata: ext.readMetadata, stat: blockDev(254, 5), sysfs: sysfs() })).toBeNull();
     expect(ext.calls.some((c) => c.startsWith('message'))).toBe(false);
   });
 
   it('a block size that disagrees with the pool table is refused', async () => {
-    const { dm, runner } = fakes({ tables: { 'vg-pool-tpool': row('0 6291456 thin-pool 254:1 254:2 256 0 0') } });
-    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/blocks/);
+    const { dm, runner, readMetadata } = fakes({ tables: { 'vg-pool-tpool': row('0 6291456 thin-pool 254:1 254:2 256 0 0') } });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, readMetadata, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/blocks/);
   });
 
   it('a pool with no thin-pool table is refused before anything is reserved', async () => {
-    const { dm, runner, calls } = fakes({ tables: { 'vg-pool-tpool': row('0 6291456 linear 252:16 0') } });
-    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/thin-pool table/);
+    const { dm, runner, readMetadata, calls } = fakes({ tables: { 'vg-pool-tpool': row('0 6291456 linear 252:16 0') } });
+    await expect(thinDeviceMap('/dev/vg/thin', { runner, dm, readMetadata, stat: blockDev(254, 5), sysfs: sysfs() })).rejects.toThrow(/thin-pool table/);
     expect(calls.some((c) => c.startsWith('message'))).toBe(false);
   });
 });
