@@ -47,6 +47,27 @@ export async function timeAsync(fn: () => Promise<unknown>): Promise<number> {
 }
 
 
+/** Per-tool times over interleaved rounds: each round runs every tool once, so drift in a shared
+ * disk's speed hits them alike; the median is what the table shows. */
+export class Rounds {
+  readonly times = new Map<string, number[]>();
+
+  add(tool: string, seconds: number): void {
+    this.times.set(tool, [...(this.times.get(tool) ?? []), seconds]);
+  }
+
+  median(tool: string): number {
+    const ts = this.times.get(tool);
+    if (!ts) throw new Error(`no times for ${tool}`);
+    return median(ts);
+  }
+}
+
+/** qemu-img convert as the benches run it: raw to raw, no page cache on either side. */
+export function qemuImgConvert(src: string, dst: string): string[] {
+  return ['convert', '-t', 'none', '-T', 'none', '-f', 'raw', '-O', 'raw', src, dst];
+}
+
 export function ddCopy(src: string, dst: string, bytes: number, sparse: boolean): string[] {
   // cinder's copy_volume: count in bytes, bs=1M (volume_dd_blocksize), direct both ways when
   // the probe succeeds, conv=sparse for thin destinations; no fdatasync with O_DIRECT.
