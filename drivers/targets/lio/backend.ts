@@ -106,8 +106,9 @@ export function redactTargetcliArgv(argv: readonly string[]): string[] {
 
 /**
  * Changes through targetcli (`targetcli <path> <command> <args>`), reads from configfs. Note:
- * targetcli's one-shot commands save /etc/target/saveconfig.json when `auto_save_on_exit` is
- * set; that file then holds the whole live configuration, others' objects included.
+ * targetcli's one-shot commands save rtslib's saveconfig.json (/etc/target/, /etc/rtslib-fb-target/
+ * on Debian) when `auto_save_on_exit` is set; that file then holds the whole live configuration,
+ * others' objects included.
  */
 export class TargetcliBackend implements LioBackend {
   readonly kind = 'targetcli' as const;

@@ -1,7 +1,8 @@
 // The LIO helper's own record: `$volumes_dir/cinderblock-lio.json` (mode 0600: it holds CHAP
 // secrets), one entry per export it made. Configfs is lost at reboot; at start the helper
-// rebuilds its own targets from this file (reconcile), and never rewrites
-// /etc/target/saveconfig.json, which may describe other owners' objects.
+// rebuilds its own targets from this file (reconcile), and never rewrites rtslib's
+// saveconfig.json (/etc/target/, /etc/rtslib-fb-target/ on Debian), which may describe other
+// owners' objects.
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { invalidInput } from '../../../src/errors.js';
