@@ -2,7 +2,7 @@
 // argv is exactly what cinder's brick LVM class (cinder/brick/local_dev/lvm.py, privsep/lvm.py)
 // passes after its `env LC_ALL=C ...` prefix, which the runner supplies as environment instead
 // (lvm-runner.ts). Every name is validated (lvm-names.ts) before it is put into an argv.
-import { assertLvName, assertVgName, lvPath } from './lvm-names.js';
+import { assertLvName, assertTag, assertVgName, lvPath } from './lvm-names.js';
 
 export type Argv = string[];
 
@@ -95,7 +95,7 @@ export const REPORT_FIELDS = {
   lv: [
     'lv_name', 'lv_uuid', 'lv_attr', 'lv_size', 'lv_layout', 'lv_role', 'pool_lv', 'origin', 'origin_size',
     'data_percent', 'metadata_percent', 'snap_percent', 'lv_active', 'lv_device_open', 'lv_skip_activation',
-    'lv_merging', 'lv_path', 'lv_dm_path',
+    'lv_merging', 'lv_path', 'lv_dm_path', 'lv_tags',
   ],
 } as const;
 
@@ -260,6 +260,21 @@ export function removeArgv(vg: string, lv: string, opts: { retry?: boolean } = {
 /** cinder's privsep lvconvert (revert to snapshot): `lvconvert --merge <vg>/<snapshot>`. */
 export function mergeSnapshotArgv(vg: string, snapshot: string): Argv {
   return ['lvconvert', '--merge', lvPath(vg, snapshot)];
+}
+
+/**
+ * `lvchange --addtag <t1> [--addtag <t2> ...] <vg>/<lv>`, or `--deltag`: every tag in one
+ * command, so in one metadata commit (all recorded or none).
+ */
+export function tagsArgv(vg: string, lv: string, op: 'add' | 'delete', tags: readonly string[]): Argv {
+  if (tags.length === 0) throw new RangeError('no tags');
+  const argv = ['lvchange'];
+  for (const t of tags) {
+    assertTag(t);
+    argv.push(op === 'add' ? '--addtag' : '--deltag', t);
+  }
+  argv.push(lvPath(vg, lv));
+  return argv;
 }
 
 /** cinder's privsep lvrename: `lvrename <vg> <old> <new>`. */

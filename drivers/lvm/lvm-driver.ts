@@ -19,9 +19,13 @@
 //    (`_cinderblock-wipe-<snapshot id>`) once the merge has finished, zeroed and released; no
 //    other LV of this driver can be allocated in between. With volume_clear=none nothing is
 //    zeroed, as for deletes: the exposure is then the operator's choice.
+//    The extents are also recorded on the origin as LVM tags (`cinderblock_wipe_*`, one
+//    lvchange before the merge), removed once the wipe LV holds them: an agent that dies in
+//    between leaves the record in LVM's metadata, not only in its log.
 //  - at start-up, temporary LVs an agent that died midway left behind are finished off: a
 //    `_cinderblock-wipe-*` LV is zeroed and removed, a thick `clone-snap-*` snapshot has its
-//    exception store zeroed and is removed (cinder leaves both for the operator).
+//    exception store zeroed and is removed (cinder leaves both for the operator), and extents
+//    recorded in `cinderblock_wipe_*` tags are zeroed where still free.
 import { hostname as osHostname } from 'node:os';
 import { access } from 'node:fs/promises';
 import type { Logger } from '../../src/log.js';
@@ -34,11 +38,12 @@ import { gibSize } from './lvm-commands.js';
 import { invalidConfigurationValue, invalidParameterValue, notImplemented, volumeIsBusy } from './lvm-errors.js';
 import type { ExtentRange } from './lvm-commands.js';
 import {
-  CLONE_SNAPSHOT_PREFIX, WIPE_LV_PREFIX, cloneSnapshotName, escapeSnapshotName, exportPath, mapperPath, wipeLvName,
+  CLONE_SNAPSHOT_PREFIX, WIPE_LV_PREFIX, cloneSnapshotName, decodeWipeTag, encodeWipeTags, escapeSnapshotName, exportPath,
+  isWipeTag, mapperPath, recoveryWipeLvName, wipeLvName,
 } from './lvm-names.js';
 import {
-  LVM_MINIMUM, extentCount, firstExtents, freeExtentsWithin, hasThickSnapshots, isThickSnapshot, lvExtents, lvmGiB, pyRound,
-  thinPoolFreeGiB, versionAtLeast, type VgReport,
+  LVM_MINIMUM, extentCount, firstExtents, freeExtentsWithin, hasThickSnapshots, holdersWithin, isThickSnapshot, lvExtents,
+  lvmGiB, pyRound, thinPoolFreeGiB, versionAtLeast, type LvInfo, type PvSegment, type VgReport,
 } from './lvm-report.js';
 import { LvmCommandError, execaLvmRunner, type LvmRunner } from './lvm-runner.js';
 import { LvmVolumeGroup } from './lvm-vg.js';
@@ -300,7 +305,11 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
       this.sparseCopyVolume = false;
     }
     this.resolvedType = type;
-    await this.finishTemporaries(report);
+    // no allocation of this process may run while extents of a dead agent wait to be zeroed
+    await this.allocation.exclusive(async () => {
+      await this.finishTemporaries(report);
+      await this.finishRecordedWipes();
+    });
     this.log().info({ vg: this.opts.volumeGroup, lvm_type: type }, 'LVM driver ready');
   }
 
@@ -332,6 +341,109 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
         this.log().error({ err, lv: lv.name }, 'could not clear and remove a temporary LV; left in place');
       }
     }
+  }
+
+  /**
+   * Extents a revert recorded on its origin (`cinderblock_wipe_*` tags) and never got to hold:
+   * the agent died between the merge and the wipe LV, or the wipe failed. Each LV carrying such
+   * tags is finished (finishRecordedWipe); one that cannot be keeps its tags for the next start.
+   * Runs after finishTemporaries, so extents a leftover wipe LV held are free again by now.
+   */
+  private async finishRecordedWipes(): Promise<void> {
+    const report = await this.vg.report({ fresh: true });
+    for (const lv of report.lvs) {
+      if (!lv.tags.some(isWipeTag)) continue;
+      try {
+        await this.finishRecordedWipe(lv.name);
+      } catch (err) {
+        this.log().error({ err, lv: lv.name, tags: lv.tags.filter(isWipeTag) }, 'could not zero the extents recorded on this LV; the record stays for the next start');
+      }
+    }
+  }
+
+  /**
+   * The caller holds the allocation gate exclusively. For LV `name`'s `cinderblock_wipe_*` tags:
+   * a merge into it still in progress ⇒ left alone (logged; the extents are not free yet). Else
+   * the recorded extents that are free now are taken by a wipe LV, the tags removed (the wipe LV
+   * carries the job from there: start-up finishes wipe LVs), the wipe LV zeroed and removed.
+   * Recorded extents another LV holds now were reallocated before anyone zeroed them: logged as
+   * an error naming that LV, which may read the old data. Idempotent: dying anywhere in here
+   * leaves either the tags or a wipe LV (or both: the extents are then zeroed twice).
+   */
+  private async finishRecordedWipe(name: string): Promise<void> {
+    const report = await this.vg.report({ fresh: true });
+    const lv = report.lvs.find((l) => l.name === name);
+    const tags = lv?.tags.filter(isWipeTag) ?? [];
+    if (!lv || tags.length === 0) return;
+    if (lv.merging || lv.attr[0] === 'O') {
+      this.log().warn({ lv: name, tags }, 'a merge into this LV is still in progress: the extents it frees are recorded on it and are zeroed at a later start, once it has finished');
+      return;
+    }
+    if (this.clearMode() === 'none') {
+      this.log().warn({ lv: name, tags }, 'volume_clear=none: the extents a revert recorded on this LV are not zeroed; dropping the record');
+      await this.vg.deleteTags(name, tags);
+      return;
+    }
+    const segments = await this.vg.pvSegments();
+    const pvByUuid = new Map(segments.map((g) => [g.pvUuid.replace(/-/g, ''), g.pv]));
+    const recorded: ExtentRange[] = [];
+    for (const tag of tags) {
+      const runs = decodeWipeTag(tag);
+      if (!runs) {
+        this.log().error({ lv: name, tag }, 'unreadable extent record (tag); dropping it');
+        continue;
+      }
+      for (const r of runs) {
+        const pv = pvByUuid.get(r.pvUuid);
+        if (pv) recorded.push({ pv, start: r.start, count: r.count });
+        else this.log().error({ lv: name, pv_uuid: r.pvUuid, start: r.start, count: r.count }, 'recorded extents are on a PV no longer in the VG; not zeroed');
+      }
+    }
+    this.reportTakenExtents(name, recorded, segments, report);
+    const free = freeExtentsWithin(recorded, segments);
+    if (free.length === 0) {
+      await this.vg.deleteTags(name, tags);
+      return;
+    }
+    const wipe = await this.freshWipeName(recoveryWipeLvName(name, lv.uuid));
+    await this.vg.createOnExtents(wipe, free);
+    this.log().warn({ lv: name, wipe, extents: extentCount(free) }, 'zeroing the extents a merge into this LV freed (recorded by an agent that died before zeroing them)');
+    await this.dropWipeTags(name, tags);
+    await this.clearAndRemoveWipe(wipe);
+  }
+
+  /**
+   * Logs who holds extents of `recorded` (extents a merge into `origin` freed) now: the old data
+   * may be readable there. A wipe LV (being finished) and a thick snapshot of `origin` itself (the
+   * merge never ran, or the snapshot was re-created there; cleared when deleted) are expected.
+   */
+  private reportTakenExtents(origin: string, recorded: readonly ExtentRange[], segments: readonly PvSegment[], report: VgReport): void {
+    const byName = new Map<string, LvInfo>(report.lvs.map((l) => [l.name, l]));
+    const taken = holdersWithin(recorded, segments).filter((h) => {
+      if (h.lv.startsWith(WIPE_LV_PREFIX)) return false;
+      const holder = byName.get(h.lv);
+      return !(holder && isThickSnapshot(holder) && holder.origin === origin);
+    });
+    if (taken.length > 0) {
+      this.log().error(
+        { origin, lvs: [...new Set(taken.map((t) => t.lv))], extents: taken },
+        'extents a merge freed were given to another LV before they could be zeroed: that LV may read the old data of the merged snapshot',
+      );
+    }
+  }
+
+  /** Removes a revert's record from `origin`; a failure is logged (start-up finds the extents held or zeroes them again). */
+  private async dropWipeTags(origin: string, tags: readonly string[]): Promise<void> {
+    try {
+      await this.vg.deleteTags(origin, tags);
+    } catch (err) {
+      this.log().warn({ err, lv: origin, tags }, 'could not remove the extent record from the LV; the next start zeroes those extents again');
+    }
+  }
+
+  /** `base`, or `base-<time>` when an LV of that name exists (one kept by an earlier failed wipe). */
+  private async freshWipeName(base: string): Promise<string> {
+    return (await this.vg.getLv(base, { fresh: true })) ? `${base}-${Date.now().toString(36)}` : base;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -395,6 +507,14 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
     if (hasThickSnapshots(lv)) {
       this.log().error({ volume: volume.name }, 'Unable to delete due to existing snapshot');
       throw volumeIsBusy(volume.name);
+    }
+    if (lv.tags.some(isWipeTag)) {
+      // a revert's record of freed extents not zeroed yet: removing the LV would drop it with it
+      try {
+        await this.allocation.exclusive(() => this.finishRecordedWipe(volume.name));
+      } catch (err) {
+        this.log().error({ err, volume: volume.name, tags: lv.tags.filter(isWipeTag) }, 'could not zero the extents recorded on the volume; the record goes with it');
+      }
     }
     await this.deleteLv(volume.name, volume.id, volume.size, false);
     this.log().info({ volume_id: volume.id }, 'Successfully deleted volume');
@@ -490,23 +610,36 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
    * allocated from before the merge until the wipe LV holds them. If the wipe cannot be done the
    * revert still succeeds and the reason is logged as an error: the old data may then be
    * readable by the next LV given those extents.
+   *
+   * The recorded extents survive the agent: before the merge they are added to the origin as
+   * LVM tags (`cinderblock_wipe_<pv uuid>_<start>+<count>...`, lvm-names.ts) in one lvchange, and
+   * removed once the wipe LV holds them (from then on the wipe LV is the record). While the wipe
+   * has not happened (the agent died, the merge outlasted the wait, the allocation failed) the
+   * tags stay, and start-up (finishRecordedWipes) zeroes whatever of them is free by then.
    */
   async revertToSnapshot(volume: DriverVolume, snapshot: DriverSnapshot): Promise<void> {
     if (this.type === 'thin') throw notImplemented('Revert volume to snapshot not implemented for thin LVM.');
     const clear = this.clearMode();
     const snapLv = escapeSnapshotName(snapshot.name);
     const wipe = await this.allocation.exclusive(async () => {
-      const cow = clear === 'none' ? null : await this.exceptionStoreExtents(snapLv);
-      await this.vg.mergeSnapshot(snapLv);
+      const record = clear === 'none' ? null : await this.exceptionStoreExtents(snapLv);
+      // refused here if LVM will not take the record: nothing has changed yet
+      if (record) await this.vg.addTags(volume.name, record.tags);
+      try {
+        await this.vg.mergeSnapshot(snapLv);
+      } catch (err) {
+        if (record) await this.dropTagsUnlessMerging(volume.name, snapLv, record.tags);
+        throw err;
+      }
       try {
         await this.vg.deactivate(volume.name);
         await this.vg.activate(volume.name);
       } catch (err) {
         // A deferred merge now runs at some later activation, out of this operation's sight.
-        if (cow) this.log().error({ snapshot: snapLv, extents: cow }, 'revert failed after the merge; the extents it frees will not be zeroed');
+        if (record) this.log().error({ snapshot: snapLv, origin: volume.name, extents: record.cow }, 'revert failed after the merge; the extents it frees stay recorded on the origin (LVM tags) and are zeroed at a start after the merge');
         throw err;
       }
-      return cow ? this.holdFreedExtents(snapshot, snapLv, cow) : null;
+      return record ? this.holdFreedExtents(snapshot, snapLv, volume.name, record) : null;
     });
     if (wipe) {
       try {
@@ -519,8 +652,11 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
     await this.createSnapshot(snapshot);
   }
 
-  /** The extents of a thick snapshot's exception store to zero after a merge, in its own order. */
-  private async exceptionStoreExtents(snapLv: string): Promise<ExtentRange[] | null> {
+  /**
+   * The extents of a thick snapshot's exception store to zero after a merge, in its own order,
+   * and the tags recording them (PVs by uuid).
+   */
+  private async exceptionStoreExtents(snapLv: string): Promise<{ cow: ExtentRange[]; tags: string[] } | null> {
     const segments = await this.vg.pvSegments();
     let cow = lvExtents(segments, snapLv);
     if (cow.length === 0) {
@@ -530,9 +666,29 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
     const clearMiB = this.opts.volumeClearSize ?? 0;
     const extentSize = segments[0]!.extentSizeBytes;
     if (clearMiB > 0 && extentSize > 0) cow = firstExtents(cow, Math.ceil((clearMiB * MiB) / extentSize));
-    // on record in case the agent dies before they are held: an operator can still zero them
-    this.log().info({ snapshot: snapLv, extents: cow }, 'extents to zero once the merge has freed them');
-    return cow;
+    const uuidOf = new Map(segments.map((g) => [g.pv, g.pvUuid]));
+    const tags = encodeWipeTags(cow.map((r) => ({ pvUuid: uuidOf.get(r.pv) ?? '', start: r.start, count: r.count })));
+    this.log().info({ snapshot: snapLv, extents: cow, tags }, 'extents to zero once the merge has freed them');
+    return { cow, tags };
+  }
+
+  /**
+   * lvconvert --merge failed: if the merge did not start (the snapshot is there, its origin not
+   * merging) the record is dropped; otherwise it stays for start-up, which waits for the merge.
+   */
+  private async dropTagsUnlessMerging(origin: string, snapLv: string, tags: readonly string[]): Promise<void> {
+    try {
+      const report = await this.vg.report({ fresh: true });
+      const o = report.lvs.find((l) => l.name === origin);
+      const started = !o || o.merging || o.attr[0] === 'O' || !report.lvs.some((l) => l.name === snapLv);
+      if (!started) {
+        await this.vg.deleteTags(origin, tags);
+        return;
+      }
+    } catch (err) {
+      this.log().warn({ err, origin }, 'could not read the state after a failed merge');
+    }
+    this.log().error({ origin, snapshot: snapLv, tags }, 'the merge failed but may have started; the extents it frees stay recorded on the origin for start-up');
   }
 
   /**
@@ -540,26 +696,37 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
    * background after the re-activation), then allocates a wipe LV on those of `cow` that are
    * free. Returns its name, or null (logged) when there is nothing it could hold.
    */
-  private async holdFreedExtents(snapshot: DriverSnapshot, snapLv: string, cow: ExtentRange[]): Promise<string | null> {
+  private async holdFreedExtents(
+    snapshot: DriverSnapshot, snapLv: string, origin: string, record: { cow: ExtentRange[]; tags: string[] },
+  ): Promise<string | null> {
+    const { cow, tags } = record;
     const extents = extentCount(cow);
     if (!(await this.vg.waitGone(snapLv, this.opts.mergeWaitMs ?? HOUR_MS))) {
-      this.log().error({ snapshot: snapLv, extents: cow }, 'the merge did not finish in time; the extents it frees will not be zeroed');
+      this.log().error({ snapshot: snapLv, origin, extents: cow }, 'the merge did not finish in time; the extents it frees stay recorded on the origin (LVM tags) and are zeroed at a start after the merge');
       return null;
     }
     try {
-      const free = freeExtentsWithin(cow, await this.vg.pvSegments());
+      const segments = await this.vg.pvSegments();
+      const free = freeExtentsWithin(cow, segments);
       if (extentCount(free) < extents) {
-        this.log().error({ snapshot: snapLv, recorded: cow, free }, 'some extents of the merged snapshot were reused before they could be zeroed');
+        this.log().error(
+          { snapshot: snapLv, recorded: cow, free, lvs: [...new Set(holdersWithin(cow, segments).map((h) => h.lv))] },
+          'some extents of the merged snapshot were given to another LV before they could be zeroed: it may read their old data',
+        );
       }
-      if (free.length === 0) return null;
-      let name = wipeLvName(snapshot.id);
+      if (free.length === 0) {
+        await this.dropWipeTags(origin, tags);
+        return null;
+      }
       // one kept by an earlier failed wipe of the same snapshot: this one needs a name of its own
-      if (await this.vg.getLv(name, { fresh: true })) name = `${name}-${Date.now().toString(36)}`;
+      const name = await this.freshWipeName(wipeLvName(snapshot.id));
       await this.vg.createOnExtents(name, free);
       this.log().info({ lv: name, extents: extentCount(free) }, 'holding the extents the merge freed for zeroing');
+      // the wipe LV carries the job from here (start-up finishes wipe LVs)
+      await this.dropWipeTags(origin, tags);
       return name;
     } catch (err) {
-      this.log().error({ err, snapshot: snapLv, extents: cow }, 'could not take the extents the merge freed; they are not zeroed');
+      this.log().error({ err, snapshot: snapLv, origin, extents: cow }, 'could not take the extents the merge freed; they stay recorded on the origin (LVM tags) for start-up');
       return null;
     }
   }

@@ -116,3 +116,108 @@ export function wipeLvName(snapshotId: string): string {
   assertLvName(name);
   return name;
 }
+
+/**
+ * The wipe LV start-up makes for extents recorded on LV `origin` (its tags name no snapshot):
+ * `_cinderblock-wipe-<origin>`, or `_cinderblock-wipe-<lv uuid>` when that would not be a valid
+ * LV name (too long).
+ */
+export function recoveryWipeLvName(origin: string, lvUuid: string): string {
+  const name = `${WIPE_LV_PREFIX}${origin}`;
+  try {
+    assertLvName(name);
+    return name;
+  } catch {
+    return wipeLvName(lvUuid.replace(/[^A-Za-z0-9]/g, '') || 'recovered');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// LVM tags recording the extents a thick revert frees
+
+/**
+ * Tags carry the characters of LV names (A-Za-z0-9 _ + . -), no leading '-'. Their length:
+ * LVM's own doc (doc/tagging.txt of lvm2 2.03.16: "max length is 128 (NAME_LEN)") and the LVMs
+ * that checked tags with validate_name allow 127 characters plus the NUL; 2.03's validate_tag
+ * no longer checks the length, so 127 is the limit every supported LVM accepts.
+ */
+const TAG_CHARS = /^[A-Za-z0-9_+.][A-Za-z0-9_+.-]*$/;
+export const MAX_TAG = 127;
+
+/** Throws LvmNameError unless `tag` is a tag every supported LVM accepts. */
+export function assertTag(tag: unknown): asserts tag is string {
+  if (typeof tag !== 'string' || tag.length === 0 || tag.length > MAX_TAG || !TAG_CHARS.test(tag)) {
+    throw new LvmNameError(`LVM tag ${JSON.stringify(tag)} is not valid: 1 to ${MAX_TAG} of A-Za-z0-9 _ + . - and no leading '-'`);
+  }
+}
+
+/**
+ * What a revert records on the origin before `lvconvert --merge`: `count` extents from `start` of
+ * the PV whose LVM uuid is `pvUuid` (hyphens dropped: 32 letters and digits). The PV is named by
+ * uuid, not path: a path may hold characters no tag may carry, and may change at the next boot.
+ */
+export interface RecordedExtents {
+  pvUuid: string;
+  start: number;
+  count: number;
+}
+
+/**
+ * `cinderblock_wipe_<pv uuid>_<start>+<count>[_<start>+<count>...]`: one tag names one PV and
+ * one or more runs of its extents. Every tag with this prefix on an LV is a record of extents a
+ * merge into that LV frees (or freed) and that must be zeroed.
+ */
+export const WIPE_TAG_PREFIX = 'cinderblock_wipe_';
+const PV_UUID_KEY = /^[A-Za-z0-9]{32}$/;
+const WIPE_TAG = /^cinderblock_wipe_([A-Za-z0-9]{32})((?:_(?:0|[1-9]\d*)\+[1-9]\d*)+)$/;
+
+/** An LVM PV uuid as a tag carries it: `ABCDEF-...-...` without its hyphens. */
+export function pvUuidKey(uuid: string): string {
+  const key = uuid.replace(/-/g, '');
+  if (!PV_UUID_KEY.test(key)) throw new LvmNameError(`PV uuid ${JSON.stringify(uuid)} is not 32 letters and digits (with hyphens)`);
+  return key;
+}
+
+/** Whether `tag` is one of the driver's extent records (well-formed or not). */
+export function isWipeTag(tag: string): boolean {
+  return tag.startsWith(WIPE_TAG_PREFIX);
+}
+
+/**
+ * The tags recording `ranges`, runs of one PV together in their order, each tag as long as LVM
+ * allows (MAX_TAG): as many tags as needed, all to be added in one lvchange (one metadata commit).
+ */
+export function encodeWipeTags(ranges: readonly RecordedExtents[]): string[] {
+  const tags: string[] = [];
+  let current = '';
+  let currentPv = '';
+  for (const r of ranges) {
+    const pv = pvUuidKey(r.pvUuid);
+    if (!Number.isSafeInteger(r.start) || r.start < 0 || !Number.isSafeInteger(r.count) || r.count < 1) {
+      throw new RangeError(`bad extent range ${JSON.stringify(r)}`);
+    }
+    const run = `_${r.start}+${r.count}`;
+    if (current !== '' && pv === currentPv && current.length + run.length <= MAX_TAG) {
+      current += run;
+      continue;
+    }
+    if (current !== '') tags.push(current);
+    current = `${WIPE_TAG_PREFIX}${pv}${run}`;
+    currentPv = pv;
+  }
+  if (current !== '') tags.push(current);
+  for (const t of tags) assertTag(t);
+  return [...new Set(tags)];
+}
+
+/** The runs one of the driver's tags records; null when the tag is not a well-formed record. */
+export function decodeWipeTag(tag: string): RecordedExtents[] | null {
+  const m = WIPE_TAG.exec(tag);
+  if (!m) return null;
+  const pvUuid = m[1]!;
+  const ranges = m[2]!.slice(1).split('_').map((run) => {
+    const [start, count] = run.split('+');
+    return { pvUuid, start: Number(start), count: Number(count) };
+  });
+  return ranges.every((r) => Number.isSafeInteger(r.start) && Number.isSafeInteger(r.count)) ? ranges : null;
+}

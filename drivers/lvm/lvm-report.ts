@@ -163,6 +163,11 @@ export interface LvInfo {
   /** `/dev/<vg>/<lv>` (empty for the thin pool: it has no /dev/<vg> link). */
   path: string;
   dmPath: string;
+  /**
+   * lv_tags. The driver's own are `cinderblock_wipe_*` (lvm-names.ts: extents a revert's merge
+   * frees, to be zeroed); any other tag (an operator's) is left alone and means nothing here.
+   */
+  tags: string[];
 }
 
 export interface VgInfo {
@@ -266,6 +271,7 @@ export function toLvInfo(r: Record<string, string>): LvInfo {
     merging: (r.lv_merging ?? '') !== '',
     path: r.lv_path ?? '',
     dmPath: r.lv_dm_path ?? '',
+    tags: words(r.lv_tags),
   };
 }
 
@@ -377,6 +383,21 @@ export function freeExtentsWithin(ranges: readonly ExtentRange[], segments: read
       if (hi > lo) parts.push({ pv: r.pv, start: lo, count: hi - lo });
     }
     out.push(...parts.sort((a, b) => a.start - b.start));
+  }
+  return out;
+}
+
+/** The held runs (LV and where) that overlap `ranges`: who has extents of `ranges` now. */
+export function holdersWithin(ranges: readonly ExtentRange[], segments: readonly PvSegment[]): (ExtentRange & { lv: string })[] {
+  const out: (ExtentRange & { lv: string })[] = [];
+  for (const s of segments) {
+    if (s.lv === '' || s.count <= 0) continue;
+    for (const r of ranges) {
+      if (r.pv !== s.pv) continue;
+      const lo = Math.max(r.start, s.start);
+      const hi = Math.min(r.start + r.count, s.start + s.count);
+      if (hi > lo) out.push({ lv: s.lv, pv: s.pv, start: lo, count: hi - lo });
+    }
   }
   return out;
 }

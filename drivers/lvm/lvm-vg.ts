@@ -20,6 +20,7 @@ import {
   pvSegmentsArgv,
   removeArgv,
   renameArgv,
+  tagsArgv,
   udevSettleArgv,
   type ExtentRange,
 } from './lvm-commands.js';
@@ -333,6 +334,16 @@ export class LvmVolumeGroup {
   /** A linear LV on exactly `ranges` (createOnExtentsArgv): only free extents can be taken. */
   async createOnExtents(name: string, ranges: readonly ExtentRange[]): Promise<void> {
     await this.mutate(createOnExtentsArgv(this.vgName, name, ranges));
+  }
+
+  /** Adds `tags` to LV `name` in one `lvchange` (one metadata commit). */
+  async addTags(name: string, tags: readonly string[]): Promise<void> {
+    await this.mutate(tagsArgv(this.vgName, name, 'add', tags));
+  }
+
+  /** Removes `tags` from LV `name` in one `lvchange`. */
+  async deleteTags(name: string, tags: readonly string[]): Promise<void> {
+    await this.mutate(tagsArgv(this.vgName, name, 'delete', tags));
   }
 
   /** cinder's rename_volume: `lvrename <vg> <old> <new>`. */

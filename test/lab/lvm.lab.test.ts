@@ -3,10 +3,14 @@
 // serial is cblab-pv0). Thick: create, clone, snapshot, volume from snapshot, extend with a
 // snapshot, delete with volume_clear=zero through BLKZEROOUT and no data left behind, revert by
 // merge (origin closed; origin open, the merge waiting for the re-activation), and no old data
-// left on the extents a snapshot delete or a revert freed (read back from the PV itself), and
-// temporary LVs of a dead agent finished off at start-up. Thin: the pool
+// left on the extents a snapshot delete or a revert freed (read back from the PV itself),
+// temporary LVs of a dead agent finished off at start-up, and an agent SIGKILLed mid-revert
+// (merged, wipe LV not made yet) whose freed extents the next start zeroes from the tags it
+// left on the origin. Thin: the pool
 // made by lvm_type=auto, thin snapshot / clone / extend, revert refused. Both: the capability
 // report against cinder's own commands on the same VG.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { constants as fsc } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +18,8 @@ import { pattern, readAt, sh, writeAt } from './lab-io.js';
 import type { DriverSnapshot, DriverVolume } from '../../drivers/driver.js';
 import { createOnExtentsArgv, pvSegmentsArgv, thinPoolUsageArgv, vgsInfoArgv, type ExtentRange } from '../../drivers/lvm/lvm-commands.js';
 import { LvmVolumeDriver, nativeBlockDeviceOps, type BlockDeviceOps, type LvmDriverOptions } from '../../drivers/lvm/lvm-driver.js';
-import { lvExtents, parseCinderVgs, parsePvSegments, parseThinPoolFree } from '../../drivers/lvm/lvm-report.js';
+import { decodeWipeTag } from '../../drivers/lvm/lvm-names.js';
+import { freeExtentsWithin, lvExtents, parseCinderVgs, parsePvSegments, parseThinPoolFree } from '../../drivers/lvm/lvm-report.js';
 import type { VolumeCopyFn } from '../../drivers/lvm/volume-copy.js';
 import { createLogger } from '../../src/log.js';
 import { blockDeviceSize } from '../../src/native/index.js';
@@ -279,6 +284,66 @@ describe.skipIf(!inLab).sequential('LVM driver on a real VG (lab guest)', () => 
       expect(isZero(await readExtents(cloneCow, 16 * MiB))).toBe(true);
       expect(await readAt(again.localPath(G), 0)).toEqual(P2);
       await again.deleteVolume(G);
+    });
+
+    it('an agent SIGKILLed between the merge and the wipe LV: the next start zeroes the freed extents from the tags on the origin', async () => {
+      const K = vol('12121212-0000-4000-8000-00000000000f');
+      const SK = snap('5555cccc-0000-4000-8000-000000000010', K);
+      const OLD = pattern('killed-old');
+      await d.createVolume(K);
+      await writeAt(d.localPath(K), 0, OLD);
+      await writeAt(d.localPath(K), FAR, OLD);
+      await d.createSnapshot(SK);
+      await writeAt(d.localPath(K), 0, P2);
+      await writeAt(d.localPath(K), FAR, P2);
+      const cow = extentsOf(VG, '_snapshot-' + SK.id);
+      const old = OLD.subarray(0, 64);
+      expect((await readExtents(cow, 16 * MiB)).includes(old)).toBe(true);
+
+      // the revert in an agent of its own, stopped (by its LVM runner, see revert-child.mts) just
+      // before it would create the wipe LV, and killed there
+      const child = spawn(process.execPath, ['--import', 'tsx', new URL('./revert-child.mts', import.meta.url).pathname, VG, JSON.stringify(K), JSON.stringify(SK)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => void (stderr += c.toString()));
+      const exited = once(child, 'exit');
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+          if (out.includes('PAUSED\n')) resolve();
+        });
+        child.on('exit', (code, signal) => reject(new Error(`the agent ended (${code ?? signal}) before the window: ${out}${stderr}`)));
+      });
+      child.kill('SIGKILL');
+      expect((await exited)[1]).toBe('SIGKILL');
+
+      // what the dead agent left: merged, the snapshot gone, no wipe LV, the old data readable on
+      // free extents, and the record on the origin naming exactly those extents
+      const dead = await d.vg.report({ fresh: true });
+      expect(dead.lvs.map((l) => l.name)).not.toContain('_snapshot-' + SK.id);
+      expect(dead.lvs.map((l) => l.name).filter((n) => n.startsWith('_cinderblock-wipe-'))).toEqual([]);
+      const tags = dead.lvs.find((l) => l.name === K.name)!.tags;
+      expect(tags.length).toBeGreaterThan(0);
+      const segs = parsePvSegments(sh(pvSegmentsArgv(VG)));
+      const uuidOf = new Map(segs.map((g) => [g.pv, g.pvUuid.replace(/-/g, '')]));
+      expect(tags.flatMap((t) => decodeWipeTag(t) ?? [])).toEqual(cow.ranges.map((r) => ({ pvUuid: uuidOf.get(r.pv), start: r.start, count: r.count })));
+      expect(freeExtentsWithin(cow.ranges, segs)).toEqual(cow.ranges);
+      expect((await readExtents(cow, 16 * MiB)).includes(old)).toBe(true);
+
+      const again = makeDriver(VG, 'default', ops, ddCopy);
+      await again.doSetup();
+      await again.checkForSetupError();
+      const wipe = `/dev/mapper/cinder--volumes-_cinderblock--wipe--${K.name.replace(/-/g, '--')}`;
+      expect(ops.zeroed.at(-1)).toEqual({ device: wipe, length: GiB, readsZero: true });
+      const after = await again.vg.report({ fresh: true });
+      expect(after.lvs.find((l) => l.name === K.name)!.tags).toEqual([]);
+      expect(after.lvs.map((l) => l.name).filter((n) => n.startsWith('_cinderblock-wipe-'))).toEqual([]);
+      expect(isZero(await readExtents(cow, 64 * MiB))).toBe(true);
+      expect(await readAt(again.localPath(K), 0)).toEqual(OLD);
+      expect(await readAt(again.localPath(K), FAR)).toEqual(OLD);
+      await again.deleteVolume(K);
     });
 
     it('volume_clear=none (documented exposure, as cinder): the old data stays on the extents a revert freed', async () => {

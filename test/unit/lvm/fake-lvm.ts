@@ -22,6 +22,8 @@ export interface FakeLv {
   /** a delayed merge into the origin (lvconvert --merge while the origin was open) */
   merging: boolean;
   dataPercent: number;
+  /** lv_tags */
+  tags: string[];
 }
 
 /** A run of extents an LV holds: `count` extents of PV `pv` from `start`, at `lvStart` in the LV. */
@@ -98,7 +100,7 @@ export class FakeLvm {
   addLv(lv: Partial<FakeLv> & { name: string; sizeBytes: number }): FakeLv {
     const full: FakeLv = {
       kind: 'linear', origin: '', pool: '', active: true, skipActivation: false, open: false, mirrors: 0, merging: false, dataPercent: 0,
-      ...lv,
+      tags: [], ...lv,
     };
     this.lvs.set(full.name, full);
     if (full.kind !== 'thin' && !this.segs.has(full.name)) this.allocate(full.name, Math.ceil((full.sizeBytes * (full.mirrors + 1)) / EXTENT));
@@ -224,7 +226,7 @@ export class FakeLvm {
             pv_name: p.name, vg_name: this.vgName, pv_size: String(p.sizeBytes),
             // allocation from the first PV unless a test sets pvFree
             pv_free: String(this.pvFree?.[i] ?? (i === 0 ? Math.max(0, this.freeBytes - this.pvs.slice(1).reduce((a, q) => a + q.sizeBytes, 0)) : p.sizeBytes)),
-            pv_uuid: `FAKEPV-${i}`,
+            pv_uuid: this.pvUuid(i),
           })),
           lv: lvRows,
           pvseg: [],
@@ -244,13 +246,18 @@ export class FakeLvm {
     for (const pv of this.pvs) {
       for (const g of all.filter((x) => x.pv === pv.name).sort((a, b) => a.start - b.start)) {
         rows.push({
-          pv_name: pv.name, pv_uuid: `FAKEPV-${this.pvs.indexOf(pv)}`, pe_start: String(MiB), vg_extent_size: String(EXTENT),
+          pv_name: pv.name, pv_uuid: this.pvUuid(this.pvs.indexOf(pv)), pe_start: String(MiB), vg_extent_size: String(EXTENT),
           pvseg_start: String(g.start), pvseg_size: String(g.count), lv_name: g.lv, lv_uuid: g.lv ? `uuid-${g.lv}` : '',
           seg_start_pe: String(g.lvStart),
         });
       }
     }
     return ok(JSON.stringify({ report: [{ pvseg: rows }] }));
+  }
+
+  /** PV uuids shaped as LVM's (32 letters and digits in 6-4-4-4-4-4-6). */
+  pvUuid(i: number): string {
+    return `FAKEPV-0000-0000-0000-0000-0000-${String(i).padStart(6, '0')}`;
   }
 
   private lvRow(lv: FakeLv): Record<string, string> {
@@ -269,6 +276,7 @@ export class FakeLvm {
       lv_skip_activation: lv.skipActivation ? 'skip activation' : '', lv_merging: lv.merging ? 'merging' : '',
       lv_path: lv.kind === 'pool' ? '' : `/dev/${this.vgName}/${lv.name}`,
       lv_dm_path: `/dev/mapper/${dm(this.vgName)}-${dm(lv.name)}`,
+      lv_tags: lv.tags.join(','),
     };
   }
 
@@ -355,6 +363,16 @@ export class FakeLvm {
     const name = this.lvRef(args[args.length - 1]);
     const lv = this.lvs.get(name);
     if (!lv) return fail(`Failed to find logical volume "${this.vgName}/${name}"`);
+    if (args[0] === '--addtag' || args[0] === '--deltag') {
+      // lvchange (--addtag T | --deltag T)... vg/lv: one metadata commit
+      for (let i = 0; i < args.length - 1; i += 2) {
+        const [op, tag] = [args[i], args[i + 1]!];
+        if (op === '--addtag') { if (!lv.tags.includes(tag)) lv.tags.push(tag); }
+        else if (op === '--deltag') lv.tags = lv.tags.filter((t) => t !== tag);
+        else throw new Error(`fake lvm: lvchange ${args.join(' ')}`);
+      }
+      return ok(`  Logical volume ${this.vgName}/${name} changed.\n`);
+    }
     const a = args[args.indexOf('-a') + 1];
     if (a === 'y') {
       if (lv.skipActivation && !args.includes('-K') && !(args.includes('-k') && args[args.indexOf('-k') + 1] === 'n')) return ok();

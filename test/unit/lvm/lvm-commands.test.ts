@@ -25,6 +25,7 @@ import {
   pvsInfoArgv,
   removeArgv,
   renameArgv,
+  tagsArgv,
   thinPoolUsageArgv,
   udevSettleArgv,
   vgExistsArgv,
@@ -146,11 +147,23 @@ describe('argv builders for what the capture did not reach (from cinder/brick/lo
     expect(renameArgv(VG, 'volume-a', 'volume-b')).toEqual(['lvrename', VG, 'volume-a', 'volume-b']);
   });
 
+  it('tags: every one in one lvchange (one metadata commit), --addtag or --deltag', () => {
+    const t1 = 'cinderblock_wipe_ukoHN8dRSp3HYEpC9huJC79xIGfY4uWH_256+256';
+    const t2 = 'cinderblock_wipe_Y0ka1TwZgMB9dJaJX7MbwoJVycfiyQTv_0+128';
+    expect(tagsArgv(VG, V1, 'add', [t1, t2])).toEqual(['lvchange', '--addtag', t1, '--addtag', t2, `${VG}/${V1}`]);
+    expect(tagsArgv(VG, V1, 'delete', [t1])).toEqual(['lvchange', '--deltag', t1, `${VG}/${V1}`]);
+    expect(() => tagsArgv(VG, V1, 'add', [])).toThrow(RangeError);
+    for (const bad of ['-a', '--yes', 'a b', '@x', 'x'.repeat(128), '']) expect(() => tagsArgv(VG, V1, 'add', [bad])).toThrow(LvmNameError);
+    expect(() => tagsArgv(VG, 'a/b', 'add', [t1])).toThrow(LvmNameError);
+  });
+
   it('the state report is one fullreport of the VG in bytes', () => {
     const argv = fullReportArgv(VG);
     expect(argv.slice(0, 7)).toEqual(['lvm', 'fullreport', '--reportformat', 'json', '--units', 'b', '--nosuffix']);
     // --readonly would keep LVM from asking device-mapper: every LV would look inactive (seen in the lab)
     expect(argv).not.toContain('--readonly');
+    // the LVs' tags: the driver's records of extents a revert freed (cinderblock_wipe_*)
+    expect(argv[argv.indexOf('lv') + 2]!.split(',')).toContain('lv_tags');
     expect(argv[argv.length - 1]).toBe(VG);
   });
 });

@@ -47,7 +47,10 @@ function harness(lvmType: LvmType, opts: Partial<LvmDriverOptions> & { pvSizes?:
       return false;
     },
     size: async (p) => {
-      for (const lv of fake.lvs.values()) if (p.includes(lv.name.replace(/-/g, '--'))) return lv.sizeBytes;
+      for (const lv of fake.lvs.values()) {
+        const node = `/dev/mapper/${VG.replace(/-/g, '--')}-${lv.name.replace(/-/g, '--')}`;
+        if (p === node || p === `${node}-cow`) return lv.sizeBytes;
+      }
       return 0;
     },
   };
@@ -333,6 +336,22 @@ describe('snapshots (thick)', () => {
 
 const PVSEG = 'pvs --reportformat json --units b --nosuffix --segments -o pv_name,pv_uuid,pe_start,vg_extent_size,pvseg_start,pvseg_size,lv_name,lv_uuid,seg_start_pe --select vg_name=cinder-volumes';
 const REMOVE = (lv: string): string => `lvremove --config activation { retry_deactivation = 1}  -f cinder-volumes/${lv}`;
+/** The fake's first PV uuid as a tag carries it, and the record of the snapshot 's' of volume-a (extents 256-511). */
+const PV0 = 'FAKEPV00000000000000000000000000';
+const TAG = `cinderblock_wipe_${PV0}_256+256`;
+const ADDTAG = (tag = TAG, lv = 'volume-a'): string => `lvchange --addtag ${tag} cinder-volumes/${lv}`;
+const DELTAG = (tag = TAG, lv = 'volume-a'): string => `lvchange --deltag ${tag} cinder-volumes/${lv}`;
+
+/** A logger that keeps what was logged (level, fields, message). */
+function capturingLogger(): { logger: LvmDriverOptions['logger']; lines: { level: string; obj: Record<string, unknown>; msg: string }[] } {
+  const lines: { level: string; obj: Record<string, unknown>; msg: string }[] = [];
+  const at = (level: string) => (obj: unknown, msg?: string) => {
+    if (typeof obj === 'string') lines.push({ level, obj: {}, msg: obj });
+    else lines.push({ level, obj: (obj ?? {}) as Record<string, unknown>, msg: msg ?? '' });
+  };
+  const logger = { trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal') };
+  return { logger: logger as unknown as LvmDriverOptions['logger'], lines };
+}
 
 describe('revert (thick): the extents the merge frees are zeroed before anything else gets them', () => {
   async function withSnapshot(opts: Partial<LvmDriverOptions> & { pvSizes?: number[] } = {}) {
@@ -351,16 +370,19 @@ describe('revert (thick): the extents the merge frees are zeroed before anything
     await h.driver.revertToSnapshot(v, s);
     expect(h.fake.changes).toEqual([
       PVSEG,
+      ADDTAG(),
       'lvconvert --merge cinder-volumes/_snapshot-s',
       'lvchange -a n cinder-volumes/volume-a',
       'lvchange -a y --yes -K cinder-volumes/volume-a',
       PVSEG,
       'lvcreate -Z n -W n -y -l 256 -n _cinderblock-wipe-s cinder-volumes /dev/vda:256-511',
+      DELTAG(),
       REMOVE('_cinderblock-wipe-s'),
       'lvcreate --name _snapshot-s --snapshot cinder-volumes/volume-a -L 1.00g',
     ]);
     expect(h.zeroed).toEqual([['/dev/mapper/cinder--volumes-_cinderblock--wipe--s', 0, GiB]]);
     expect([...h.fake.lvs.keys()].sort()).toEqual(['_snapshot-s', 'volume-a']);
+    expect(h.fake.lvs.get('volume-a')!.tags).toEqual([]);
   });
 
   it('volume_clear_size: only the first volume_clear_size MiB of the exception store, in whole extents', async () => {
@@ -399,7 +421,7 @@ describe('revert (thick): the extents the merge frees are zeroed before anything
     await h.driver.revertToSnapshot(v, s);
     (h.fake as unknown as { finishMerge: typeof finish }).finishMerge = finish;
     const changes = h.fake.changes;
-    expect(changes.slice(0, 4)).toEqual([PVSEG, 'lvconvert --merge cinder-volumes/_snapshot-s', 'lvchange -a n cinder-volumes/volume-a', 'lvchange -a y --yes -K cinder-volumes/volume-a']);
+    expect(changes.slice(0, 5)).toEqual([PVSEG, ADDTAG(), 'lvconvert --merge cinder-volumes/_snapshot-s', 'lvchange -a n cinder-volumes/volume-a', 'lvchange -a y --yes -K cinder-volumes/volume-a']);
     expect(changes).toContain('lvcreate -Z n -W n -y -l 256 -n _cinderblock-wipe-s cinder-volumes /dev/vda:256-511');
     expect(reads).toBeGreaterThanOrEqual(3);
     expect(h.zeroed).toEqual([['/dev/mapper/cinder--volumes-_cinderblock--wipe--s', 0, GiB]]);
@@ -415,10 +437,62 @@ describe('revert (thick): the extents the merge frees are zeroed before anything
     await expect(h.driver.revertToSnapshot(v, s)).rejects.toThrow();
     expect(h.fake.changes.some((c) => c.includes('_cinderblock-wipe-'))).toBe(false);
     expect(h.zeroed).toEqual([]);
+    // the record stays on the origin: a start after the merge zeroes what is free then
+    expect(h.fake.lvs.get('volume-a')!.tags).toEqual([TAG]);
   });
 
-  it('extents another LV took behind the driver\'s back are left alone; the rest is zeroed', async () => {
+  it('the record (one lvchange, before the merge) names the PVs by uuid; a store over two PVs gives two tags in that one command', async () => {
+    const { h, v, s } = await withSnapshot({ pvSizes: [1.5 * GiB, 2 * GiB] });
+    await h.driver.revertToSnapshot(v, s);
+    const PV1 = 'FAKEPV00000000000000000000000001';
+    expect(h.fake.changes[1]).toBe(`lvchange --addtag cinderblock_wipe_${PV0}_256+128 --addtag cinderblock_wipe_${PV1}_0+128 cinder-volumes/volume-a`);
+    expect(h.fake.changes).toContain(`lvchange --deltag cinderblock_wipe_${PV0}_256+128 --deltag cinderblock_wipe_${PV1}_0+128 cinder-volumes/volume-a`);
+    expect(h.fake.lvs.get('volume-a')!.tags).toEqual([]);
+  });
+
+  it('the record is removed only once the wipe LV holds the extents (it is the record from then on)', async () => {
     const { h, v, s } = await withSnapshot();
+    const seen: string[][] = [];
+    h.fake.afterCommand = (argv) => {
+      if (argv[0] === 'lvcreate' && argv.includes('_cinderblock-wipe-s')) seen.push([...h.fake.lvs.get('volume-a')!.tags]);
+    };
+    await h.driver.revertToSnapshot(v, s);
+    expect(seen).toEqual([[TAG]]);
+  });
+
+  it('LVM refusing the record refuses the revert before anything is merged', async () => {
+    const { h, v, s } = await withSnapshot();
+    h.fake.inject((a) => a[0] === 'lvchange' && a[1] === '--addtag', {});
+    await expect(h.driver.revertToSnapshot(v, s)).rejects.toThrow(/addtag/);
+    expect(h.fake.changes.some((c) => c.startsWith('lvconvert'))).toBe(false);
+    expect(h.fake.lvs.has('_snapshot-s')).toBe(true);
+  });
+
+  it('a merge LVM refuses (snapshot still there, nothing merging): the record is dropped and the error is cinder\'s', async () => {
+    const { h, v, s } = await withSnapshot();
+    h.fake.inject((a) => a[0] === 'lvconvert', { stderr: 'merge refused\n' });
+    await expect(h.driver.revertToSnapshot(v, s)).rejects.toThrow(/merge refused/);
+    expect(h.fake.changes.filter((c) => c.startsWith('lvchange'))).toEqual([ADDTAG(), DELTAG()]);
+    expect(h.fake.lvs.get('volume-a')!.tags).toEqual([]);
+  });
+
+  it('a wipe LV that cannot be created: the record stays for start-up', async () => {
+    const { h, v, s } = await withSnapshot();
+    h.fake.inject((a) => a[0] === 'lvcreate' && a.includes('_cinderblock-wipe-s'), {});
+    await h.driver.revertToSnapshot(v, s);
+    expect(h.zeroed).toEqual([]);
+    expect(h.fake.lvs.get('volume-a')!.tags).toEqual([TAG]);
+  });
+
+  it('volume_clear=none records nothing', async () => {
+    const { h, v, s } = await withSnapshot({ volumeClear: 'none' });
+    await h.driver.revertToSnapshot(v, s);
+    expect(h.fake.changes.some((c) => c.includes('tag'))).toBe(false);
+  });
+
+  it('extents another LV took behind the driver\'s back are left alone and that LV is named; the rest is zeroed', async () => {
+    const cap = capturingLogger();
+    const { h, v, s } = await withSnapshot({ logger: cap.logger });
     h.fake.afterCommand = (argv) => {
       if (argv[0] === 'lvchange' && argv[2] === 'y') h.fake.addLv({ name: 'intruder', sizeBytes: 40 * MiB });
     };
@@ -426,6 +500,7 @@ describe('revert (thick): the extents the merge frees are zeroed before anything
     expect(h.fake.segs.get('intruder')).toEqual([{ pv: '/dev/vda', start: 256, count: 10, lvStart: 0 }]);
     expect(h.fake.changes).toContain('lvcreate -Z n -W n -y -l 246 -n _cinderblock-wipe-s cinder-volumes /dev/vda:266-511');
     expect(h.zeroed).toEqual([['/dev/mapper/cinder--volumes-_cinderblock--wipe--s', 0, 246 * 4 * MiB]]);
+    expect(cap.lines.filter((l) => l.level === 'error').map((l) => l.obj.lvs)).toEqual([['intruder']]);
   });
 
   it('no LV of the driver is allocated between the merge and the wipe LV', async () => {
@@ -512,6 +587,180 @@ describe('start-up: temporary LVs of an agent that died midway', () => {
     await h.driver.checkForSetupError();
     expect(h.zeroed).toEqual([]);
     expect(h.fake.changes).toEqual([]);
+  });
+});
+
+describe('start-up: extents a revert recorded on its origin (cinderblock_wipe_* tags) and never zeroed', () => {
+  /** volume-a at extents 0-255; a record of 256-511 (the merged snapshot's store, now free) on it. */
+  const died = (f: FakeLvm): void => {
+    f.addLv({ name: 'volume-a', sizeBytes: GiB, tags: [TAG] });
+  };
+
+  async function start(opts: Partial<LvmDriverOptions> & { prepare?: (f: FakeLvm) => void } = {}) {
+    const cap = capturingLogger();
+    const h = harness('default', { logger: cap.logger, ...opts });
+    await h.driver.doSetup();
+    await h.driver.checkForSetupError();
+    return { h, lines: cap.lines };
+  }
+
+  it('the free recorded extents are taken by a wipe LV, the record dropped, the wipe LV zeroed whole and removed', async () => {
+    const { h, lines } = await start({ prepare: died });
+    expect(h.fake.changes).toEqual([
+      PVSEG,
+      'lvcreate -Z n -W n -y -l 256 -n _cinderblock-wipe-volume-a cinder-volumes /dev/vda:256-511',
+      DELTAG(),
+      REMOVE('_cinderblock-wipe-volume-a'),
+    ]);
+    expect(h.zeroed).toEqual([['/dev/mapper/cinder--volumes-_cinderblock--wipe--volume--a', 0, GiB]]);
+    expect([...h.fake.lvs.keys()]).toEqual(['volume-a']);
+    expect(h.fake.lvs.get('volume-a')!.tags).toEqual([]);
+    expect(lines.filter((l) => l.level === 'error')).toEqual([]);
+  });
+
+  it('a merge still in progress (origin O, snapshot there): left alone, logged', async () => {
+    const { h, lines } = await start({
+      prepare: (f) => {
+        died(f);
+        f.lvs.get('volume-a')!.merging = true;
+        f.addLv({ name: '_snapshot-s', sizeBytes: GiB, kind: 'snapshot', origin: 'volume-a' });
+      },
+    });
+    expect(h.fake.changes).toEqual([]);
+    expect(h.fake.lvs.get('volume-a')!.tags).toEqual([TAG]);
+    expect(lines.some((l) => l.level === 'warn' && /still in progress/.test(l.msg))).toBe(true);
+  });
+
+  it('recorded extents reallocated meanwhile are left alone and the LV holding them is named in an error; the rest is zeroed', async () => {
+    const { h, lines } = await start({
+      prepare: (f) => {
+        died(f);
+        f.addLv({ name: 'volume-other-tenant', sizeBytes: 40 * MiB }); // extents 256-265
+      },
+    });
+    expect(h.fake.changes).toContain('lvcreate -Z n -W n -y -l 246 -n _cinderblock-wipe-volume-a cinder-volumes /dev/vda:266-511');
+    expect(h.zeroed).toEqual([['/dev/mapper/cinder--volumes-_cinderblock--wipe--volume--a', 0, 246 * 4 * MiB]]);
+    const errors = lines.filter((l) => l.level === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.obj).toMatchObject({ origin: 'volume-a', lvs: ['volume-other-tenant'], extents: [{ lv: 'volume-other-tenant', pv: '/dev/vda', start: 256, count: 10 }] });
+    expect(h.fake.lvs.get('volume-a')!.tags).toEqual([]);
+  });
+
+  it('all of them reallocated: nothing to zero, the record is dropped after the error', async () => {
+    const { h, lines } = await start({
+      prepare: (f) => {
+        died(f);
+        f.addLv({ name: 'volume-b', sizeBytes: GiB });
+      },
+    });
+    expect(h.fake.changes).toEqual([PVSEG, DELTAG()]);
+    expect(lines.filter((l) => l.level === 'error').map((l) => l.obj.lvs)).toEqual([['volume-b']]);
+  });
+
+  it('the merge never ran (the agent died between the record and lvconvert): the snapshot holds them, no error, record dropped', async () => {
+    const { h, lines } = await start({
+      prepare: (f) => {
+        died(f);
+        f.addLv({ name: '_snapshot-s', sizeBytes: GiB, kind: 'snapshot', origin: 'volume-a' });
+      },
+    });
+    expect(h.fake.changes).toEqual([PVSEG, DELTAG()]);
+    expect(h.fake.lvs.has('_snapshot-s')).toBe(true);
+    expect(lines.filter((l) => l.level === 'error')).toEqual([]);
+  });
+
+  it('idempotent: a death after the wipe LV was made but before the record went (both left) zeroes the extents, no error', async () => {
+    const { h, lines } = await start({
+      prepare: (f) => {
+        died(f);
+        f.allocate('_cinderblock-wipe-s', 256, [{ pv: '/dev/vda', start: 256, count: 256 }]);
+        f.addLv({ name: '_cinderblock-wipe-s', sizeBytes: GiB });
+      },
+    });
+    expect(h.fake.changes).toEqual([
+      REMOVE('_cinderblock-wipe-s'),
+      PVSEG,
+      'lvcreate -Z n -W n -y -l 256 -n _cinderblock-wipe-volume-a cinder-volumes /dev/vda:256-511',
+      DELTAG(),
+      REMOVE('_cinderblock-wipe-volume-a'),
+    ]);
+    expect(h.zeroed.map((z) => z[0])).toEqual(['/dev/mapper/cinder--volumes-_cinderblock--wipe--s', '/dev/mapper/cinder--volumes-_cinderblock--wipe--volume--a']);
+    expect(lines.filter((l) => l.level === 'error')).toEqual([]);
+    expect([...h.fake.lvs.keys()]).toEqual(['volume-a']);
+  });
+
+  it('a second death in the middle: a wipe LV that could not be created leaves the record for the next start, which finishes it', async () => {
+    const first = harness('default', { prepare: died });
+    first.fake.inject((a) => a[0] === 'lvcreate' && a.includes('_cinderblock-wipe-volume-a'), {});
+    await first.driver.doSetup();
+    await first.driver.checkForSetupError();
+    expect(first.driver.lvmType).toBe('default');
+    expect(first.fake.lvs.get('volume-a')!.tags).toEqual([TAG]);
+    // same VG, a fresh agent
+    const again = new LvmVolumeDriver({ volumeGroup: VG, lvmType: 'default', runner: first.fake.runner, blockDevice: (first.driver as unknown as { blockDevice: BlockDeviceOps }).blockDevice, sleep: async () => undefined });
+    await again.doSetup();
+    await again.checkForSetupError();
+    expect(first.fake.lvs.get('volume-a')!.tags).toEqual([]);
+    expect(first.zeroed).toEqual([['/dev/mapper/cinder--volumes-_cinderblock--wipe--volume--a', 0, GiB]]);
+  });
+
+  it('no allocation of the agent runs while start-up holds the recorded extents', async () => {
+    const h = harness('default', { prepare: died });
+    let create: Promise<unknown> | null = null;
+    h.fake.afterCommand = (argv) => {
+      if (argv[0] === 'lvcreate' && argv.includes('_cinderblock-wipe-volume-a') && !create) create = h.driver.createVolume(vol('b'));
+    };
+    await h.driver.doSetup();
+    await h.driver.checkForSetupError();
+    await create;
+    const lines = h.fake.calls.map((c) => c.join(' '));
+    expect(lines.findIndex((l) => l.startsWith('lvcreate -n volume-b'))).toBeGreaterThan(lines.indexOf(REMOVE('_cinderblock-wipe-volume-a')));
+  });
+
+  it('volume_clear=none: the record is dropped, nothing zeroed', async () => {
+    const { h } = await start({ prepare: died, volumeClear: 'none' });
+    expect(h.fake.changes).toEqual([DELTAG()]);
+    expect(h.zeroed).toEqual([]);
+  });
+
+  it('a record on a PV no longer in the VG, or unreadable, is logged and dropped', async () => {
+    const gone = `cinderblock_wipe_${'Z'.repeat(32)}_0+4`;
+    const { h, lines } = await start({ prepare: (f) => f.addLv({ name: 'volume-a', sizeBytes: GiB, tags: [gone, 'cinderblock_wipe_garbage'] }) });
+    expect(h.fake.changes).toEqual([PVSEG, `lvchange --deltag ${gone} --deltag cinderblock_wipe_garbage cinder-volumes/volume-a`]);
+    expect(lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual([
+      expect.stringMatching(/PV no longer in the VG/),
+      expect.stringMatching(/unreadable/),
+    ]);
+  });
+
+  it('LVs cinder-volume made, and tags that are not records (an operator\'s), are left alone', async () => {
+    const { h } = await start({
+      prepare: (f) => {
+        f.addLv({ name: 'volume-a', sizeBytes: GiB, tags: ['backup', 'cinderblock_other'] });
+        f.addLv({ name: '_snapshot-x', sizeBytes: GiB, kind: 'snapshot', origin: 'volume-a' });
+        f.addLv({ name: 'volume-b', sizeBytes: GiB });
+      },
+    });
+    expect(h.fake.changes).toEqual([]);
+    expect(h.zeroed).toEqual([]);
+    expect(h.fake.lvs.get('volume-a')!.tags).toEqual(['backup', 'cinderblock_other']);
+  });
+
+  it('deleting a volume that carries a record zeroes the recorded extents first (the record would go with the LV)', async () => {
+    const { h } = await start({ prepare: died });
+    // start-up finished it already; put one back as if the merge had finished after start-up
+    h.fake.lvs.get('volume-a')!.tags = [TAG];
+    h.fake.calls.length = 0;
+    h.zeroed.length = 0;
+    await h.driver.deleteVolume(vol('a'));
+    expect(h.fake.changes).toEqual([
+      PVSEG,
+      'lvcreate -Z n -W n -y -l 256 -n _cinderblock-wipe-volume-a cinder-volumes /dev/vda:256-511',
+      DELTAG(),
+      REMOVE('_cinderblock-wipe-volume-a'),
+      REMOVE('volume-a'),
+    ]);
+    expect(h.zeroed.map((z) => z[0])).toEqual(['/dev/mapper/cinder--volumes-_cinderblock--wipe--volume--a', '/dev/mapper/cinder--volumes-volume--a']);
   });
 });
 

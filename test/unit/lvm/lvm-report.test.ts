@@ -10,7 +10,9 @@ import {
   firstExtents,
   formatLvmGiB,
   freeExtentsWithin,
+  holdersWithin,
   lvExtents,
+  toLvInfo,
   parsePvSegments,
   hasThickSnapshots,
   isThickSnapshot,
@@ -234,5 +236,30 @@ describe('physical segments (pvs --segments, captured in the lab guest with a th
     expect(freeExtentsWithin(lvExtents(segs, '_snapshot-s'), segs)).toEqual([]);
     const afterMerge = segs.map((x) => (x.lv === '_snapshot-s' ? { ...x, lv: '' } : x));
     expect(freeExtentsWithin(lvExtents(segs, '_snapshot-s'), afterMerge)).toEqual([{ pv: '/dev/vda', start: 80, count: 64 }]);
+  });
+
+  it('who holds recorded extents now (the LVs that may read their old data)', () => {
+    const row = (start: number, count: number, lv: string) =>
+      ({ pv: '/dev/a', pvUuid: '', peStartBytes: 0, extentSizeBytes: 4, start, count, lv, lvUuid: '', lvStart: 0 });
+    const recorded = [{ pv: '/dev/a', start: 10, count: 20 }, { pv: '/dev/b', start: 0, count: 4 }];
+    const now = [row(0, 12, 'v'), row(12, 5, ''), row(17, 3, 'intruder'), row(20, 100, '')];
+    expect(holdersWithin(recorded, now)).toEqual([{ lv: 'v', pv: '/dev/a', start: 10, count: 2 }, { lv: 'intruder', pv: '/dev/a', start: 17, count: 3 }]);
+    expect(holdersWithin(recorded, [row(12, 5, '')])).toEqual([]);
+  });
+});
+
+describe('LV tags', () => {
+  const base = { lv_name: 'volume-a', lv_attr: '-wi-a-----', lv_size: '1073741824' };
+  it('lv_tags is a comma-separated list (LVM\'s list_item_separator); absent or empty is none', () => {
+    expect(toLvInfo({ ...base, lv_tags: 'cinderblock_wipe_x_1+2,backup' }).tags).toEqual(['cinderblock_wipe_x_1+2', 'backup']);
+    expect(toLvInfo({ ...base, lv_tags: '' }).tags).toEqual([]);
+    expect(toLvInfo(base).tags).toEqual([]);
+  });
+  it('a tag changes nothing else read from the LV (attr, origin, activity)', () => {
+    const plain = toLvInfo(base);
+    const tagged = toLvInfo({ ...base, lv_tags: 'cinderblock_wipe_x_1+2' });
+    expect({ ...tagged, tags: [] }).toEqual(plain);
+    expect(hasThickSnapshots(tagged)).toBe(false);
+    expect(isThickSnapshot(tagged)).toBe(false);
   });
 });
