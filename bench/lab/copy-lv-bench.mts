@@ -156,6 +156,7 @@ async function thinSparse(): Promise<void> {
   const times = new Map<string, number[]>();
   const add = (k: string, t: number) => times.set(k, [...(times.get(k) ?? []), t]);
   let mapNote = '';
+  const lookupParts: string[] = [];
   for (let i = 0; i < REPS; i++) {
     add('fio sequential read of the source', SIZE / fio([{ name: 'rd', file: src, rw: 'read' }], SIZE).rd!);
     let dst = freshThin('thin-dst');
@@ -181,7 +182,9 @@ async function thinSparse(): Promise<void> {
     add('cinderblock copy with the thin map (copy alone)', copyS);
     add('cinderblock copy with the thin map (lookup + copy)', lookupS + copyS);
     await check('engine with map', dst);
-    mapNote = `${map.extents.length} extents, ${(map.mappedBytes / MiB).toFixed(1)} MiB mapped, ${map.blockBytes / 1024} KiB blocks`;
+    const lk = map.lookupMs;
+    lookupParts.push(lk ? `find ${lk.find}, reserve ${lk.reserve}, read ${lk.read}, release ${lk.release} ms` : 'n/a');
+    mapNote = `${map.extents.length} extents, ${(map.mappedBytes / MiB).toFixed(1)} MiB mapped, ${map.blockBytes / 1024} KiB blocks; lookup parts per run: ${lookupParts.join(' / ')}`;
     if (i === 0) await captureFixtures(src, dst);
   }
   const med = new Map([...times].map(([k, ts]) => [k, median(ts)] as const));

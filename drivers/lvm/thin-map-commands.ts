@@ -143,6 +143,12 @@ export interface ThinDeviceMap {
   readBy?: 'metadata' | 'thin_dump';
   /** Why the in-process reader was not used, when thin_dump was. */
   fallbackReason?: string;
+  /**
+   * Where a lookup's time went (ms): finding the pool (stat, sysfs, dm tables), waiting for
+   * another lookup on the pool, reserve_metadata_snap (the pool commits its metadata first),
+   * reading the map, release.
+   */
+  lookupMs?: { find: number; wait: number; reserve: number; read: number; release: number };
 }
 
 const attr = (tag: string, name: string): string | undefined => new RegExp(`\\s${name}="([^"]*)"`).exec(tag)?.[1];

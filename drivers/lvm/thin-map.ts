@@ -146,6 +146,7 @@ export async function thinDeviceMap(devicePath: string, opts: ThinMapOptions = {
   const dm = opts.dm ?? nativeDmControl;
   const sysfs = opts.sysfs ?? linuxDmSysfs;
   const run = { timeoutMs: opts.timeoutMs ?? 120_000 };
+  const t0 = performance.now();
   const st = await (opts.stat ?? ((p: string) => stat(p, { bigint: true })))(devicePath);
   if (!st.isBlockDevice()) return null;
   const dev = splitDevT(st.rdev);
@@ -179,9 +180,13 @@ export async function thinDeviceMap(devicePath: string, opts: ThinMapOptions = {
 
   const metadataDevice = `/dev/mapper/${metaName}`;
   const readMetadata = opts.readMetadata ?? nativeMetadataMapReader;
+  const tFound = performance.now();
   return onPool(poolName, async () => {
+    const tQueued = performance.now();
     await dm.message(poolName, 'reserve_metadata_snap');
+    const tReserved = performance.now();
     let map: ThinDeviceMap;
+    let tRead = tReserved;
     try {
       try {
         map = { ...(await readMetadata(metadataDevice, thin.devId)), readBy: 'metadata' };
@@ -196,9 +201,12 @@ export async function thinDeviceMap(devicePath: string, opts: ThinMapOptions = {
         }
         map = { ...parseThinDumpXml(xml, thin.devId), readBy: 'thin_dump', fallbackReason: reason };
       }
+      tRead = performance.now();
     } finally {
       await dm.message(poolName, 'release_metadata_snap');
     }
+    const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
+    map.lookupMs = { find: ms(t0, tFound), wait: ms(tFound, tQueued), reserve: ms(tQueued, tReserved), read: ms(tReserved, tRead), release: ms(tRead, performance.now()) };
     if (map.blockBytes !== poolTable.blockSectors * 512) {
       throw new Error(`${devicePath}: the pool's metadata says ${map.blockBytes}-byte blocks, its table ${poolTable.blockSectors * 512}`);
     }

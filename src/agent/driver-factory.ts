@@ -64,7 +64,7 @@ export function createDriver(config: CinderConfig, backend: BackendConfig, targe
     onMap: (device, map) =>
       map.readBy === 'thin_dump'
         ? log().warn({ device, reason: map.fallbackReason }, 'thin source map read by thin_dump: the in-process metadata reader refused the pool metadata')
-        : log().debug({ device, extents: map.extents.length, mappedBytes: map.mappedBytes }, 'thin source map'),
+        : log().debug({ device, extents: map.extents.length, mappedBytes: map.mappedBytes, lookup_ms: map.lookupMs }, 'thin source map'),
   });
   return new LvmIscsiDriver({
     ...common,

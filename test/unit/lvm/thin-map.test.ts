@@ -201,6 +201,7 @@ describe('thinDeviceMap (fake dm ioctls, metadata reader, thin_dump and sysfs)',
     const m = await thinDeviceMap('/dev/vg/thin', { runner, dm, readMetadata, stat: blockDev(254, 5), sysfs: sysfs() });
     expect(m?.extents[0]).toEqual([0, 18 * 64 * KiB]);
     expect(m?.readBy).toBe('metadata');
+    expect(Object.keys(m?.lookupMs ?? {})).toEqual(['find', 'wait', 'reserve', 'read', 'release']);
     expect(calls).toEqual(['table vg-thin', 'table vg-pool-tpool', reserve, readMeta, release]);
     expect(runner).not.toHaveBeenCalled();
   });
