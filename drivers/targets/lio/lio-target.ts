@@ -12,14 +12,15 @@
 //
 // Persistence: configfs is gone after a reboot. The helper keeps its own record
 // ($volumes_dir/cinderblock-lio.json, lio-state.ts) and `reconcile()` at start rebuilds and mends
-// only the targets listed there; it never rewrites /etc/target/saveconfig.json (that file holds
-// everyone's objects). ensureExport rebuilds one export from the volume row + DB initiators.
+// only the targets listed there; it never rewrites rtslib's saveconfig.json (/etc/target/, or
+// /etc/rtslib-fb-target/ on Debian; that file holds everyone's objects). ensureExport rebuilds one export from the volume row + DB initiators.
 //
 // Concurrency: per-IQN KeyedMutex for everything on one target; one global lock for the iblock
 // index allocation and for the read-modify-write of the record file (taken inside a target lock,
 // never the other way round).
 import { access, constants } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import { forEachLimited } from '../../../src/concurrency/for-each-limited.js';
 import { KeyedMutex } from '../../../src/concurrency/keyed-mutex.js';
 import { invalidInput } from '../../../src/errors.js';
 import { log } from '../../../src/log.js';
@@ -51,6 +52,9 @@ import { Configfs, DEFAULT_CONFIGFS_ROOT, portalName, TPG_ATTRIBS, type Configfs
 import { lioStatePath, readLioState, writeLioState, type LioExportRecord, type LioState } from './lio-state.js';
 
 export const LIO_LUN = 0;
+
+/** Exports mended at once by reconcile (a reboot leaves all of them to rebuild). */
+const RECONCILE_CONCURRENCY = 8;
 
 export interface LioTargetOptions extends IscsiTargetOptions {
   /** volumes_dir: holds cinderblock-lio.json */
@@ -321,23 +325,32 @@ export class LioTarget implements TargetHelper {
    * anyone else's — are not looked at. Returns the IQNs mended and those that failed.
    */
   async reconcile(): Promise<{ mended: string[]; failed: string[] }> {
-    const state = await this.readState();
-    const mended: string[] = [];
-    const failed: string[] = [];
-    for (const r of Object.values(state.exports)) {
-      await this.targetLocks.run(r.iqn, async () => {
+    const records = Object.values((await this.readState()).exports);
+    // Several targets at once (each is configfs work the kernel does while we wait; after a
+    // reboot every export is missing); the lists keep the record's order.
+    // targetcli, the fallback, is one process per change and keeps a lock file: one at a time.
+    const limit = (await this.backend()).kind === 'targetcli' ? 1 : RECONCILE_CONCURRENCY;
+    const outcome = new Array<'mended' | 'failed' | 'ok'>(records.length);
+    await forEachLimited(records, limit, (r, i) =>
+      this.targetLocks.run(r.iqn, async () => {
         try {
-          if (await this.matches(r)) return;
+          if (await this.matches(r)) {
+            outcome[i] = 'ok';
+            return;
+          }
           await this.build({ volumeId: r.volumeId, iqn: r.iqn, backingPath: r.backingPath, chap: r.chap, acl: { mode: 'exact', initiators: r.initiators } });
-          mended.push(r.iqn);
+          outcome[i] = 'mended';
           log().warn({ volume_id: r.volumeId, iqn: r.iqn }, 'LIO reconcile: export mended from record');
         } catch (e) {
-          failed.push(r.iqn);
+          outcome[i] = 'failed';
           log().error({ volume_id: r.volumeId, iqn: r.iqn, err: e }, 'LIO reconcile: could not mend export');
         }
-      });
-    }
-    return { mended, failed };
+      }),
+    );
+    return {
+      mended: records.filter((_, i) => outcome[i] === 'mended').map((r) => r.iqn),
+      failed: records.filter((_, i) => outcome[i] === 'failed').map((r) => r.iqn),
+    };
   }
 
   // ---- internals --------------------------------------------------------------------------------

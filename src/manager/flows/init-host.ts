@@ -8,6 +8,7 @@
 //    attachment_update made: cinder-api's attachment_delete of a `reserved` attachment never calls
 //    the volume service, so an export/ACL left there would never be removed.
 import type { Connector } from '../../../drivers/driver.js';
+import { forEachLimited } from '../../concurrency/for-each-limited.js';
 import type { Volume } from '../../db/index.js';
 import { driverVolume, errorMessage, volumeNameOf, type FlowDeps } from './common.js';
 import { deleteVolumeById } from './delete-extend.js';
@@ -20,11 +21,15 @@ export interface InitHostReport {
   cleaned: Array<{ type: string; id: string; status: string; action: string }>;
 }
 
+// Volumes recovered at once. cinder does them one by one; each is a few DB queries and a check
+// (or a rebuild) of its export, mostly waiting, and the service answers nothing until all are done.
+const RECOVERY_CONCURRENCY = 8;
+
 export async function initHost(deps: FlowDeps): Promise<InitHostReport> {
   const report: InitHostReport = { exported: 0, exportFailures: 0, cleaned: [] };
   const log = deps.logger;
   const volumes = await deps.db.volumes.listByHost(deps.service.host);
-  for (const listed of volumes) {
+  await forEachLimited(volumes, RECOVERY_CONCURRENCY, async (listed) => {
     let vol = listed;
     const live = (await deps.db.attachments.listByVolume(vol.id)).filter((a) => a.attach_status === 'attached' || a.attach_status === 'attaching');
     const initiators: string[] = [];
@@ -40,7 +45,7 @@ export async function initHost(deps: FlowDeps): Promise<InitHostReport> {
     let grown = false;
     if (vol.status === 'extending') {
       const r = await recoverExtending(deps, vol, live.length > 0);
-      if (!r) continue;
+      if (!r) return;
       ({ vol, grown } = r);
     }
     if (vol.status === 'reserved' && initiators.length === 0) {
@@ -54,9 +59,9 @@ export async function initHost(deps: FlowDeps): Promise<InitHostReport> {
       } catch (err) {
         log.error({ err, volume_id: vol.id }, `Failed to remove the export a crash left on reserved volume ${vol.id}: ${errorMessage(err)}`);
       }
-      continue;
+      return;
     }
-    if (vol.status !== 'in-use' && vol.status !== 'reserved') continue;
+    if (vol.status !== 'in-use' && vol.status !== 'reserved') return;
     try {
       await deps.driver.ensureExport(driverVolume(vol), initiators);
       report.exported += 1;
@@ -64,12 +69,12 @@ export async function initHost(deps: FlowDeps): Promise<InitHostReport> {
       report.exportFailures += 1;
       log.error({ err, volume_id: vol.id }, `Failed to re-export volume ${vol.id}: setting to error status (${errorMessage(err)})`);
       await deps.db.volumes.update(vol.id, { status: 'error' });
-      continue;
+      return;
     }
     if (grown) {
       await deps.driver.extendTarget(driverVolume(vol)).catch((err: unknown) => log.warn({ err, volume_id: vol.id }, 'extend_target after extend recovery failed'));
     }
-  }
+  });
   await doCleanup(deps, report);
   log.info({ exported: report.exported, cleaned: report.cleaned.length }, 'init_host recovery done');
   return report;
