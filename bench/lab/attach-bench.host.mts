@@ -10,11 +10,13 @@ import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCinderDatabase } from '../../test/helpers/cinder-db.js';
 import { startCinderStack } from '../../test/helpers/cinder-stack.js';
+import { freePort } from '../../test/helpers/free-port.js';
 
 const dirArg = process.argv[2];
 if (!dirArg) throw new Error('usage: attach-bench.host.mts DIR');
 const dir: string = dirArg;
-const API_PORT = Number(process.env.CB_BENCH_API_PORT ?? 18796);
+// a free port unless one is asked for: two runs at once must not reach each other's cinder-api
+const API_PORT = process.env.CB_BENCH_API_PORT ? Number(process.env.CB_BENCH_API_PORT) : await freePort();
 // queue names derive from the host name: a per-run name keeps concurrent runs apart
 const host = `cbbench${Math.random().toString(36).slice(2, 8)}`;
 const say = (m: string) => console.log(`[hook ${new Date().toISOString()}] ${m}`);

@@ -4,29 +4,17 @@
 // so the database is MariaDB (SQLite would live on the host's disk), and everything the guest
 // needs to join this stack goes into DIR/guest.env as it sees it from 10.0.2.2.
 // SIGTERM: the stack's logs are copied into DIR (kept for post-mortems), then everything stops.
-import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { createCinderDatabase } from '../helpers/cinder-db.js';
+import { freePort } from '../helpers/free-port.js';
 import { startCinderStack, waitFor } from '../helpers/cinder-stack.js';
 
 const dir: string = process.argv[2] ?? '';
 if (!dir) throw new Error('usage: e2e.host.mts DIR');
 const GUEST_SEES_HOST = '10.0.2.2';
-
-/** A port nothing listens on now (cinder-api binds it a moment later). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 // A vhost of its own: the scheduler's queue (`cinder-scheduler`) is the same name for every stack,
 // so on a shared vhost another engineer's scheduler would take this API's requests round-robin.

@@ -87,6 +87,15 @@ for suite in "${suites[@]}"; do
   [[ -f $suite ]] || { echo "lab: $suite: no such file"; failed=$((failed + 1)); continue; }
   case $suite in *.lab.test.ts) base=${suite%.lab.test.ts}; kind=vitest ;; *) base=${suite%.*}; kind=script ;; esac
   name=$(basename "$base")
+  # Two runs of one suite at once would share its host directory and results (and the second
+  # would wipe the first's): the second waits for the first.
+  [[ -n ${namelock:-} ]] && exec {namelock}>&-
+  mkdir -p "$REPO/tmp/lab-host"
+  exec {namelock}>"$REPO/tmp/lab-host/$name.lock"
+  if ! flock -n "$namelock"; then
+    echo "lab: $suite: another run of it is in progress on this machine; waiting for it to end"
+    flock "$namelock"
+  fi
   acquire_slot
   now=$(date +%s); left=$((DEADLINE - now))
   if ((left < 60)); then echo "lab: $suite: not run, the ${TOTAL_TIMEOUT}s budget is spent"; failed=$((failed + 1)); continue; fi

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CINDER_ZED_ALEMBIC_HEAD, DatabaseConnectionError, DatabaseSchemaError, openDatabase } from '../../../src/db/index.js';
 import { BACKENDS, MYSQL, createCinderDatabase, mysqlSession, seedVolume, type TestCinderDb } from '../../helpers/cinder-db.js';
+import { freePort } from '../../helpers/free-port.js';
 import { captureLogger, pyIso, setUpBackend, stored, type BackendContext } from './support.js';
 
 describe.each(BACKENDS)('connection on %s', (backend) => {
@@ -76,15 +77,6 @@ describe.each(BACKENDS)('connection on %s', (backend) => {
     expect(v.multiattach).toBe(true);
   });
 });
-
-/** A TCP port nothing listens on. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 describe('database down at start', () => {
   let t: TestCinderDb;
