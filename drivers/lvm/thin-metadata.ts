@@ -73,6 +73,14 @@ const toNumber = (v: bigint, what: string): number => {
   return Number(v);
 };
 
+// A le64 as a number, from two 32-bit halves (no BigInt: a walk reads thousands of them, and an
+// emulated CPU feels every allocation). Anything above 2^53 is refused, not rounded.
+function u64At(block: Buffer, offset: number, what: string): number {
+  const hi = block.readUInt32LE(offset + 4);
+  if (hi >= 0x200000) throw new ThinMetadataError(`${what} at byte ${offset} is out of range (high word ${hi})`);
+  return hi * 0x100000000 + block.readUInt32LE(offset);
+}
+
 export interface ThinSuperblock {
   version: number;
   transactionId: number;
@@ -112,13 +120,16 @@ export function parseSuperblock(block: Buffer, location: number): ThinSuperblock
 
 export interface BtreeNode {
   leaf: boolean;
-  keys: bigint[];
-  /** Each value as the le64 it is in the mapping trees (child block, subtree root, or mapping). */
-  values: bigint[];
+  keys: number[];
+  /**
+   * Each value as the le64 it is (a child block, a device's subtree root); empty for a leaf
+   * unless asked for: a bottom-level leaf's values (data block and time) are not needed.
+   */
+  values: number[];
 }
 
 /** Parses and checks one b-tree node whose values are 8 bytes (every tree this reader walks). */
-export function parseBtreeNode(block: Buffer, location: number): BtreeNode {
+export function parseBtreeNode(block: Buffer, location: number, opts: { leafValues?: boolean } = {}): BtreeNode {
   checkBlock(block, location, BTREE_CSUM_XOR, 'b-tree node');
   const flags = block.readUInt32LE(4);
   const leaf = (flags & LEAF_NODE) !== 0;
@@ -130,12 +141,13 @@ export function parseBtreeNode(block: Buffer, location: number): BtreeNode {
   if (count > max || NODE_HEADER_BYTES + max * (8 + valueSize) > THIN_METADATA_BLOCK_BYTES) {
     throw new ThinMetadataError(`b-tree node at block ${location} claims ${count} of ${max} entries, more than a block holds`);
   }
-  const keys: bigint[] = new Array(count);
-  const values: bigint[] = new Array(count);
+  const keys: number[] = new Array(count);
+  const withValues = !leaf || opts.leafValues === true;
+  const values: number[] = withValues ? new Array(count) : [];
   const valuesAt = NODE_HEADER_BYTES + max * 8;
   for (let i = 0; i < count; i++) {
-    keys[i] = block.readBigUInt64LE(NODE_HEADER_BYTES + i * 8);
-    values[i] = block.readBigUInt64LE(valuesAt + i * 8);
+    keys[i] = u64At(block, NODE_HEADER_BYTES + i * 8, `key ${i} of the b-tree node at block ${location}`);
+    if (withValues) values[i] = u64At(block, valuesAt + i * 8, `value ${i} of the b-tree node at block ${location}`);
     if (i > 0 && keys[i]! <= keys[i - 1]!) throw new ThinMetadataError(`b-tree node at block ${location} has keys out of order`);
   }
   return { leaf, keys, values };
@@ -156,28 +168,26 @@ export async function readThinDeviceMap(read: MetadataBlockReader, devId: number
     if (sb.heldRoot === 0) throw new ThinMetadataError('no metadata snapshot is held (send the pool reserve_metadata_snap first)');
     mappingRoot = parseSuperblock(await readOne(sb.heldRoot), sb.heldRoot).dataMappingRoot;
   }
-  const inRange = (v: bigint, what: string): number => {
-    const b = toNumber(v, what);
+  const inRange = (b: number, what: string): number => {
     if (b >= sb.metadataBlocks || b === 0) throw new ThinMetadataError(`${what} ${b} is outside the metadata's ${sb.metadataBlocks} blocks`);
     return b;
   };
 
   // Top level: dev_id -> root of that device's tree. In an internal node, the child to follow is
   // the last whose key is <= the one looked for.
-  const want = BigInt(devId);
-  let node = parseBtreeNode(await readOne(mappingRoot), mappingRoot);
+  let node = parseBtreeNode(await readOne(mappingRoot), mappingRoot, { leafValues: true });
   let deviceRoot: number | undefined;
   for (let depth = 0; ; depth++) {
     if (depth > MAX_DEPTH) throw new ThinMetadataError('the device tree is deeper than any real one: a loop');
     let i = node.keys.length - 1;
-    while (i >= 0 && node.keys[i]! > want) i--;
+    while (i >= 0 && node.keys[i]! > devId) i--;
     if (node.leaf) {
-      if (i >= 0 && node.keys[i] === want) deviceRoot = inRange(node.values[i]!, `root of device ${devId}'s mappings`);
+      if (i >= 0 && node.keys[i] === devId) deviceRoot = inRange(node.values[i]!, `root of device ${devId}'s mappings`);
       break;
     }
     if (i < 0) break;
     const child = inRange(node.values[i]!, 'child block');
-    node = parseBtreeNode(await readOne(child), child);
+    node = parseBtreeNode(await readOne(child), child, { leafValues: true });
   }
   if (deviceRoot === undefined) throw new ThinMetadataError(`thin device ${devId} is not in the pool's metadata`);
 
@@ -196,8 +206,7 @@ export async function readThinDeviceMap(read: MetadataBlockReader, devId: number
     nodes.forEach((buf, k) => {
       const n = parseBtreeNode(buf, level[k]!);
       if (n.leaf) {
-        for (const key of n.keys) {
-          const origin = toNumber(key, 'virtual block');
+        for (const origin of n.keys) {
           const last = blocks[blocks.length - 1];
           if (last && last[0] + last[1] === origin) last[1]++;
           else blocks.push([origin, 1]);
