@@ -64,14 +64,9 @@ function checkBlock(block: Buffer, location: number, xor: number, what: string):
   const stored = block.readUInt32LE(0);
   const computed = blockChecksum(block, xor);
   if (stored !== computed) throw new ThinMetadataError(`${what} at block ${location} fails its checksum (stored ${stored}, computed ${computed}): damaged, or not thin pool metadata`);
-  const blocknr = block.readBigUInt64LE(8);
-  if (blocknr !== BigInt(location)) throw new ThinMetadataError(`${what} at block ${location} says it is block ${blocknr}`);
+  const blocknr = u64At(block, 8, `block number of the ${what} at block ${location}`);
+  if (blocknr !== location) throw new ThinMetadataError(`${what} at block ${location} says it is block ${blocknr}`);
 }
-
-const toNumber = (v: bigint, what: string): number => {
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ThinMetadataError(`${what} ${v} is out of range`);
-  return Number(v);
-};
 
 // A le64 as a number, from two 32-bit halves (no BigInt: a walk reads thousands of them, and an
 // emulated CPU feels every allocation). Anything above 2^53 is refused, not rounded.
@@ -96,7 +91,7 @@ export interface ThinSuperblock {
 /** Parses and checks a superblock (block 0, or the held snapshot's copy at `location`). */
 export function parseSuperblock(block: Buffer, location: number): ThinSuperblock {
   checkBlock(block, location, SUPERBLOCK_CSUM_XOR, 'superblock');
-  const magic = block.readBigUInt64LE(32);
+  const magic = block.readBigUInt64LE(32); // a constant, compared whole
   if (magic !== SUPERBLOCK_MAGIC) throw new ThinMetadataError(`superblock at block ${location} has magic ${magic}, not ${SUPERBLOCK_MAGIC}`);
   const version = block.readUInt32LE(40);
   if (!KNOWN_VERSIONS.has(version)) throw new ThinMetadataError(`metadata version ${version} is not one this reader knows (1, 2)`);
@@ -104,12 +99,12 @@ export function parseSuperblock(block: Buffer, location: number): ThinSuperblock
   if (metadataBlockSectors * 512 !== THIN_METADATA_BLOCK_BYTES) throw new ThinMetadataError(`metadata block size is ${metadataBlockSectors} sectors, not 8`);
   const sb: ThinSuperblock = {
     version,
-    transactionId: toNumber(block.readBigUInt64LE(48), 'transaction id'),
-    heldRoot: toNumber(block.readBigUInt64LE(56), 'held root'),
-    dataMappingRoot: toNumber(block.readBigUInt64LE(320), 'data mapping root'),
-    deviceDetailsRoot: toNumber(block.readBigUInt64LE(328), 'device details root'),
+    transactionId: u64At(block, 48, 'transaction id'),
+    heldRoot: u64At(block, 56, 'held root'),
+    dataMappingRoot: u64At(block, 320, 'data mapping root'),
+    deviceDetailsRoot: u64At(block, 328, 'device details root'),
     dataBlockSectors: block.readUInt32LE(336),
-    metadataBlocks: toNumber(block.readBigUInt64LE(344), 'metadata block count'),
+    metadataBlocks: u64At(block, 344, 'metadata block count'),
   };
   if (sb.dataBlockSectors === 0) throw new ThinMetadataError('data block size is 0');
   for (const [what, b] of [['data mapping root', sb.dataMappingRoot], ['held root', sb.heldRoot]] as const) {

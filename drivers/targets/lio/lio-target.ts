@@ -13,7 +13,8 @@
 // Persistence: configfs is gone after a reboot. The helper keeps its own record
 // ($volumes_dir/cinderblock-lio.json, lio-state.ts) and `reconcile()` at start rebuilds and mends
 // only the targets listed there; it never rewrites rtslib's saveconfig.json (/etc/target/, or
-// /etc/rtslib-fb-target/ on Debian; that file holds everyone's objects). ensureExport rebuilds one export from the volume row + DB initiators.
+// /etc/rtslib-fb-target/ on Debian; that file holds everyone's objects). ensureExport rebuilds one
+// export from the volume row + DB initiators.
 //
 // Concurrency: per-IQN KeyedMutex for everything on one target; one global lock for the iblock
 // index allocation and for the read-modify-write of the record file (taken inside a target lock,
