@@ -40,6 +40,17 @@ export interface FlowDeps {
   poolName: string;
   /** [backend] report_discard_supported: connection_info gets discard=true. */
   reportDiscardSupported?: boolean;
+  /** The restart restore while it runs in the background (connection-locks.ts). */
+  pendingRestore?: PendingRestore;
+}
+
+/**
+ * The restore of exports after a start, running in the background while RPC is served. A
+ * connection operation on a volume the restore has not reached yet asks for that volume first.
+ */
+export interface PendingRestore {
+  /** Resolves once `volumeId`'s export is restored (at once if it was, or needs none). */
+  restoreFirst(volumeId: string): Promise<void>;
 }
 
 // ---- errors -------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import type { Volume, VolumeAttachment } from '../../db/index.js';
 import { CinderError } from '../../errors.js';
 import { formatOvoDatetime, VersionedObject } from '../../rpc/ovo.js';
 import { volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
+import { withInitiatorHost, withVolumeConnections } from './connection-locks.js';
 import {
   backendError,
   driverVolume,
@@ -43,10 +44,21 @@ function validateConnector(deps: FlowDeps, raw: unknown): Connector {
   return connector;
 }
 
-/** _parse_connection_options: qos_specs, access_mode, encrypted, cacheable. */
-async function parseConnectionOptions(deps: FlowDeps, vol: Volume, info: ConnectionInfo): Promise<ConnectionInfo> {
-  const data = info.data;
+/** The connection options of _parse_connection_options that come from the database. */
+interface ConnectionOptions {
+  qosSpecs: Record<string, unknown> | null;
+  accessMode: string;
+  cacheable: boolean | null;
+}
+
+/**
+ * _parse_connection_options' reads: qos_specs, access_mode, cacheable. Read before anything is
+ * exported, so a database failure here fails the operation before a host is admitted, and never
+ * turns into "no read-only flag" (a read-only volume exported read-write).
+ */
+async function readConnectionOptions(deps: FlowDeps, vol: Volume): Promise<ConnectionOptions> {
   let specs: Record<string, unknown> | null = null;
+  let cacheable: boolean | null = null;
   if (vol.volume_type_id) {
     const { qos_specs: qos } = await deps.db.volumeTypes.qosSpecsForType(vol.volume_type_id);
     if (qos && (qos.consumer === 'front-end' || qos.consumer === 'both')) {
@@ -68,22 +80,81 @@ async function parseConnectionOptions(deps: FlowDeps, vol: Volume, info: Connect
         }
       }
     }
+    const extra = await deps.db.volumeTypes.extraSpecs(vol.volume_type_id);
+    cacheable = extra.cacheable === '<is> True';
   }
-  data.qos_specs = specs;
-  const admin = await deps.db.volumes.adminMetadataGet(vol.id).catch(() => ({}) as Record<string, string | null>);
-  data.access_mode = admin.attached_mode ?? (admin.readonly === 'True' ? 'ro' : 'rw');
+  const admin = await deps.db.volumes.adminMetadataGet(vol.id);
+  const accessMode = admin.attached_mode ?? (admin.readonly === 'True' ? 'ro' : 'rw');
+  return { qosSpecs: specs, accessMode, cacheable };
+}
+
+function applyConnectionOptions(deps: FlowDeps, vol: Volume, info: ConnectionInfo, opts: ConnectionOptions): ConnectionInfo {
+  const data = info.data;
+  data.qos_specs = opts.qosSpecs;
+  data.access_mode = opts.accessMode;
   if (data.encrypted === undefined || data.encrypted === null) data.encrypted = Boolean(vol.encryption_key_id);
-  if (vol.volume_type_id) {
-    const extra = await deps.db.volumeTypes.extraSpecs(vol.volume_type_id).catch(() => ({}) as Record<string, string | null>);
-    const cacheable = extra.cacheable === '<is> True';
-    data.cacheable = data.cacheable !== undefined && data.cacheable !== null ? Boolean(data.cacheable) && cacheable : cacheable;
+  if (opts.cacheable !== null) {
+    data.cacheable = data.cacheable !== undefined && data.cacheable !== null ? Boolean(data.cacheable) && opts.cacheable : opts.cacheable;
   }
   if ((data.discard === undefined || data.discard === null) && deps.reportDiscardSupported) data.discard = true;
   return info;
 }
 
+function parseConnector(raw: string | null): Connector | null {
+  if (!raw) return null;
+  try {
+    const c = JSON.parse(raw) as unknown;
+    return c !== null && typeof c === 'object' && !Array.isArray(c) ? (c as Connector) : null;
+  } catch {
+    return null; // an unreadable connector admits nobody, so it keeps nobody admitted either
+  }
+}
+
+/**
+ * What stays attached once the operation in hand is done: the volume's attachments that are
+ * attached or attaching with a connector, less `leaving` (the one being detached). Rows already
+ * marked `detached` by an attachment_delete we answered are gone as far as access goes, even
+ * though cinder-api deletes them only after our reply (listByVolume leaves them out).
+ */
+async function remainingAttachments(deps: FlowDeps, volumeId: string, leaving: string | null): Promise<Array<{ attachment: VolumeAttachment; connector: Connector }>> {
+  const out: Array<{ attachment: VolumeAttachment; connector: Connector }> = [];
+  for (const a of await deps.db.attachments.listByVolume(volumeId)) {
+    if (a.id === leaving || (a.attach_status !== 'attached' && a.attach_status !== 'attaching')) continue;
+    const connector = parseConnector(a.connector);
+    if (connector) out.push({ attachment: a, connector });
+  }
+  return out;
+}
+
+/** Revocation decided from what remains: keep the ACL if the same initiator stays attached. */
+function revocation(remaining: Array<{ connector: Connector }>, connector: Connector | null): { keepAcl: boolean; others: number } {
+  const initiator = connector?.initiator;
+  const keepAcl = typeof initiator === 'string' && remaining.some((r) => r.connector.initiator === initiator);
+  return { keepAcl, others: remaining.length };
+}
+
+/**
+ * Undo a connect whose attachment cannot be recorded: revoke this initiator unless another
+ * attachment of it remains, and remove the export if nothing remains at all. Errors are logged:
+ * the operation has failed already and that error is the one the caller must see.
+ */
+async function undoConnect(deps: FlowDeps, vol: Volume, connector: Connector, attachmentId: string | null): Promise<void> {
+  try {
+    const remaining = await remainingAttachments(deps, vol.id, attachmentId);
+    const { keepAcl, others } = revocation(remaining, connector);
+    await deps.driver.terminateConnection(driverVolume(vol), connector, { force: false, keepAcl });
+    if (others === 0) await deps.driver.removeExport(driverVolume(vol));
+  } catch (err) {
+    deps.logger.error(
+      { err, volume_id: vol.id },
+      `Could not undo the export of volume ${vol.id} after a failed connection; check its target with the target tool and remove initiator ${String(connector.initiator)} by hand if it is still admitted.`,
+    );
+  }
+}
+
 /** create_export + save provider_* + initialize_connection + options (shared by both paths). */
-async function connect(deps: FlowDeps, vol: Volume, connector: Connector): Promise<ConnectionInfo> {
+async function connect(deps: FlowDeps, vol: Volume, connector: Connector, attachmentId: string | null): Promise<{ info: ConnectionInfo; row: Volume }> {
+  const options = await readConnectionOptions(deps, vol);
   let row = vol;
   try {
     const model = await deps.driver.createExport(driverVolume(row));
@@ -98,37 +169,24 @@ async function connect(deps: FlowDeps, vol: Volume, connector: Connector): Promi
   try {
     info = await deps.driver.initializeConnection(driverVolume(row), connector);
   } catch (err) {
-    await deps.driver.removeExport(driverVolume(row)).catch(() => undefined);
+    await undoConnect(deps, row, connector, attachmentId);
     throw backendError(`Driver initialize connection failed (error: ${errorMessage(err)}).`, err);
   }
-  return parseConnectionOptions(deps, row, info);
+  return { info: applyConnectionOptions(deps, row, info, options), row };
 }
 
 export async function initializeConnection(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<ConnectionInfo> {
   const volume = volumeFromPrimitive(args.volume);
   requireDriver(deps);
   const connector = validateConnector(deps, args.connector);
-  const vol = await getVolume(deps, volume.data.id);
-  const info = await connect(deps, vol, connector);
-  deps.logger.info({ volume_id: vol.id }, 'Initialize volume connection completed successfully.');
-  return info;
-}
-
-/** Other live attachments of the volume using the same initiator keep its ACL. */
-async function sharedByOthers(deps: FlowDeps, volumeId: string, connector: Connector | null, exceptAttachment: string | null): Promise<{ keepAcl: boolean; others: number }> {
-  const live = (await deps.db.attachments.listByVolume(volumeId)).filter(
-    (a) => a.id !== exceptAttachment && (a.attach_status === 'attached' || a.attach_status === 'attaching'),
+  return withVolumeConnections(deps, volume.data.id, () =>
+    withInitiatorHost(deps, connector, async () => {
+      const vol = await getVolume(deps, volume.data.id);
+      const { info } = await connect(deps, vol, connector, null);
+      deps.logger.info({ volume_id: vol.id }, 'Initialize volume connection completed successfully.');
+      return info;
+    }),
   );
-  const initiator = connector?.initiator;
-  const keepAcl = live.some((a) => {
-    if (!a.connector || !initiator) return false;
-    try {
-      return (JSON.parse(a.connector) as Connector).initiator === initiator;
-    } catch {
-      return false;
-    }
-  });
-  return { keepAcl, others: live.length };
 }
 
 export async function terminateConnection(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<null> {
@@ -136,15 +194,21 @@ export async function terminateConnection(deps: FlowDeps, _ctx: Record<string, u
   const force = optionalBool(args.force, 'force', false);
   const connector = args.connector === null || args.connector === undefined ? null : (requireDict(args.connector, 'connector') as Connector);
   requireDriver(deps);
-  const vol = await getVolume(deps, volumeId);
-  const { keepAcl } = await sharedByOthers(deps, volumeId, connector, null);
-  try {
-    await deps.driver.terminateConnection(driverVolume(vol), connector, { force, keepAcl });
-  } catch (err) {
-    throw backendError(`Terminate volume connection failed: ${errorMessage(err)}`, err);
-  }
-  deps.logger.info({ volume_id: volumeId }, 'Terminate volume connection completed successfully.');
-  return null;
+  return withVolumeConnections(deps, volumeId, () =>
+    withInitiatorHost(deps, connector, async () => {
+      const vol = await getVolume(deps, volumeId);
+      // The legacy call names no attachment: every live one counts, the detach that follows
+      // (detach_volume) removes the export once none is left.
+      const { keepAcl } = revocation(await remainingAttachments(deps, volumeId, null), connector);
+      try {
+        await deps.driver.terminateConnection(driverVolume(vol), connector, { force, keepAcl });
+      } catch (err) {
+        throw backendError(`Terminate volume connection failed: ${errorMessage(err)}`, err);
+      }
+      deps.logger.info({ volume_id: volumeId }, 'Terminate volume connection completed successfully.');
+      return null;
+    }),
+  );
 }
 
 export async function attachmentUpdate(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -152,36 +216,58 @@ export async function attachmentUpdate(deps: FlowDeps, _ctx: Record<string, unkn
   const attachmentId = requireUuid(args.attachment_id, 'attachment_id');
   requireDriver(deps);
   const connector = validateConnector(deps, args.connector);
-  let mode = typeof connector.mode === 'string' ? connector.mode : 'rw';
-  const attachment = await deps.db.attachments.get(attachmentId);
-  if (attachment.volume_id !== vref.data.id) throw invalidInput(`attachment ${attachmentId} is not an attachment of volume ${vref.data.id}`);
-  if (attachment.attach_mode !== 'null' && attachment.attach_mode) {
-    mode = attachment.attach_mode;
-    connector.mode = mode;
-  }
-  const vol = await getVolume(deps, vref.data.id);
-  const info = await connect(deps, vol, connector);
-  const flat: Record<string, unknown> = { ...info.data, driver_volume_type: info.driver_volume_type };
-  await deps.db.attachments.update(attachmentId, { attach_status: 'attaching', connector: JSON.stringify(connector) });
-  flat.attachment_id = attachmentId;
-  await deps.db.attachments.volumeAttached(
-    attachmentId,
-    attachment.instance_uuid,
-    typeof connector.host === 'string' ? connector.host : '',
-    typeof connector.mountpoint === 'string' ? connector.mountpoint : 'na',
-    mode,
-    false,
+  return withVolumeConnections(deps, vref.data.id, () =>
+    withInitiatorHost(deps, connector, async () => {
+      let mode = typeof connector.mode === 'string' ? connector.mode : 'rw';
+      const attachment = await deps.db.attachments.get(attachmentId);
+      if (attachment.volume_id !== vref.data.id) throw invalidInput(`attachment ${attachmentId} is not an attachment of volume ${vref.data.id}`);
+      if (attachment.attach_status === 'detached') {
+        // Its attachment_delete has been answered already: admitting the host now would leave it
+        // admitted after cinder-api deletes the row.
+        throw invalidVolume(`attachment ${attachmentId} is being detached; create a new attachment`);
+      }
+      if (attachment.attach_mode !== 'null' && attachment.attach_mode) {
+        mode = attachment.attach_mode;
+        connector.mode = mode;
+      }
+      const vol = await getVolume(deps, vref.data.id);
+      const { info, row } = await connect(deps, vol, connector, attachmentId);
+      const flat: Record<string, unknown> = { ...info.data, driver_volume_type: info.driver_volume_type };
+      try {
+        await deps.db.attachments.update(attachmentId, { attach_status: 'attaching', connector: JSON.stringify(connector) });
+        await deps.db.attachments.volumeAttached(
+          attachmentId,
+          attachment.instance_uuid,
+          typeof connector.host === 'string' ? connector.host : '',
+          typeof connector.mountpoint === 'string' ? connector.mountpoint : 'na',
+          mode,
+          false,
+        );
+      } catch (err) {
+        // The host is admitted but the attachment that admits it was not recorded.
+        await undoConnect(deps, row, connector, attachmentId);
+        throw err;
+      }
+      flat.attachment_id = attachmentId;
+      deps.logger.info({ volume_id: vol.id, attachment_id: attachmentId }, 'attachment_update completed successfully.');
+      return flat;
+    }),
   );
-  deps.logger.info({ volume_id: vol.id, attachment_id: attachmentId }, 'attachment_update completed successfully.');
-  return flat;
 }
 
-/** _connection_terminate: true when the export is shared with other attachments. */
-async function connectionTerminate(deps: FlowDeps, vol: Volume, attachment: VolumeAttachment, force = false): Promise<boolean | null> {
+/**
+ * _connection_terminate: null when there is nothing to terminate (no connector, not forced),
+ * else whether other attachments still use the export. The attachment is marked `detached`
+ * first, so that any later decision (another detach, a restart's restore) no longer counts it:
+ * cinder-api's finish_detach, which runs after our reply, then soft-deletes the row as it always
+ * does. (`detached` is the only attach_status for it: VolumeAttachStatus has no `detaching`, and
+ * cinder-api refuses to load a row with a value outside the enum.)
+ */
+async function connectionTerminate(deps: FlowDeps, vol: Volume, attachment: VolumeAttachment, connector: Connector | null, force = false): Promise<boolean | null> {
   requireDriver(deps);
-  const connector = attachment.connector ? (JSON.parse(attachment.connector) as Connector) : null;
   if (!connector && !force) return null;
-  const { keepAcl, others } = await sharedByOthers(deps, vol.id, connector, attachment.id);
+  await deps.db.attachments.update(attachment.id, { attach_status: 'detached' });
+  const { keepAcl, others } = revocation(await remainingAttachments(deps, vol.id, attachment.id), connector);
   await deps.driver.terminateConnection(driverVolume(vol), connector, { force, keepAcl });
   return others > 0;
 }
@@ -189,36 +275,43 @@ async function connectionTerminate(deps: FlowDeps, vol: Volume, attachment: Volu
 export async function attachmentDelete(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<null> {
   const attachmentId = requireUuid(args.attachment_id, 'attachment_id');
   const vref = volumeFromPrimitive(args.vref, 'vref');
-  const vol = await getVolume(deps, vref.data.id);
-  const attachment = await deps.db.attachments.get(attachmentId);
-  let shared: boolean | null;
-  try {
-    shared = await connectionTerminate(deps, vol, attachment);
-  } catch (err) {
-    await deps.db.attachments.update(attachmentId, { attach_status: 'error_detaching' });
-    throw err;
-  }
-  if (!shared) {
-    try {
-      await deps.driver.removeExport(driverVolume(vol));
-    } catch (err) {
-      deps.logger.error({ err, volume_id: vol.id }, 'Detach volume failed, due to remove-export failure.');
-    }
-  }
-  return null;
+  return withVolumeConnections(deps, vref.data.id, async () => {
+    const vol = await getVolume(deps, vref.data.id);
+    const attachment = await deps.db.attachments.get(attachmentId);
+    const connector = parseConnector(attachment.connector);
+    return withInitiatorHost(deps, connector, async () => {
+      let shared: boolean | null;
+      try {
+        shared = await connectionTerminate(deps, vol, attachment, connector);
+      } catch (err) {
+        await deps.db.attachments.update(attachmentId, { attach_status: 'error_detaching' });
+        throw err;
+      }
+      if (shared === false) {
+        try {
+          await deps.driver.removeExport(driverVolume(vol));
+        } catch (err) {
+          deps.logger.error({ err, volume_id: vol.id }, 'Detach volume failed, due to remove-export failure.');
+        }
+      }
+      return null;
+    });
+  });
 }
 
 export async function removeExport(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<null> {
   const volumeId = requireUuid(args.volume_id, 'volume_id');
   requireDriver(deps);
-  const vol = await getVolume(deps, volumeId);
-  try {
-    await deps.driver.removeExport(driverVolume(vol));
-  } catch (err) {
-    throw backendError(`Remove volume export failed: ${errorMessage(err)}`, err);
-  }
-  deps.logger.info({ volume_id: volumeId }, 'Remove volume export completed successfully.');
-  return null;
+  return withVolumeConnections(deps, volumeId, async () => {
+    const vol = await getVolume(deps, volumeId);
+    try {
+      await deps.driver.removeExport(driverVolume(vol));
+    } catch (err) {
+      throw backendError(`Remove volume export failed: ${errorMessage(err)}`, err);
+    }
+    deps.logger.info({ volume_id: volumeId }, 'Remove volume export completed successfully.');
+    return null;
+  });
 }
 
 function attachmentObject(a: VolumeAttachment): VersionedObject {
@@ -254,7 +347,7 @@ export async function attachVolume(deps: FlowDeps, _ctx: Record<string, unknown>
   if (mode !== 'rw' && mode !== 'ro') throw invalidInput(`mode must be rw or ro`);
   return withLock(deps, volumeId, true, async () => {
     const vol = await getVolume(deps, volumeId);
-    const admin = await deps.db.volumes.adminMetadataGet(volumeId).catch(() => ({}) as Record<string, string | null>);
+    const admin = await deps.db.volumes.adminMetadataGet(volumeId);
     if (vol.status === 'attaching' && admin.attached_mode && admin.attached_mode !== mode) throw invalidVolume('being attached by different mode');
     const existing = (await deps.db.attachments.listByVolume(volumeId)).find(
       (a) => (instanceUuid ? a.instance_uuid === instanceUuid : a.attached_host === hostName) && a.attach_status !== 'detached',
@@ -304,7 +397,9 @@ export async function attachVolume(deps: FlowDeps, _ctx: Record<string, unknown>
 export async function detachVolume(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<null> {
   const volumeId = requireUuid(args.volume_id, 'volume_id');
   const attachmentId = args.attachment_id === null || args.attachment_id === undefined ? null : requireUuid(args.attachment_id, 'attachment_id');
-  return withLock(deps, `${volumeId}-detach_volume`, true, async () => {
+  // detach_volume's own lock as cinder takes it, then the connection lock: the export it may
+  // remove must not be one an attach is using meanwhile.
+  return withLock(deps, `${volumeId}-detach_volume`, true, () => withVolumeConnections(deps, volumeId, async () => {
     const vol = await getVolume(deps, volumeId);
     const live = (await deps.db.attachments.listByVolume(volumeId)).filter((a) => a.attach_status !== 'detached');
     let attachment: VolumeAttachment | undefined;
@@ -341,5 +436,5 @@ export async function detachVolume(deps: FlowDeps, _ctx: Record<string, unknown>
     }
     deps.logger.info({ volume_id: volumeId }, 'Detach volume completed successfully.');
     return null;
-  });
+  }));
 }

@@ -1,4 +1,5 @@
 // delete_volume (unmanage_only, cascade) and extend_volume, as manager.py does them.
+import { withVolumeConnections } from './connection-locks.js';
 import { CinderError } from '../../errors.js';
 import { volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
 import { ResourceBusy } from '../../../drivers/driver.js';
@@ -49,7 +50,7 @@ export async function deleteVolumeById(deps: FlowDeps, id: string, o: { unmanage
       const dv = driverVolume(row);
       try {
         requireDriver(deps);
-        await deps.driver.removeExport(dv);
+        await withVolumeConnections(deps, id, () => deps.driver.removeExport(dv));
         if (o.unmanageOnly) {
           await deps.driver.unmanage(dv);
         } else {
@@ -116,7 +117,9 @@ export async function extendVolume(deps: FlowDeps, ctx: Record<string, unknown>,
     await deps.driver.extendVolume(driverVolume(row), newSize);
     if (attachments.length > 0) {
       // TargetUpdateFailed is only logged by cinder's LVM driver.
-      await deps.driver.extendTarget({ ...driverVolume(row), size: newSize }).catch((err: unknown) => log.warn({ err }, 'extend_target failed'));
+      await withVolumeConnections(deps, id, () => deps.driver.extendTarget({ ...driverVolume(row), size: newSize })).catch((err: unknown) =>
+        log.warn({ err }, 'extend_target failed: initiators may not see the new size until the export is rebuilt'),
+      );
     }
   } catch (err) {
     log.error({ err }, `Extend volume failed: ${errorMessage(err)}`);
