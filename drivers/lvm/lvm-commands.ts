@@ -298,7 +298,7 @@ export interface ExtentRange {
 }
 
 /** PV names as LVM prints them; ':' would end the name in LVM's `PV:first-last` syntax. */
-const PV_NAME = /^\/[A-Za-z0-9+_.\/@=#%-]+$/;
+const PV_NAME = /^\/[A-Za-z0-9+_./@=#%-]+$/;
 
 /**
  * `lvcreate -Z n -W n -y -l <n> -n <name> <vg> PV:first-last ...`: a linear LV on exactly the

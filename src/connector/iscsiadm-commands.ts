@@ -8,7 +8,7 @@
 // (test/unit/connector/fixtures/).
 import { invalidInput } from '../errors.js';
 import { parsePortal, formatPortal } from '../../drivers/targets/provider-location.js';
-import { assertPortalHost, assertTargetIqn, isIscsiName } from '../../drivers/targets/validate.js';
+import { assertPortalHost, assertTargetIqn } from '../../drivers/targets/validate.js';
 
 export const ISCSIADM = 'iscsiadm';
 

@@ -18,7 +18,6 @@ import * as volumes from './volumes.js';
 import * as workers from './workers.js';
 import type { DatabaseUrl } from './url.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Fn = (db: DbHandle, ...args: any[]) => any;
 type Bound<T extends Record<string, Fn>> = { [K in keyof T]: T[K] extends (db: DbHandle, ...args: infer A) => infer R ? (...args: A) => R : never };
 

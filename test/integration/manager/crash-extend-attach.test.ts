@@ -22,7 +22,6 @@ import { startHarness, volumeObject, waitFor, type Harness } from './helpers.js'
 
 const INITIATOR = 'iqn.1994-05.com.redhat:cbcrashext01';
 const GiB = 1024 ** 3;
-const built = existsSync(join(import.meta.dirname, '..', '..', '..', 'dist', 'src', 'cli', 'main.js'));
 
 /** The `tgtadm --op show` block of target `iqn`, or null. */
 function targetBlock(show: string, iqn: string): string | null {
