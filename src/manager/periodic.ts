@@ -40,11 +40,20 @@ export class PeriodicTask {
     return this.running;
   }
 
+  /** Stops the schedule and waits for a run under way. Never call it from inside the task. */
   async stop(): Promise<void> {
+    this.halt();
+    await this.running;
+  }
+
+  /**
+   * Stops the schedule without waiting: what the task itself calls when it has done its job
+   * (awaiting stop() from inside would wait for the very run that is waiting).
+   */
+  halt(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    await this.running;
   }
 
   private schedule(delay: number): void {

@@ -30,6 +30,11 @@ export interface VolumeServiceOptions {
   extraCapabilities?: Record<string, unknown>;
   /** Called after each heartbeat written (metrics, systemd status). */
   onHeartbeat?: () => void;
+  /**
+   * Called once when a driver that failed its setup at start comes up later, before the service
+   * reports itself up: init_host's recovery (re-export in-use volumes) was skipped at start.
+   */
+  onDriverRecovered?: () => Promise<void>;
 }
 
 export class VolumeService {
@@ -159,7 +164,15 @@ export class VolumeService {
     if (this.initialized || this.stopping) return;
     await this.setUpDriver();
     if (this.initialized) {
-      await this.driverRetry.stop();
+      // halt, not stop: this runs inside the retry task, and stop() waits for the task to end.
+      this.driverRetry.halt();
+      if (this.opts.onDriverRecovered) {
+        try {
+          await this.opts.onDriverRecovered();
+        } catch (err) {
+          this.opts.logger.error({ err }, `recovery after the driver of ${this.opts.host} came up failed; in-use volumes may need their exports checked`);
+        }
+      }
       await this.publishServiceCapabilities();
       await this.reportState();
     }
