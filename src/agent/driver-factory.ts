@@ -4,6 +4,7 @@
 import { hostname } from 'node:os';
 import type { BackendConfig, CinderConfig } from '../config/index.js';
 import { ConfigError } from '../errors.js';
+import { checkFilePoolDirectory } from '../config/backend-checks.js';
 import type { FullVolumeDriver } from '../../drivers/driver.js';
 import type { TargetHelper } from '../../drivers/targets/target.js';
 import { LvmIscsiDriver } from '../../drivers/lvm/lvm-iscsi-driver.js';
@@ -46,6 +47,7 @@ export function createDriver(config: CinderConfig, backend: BackendConfig, targe
     goodnessFunction: backend.goodness_function,
   };
   if (kind === 'file') {
+    checkFilePoolDirectory(backend.name, backend.file_volume_dir, backend.volumes_dir);
     const ratio = backend.max_over_subscription_ratio;
     return new FileVolumeDriver({
       ...common,

@@ -1,6 +1,7 @@
 // loadConfig(): read cinder.conf (and friends) the way cinder-volume's oslo.config does and return
 // the typed configuration. All files are read first; values are interpolated and converted after,
 // so a later file can change what an earlier $reference expands to, as in oslo.
+import { parseExtraCapabilities } from './backend-checks.js';
 import { ConfigError } from '../errors.js';
 import { log } from '../log.js';
 import { BACKEND_OPTS } from './backend-options.js';
@@ -109,6 +110,7 @@ function buildConfig(files: IniFile[], opts: LoadConfigOptions): CinderConfig {
   const def = group('DEFAULT', DEFAULT_OPTS);
   const backends = backendNames.map((name): BackendConfig => {
     const o = group(normalizeSectionName(name), BACKEND_OPTS);
+    parseExtraCapabilities(name, o.extra_capabilities);
     const cluster = def.cluster?.trim();
     return Object.freeze({
       ...o,
