@@ -407,7 +407,7 @@ export async function detachVolume(deps: FlowDeps, _ctx: Record<string, unknown>
       attachment = live.find((a) => a.id === attachmentId);
       if (!attachment) {
         // cinder: not found => treat as detached already.
-        await deps.db.volumes.updateStatusBasedOnAttachment(volumeId).catch(() => undefined);
+        await deps.db.volumes.updateStatusBasedOnAttachment(volumeId);
         return null;
       }
     } else {
@@ -425,7 +425,7 @@ export async function detachVolume(deps: FlowDeps, _ctx: Record<string, unknown>
       throw err;
     }
     await deps.db.attachments.volumeDetached(volumeId, attachment.id);
-    await deps.db.volumes.adminMetadataDelete(volumeId, 'attached_mode').catch(() => undefined);
+    await deps.db.volumes.adminMetadataDelete(volumeId, 'attached_mode');
     const remaining = (await deps.db.attachments.listByVolume(volumeId)).filter((a) => a.attach_status !== 'detached');
     if (remaining.length === 0) {
       try {

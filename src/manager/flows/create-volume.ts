@@ -19,6 +19,7 @@ import {
   withLock,
   withWorker,
   type FlowDeps,
+  logDropped,
 } from './common.js';
 
 /** Exceptions OnFailureRescheduleTask never reschedules. */
@@ -65,7 +66,7 @@ export async function createVolume(deps: FlowDeps, ctx: Record<string, unknown>,
         service_uuid: deps.service.serviceRecord?.uuid ?? null,
       });
       log.info(`Created volume successfully.`);
-      void deps.service.publishServiceCapabilities().catch(() => undefined);
+      void deps.service.publishServiceCapabilities().catch(logDropped(deps, 'the capability report after this change', 'the next periodic report carries it'));
     } catch (err) {
       log.error({ err }, `create_volume of ${id} failed: ${errorMessage(err)}`);
       const className = err instanceof CinderError ? err.className : (err as Error | null)?.name;
@@ -98,7 +99,7 @@ async function runCreate(deps: FlowDeps, row: Volume) {
       const srcVol = await deps.db.volumes.get(snap.volume_id, { readDeleted: 'yes' });
       const model = await driver.createVolumeFromSnapshot(dv, driverSnapshot(snap, srcVol));
       if (srcVol.bootable) {
-        await deps.db.glanceMetadata.copyToVolume(row.id, snapId).catch(() => undefined);
+        await deps.db.glanceMetadata.copyToVolume(row.id, snapId);
         await deps.db.volumes.update(row.id, { bootable: true });
       }
       return model;
@@ -110,7 +111,7 @@ async function runCreate(deps: FlowDeps, row: Volume) {
       const src = await deps.db.volumes.get(srcId);
       const model = await driver.createClonedVolume(dv, driverVolume(src));
       if (src.bootable) {
-        await deps.db.glanceMetadata.copyFromVolumeToVolume(srcId, row.id).catch(() => undefined);
+        await deps.db.glanceMetadata.copyFromVolumeToVolume(srcId, row.id);
         await deps.db.volumes.update(row.id, { bootable: true });
       }
       return model;
@@ -130,6 +131,21 @@ async function reschedule(
 ): Promise<void> {
   const id = row.id;
   const log = deps.logger.child({ volume_id: id });
+  // cinder's _post_reschedule, done first: whatever the failed attempt left on our backend goes
+  // before the volume is handed to another backend. Cleaned up afterwards, a failure would leave
+  // an orphan that no volume row points at; cleaned up first, a failure keeps the row here, in
+  // error, so that deleting the volume removes the leftover too.
+  try {
+    await deps.driver.deleteVolume(driverVolume(row));
+  } catch (err) {
+    log.error(
+      { err },
+      `Volume ${id}: not rescheduled, because what the failed create left on this backend could not be removed (${errorMessage(err)}); ` +
+        `setting it to error: delete the volume once the backend is fixed`,
+    );
+    await deps.db.volumes.update(id, { status: 'error' });
+    return;
+  }
   // _pre_reschedule
   const now = deps.db.now();
   await deps.db.volumes.update(id, { scheduled_at: now, host: null });
@@ -152,10 +168,7 @@ async function reschedule(
   } catch (err) {
     log.error({ err }, `rescheduling volume ${id} failed; setting it to error`);
     await deps.db.volumes.update(id, { status: 'error' });
-    return;
   }
-  // _post_reschedule: whatever the failed attempt left on our backend goes.
-  await deps.driver.deleteVolume(driverVolume(row)).catch(() => undefined);
 }
 
 /** CinderCleanableObject.create_worker (pinned), as the scheduler client does before its cast. */

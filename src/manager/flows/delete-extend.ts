@@ -15,6 +15,7 @@ import {
   withLock,
   withWorker,
   type FlowDeps,
+  logDropped,
 } from './common.js';
 import { deleteSnapshotLocked } from './snapshots.js';
 
@@ -89,7 +90,7 @@ export async function deleteVolumeById(deps: FlowDeps, id: string, o: { unmanage
       await deps.db.volumes.destroy(id);
       if (doQuota) {
         if (reservations) await deps.db.quotas.commit(reservations, row.project_id);
-        void deps.service.publishServiceCapabilities().catch(() => undefined);
+        void deps.service.publishServiceCapabilities().catch(logDropped(deps, 'the capability report after this change', 'the next periodic report carries it'));
       }
       log.info(o.unmanageOnly ? 'Unmanaged volume successfully.' : 'Deleted volume successfully.');
       return null;
@@ -106,7 +107,9 @@ export async function extendVolume(deps: FlowDeps, ctx: Record<string, unknown>,
   const row = await deps.db.volumes.find(id);
   if (!row) {
     log.error('extend_volume: volume not found');
-    await deps.db.quotas.rollback(reservations, volume.data.project_id ?? null).catch(() => undefined);
+    await deps.db.quotas
+      .rollback(reservations, volume.data.project_id ?? null)
+      .catch(logDropped(deps, 'quota rollback', 'the reservations expire by themselves after [DEFAULT] reservation_expire'));
     return;
   }
   const projectId = row.project_id;
@@ -125,7 +128,7 @@ export async function extendVolume(deps: FlowDeps, ctx: Record<string, unknown>,
     log.error({ err }, `Extend volume failed: ${errorMessage(err)}`);
     await deps.db.messages
       .create({ projectId: projectId ?? '', requestId: (ctx.request_id as string | undefined) ?? null, actionId: '007', resourceType: 'VOLUME', resourceUuid: id, exceptionClass: (err as Error)?.name ?? null })
-      .catch(() => undefined);
+      .catch(logDropped(deps, 'recording the user message of the failed extend', 'the volume shows error_extending all the same'));
     await deps.db.volumes.update(id, { status: 'error_extending' });
     await deps.db.quotas.rollback(reservations, projectId).catch((e: unknown) => log.error({ err: e }, 'quota rollback failed'));
     return;
@@ -133,5 +136,5 @@ export async function extendVolume(deps: FlowDeps, ctx: Record<string, unknown>,
   await deps.db.quotas.commit(reservations, projectId);
   await deps.db.volumes.update(id, { size: newSize, status: attachments.length > 0 ? 'in-use' : 'available' });
   log.info(`Extend volume completed successfully.`);
-  void deps.service.publishServiceCapabilities().catch(() => undefined);
+  void deps.service.publishServiceCapabilities().catch(logDropped(deps, 'the capability report after this change', 'the next periodic report carries it'));
 }

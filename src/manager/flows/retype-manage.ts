@@ -13,6 +13,7 @@ import {
   requireDriver,
   requireUuid,
   type FlowDeps,
+  logDropped,
 } from './common.js';
 
 export async function retype(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<void> {
@@ -29,8 +30,9 @@ export async function retype(deps: FlowDeps, _ctx: Record<string, unknown>, args
   const restored = vol.status === 'retyping' ? (vol.previous_status ?? 'available') : (vol.status ?? 'available');
   const rollback = async (why: string, err?: unknown) => {
     log.error({ err }, `Retype of volume ${id} failed: ${why}`);
-    await deps.db.quotas.rollback(reservations, projectId).catch(() => undefined);
-    await deps.db.quotas.rollback(oldReservations, projectId).catch(() => undefined);
+    const expire = 'the reservations expire by themselves after [DEFAULT] reservation_expire';
+    await deps.db.quotas.rollback(reservations, projectId).catch(logDropped(deps, 'quota rollback of the new type', expire));
+    await deps.db.quotas.rollback(oldReservations, projectId).catch(logDropped(deps, 'quota rollback of the old type', expire));
     await deps.db.volumes.update(id, { status: restored });
   };
   let retyped = false;
@@ -87,7 +89,7 @@ export async function manageExisting(deps: FlowDeps, _ctx: Record<string, unknow
     await deps.db.volumes.update(id, { ...(model ?? {}), size });
   } catch (err) {
     log.error({ err }, `manage_existing failed: ${errorMessage(err)}`);
-    await deps.db.quotas.rollback(reservations, vol.project_id).catch(() => undefined);
+    await deps.db.quotas.rollback(reservations, vol.project_id).catch(logDropped(deps, 'quota rollback', 'the reservations expire by themselves after [DEFAULT] reservation_expire'));
     await deps.db.volumes.update(id, { status: 'error_managing' });
     throw err;
   }
@@ -99,6 +101,6 @@ export async function manageExisting(deps: FlowDeps, _ctx: Record<string, unknow
     service_uuid: deps.service.serviceRecord?.uuid ?? null,
   });
   log.info('Manage existing volume completed successfully.');
-  void deps.service.publishServiceCapabilities().catch(() => undefined);
+  void deps.service.publishServiceCapabilities().catch(logDropped(deps, 'the capability report after this change', 'the next periodic report carries it'));
   return id;
 }

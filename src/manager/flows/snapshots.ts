@@ -12,6 +12,7 @@ import {
   withLock,
   withWorker,
   type FlowDeps,
+  logDropped,
 } from './common.js';
 import { CinderError } from '../../errors.js';
 import type { Volume, Snapshot } from '../../db/index.js';
@@ -41,7 +42,7 @@ export async function createSnapshotById(deps: FlowDeps, ctx: Record<string, unk
       await deps.db.snapshots.update(id, { status: 'error' });
       await deps.db.messages
         .create({ projectId: snap.project_id ?? '', requestId: (ctx.request_id as string | undefined) ?? null, actionId: '004', resourceType: 'VOLUME_SNAPSHOT', resourceUuid: id, exceptionClass: (err as Error)?.name ?? null })
-        .catch(() => undefined);
+        .catch(logDropped(deps, 'recording the user message of the failed snapshot', 'the snapshot shows error all the same'));
       throw err;
     }
     if (vol.bootable) {
@@ -95,7 +96,7 @@ export async function deleteSnapshotLocked(deps: FlowDeps, id: string, unmanageO
       log.error({ err }, 'Update snapshot usages failed.');
     }
   }
-  await deps.db.glanceMetadata.deleteBySnapshot(id).catch(() => undefined);
+  await deps.db.glanceMetadata.deleteBySnapshot(id);
   await deps.db.snapshots.destroy(id);
   if (reservations) await deps.db.quotas.commit(reservations, snap.project_id);
   log.info(unmanageOnly ? 'Unmanage snapshot completed successfully.' : 'Delete snapshot completed successfully.');
@@ -123,7 +124,7 @@ export async function revertToSnapshot(deps: FlowDeps, ctx: Record<string, unkno
     await deps.db.snapshots.update(snapId, { status: 'available' });
     await deps.db.messages
       .create({ projectId: snap.project_id ?? '', requestId: (ctx.request_id as string | undefined) ?? null, actionId: '017', resourceType: 'VOLUME', resourceUuid: volId, exceptionClass: (err as Error)?.name ?? null })
-      .catch(() => undefined);
+      .catch(logDropped(deps, 'recording the user message of the failed revert', 'the revert error is returned all the same'));
     throw err;
   }
   await deps.db.volumes.update(volId, { status: 'available' });
@@ -181,6 +182,8 @@ async function revert(deps: FlowDeps, vol: Volume, snap: Snapshot): Promise<void
   try {
     await deps.driver.copyData(deps.driver.localPath(temp), deps.driver.localPath(dv), ds.volumeSize * 1024 ** 3);
   } finally {
-    await deps.driver.deleteVolume(temp).catch(() => undefined);
+    await deps.driver
+      .deleteVolume(temp)
+      .catch(logDropped(deps, `removing the revert's temporary volume ${temp.name}`, `it is left on the backend: remove ${deps.driver.localPath(temp)} by hand`, 'error'));
   }
 }

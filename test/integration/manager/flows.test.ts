@@ -99,6 +99,27 @@ describe.each(['sqlite', 'mysql'] as const)('volume manager flows (%s)', (backen
     }
   });
 
+  it('create_volume failure whose leftover cannot be removed is not rescheduled: the volume stays here in error', async () => {
+    const tap = await tapRoutingKey('cinder-scheduler');
+    const id = await seedVolume(h.db, { host: h.poolHost });
+    const leftover = join(h.poolDir, `volume-${id}`);
+    // An immutable leftover: the create's O_EXCL fails, and so does the unlink of the cleanup.
+    await writeFile(leftover, 'x');
+    await execa('chattr', ['+i', leftover]);
+    try {
+      const spec = new VersionedObject('RequestSpec', { volume_id: id, snapshot_id: null, source_volid: null });
+      const fp = { retry: { num_attempts: 1, backends: [h.poolHost], hosts: [h.poolHost] } };
+      await h.cast('create_volume', { volume: await volumeObject(h.db, id), request_spec: spec, filter_properties: fp, allow_reschedule: true });
+      await waitFor('error', async () => (await h.db.volumes.get(id)).status === 'error');
+      const row = await h.db.volumes.get(id);
+      expect(row.host).toBe(h.poolHost);
+      expect(tap.messages.some((m) => m.method === 'create_volume' && JSON.stringify(m.args).includes(id))).toBe(false);
+    } finally {
+      await execa('chattr', ['-i', leftover]);
+      await tap.close();
+    }
+  });
+
   it('extend_volume: size grows, quota reservation committed; shrinking errors the volume and rolls back', async () => {
     const id = await createAvailable(1);
     const usage = await seedQuotaUsage(h.db, 'gigabytes', 1);
@@ -159,7 +180,8 @@ describe.each(['sqlite', 'mysql'] as const)('volume manager flows (%s)', (backen
     await waitFor('reverted', async () => (await h.db.volumes.get(id)).status === 'available');
     expect((await h.db.snapshots.get(snapId)).status).toBe('available');
     expect((await readRange(path, 4096, 8)).toString()).toBe('ORIGINAL');
-    // the temporary backup snapshot is gone again
+    // the temporary backup snapshot is gone again (deleted after the statuses are set, as cinder does)
+    await waitFor('the backup snapshot gone', async () => ((await h.db.snapshots.listByVolume(id)).length === 1 ? true : undefined));
     expect((await h.db.snapshots.listByVolume(id)).map((s) => s.id)).toEqual([snapId]);
 
     await h.db.snapshots.update(snapId, { status: 'deleting' });
@@ -183,7 +205,8 @@ describe.each(['sqlite', 'mysql'] as const)('volume manager flows (%s)', (backen
     expect(existsSync(join(h.poolDir, `volume-${id}`))).toBe(false);
     expect(existsSync(join(h.poolDir, `snapshot-${snapId}`))).toBe(false);
     expect(await h.db.snapshots.find(snapId)).toBeUndefined();
-    expect(await h.db.workers.find('Volume', id)).toBeUndefined();
+    // set_workers removes its row once the status has moved on, just after the row is destroyed
+    await waitFor('the workers row gone', async () => ((await h.db.workers.find('Volume', id)) === undefined ? true : undefined));
   });
 
   it('retype: the file pool changes type without moving data', async () => {
