@@ -12,6 +12,28 @@ export class MalformedMessage extends Error {
   }
 }
 
+/**
+ * oslo.version is not one this agent speaks (oslo's deserialize_msg raises
+ * UnsupportedRpcEnvelopeVersion). `inner` is the request when oslo.message could still be read,
+ * so that a caller waiting for an answer can be told.
+ */
+export class UnsupportedEnvelopeVersion extends MalformedMessage {
+  constructor(
+    readonly version: unknown,
+    readonly inner: Record<string, unknown> | null,
+  ) {
+    super(`unsupported oslo.version ${describeVersion(version)} (this agent speaks ${RPC_ENVELOPE_VERSION})`);
+    this.name = 'UnsupportedEnvelopeVersion';
+  }
+}
+
+/** A version for a message: quoted when short, its length when not (it came from a peer). */
+function describeVersion(v: unknown): string {
+  if (typeof v === 'string') return v.length <= 32 ? JSON.stringify(v) : `(a ${v.length}-character string)`;
+  if (v === null || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return `(a JSON ${Array.isArray(v) ? 'array' : typeof v})`;
+}
+
 export const RPC_ENVELOPE_VERSION = '2.0';
 const VERSION_KEY = 'oslo.version';
 const MESSAGE_KEY = 'oslo.message';
@@ -102,8 +124,64 @@ function envelopeVersionOk(v: string): boolean {
   return Number(m[1]) === 2 && Number(m[2]) === 0 && Number(m[3] ?? 0) === 0;
 }
 
-export function decodeEnvelope(body: Buffer | string): Record<string, unknown> {
+/** A message nested deeper than the reader accepts; found before parsing it (see decodeEnvelope). */
+export class TooDeeplyNested extends MalformedMessage {
+  constructor(readonly limit: number) {
+    super(`nesting deeper than ${limit} levels`);
+    this.name = 'TooDeeplyNested';
+  }
+}
+
+/**
+ * Whether objects/arrays in a JSON text nest deeper than `limit`, without parsing it: one pass,
+ * strings skipped. V8 parses deep nesting slowly (about 0.7 s per million levels), so a crafted
+ * body is refused before JSON.parse gets to spend that.
+ */
+export function jsonNestingExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // a string: jump to its closing quote, stepping over escapes
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/** oslo.message of an envelope that is refused anyway: the request if it reads as one, else null. */
+function readableInner(packed: unknown, maxDepth: number | undefined): Record<string, unknown> | null {
+  if (typeof packed !== 'string') return null;
+  if (maxDepth !== undefined && jsonNestingExceeds(packed, maxDepth)) return null;
+  try {
+    const inner: unknown = JSON.parse(packed);
+    return isDict(inner) ? inner : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface DecodeOptions {
+  /**
+   * Refuse (TooDeeplyNested) a body whose request nests objects/arrays deeper than this, counted
+   * from the request's top-level values (the request dict itself is level 0), before parsing it.
+   */
+  maxDepth?: number;
+}
+
+export function decodeEnvelope(body: Buffer | string, opts: DecodeOptions = {}): Record<string, unknown> {
   const text = typeof body === 'string' ? body : body.toString('utf8');
+  // +1: the request dict's own braces
+  const textDepth = opts.maxDepth === undefined ? undefined : opts.maxDepth + 1;
+  if (textDepth !== undefined && jsonNestingExceeds(text, textDepth)) throw new TooDeeplyNested(opts.maxDepth as number);
   let outer: unknown;
   try {
     outer = JSON.parse(text);
@@ -114,11 +192,10 @@ export function decodeEnvelope(body: Buffer | string): Record<string, unknown> {
   // Without both envelope keys oslo treats the dict itself as the message (common.deserialize_msg).
   if (!(VERSION_KEY in outer) || !(MESSAGE_KEY in outer)) return outer;
   const version = outer[VERSION_KEY];
-  if (typeof version !== 'string' || !envelopeVersionOk(version)) {
-    throw new MalformedMessage(`unsupported oslo.version ${JSON.stringify(version)} (this agent speaks ${RPC_ENVELOPE_VERSION})`);
-  }
+  if (typeof version !== 'string' || !envelopeVersionOk(version)) throw new UnsupportedEnvelopeVersion(version, readableInner(outer[MESSAGE_KEY], textDepth));
   const packed = outer[MESSAGE_KEY];
   if (typeof packed !== 'string') throw new MalformedMessage('oslo.message is not a string');
+  if (textDepth !== undefined && jsonNestingExceeds(packed, textDepth)) throw new TooDeeplyNested(opts.maxDepth as number);
   let inner: unknown;
   try {
     inner = JSON.parse(packed);

@@ -59,6 +59,7 @@ export {
   type RpcEndpoint,
 } from './dispatcher.js';
 export { RpcServer, type RpcServerOptions } from './server.js';
+export { RPC_LIMITS, POISON_LIMITS } from './limits.js';
 export {
   RpcClient,
   RemoteError,

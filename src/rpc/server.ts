@@ -2,7 +2,24 @@
 //
 //  - consumes T, T.S and T_fanout_<hex> for each target (CONTRACT §2), re-declared and
 //    re-consumed after every reconnect or channel error;
-//  - a message is acked on receipt, before dispatch (RpcAMQPListener); a failed ack discards it;
+//  - a message is acked on receipt, before dispatch (RpcAMQPListener); a failed ack discards it.
+//    amqplib only buffers the ack (ack-flush.ts), so handling starts once the ack frame has left
+//    the process: a message that then hangs or crashes the agent is not redelivered to the next
+//    one (issue 10: it was, and hung every restarted agent until the queue was purged);
+//  - poison guard (poison.ts): a delivery the broker marks `redelivered` was given to a consumer
+//    that never acked it, i.e. died holding it. Such a message is recorded as started before its
+//    handler runs and forgotten when the handler ends, in a small file under `poisonStateDir`
+//    (memory only without one). A redelivered message already started and never finished (so,
+//    with the original delivery, started twice: POISON_LIMITS.maxStarts) is refused: rejected
+//    without requeue, one error line with its method and ids, a failure reply if it is a call.
+//    Only redeliveries are recorded, so the normal path never writes to disk;
+//  - before anything else looks at a message, admission.ts decodes it and checks it against
+//    RPC_LIMITS (limits.ts): a message over a bound, with an envelope version other than 2.0, or
+//    otherwise malformed is refused with exactly one log line that never quotes it (the context
+//    carries auth_token) and, when it is a call with a usable reply queue, the failure oslo would
+//    send (UnsupportedRpcEnvelopeVersion for a bad envelope; real oslo logs and drops those, which
+//    leaves the caller waiting out its timeout). A call without a usable _reply_q cannot be
+//    answered: logged once and dropped;
 //  - `_unique_id` duplicates are dropped (bounded cache, amqp._MsgIdCache);
 //  - work in flight is bounded (maxInFlight, oslo executor_thread_pool_size = 64): beyond it a
 //    delivery is held *unacked* in a short local queue and the per-consumer prefetch (= the bound)
@@ -13,15 +30,18 @@
 //    (60 s), then remembered as gone (ObsoleteReplyQueuesCache: 200 entries, 60 s) and dropped;
 //  - call-monitor: with `_timeout` set, `{"result": null, "failure": null, "ending": false}` every
 //    _timeout/2 s until the reply (dispatcher._watchdog);
-//  - failures of casts are logged and dropped; a malformed message is logged (never its body:
-//    the context carries auth_token) and dropped; the server keeps serving.
+//  - failures of casts are logged and dropped; the server keeps serving.
 // Every dispatch runs inside withRequestScope({request_id, global_request_id}).
 import { performance } from 'node:perf_hooks';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { log, withRequestScope } from '../log.js';
 import { CinderError } from '../errors.js';
-import { buildReply, decodeEnvelope, encodeEnvelope, MalformedMessage, parseRequest, type IncomingRequest } from './envelope.js';
+import { buildReply, encodeEnvelope, type IncomingRequest } from './envelope.js';
 import { serializeFailure } from './failure.js';
+import { admit, messageKey, type Admission, type Refusal, type ReplyAddress } from './admission.js';
+import { framesFlushed } from './ack-flush.js';
+import { ACK_FLUSH_TIMEOUT_MS } from './limits.js';
+import { PoisonGuard, type PoisonVerdict } from './poison.js';
 import { DuplicateMessageCache, RpcDispatcher, type RpcEndpoint } from './dispatcher.js';
 import { ConnectionClosedError, PublishTimeout, type AmqpConnection, type ManagedChannel } from './connection.js';
 import { declareQueue, listenQueues, uuidHex, DEFAULT_CONTROL_EXCHANGE, MESSAGE_PROPERTIES, type QueueSpec, type Target, type TopologyOptions } from './topology.js';
@@ -47,8 +67,13 @@ export interface RpcServerOptions {
   stopTimeoutMs?: number;
   /** `_unique_id`s remembered for duplicate detection (oslo keeps 16 per listener). */
   duplicateCacheSize?: number;
-  /** Name used in log lines. */
+  /** Name used in log lines (and in the poison-record file name: keep it stable across restarts). */
   name?: string;
+  /**
+   * Directory for the poison-message records (see the header comment); null or absent keeps
+   * them in memory, where they do not survive the restart a poison message causes.
+   */
+  poisonStateDir?: string | null;
 }
 
 interface Held {
@@ -84,14 +109,6 @@ class ObsoleteReplyQueues {
   }
 }
 
-const SNIPPET_RE = /(["'])(?:(?!\1)[^\\]|\\.)*\1/g;
-
-/** An error text safe to log for a malformed message: no quoted fragments of the body. */
-function safeReason(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.replace(SNIPPET_RE, '"…"').slice(0, 300);
-}
-
 function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
 }
@@ -112,6 +129,7 @@ export class RpcServer {
   private readonly stopTimeoutMs: number;
   private readonly dup: DuplicateMessageCache;
   private readonly obsolete = new ObsoleteReplyQueues();
+  private readonly poison: PoisonGuard;
   private consumer: ManagedChannel | null = null;
   private replies: ManagedChannel | null = null;
   private readonly consumerTags = new Map<Channel, string[]>();
@@ -138,6 +156,7 @@ export class RpcServer {
     this.replyRetryTimeoutMs = opts.replyRetryTimeoutMs ?? this.conn.rabbit.kombu_missing_consumer_retry_timeout * 1000;
     this.stopTimeoutMs = opts.stopTimeoutMs ?? 60_000;
     this.dup = new DuplicateMessageCache(opts.duplicateCacheSize ?? 256);
+    this.poison = new PoisonGuard({ dir: opts.poisonStateDir ?? null, name: this.name });
   }
 
   /** Names of the queues this server consumes (fanout names include their random suffix). */
@@ -218,36 +237,10 @@ export class RpcServer {
   }
 
   private begin(ch: Channel, msg: ConsumeMessage): void {
-    try {
-      ch.ack(msg);
-    } catch (err) {
-      log().warn({ rpc_server: this.name }, `Discarding RPC request due to failed acknowledge: ${err instanceof Error ? err.message : String(err)}`);
-      return;
-    }
-    const where = { exchange: msg.fields.exchange, routing_key: msg.fields.routingKey };
-    let inner: Record<string, unknown>;
-    let req: IncomingRequest;
-    try {
-      inner = decodeEnvelope(msg.content);
-    } catch (err) {
-      log().error({ rpc_server: this.name, ...where, bytes: msg.content.length }, `Dropping malformed RPC message: ${safeReason(err)}`);
-      return;
-    }
-    try {
-      req = parseRequest(inner);
-    } catch (err) {
-      this.rejectMalformed(inner, err, where);
-      return;
-    }
-    if (this.dup.has(req.uniqueId)) {
-      log().warn({ rpc_server: this.name, ...where, unique_id: req.uniqueId, msg_id: req.msgId }, `ignoring duplicate message ${req.uniqueId}`);
-      return;
-    }
-    this.dup.add(req.uniqueId);
     this.active++;
-    const p: Promise<void> = this.handle(req, where)
+    const p: Promise<void> = this.receive(ch, msg)
       .catch((err: unknown) => {
-        log().error({ rpc_server: this.name, err }, `Unexpected error while handling ${req.method}`);
+        log().error({ rpc_server: this.name, err }, `Unexpected error while handling an RPC message`);
       })
       .finally(() => {
         this.active--;
@@ -257,21 +250,128 @@ export class RpcServer {
     this.running.add(p);
   }
 
-  /** parseRequest refused the message: log it (method name only) and answer a call with a failure. */
-  private rejectMalformed(inner: Record<string, unknown>, err: unknown, where: Record<string, string>): void {
-    const method = typeof inner.method === 'string' ? inner.method.slice(0, 100) : null;
-    const ids = { request_id: str(inner._context_request_id), global_request_id: str(inner._context_global_request_id) };
-    withRequestScope(ids, () => {
-      log().error({ rpc_server: this.name, ...where, method }, `Dropping malformed RPC request: ${safeReason(err)}`);
-    });
-    const msgId = str(inner._msg_id);
-    const replyQ = str(inner._reply_q);
-    if (msgId && replyQ) {
-      // The caller is waiting: tell it now rather than letting it time out.
-      const failure = serializeFailure(err instanceof Error ? err : new MalformedMessage(String(err)));
-      const reply = encodeEnvelope(buildReply({ msgId, result: null, failure, ending: true }));
-      void this.sendReply(msgId, replyQ, reply).catch(() => undefined);
+  /** One delivery, from the decision to ack it to the reply. */
+  private async receive(ch: Channel, msg: ConsumeMessage): Promise<void> {
+    const where = { exchange: msg.fields.exchange, routing_key: msg.fields.routingKey };
+    let adm: Admission | null = null;
+    let poisonKey: string | null = null;
+    if (msg.fields.redelivered) {
+      // It may be what took the previous consumer down: decide before acking, so that a refused
+      // one is rejected rather than acked.
+      adm = admit(msg.content);
+      poisonKey = messageKey(adm, msg.content);
+      const verdict = this.poison.check(poisonKey);
+      if (verdict.refuse) {
+        await this.refusePoison(ch, msg, adm, poisonKey, verdict, where);
+        return;
+      }
     }
+    try {
+      ch.ack(msg);
+    } catch (err) {
+      log().warn({ rpc_server: this.name }, `Discarding RPC request due to failed acknowledge: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    // The ack is only buffered so far: let it leave the process before anything can block the
+    // loop, or a message that hangs the agent is redelivered to every restarted one.
+    if (!(await framesFlushed(ch, ACK_FLUSH_TIMEOUT_MS))) {
+      const gone = this.consumer?.channel !== ch;
+      log().warn(
+        { rpc_server: this.name, ...where },
+        gone
+          ? 'Discarding RPC request: the channel closed before its acknowledge was sent (the broker redelivers it)'
+          : `RPC acknowledge still buffered after ${ACK_FLUSH_TIMEOUT_MS} ms (socket congested); handling the request anyway`,
+      );
+      if (gone) return;
+    }
+    adm ??= admit(msg.content);
+    if (!adm.ok) {
+      await this.refuse(adm.refusal, where, msg.content.length);
+      return;
+    }
+    const req = adm.req;
+    if (this.dup.has(req.uniqueId)) {
+      log().warn({ rpc_server: this.name, ...where, unique_id: req.uniqueId, msg_id: req.msgId }, `ignoring duplicate message ${req.uniqueId}`);
+      return;
+    }
+    this.dup.add(req.uniqueId);
+    if (poisonKey !== null) this.poison.started(poisonKey, { method: req.method, msgId: req.msgId, uniqueId: req.uniqueId });
+    try {
+      await this.handle(req, where);
+    } finally {
+      if (poisonKey !== null) this.poison.finished(poisonKey);
+    }
+  }
+
+  /** admission.ts refused the message: one log line (never its content), a failure to a waiting caller. */
+  private async refuse(r: Refusal, where: Record<string, string>, bytes: number): Promise<void> {
+    const m = r.method ? ` ${r.method}` : '';
+    let text: string;
+    switch (r.kind) {
+      case 'unreadable':
+        text = `Dropping malformed RPC message: ${r.reason}`;
+        break;
+      case 'malformed':
+        text = `Dropping malformed RPC request${m}: ${r.reason}${r.address ? ' (the caller gets a failure)' : ''}`;
+        break;
+      case 'too-large':
+        text =
+          `Refusing RPC request${m}: ${r.reason}; ${r.address ? 'the caller gets an InvalidInput failure' : 'dropped (no reply queue to answer)'}. ` +
+          'If a legitimate client sent it, the bound in src/rpc/limits.ts is too small: report it';
+        break;
+      case 'envelope-version':
+        text =
+          `Refusing RPC message${m}: ${r.reason}; ${r.address ? 'the caller gets UnsupportedRpcEnvelopeVersion' : 'dropped (no reply queue to answer)'}. ` +
+          'The sender uses a newer oslo.messaging wire format than this agent understands';
+        break;
+      case 'no-reply-queue':
+        text = `Dropping RPC call${m}: ${r.reason}`;
+        break;
+    }
+    const ids = { request_id: r.requestId, global_request_id: r.globalRequestId };
+    withRequestScope(ids, () => {
+      log().error({ rpc_server: this.name, ...where, bytes, method: r.method, msg_id: r.msgId, unique_id: r.uniqueId, refused: r.kind }, text);
+    });
+    if (r.address) await this.replyFailure(r.address, r.error);
+  }
+
+  /** A redelivered message that was started and never finished, again: reject it for good. */
+  private async refusePoison(ch: Channel, msg: ConsumeMessage, adm: Admission, key: string, verdict: PoisonVerdict, where: Record<string, string>): Promise<void> {
+    let rejected = true;
+    try {
+      ch.nack(msg, false, false);
+    } catch {
+      rejected = false; // channel gone: the broker gives it out again, and it is refused again
+    }
+    if (rejected) this.poison.forget(key);
+    const r = adm.ok ? null : adm.refusal;
+    const req = adm.ok ? adm.req : null;
+    const method = req?.method ?? r?.method ?? null;
+    const msgId = req?.msgId ?? r?.msgId ?? null;
+    const uniqueId = req?.uniqueId ?? r?.uniqueId ?? null;
+    const address: ReplyAddress | null = req ? (req.msgId && req.replyQueue ? { msgId: req.msgId, replyQueue: req.replyQueue } : null) : (r?.address ?? null);
+    const kind = msgId ? 'call' : 'cast';
+    const ids = req ? { request_id: str(req.context.request_id), global_request_id: str(req.context.global_request_id) } : { request_id: r?.requestId ?? null, global_request_id: r?.globalRequestId ?? null };
+    const last = verdict.record?.last_started ?? 'unknown';
+    withRequestScope(ids, () => {
+      log().error(
+        { rpc_server: this.name, ...where, method, msg_id: msgId, unique_id: uniqueId, attempts: verdict.attempts, last_started: last, poison_file: this.poison.file },
+        `Refusing redelivered RPC ${kind} ${method ?? '(unknown method)'}: it was started ${verdict.attempts} times (last at ${last}) and never finished, ` +
+          `so it most likely hung or crashed the agent. Rejected without requeue${address ? '; the caller gets a failure' : ''}. ` +
+          `Look in the log before the last restart for msg_id ${msgId ?? '-'} / unique_id ${uniqueId ?? '-'} to see what it was doing.`,
+      );
+    });
+    if (address) {
+      const err = new Error(
+        `RPC request${method ? ` ${method}` : ''} refused: it was started ${verdict.attempts} times without finishing (the volume service hung or crashed while handling it); see the volume service's log`,
+      );
+      await this.replyFailure(address, err);
+    }
+  }
+
+  private async replyFailure(address: ReplyAddress, err: Error): Promise<void> {
+    const reply = encodeEnvelope(buildReply({ msgId: address.msgId, result: null, failure: serializeFailure(err), ending: true }));
+    await this.sendReply(address.msgId, address.replyQueue, reply).catch(() => undefined);
   }
 
   private async handle(req: IncomingRequest, where: Record<string, string>): Promise<void> {
