@@ -76,6 +76,7 @@ const ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\b': '\\b',
 
 /** json.dumps(ensure_ascii=True) string quoting: everything outside ' '..'~' becomes \uXXXX. */
 function quote(s: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what json.dumps escapes
   return `"${s.replace(/[\\"\u0000-\u001f\u007f-\uffff]/g, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}"`;
 }
 
