@@ -149,4 +149,21 @@ export interface FullVolumeDriver extends VolumeDriver {
   terminateConnection(volume: DriverVolume, connector: Connector | null, opts: TerminateOptions): Promise<void>;
   /** Make a grown volume's new size visible through its export. */
   extendTarget(volume: DriverVolume): Promise<void>;
+  /**
+   * The start-up sweep of what a crash left: exports the target helper finds (live or in its
+   * record) that serve one of this backend's volumes, told by their backing device. Never
+   * starts a target daemon.
+   */
+  findExports?(): Promise<BackendExport[]>;
+  /** Delete the CHAP accounts the target helper created that no target uses; returns how many. */
+  removeOrphanExportAccounts?(): Promise<number>;
+}
+
+/** An export of one of this backend's volumes, as findExports reports it. */
+export interface BackendExport {
+  /** the volume name the export was made for (`volume-<uuid>`) */
+  volumeName: string;
+  iqn: string;
+  /** the target exists on the daemon now (otherwise only the helper's record names it) */
+  live: boolean;
 }

@@ -1,17 +1,27 @@
 // The export half of a volume driver: hand the volume's backing device to the target helper. Every
 // block driver does this the same way (cinder's LVM driver delegates to self.target_driver), so it
 // lives once here; a driver only says where its volume's data is and, for LVM, activates it first.
-import type { ConnectionInfo, Connector, DriverVolume, ModelUpdate, TerminateOptions } from './driver.js';
+import { realpath } from 'node:fs/promises';
+import type { BackendExport, ConnectionInfo, Connector, DriverVolume, ModelUpdate, TerminateOptions } from './driver.js';
 import { DriverNotImplemented } from './driver.js';
 import { validateIscsiConnector } from './targets/iscsi-common.js';
 import type { ExportedVolume, TargetHelper } from './targets/target.js';
 
 export interface TargetExportsOptions {
   target: TargetHelper | null | undefined;
-  /** The device or file the LUN serves. */
-  backingPath(volume: DriverVolume): string;
+  /** The device or file the LUN serves (it depends on the volume's name only). */
+  backingPath(volume: Pick<DriverVolume, 'name'>): string;
   /** Make the backing path usable before exporting (LVM: activate the LV). */
   prepare?(volume: DriverVolume): Promise<void>;
+}
+
+async function samePath(a: string, b: string): Promise<boolean> {
+  if (a === b) return true;
+  try {
+    return (await realpath(a)) === (await realpath(b));
+  } catch {
+    return false;
+  }
 }
 
 export class TargetExports {
@@ -69,5 +79,37 @@ export class TargetExports {
   async extendTarget(volume: DriverVolume): Promise<void> {
     if (!this.opts.target) return;
     await this.opts.target.extendTarget(this.exported(volume));
+  }
+
+  /**
+   * The helper's exports that serve this backend's volumes: the LUN (or the record) points at
+   * the path this driver gives that volume name. Two backends can share one tgtd, one
+   * target_prefix and one volumes_dir; the backing path tells whose an export is. A target left
+   * without a LUN counts only when the helper recorded it.
+   */
+  async findExports(): Promise<BackendExport[]> {
+    const helper = this.opts.target;
+    if (!helper?.findExports) return [];
+    const out: BackendExport[] = [];
+    for (const f of await helper.findExports()) {
+      let ours: boolean;
+      if (f.backingPath === null) {
+        ours = f.recorded;
+      } else {
+        let want: string;
+        try {
+          want = this.opts.backingPath({ name: f.volumeName });
+        } catch {
+          continue; // not a name this driver could have made
+        }
+        ours = await samePath(f.backingPath, want);
+      }
+      if (ours) out.push({ volumeName: f.volumeName, iqn: f.iqn, live: f.live });
+    }
+    return out;
+  }
+
+  async removeOrphanAccounts(): Promise<number> {
+    return this.opts.target?.removeOrphanAccounts ? this.opts.target.removeOrphanAccounts() : 0;
   }
 }

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import {
   DriverNotImplemented,
   PoolFull,
+  type BackendExport,
   type BackendStats,
   type Connector,
   type ConnectionInfo,
@@ -347,6 +348,14 @@ export class FileVolumeDriver implements FullVolumeDriver {
 
   extendTarget(volume: DriverVolume): Promise<void> {
     return this.exports.extendTarget(volume);
+  }
+
+  findExports(): Promise<BackendExport[]> {
+    return this.exports.findExports();
+  }
+
+  removeOrphanExportAccounts(): Promise<number> {
+    return this.exports.removeOrphanAccounts();
   }
 
   // ---- stats ------------------------------------------------------------------------------------

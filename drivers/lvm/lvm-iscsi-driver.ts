@@ -3,6 +3,7 @@
 // LVM's own errors are translated here into the contract's (busy, not implemented), so the manager
 // reacts to them exactly as cinder's does.
 import type {
+  BackendExport,
   BackendStats,
   ConnectionInfo,
   Connector,
@@ -165,5 +166,11 @@ export class LvmIscsiDriver implements FullVolumeDriver {
   }
   extendTarget(volume: DriverVolume): Promise<void> {
     return this.exports.extendTarget(volume);
+  }
+  findExports(): Promise<BackendExport[]> {
+    return this.exports.findExports();
+  }
+  removeOrphanExportAccounts(): Promise<number> {
+    return this.exports.removeOrphanAccounts();
   }
 }

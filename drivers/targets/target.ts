@@ -57,6 +57,19 @@ export interface EnsureExportOptions {
   initiators?: readonly string[];
 }
 
+/** An export with this helper's target_prefix, found live on the target or in the helper's own record. */
+export interface FoundExport {
+  iqn: string;
+  /** the volume name the IQN was made from (the IQN less target_prefix) */
+  volumeName: string;
+  /** what the live LUN or the record serves; null when neither says (a target left without LUN) */
+  backingPath: string | null;
+  /** the target exists on the daemon now */
+  live: boolean;
+  /** this helper recorded it (tgt: its target file or its CHAP account record; LIO: its record) */
+  recorded: boolean;
+}
+
 export interface TargetHelper {
   /** Throws cinder's InvalidConnectorException ("Connector doesn't have required information: initiator"). */
   validateConnector(connector: Connector): void;
@@ -80,4 +93,15 @@ export interface TargetHelper {
   extendTarget(v: ExportedVolume): Promise<void>;
   /** IQNs this helper manages (those starting with target_prefix), for reconcile/orphan cleanup. */
   listExports(): Promise<string[]>;
+  /**
+   * For the start-up sweep of what a crash left: every export with our target_prefix, live or
+   * recorded. Never starts a daemon: with none running, only the record is listed.
+   */
+  findExports?(): Promise<FoundExport[]>;
+  /**
+   * Delete the CHAP accounts this helper created (and recorded before creating them) that no
+   * target uses any more: what a crash between creating an account and binding it leaves.
+   * Other owners' accounts are never touched. Returns how many went.
+   */
+  removeOrphanAccounts?(): Promise<number>;
 }

@@ -2,7 +2,10 @@
 // process per backend; one event loop serves them all here). Start order matters to cinder's
 // control plane: the services row first (its version caps shape every message cinder-api sends),
 // then the RPC consumers, then the first capability report, so the scheduler never hears of a
-// backend it cannot reach.
+// backend it cannot reach. The restore of exports after a start runs in the background behind the
+// consumers (a connection call restores its volume first); each backend's target daemon is
+// watched by a supervisor whose restore is the manager's, the one part that knows from the
+// database which initiators are attached.
 import type { CinderConfig, BackendConfig } from '../config/index.js';
 import { openDatabase, type CinderDb, redactDatabaseUrl } from '../db/index.js';
 import type { Logger } from '../log.js';
@@ -14,8 +17,10 @@ import { AmqpConnection, RpcClient, RpcServer, SchedulerRpcClient, targetsForVol
 import { DbAllocatedCapacity, DbServiceRegistry } from './db-ports.js';
 import { createDriver } from './driver-factory.js';
 import { RpcSchedulerNotifier, RpcSchedulerCreateVolume } from './scheduler-notifier.js';
-import { createTargetHelper } from './target-factory.js';
-import { newKeyedMutex } from '../manager/flows/common.js';
+import { createTargetSide, type TargetSide } from './target-factory.js';
+import { newKeyedMutex, type FlowDeps } from '../manager/flows/common.js';
+import { ExportRestore, type ExportRestoreOptions } from '../manager/flows/export-restore.js';
+import type { TargetSupervisor } from '../../drivers/targets/target-supervisor.js';
 
 export interface AgentOptions {
   logger: Logger;
@@ -24,17 +29,26 @@ export interface AgentOptions {
   databaseRetryMs?: number;
   /** tgtd control port; default [cinderblock] tgt_control_port, then $CINDERBLOCK_TGTD_CONTROL_PORT, then tgt's own. */
   tgtControlPort?: number;
+  /** between two probes of a backend's target daemon; default 3 s */
+  targetProbeIntervalMs?: number;
+  /** the background restore of exports: concurrency, and the injection point tests use */
+  exportRestore?: ExportRestoreOptions;
 }
 
 export interface RunningBackend {
   backend: BackendConfig;
   service: VolumeService;
   server: RpcServer;
+  /** watches the target daemon; null without a target helper */
+  supervisor: TargetSupervisor | null;
+  restore: ExportRestore;
 }
 
 export interface Agent {
   backends: RunningBackend[];
   db: CinderDb;
+  /** resolves when every backend's start-up restore of exports is done */
+  exportsRestored: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -117,11 +131,16 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
   const logLevels = new LogLevelControl(logger);
 
   const running: RunningBackend[] = [];
+  const sides: TargetSide[] = [];
+  const restores: ExportRestore[] = [];
+  const restoredAll: Array<Promise<void>> = [];
   const stopAll = async () => {
+    for (const side of sides) side.supervisor.stop();
     for (const b of running) {
       await b.server.stop().catch((err: unknown) => logger.error({ err }, `stopping RPC server of ${b.backend.host} failed`));
       await b.service.stop();
     }
+    await Promise.all(restores.map((r) => r.close()));
     await rpcClient.close().catch(() => undefined);
     await Promise.all([consumeConn.close(), publishConn.close()]).catch(() => undefined);
     await db.close().catch(() => undefined);
@@ -130,13 +149,20 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
   try {
     for (const backend of config.backends) {
       const blog = logger.child({ backend: backend.name });
-      let target: ReturnType<typeof createTargetHelper> = null;
+      let side: TargetSide | null = null;
       try {
-        target = createTargetHelper(backend, { logger: blog, ...(tgtControlPort ? { tgtControlPort } : {}) });
+        side = createTargetSide(backend, {
+          logger: blog,
+          ...(tgtControlPort ? { tgtControlPort } : {}),
+          ...(opts.targetProbeIntervalMs !== undefined ? { probeIntervalMs: opts.targetProbeIntervalMs } : {}),
+        });
       } catch (err) {
         blog.error({ err }, `[${backend.name}] the target helper could not be set up; volumes can be created but not exported`);
       }
-      const driver = createDriver(config, backend, target);
+      if (side) sides.push(side);
+      const driver = createDriver(config, backend, side?.helper ?? null);
+      // A driver that fails its setup at start and comes up later gets init_host's recovery then.
+      let recoverLate: (() => Promise<void>) | null = null;
       const service = new VolumeService({
         host: backend.host,
         clusterName: backend.cluster,
@@ -151,10 +177,13 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
         goodnessFunction: backend.goodness_function,
         extraCapabilities: JSON.parse(backend.extra_capabilities || '{}') as Record<string, unknown>,
         onHeartbeat: () => metrics?.heartbeatTimestamp.set({ backend: backend.name }, Date.now() / 1000),
+        onDriverRecovered: async () => {
+          await recoverLate?.();
+        },
       });
       await service.start();
       metrics?.driverInitialized.set({ backend: backend.name }, service.driverInitialized ? 1 : 0);
-      const manager = new VolumeManager(service, logLevels, {
+      const flows: FlowDeps = {
         db,
         driver,
         service,
@@ -164,9 +193,25 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
         locks: newKeyedMutex(),
         poolName: backend.volume_backend_name ?? backend.name,
         reportDiscardSupported: backend.report_discard_supported,
+      };
+      const restore = new ExportRestore(flows, opts.exportRestore);
+      restores.push(restore);
+      flows.pendingRestore = restore;
+      // the target side detects a lost daemon and brings it back; the manager says what to export
+      side?.supervisor.setRestore((reason) => restore.restoreAll(reason));
+      const manager = new VolumeManager(service, logLevels, flows);
+      // init_host: settle what a crash left that callers read, then serve RPC while the exports
+      // are restored in the background.
+      const init = await manager.initHost(restore).catch((err: unknown) => {
+        blog.error({ err }, 'init_host recovery failed');
+        return null;
       });
-      // init_host: re-export in-use volumes and clean up what a crash left, before taking RPCs.
-      await manager.initHost().catch((err: unknown) => blog.error({ err }, 'init_host recovery failed'));
+      restoredAll.push(init?.restored ?? Promise.resolve());
+      if (!init) {
+        recoverLate = async () => {
+          await manager.initHost(restore);
+        };
+      }
       const server = new RpcServer({
         connection: consumeConn,
         publishConnection: publishConn,
@@ -177,7 +222,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
         name: backend.host,
       });
       await server.start();
-      running.push({ backend, service, server });
+      running.push({ backend, service, server, supervisor: side?.supervisor ?? null, restore });
       blog.info({ queues: server.queueNames }, `volume service ${backend.host} consuming`);
       await service.startPeriodicTasks();
     }
@@ -186,5 +231,5 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
     throw err;
   }
 
-  return { backends: running, db, stop: stopAll };
+  return { backends: running, db, exportsRestored: Promise.all(restoredAll).then(() => undefined), stop: stopAll };
 }

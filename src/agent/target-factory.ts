@@ -1,75 +1,38 @@
-// target_helper for a backend. lioadm gets drivers/targets/lio (configfs); tgtadm gets drivers/targets/tgt with the backend's target options;
-// tgtd is made sure to run (started as a daemon when nothing answers on its control port) before
-// the first export operation, so a backend that never exports never touches tgtd.
+// target_helper for a backend. lioadm gets drivers/targets/lio (configfs); tgtadm gets
+// drivers/targets/tgt with the backend's target options. Either is wrapped in a supervised
+// helper: the daemon is made ready before the first export operation (tgtd started when nothing
+// answers on its control port; LIO mended from our record), so a backend that never exports
+// never touches tgtd, and from then on it is probed every few seconds. A loss is logged,
+// repaired where the agent may (tgtd restarted when cinderblock owns it) and followed by the
+// restore of every export, which the composition root wires to the manager (setRestore).
 import { mkdirSync } from 'node:fs';
 import type { BackendConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
-import type { ConnectionInfo, Connector, EnsureExportOptions, ExportedVolume, ExportModelUpdate, TargetHelper, TerminateOptions } from '../../drivers/targets/target.js';
+import type { TargetHelper } from '../../drivers/targets/target.js';
 import { TgtTarget } from '../../drivers/targets/tgt/tgt-target.js';
 import { LioTarget } from '../../drivers/targets/lio/lio-target.js';
-import { ensureTgtd } from '../../drivers/targets/tgt/tgtd.js';
+import { LioWatch } from '../../drivers/targets/lio/lio-watch.js';
+import { TgtdWatch } from '../../drivers/targets/tgt/tgtd-watch.js';
+import { SupervisedTarget } from '../../drivers/targets/supervised-target.js';
+import { TargetSupervisor } from '../../drivers/targets/target-supervisor.js';
 import { formatPortal } from '../../drivers/targets/provider-location.js';
 
 export interface TargetFactoryOptions {
   /** tgtd/tgtadm control port (tests run their own tgtd); default tgt's own. */
   tgtControlPort?: number;
   logger: Logger;
+  /** between two probes of the target daemon; default 3 s, 0 = never probe */
+  probeIntervalMs?: number;
 }
 
-/** Runs `ready()` once before the first operation that needs the daemon. */
-class LazyTarget implements TargetHelper {
-  private readiness: Promise<void> | null = null;
-
-  constructor(
-    private readonly inner: TargetHelper,
-    private readonly ready: () => Promise<void>,
-  ) {}
-
-  private async up(): Promise<void> {
-    if (!this.readiness) {
-      this.readiness = this.ready().catch((err: unknown) => {
-        this.readiness = null; // try again next time
-        throw err;
-      });
-    }
-    await this.readiness;
-  }
-
-  validateConnector(connector: Connector): void {
-    this.inner.validateConnector(connector);
-  }
-  async createExport(v: ExportedVolume): Promise<ExportModelUpdate> {
-    await this.up();
-    return this.inner.createExport(v);
-  }
-  async ensureExport(v: ExportedVolume, opts?: EnsureExportOptions): Promise<void> {
-    await this.up();
-    return this.inner.ensureExport(v, opts);
-  }
-  async removeExport(v: ExportedVolume): Promise<void> {
-    await this.up();
-    return this.inner.removeExport(v);
-  }
-  async initializeConnection(v: ExportedVolume, connector: Connector): Promise<ConnectionInfo> {
-    await this.up();
-    return this.inner.initializeConnection(v, connector);
-  }
-  async terminateConnection(v: ExportedVolume, connector: Connector | null, opts: TerminateOptions): Promise<void> {
-    await this.up();
-    return this.inner.terminateConnection(v, connector, opts);
-  }
-  async extendTarget(v: ExportedVolume): Promise<void> {
-    await this.up();
-    return this.inner.extendTarget(v);
-  }
-  async listExports(): Promise<string[]> {
-    await this.up();
-    return this.inner.listExports();
-  }
+/** The backend's target helper and the supervisor that watches its daemon. */
+export interface TargetSide {
+  helper: SupervisedTarget;
+  supervisor: TargetSupervisor;
 }
 
-/** The backend's target helper, or null for target_helper = fake (no exports). */
-export function createTargetHelper(backend: BackendConfig, opts: TargetFactoryOptions): TargetHelper | null {
+/** The backend's target side, or null for target_helper = fake (no exports). */
+export function createTargetSide(backend: BackendConfig, opts: TargetFactoryOptions): TargetSide | null {
   if (backend.target_helper === 'fake') return null;
   if (backend.target_helper !== 'tgtadm' && backend.target_helper !== 'lioadm') {
     opts.logger.error(`[${backend.name}] target_helper = ${backend.target_helper} is not supported by cinderblock yet; exports will fail. Use tgtadm or lioadm.`);
@@ -88,13 +51,15 @@ export function createTargetHelper(backend: BackendConfig, opts: TargetFactoryOp
     targetProtocol: backend.target_protocol,
     volumesDir: backend.volumes_dir,
   };
+  const supervise = (inner: TargetHelper, watch: ConstructorParameters<typeof TargetSupervisor>[0]): TargetSide => {
+    const supervisor = new TargetSupervisor(watch, { logger: opts.logger, ...(opts.probeIntervalMs !== undefined ? { intervalMs: opts.probeIntervalMs } : {}) });
+    return { helper: new SupervisedTarget(inner, supervisor), supervisor };
+  };
   if (backend.target_helper === 'lioadm') {
     // configfs directly (targetcli when configfs is not writable). Our own objects are mended from
     // our record before the first operation; other owners' objects are never touched.
     const lio = new LioTarget(iscsi);
-    return new LazyTarget(lio, async () => {
-      await lio.reconcile();
-    });
+    return supervise(lio, new LioWatch(lio));
   }
   const controlPort = opts.tgtControlPort;
   const target = new TgtTarget({
@@ -104,8 +69,10 @@ export function createTargetHelper(backend: BackendConfig, opts: TargetFactoryOp
     ...(controlPort ? { controlPort } : {}),
   });
   const portals = [backend.target_ip_address, ...backend.iscsi_secondary_ip_addresses].map((host) => formatPortal({ host, port: backend.target_port }));
-  return new LazyTarget(target, async () => {
-    const r = await ensureTgtd({ portal: portals, ...(controlPort ? { controlPort } : {}) });
-    if (r.started) opts.logger.info({ pid: r.pid, portals }, 'started tgtd');
-  });
+  return supervise(target, new TgtdWatch({ portals, ...(controlPort ? { controlPort } : {}) }));
+}
+
+/** The backend's target helper, or null for target_helper = fake (no exports). */
+export function createTargetHelper(backend: BackendConfig, opts: TargetFactoryOptions): TargetHelper | null {
+  return createTargetSide(backend, opts)?.helper ?? null;
 }

@@ -20,6 +20,7 @@ import {
 import { manageExisting, retype } from './flows/retype-manage.js';
 import { initHost, type InitHostReport } from './flows/init-host.js';
 import type { FlowDeps } from './flows/common.js';
+import type { ExportRestore } from './flows/export-restore.js';
 import type { LogLevelControl } from './log-levels.js';
 import type { VolumeService } from './volume-service.js';
 
@@ -74,10 +75,13 @@ export class VolumeManager {
     };
   }
 
-  /** init_host's recovery: call once the service row exists, before consuming RPCs. */
-  async initHost(): Promise<InitHostReport | null> {
+  /**
+   * init_host's recovery: call once the service row exists, before consuming RPCs. With
+   * `restore`, the exports are restored on it in the background (report.restored says when).
+   */
+  async initHost(restore?: ExportRestore): Promise<InitHostReport | null> {
     if (!this.flows || !this.service.driverInitialized) return null;
-    return initHost(this.flows);
+    return initHost(this.flows, restore);
   }
 
   private async getCapabilities(): Promise<Record<string, unknown>> {

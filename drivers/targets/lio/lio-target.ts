@@ -46,8 +46,8 @@ import {
   iscsiTargetDetachFailed,
   iscsiTargetRemoveFailed,
 } from '../target-errors.js';
-import type { ConnectionInfo, Connector, EnsureExportOptions, ExportedVolume, ExportModelUpdate, TargetHelper, TerminateOptions } from '../target.js';
-import { assertBackingPath, assertDirectory, assertInitiatorName } from '../validate.js';
+import type { ConnectionInfo, Connector, EnsureExportOptions, ExportedVolume, ExportModelUpdate, FoundExport, TargetHelper, TerminateOptions } from '../target.js';
+import { assertBackingPath, assertDirectory, assertInitiatorName, assertVolumeName } from '../validate.js';
 import { ConfigfsBackend, TargetcliBackend, type LioBackend } from './backend.js';
 import { Configfs, DEFAULT_CONFIGFS_ROOT, portalName, TPG_ATTRIBS, type ConfigfsIo } from './configfs.js';
 import { lioStatePath, readLioState, writeLioState, type LioExportRecord, type LioState } from './lio-state.js';
@@ -318,6 +318,54 @@ export class LioTarget implements TargetHelper {
 
   async listExports(): Promise<string[]> {
     return (await (await this.backend()).listTargets()).filter((iqn) => iqn.startsWith(this.o.targetPrefix));
+  }
+
+  /** Targets with our prefix in configfs, and our record's entries (the start-up sweep). */
+  async findExports(): Promise<FoundExport[]> {
+    const nameOf = (iqn: string): string | null => {
+      if (!iqn.startsWith(this.o.targetPrefix)) return null;
+      const name = iqn.slice(this.o.targetPrefix.length);
+      try {
+        assertVolumeName(name);
+        return name;
+      } catch {
+        return null;
+      }
+    };
+    const b = await this.backend();
+    const found = new Map<string, FoundExport>();
+    for (const r of Object.values((await this.readState()).exports)) {
+      const volumeName = nameOf(r.iqn);
+      if (volumeName) found.set(r.iqn, { iqn: r.iqn, volumeName, backingPath: r.backingPath, live: false, recorded: true });
+    }
+    for (const iqn of await b.listTargets()) {
+      const volumeName = nameOf(iqn);
+      if (!volumeName) continue;
+      const seen = found.get(iqn);
+      const backingPath = seen?.backingPath ?? (await b.findBackstore(iqn))?.udevPath ?? null;
+      found.set(iqn, { iqn, volumeName, backingPath: backingPath || null, live: true, recorded: seen?.recorded ?? false });
+    }
+    return [...found.values()];
+  }
+
+  /**
+   * IQNs our record lists whose target is gone from configfs or disabled (configfs cleared,
+   * target modules reloaded). An IQN that looks missing is looked at again holding its lock:
+   * createExport records after building and removeExport unrecords after removing, so only then
+   * does record against configfs mean a loss rather than an operation in flight.
+   */
+  async missingExports(): Promise<string[]> {
+    const b = await this.backend();
+    const present = new Set(await b.listTargets());
+    const candidates = Object.keys((await this.readState()).exports).filter((iqn) => !present.has(iqn));
+    const missing: string[] = [];
+    for (const iqn of candidates) {
+      await this.targetLocks.run(iqn, async () => {
+        if (!(await this.record(iqn))) return;
+        if (!(await b.readTarget(iqn))?.enabled) missing.push(iqn);
+      });
+    }
+    return missing;
   }
 
   /**

@@ -18,9 +18,13 @@
 // calls ensureExport for in-use volumes at start-up (as cinder's init_host) and whenever it finds
 // tgtd restarted.
 //
-// Concurrency: operations on one target are serialised by an in-process per-IQN mutex; tid
-// allocation by one more. Every operation is idempotent.
-import { realpath } from 'node:fs/promises';
+// Concurrency: operations on one target are serialised by an in-process per-IQN mutex, shared by
+// every helper on the same tgtd (two backends may export through one tgtd); tid allocation by one
+// more. Every operation is idempotent.
+//
+// Crash leftovers: CHAP accounts are recorded (tgt-accounts.ts) before they are created, so the
+// start-up sweep (findExports, removeOrphanAccounts) can tell ours from anyone else's.
+import { readdir, realpath } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { log } from '../../../src/log.js';
 import { chapForExport, formatProviderAuth, parseProviderAuth, type ChapCredentials } from '../chap.js';
@@ -51,10 +55,12 @@ import type {
   EnsureExportOptions,
   ExportedVolume,
   ExportModelUpdate,
+  FoundExport,
   TargetHelper,
   TerminateOptions,
 } from '../target.js';
-import { assertBackingPath, assertBsoflags, assertDirectory, assertInitiatorName } from '../validate.js';
+import { assertBackingPath, assertBsoflags, assertDirectory, assertInitiatorName, assertVolumeName } from '../validate.js';
+import { TgtAccountRecord, tgtAccountsPath } from './tgt-accounts.js';
 import {
   readTgtTargetConfig,
   removeTgtTargetConfig,
@@ -119,6 +125,29 @@ function uniqueNames(names: readonly string[]): string[] {
   return out;
 }
 
+function isVolumeName(name: string): boolean {
+  try {
+    assertVolumeName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// One per-IQN mutex per tgtd (control port) for the whole process: a target, and the CHAP account
+// made for it, belong to that tgtd, whichever backend's helper touches them.
+const targetLocksByDaemon = new Map<number, KeyedMutex>();
+
+function targetLocksFor(controlPort: number | undefined): KeyedMutex {
+  const key = controlPort ?? 0;
+  let m = targetLocksByDaemon.get(key);
+  if (!m) {
+    m = new KeyedMutex();
+    targetLocksByDaemon.set(key, m);
+  }
+  return m;
+}
+
 async function samePath(a: string, b: string): Promise<boolean> {
   if (a === b) return true;
   try {
@@ -130,8 +159,9 @@ async function samePath(a: string, b: string): Promise<boolean> {
 
 export class TgtTarget implements TargetHelper {
   private readonly adm: Tgtadm;
-  private readonly targetLocks = new KeyedMutex();
+  private readonly targetLocks: KeyedMutex;
   private readonly tidLock = new KeyedMutex();
+  private readonly accounts: TgtAccountRecord;
   private readonly busyTimeoutMs: number;
   private readonly quiesceSettleMs: number;
 
@@ -141,6 +171,8 @@ export class TgtTarget implements TargetHelper {
     if (o.iscsiWriteCache !== 'on' && o.iscsiWriteCache !== 'off') throw new Error(`iscsi_write_cache must be on or off`);
     if (o.iscsiTargetFlags !== '') assertBsoflags(o.iscsiTargetFlags);
     this.adm = new Tgtadm(o.runner ?? execaRunner(), { controlPort: o.controlPort, lld: o.targetProtocol });
+    this.targetLocks = targetLocksFor(o.controlPort);
+    this.accounts = new TgtAccountRecord(tgtAccountsPath(o.volumesDir));
     this.busyTimeoutMs = o.busyTimeoutMs ?? 10_000;
     this.quiesceSettleMs = o.quiesceSettleMs ?? 50;
   }
@@ -375,6 +407,80 @@ export class TgtTarget implements TargetHelper {
     return targets.map((t) => t.iqn).filter((iqn) => iqn.startsWith(this.o.targetPrefix));
   }
 
+  /**
+   * Targets with our prefix on tgtd (none when no tgtd runs: this never starts one), and the
+   * target files in volumes_dir. `recorded` when a file or an account we recorded names the IQN.
+   */
+  async findExports(): Promise<FoundExport[]> {
+    const found = new Map<string, FoundExport>();
+    const nameOf = (iqn: string): string | null => {
+      if (!iqn.startsWith(this.o.targetPrefix)) return null;
+      const name = iqn.slice(this.o.targetPrefix.length);
+      return isVolumeName(name) ? name : null;
+    };
+    let targets: TgtTargetInfo[] = [];
+    try {
+      targets = await this.adm.showTargets();
+    } catch (e) {
+      if (!isTgtadmError(e, 'no-daemon')) throw e;
+    }
+    for (const t of targets) {
+      const volumeName = nameOf(t.iqn);
+      if (!volumeName) continue;
+      const lu = t.luns.find((l) => l.lun === TGT_LUN);
+      found.set(t.iqn, { iqn: t.iqn, volumeName, backingPath: lu?.backingStorePath ?? null, live: true, recorded: false });
+    }
+    let files: string[] = [];
+    try {
+      files = await readdir(this.o.volumesDir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    for (const f of files) {
+      if (!isVolumeName(f)) continue;
+      const iqn = volumeIqn(this.o.targetPrefix, f);
+      // quietly: volumes_dir may hold other files (another helper's record, cinder's leftovers)
+      const file = await readTgtTargetConfig(this.configPathOf({ name: f })).catch(() => null);
+      if (!file || file.iqn !== iqn) continue;
+      const seen = found.get(iqn);
+      found.set(iqn, seen ? { ...seen, backingPath: seen.backingPath ?? file.backingStore, recorded: true } : { iqn, volumeName: f, backingPath: file.backingStore, live: false, recorded: true });
+    }
+    const accountIqns = new Set((await this.accounts.read()).values());
+    return [...found.values()].map((e) => (accountIqns.has(e.iqn) ? { ...e, recorded: true } : e));
+  }
+
+  /**
+   * Delete the accounts we recorded that no target uses. Each is checked and deleted holding its
+   * target's lock, so an export being built right now (account created, not bound yet) is safe.
+   */
+  async removeOrphanAccounts(): Promise<number> {
+    const recorded = await this.accounts.read();
+    if (recorded.size === 0) return 0;
+    try {
+      if (!(await this.adm.isRunning())) return 0;
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    for (const [user, iqn] of recorded) {
+      await this.targetLocks.run(iqn, async () => {
+        const known = await this.adm.showAccounts();
+        if (!known.includes(user)) {
+          // gone (a tgtd restart): a rebuild records it again, under this same lock, before creating it
+          await this.accounts.forget([user]);
+          return;
+        }
+        const targets = await this.adm.showTargets();
+        if (targets.some((t) => t.accounts.includes(user) || t.outgoingAccounts.includes(user))) return;
+        await this.adm.runTolerating(deleteAccountArgv(this.adm.ctx, user), 'account-not-found');
+        await this.accounts.forget([user]);
+        removed += 1;
+        log().warn({ iqn }, 'removed a CHAP account that no target uses (left by a crash)');
+      });
+    }
+    return removed;
+  }
+
   // ---- internals --------------------------------------------------------------------------
 
   private configFor(iqn: string, backingPath: string, chap: ChapCredentials, initiators: readonly string[]): TgtTargetConfig {
@@ -436,6 +542,8 @@ export class TgtTarget implements TargetHelper {
       // CHAP: exactly our account, incoming
       const accounts = await this.adm.showAccounts();
       if (!accounts.includes(d.chap.username)) {
+        // recorded first: a crash right after the account exists leaves it recognisably ours
+        await this.accounts.remember(d.chap.username, d.iqn);
         await this.adm.runTolerating(newAccountArgv(this.adm.ctx, d.chap.username, d.chap.password), 'account-exists');
       }
       if (!target.accounts.includes(d.chap.username)) {
@@ -589,11 +697,13 @@ export class TgtTarget implements TargetHelper {
     if (users.length === 0) return;
     const targets = await this.adm.showTargets();
     const known = await this.adm.showAccounts();
+    const gone: string[] = [];
     for (const u of users) {
-      if (!known.includes(u)) continue;
       if (targets.some((t) => t.accounts.includes(u) || t.outgoingAccounts.includes(u))) continue;
-      await this.adm.runTolerating(deleteAccountArgv(this.adm.ctx, u), 'account-not-found');
+      if (known.includes(u)) await this.adm.runTolerating(deleteAccountArgv(this.adm.ctx, u), 'account-not-found');
+      gone.push(u);
     }
+    await this.accounts.forget(gone);
   }
 
   /** Close the connections of sessions whose initiator matches (they cannot log in again). */

@@ -16,6 +16,7 @@ import { execaRunner, type CommandRunner } from '../command-runner.js';
 import { formatPortal, parsePortal, type Portal } from '../provider-location.js';
 import { assertDirectory, assertId, assertPort } from '../validate.js';
 import { Tgtadm } from './tgtadm.js';
+import { cinderblockTgtdPidFile } from './tgtd-pid.js';
 import type { TgtPortal } from './tgtadm-parse.js';
 
 export interface EnsureTgtdOptions {
@@ -98,7 +99,7 @@ export async function ensureTgtd(opts: EnsureTgtdOptions): Promise<EnsureTgtdRes
         exited = `exit ${r.exitCode ?? r.signal ?? '?'}`;
       });
     } else {
-      const pidFile = opts.pidFile ?? `/run/tgtd/cinderblock-${controlPort}.pid`;
+      const pidFile = opts.pidFile ?? cinderblockTgtdPidFile(controlPort);
       assertDirectory(pidFile, 'tgtd pid file');
       await mkdir(dirname(pidFile), { recursive: true });
       const r = await execa(tgtd, [...args, '-p', pidFile], { stdin: 'ignore', reject: false, timeout: timeout });

@@ -6,12 +6,20 @@
 //    forever) go back to available/in-use with the size the backend really has;
 //  - `reserved` volumes (cinder-api's attachment reservation) keep no export a crashed
 //    attachment_update made: cinder-api's attachment_delete of a `reserved` attachment never calls
-//    the volume service, so an export/ACL left there would never be removed.
-import type { Connector } from '../../../drivers/driver.js';
+//    the volume service, so an export/ACL left there would never be removed;
+//  - exports, CHAP accounts and ACLs that belong to no volume are swept (leftover-exports.ts).
+// And unlike cinder, which answers nothing until every export is back, only the quick part runs
+// before RPC is served (extends a crash interrupted, the workers rows); the exports are restored
+// in the background (export-restore.ts), and a connection call for a volume not restored yet
+// restores that one first.
 import { forEachLimited } from '../../concurrency/for-each-limited.js';
 import type { Volume } from '../../db/index.js';
-import { driverVolume, errorMessage, volumeNameOf, type FlowDeps } from './common.js';
+import { attachedInitiators } from './attached-initiators.js';
+import { driverVolume, errorMessage, isOurs, volumeNameOf, type FlowDeps } from './common.js';
+import { volumeConnectionLockName } from './connection-locks.js';
 import { deleteVolumeById } from './delete-extend.js';
+import { ExportRestore, RECOVERY_CONCURRENCY, type RestoreOutcome } from './export-restore.js';
+import { removeLeftoverExports } from './leftover-exports.js';
 import { deleteSnapshotLocked } from './snapshots.js';
 import { withLock } from './common.js';
 
@@ -19,65 +27,101 @@ export interface InitHostReport {
   exported: number;
   exportFailures: number;
   cleaned: Array<{ type: string; id: string; status: string; action: string }>;
+  /** what the start-up sweep removed (known once the background restore has begun) */
+  leftovers: { exports: number; accounts: number };
+  /** resolves when the background restore of exports is done */
+  restored: Promise<void>;
 }
 
-// Volumes recovered at once. cinder does them one by one; each is a few DB queries and a check
-// (or a rebuild) of its export, mostly waiting, and the service answers nothing until all are done.
-const RECOVERY_CONCURRENCY = 8;
-
-export async function initHost(deps: FlowDeps): Promise<InitHostReport> {
-  const report: InitHostReport = { exported: 0, exportFailures: 0, cleaned: [] };
+/**
+ * Recovers what needs it before RPC is served, then starts the restore of exports on `restore`
+ * (in the background) and returns. Without `restore`, everything is done before returning, as
+ * cinder does.
+ */
+export async function initHost(deps: FlowDeps, restore?: ExportRestore): Promise<InitHostReport> {
+  const report: InitHostReport = { exported: 0, exportFailures: 0, cleaned: [], leftovers: { exports: 0, accounts: 0 }, restored: Promise.resolve() };
   const log = deps.logger;
+  const t0 = Date.now();
   const volumes = await deps.db.volumes.listByHost(deps.service.host);
-  await forEachLimited(volumes, RECOVERY_CONCURRENCY, async (listed) => {
-    let vol = listed;
-    const live = (await deps.db.attachments.listByVolume(vol.id)).filter((a) => a.attach_status === 'attached' || a.attach_status === 'attaching');
-    const initiators: string[] = [];
-    for (const a of live) {
-      if (!a.connector) continue;
-      try {
-        const c = JSON.parse(a.connector) as Connector;
-        if (typeof c.initiator === 'string' && !initiators.includes(c.initiator)) initiators.push(c.initiator);
-      } catch {
-        // an unreadable connector grants nothing
-      }
-    }
-    let grown = false;
-    if (vol.status === 'extending') {
-      const r = await recoverExtending(deps, vol, live.length > 0);
-      if (!r) return;
-      ({ vol, grown } = r);
-    }
-    if (vol.status === 'reserved' && initiators.length === 0) {
-      // nothing attached or attaching: an export here is what a killed attachment_update left
-      // A crash between create_export and the provider_* save leaves a target but no
-      // provider_location, and the drivers skip remove_export without one (as cinder's tgt does):
-      // the removal is asked for by the volume's name whatever provider_location says.
-      const dv = driverVolume(vol);
-      try {
-        await deps.driver.removeExport({ ...dv, providerLocation: dv.providerLocation ?? 'unsaved-export' });
-      } catch (err) {
-        log.error({ err, volume_id: vol.id }, `Failed to remove the export a crash left on reserved volume ${vol.id}: ${errorMessage(err)}`);
-      }
-      return;
-    }
-    if (vol.status !== 'in-use' && vol.status !== 'reserved') return;
-    try {
-      await deps.driver.ensureExport(driverVolume(vol), initiators);
-      report.exported += 1;
-    } catch (err) {
-      report.exportFailures += 1;
-      log.error({ err, volume_id: vol.id }, `Failed to re-export volume ${vol.id}: setting to error status (${errorMessage(err)})`);
-      await deps.db.volumes.update(vol.id, { status: 'error' });
-      return;
-    }
-    if (grown) {
-      await deps.driver.extendTarget(driverVolume(vol)).catch((err: unknown) => log.warn({ err, volume_id: vol.id }, 'extend_target after extend recovery failed'));
-    }
-  });
+  // An extend a crash interrupted is settled before RPC is served: its status and size are
+  // rewritten, and the callers that read them (cinder-api, an operator) expect them final.
+  const extending = volumes.filter((v) => v.status === 'extending');
+  await forEachLimited(extending, RECOVERY_CONCURRENCY, (v) => deps.locks.run(volumeConnectionLockName(v.id), async () => void (await restoreAtStart(deps, v.id, report))));
   await doCleanup(deps, report);
-  log.info({ exported: report.exported, cleaned: report.cleaned.length }, 'init_host recovery done');
+
+  const background = restore ?? new ExportRestore(deps);
+  const rest = volumes.filter((v) => v.status !== 'extending');
+  const round = background.startRound(
+    'start',
+    rest.map((v) => ({ volumeId: v.id, run: () => restoreAtStart(deps, v.id, report) })),
+    {
+      before: async () => {
+        report.leftovers = await removeLeftoverExports(deps);
+      },
+    },
+  );
+  report.restored = round.then(
+    (c) => {
+      log.info(
+        { exported: report.exported, failures: report.exportFailures, volumes: c.volumes, cleaned: report.cleaned.length, ms: Date.now() - t0 },
+        'init_host recovery done',
+      );
+    },
+    (err: unknown) => {
+      log.error({ err }, `init_host restore of exports failed: ${errorMessage(err)}`);
+    },
+  );
+  if (restore) {
+    if (rest.length > 0) log.info({ volumes: rest.length }, `restoring the exports of ${rest.length} volume(s) in the background; serving RPC meanwhile`);
+  } else {
+    await report.restored;
+  }
   return report;
+}
+
+/**
+ * One volume at start-up, holding its connection lock: init_host's rules, with the row and its
+ * attachments read now (an attach may have come first through restoreFirst).
+ */
+async function restoreAtStart(deps: FlowDeps, volumeId: string, report: InitHostReport): Promise<RestoreOutcome> {
+  const log = deps.logger;
+  let vol = await deps.db.volumes.find(volumeId);
+  if (!vol || !isOurs(deps, vol.host)) return 'skipped';
+  const { live, initiators } = await attachedInitiators(deps, vol.id);
+  let grown = false;
+  if (vol.status === 'extending') {
+    const r = await recoverExtending(deps, vol, live > 0);
+    if (!r) return 'failed';
+    ({ vol, grown } = r);
+  }
+  if (vol.status === 'reserved' && initiators.length === 0) {
+    // nothing attached or attaching: an export here is what a killed attachment_update left
+    // A crash between create_export and the provider_* save leaves a target but no
+    // provider_location, and the drivers skip remove_export without one (as cinder's tgt does):
+    // the removal is asked for by the volume's name whatever provider_location says.
+    const dv = driverVolume(vol);
+    try {
+      await deps.driver.removeExport({ ...dv, providerLocation: dv.providerLocation ?? 'unsaved-export' });
+    } catch (err) {
+      log.error({ err, volume_id: vol.id }, `Failed to remove the export a crash left on reserved volume ${vol.id}: ${errorMessage(err)}`);
+    }
+    return 'skipped';
+  }
+  if (vol.status !== 'in-use' && vol.status !== 'reserved') return 'skipped';
+  try {
+    await deps.driver.ensureExport(driverVolume(vol), initiators);
+    report.exported += 1;
+  } catch (err) {
+    report.exportFailures += 1;
+    log.error({ err, volume_id: vol.id }, `Failed to re-export volume ${vol.id}: setting to error status (${errorMessage(err)})`);
+    await deps.db.volumes.update(vol.id, { status: 'error' });
+    return 'failed';
+  }
+  if (grown) {
+    const v = vol;
+    await deps.driver.extendTarget(driverVolume(v)).catch((err: unknown) => log.warn({ err, volume_id: v.id }, 'extend_target after extend recovery failed'));
+  }
+  return 'restored';
 }
 
 /**

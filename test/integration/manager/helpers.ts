@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import amqp from 'amqplib';
-import { startAgent, type Agent } from '../../../src/agent/agent.js';
+import { startAgent, type Agent, type AgentOptions } from '../../../src/agent/agent.js';
 import { configFromText } from '../../../src/config/load.js';
 import { openDatabase, type CinderDb } from '../../../src/db/index.js';
 import { createLogger, setRootLogger } from '../../../src/log.js';
@@ -51,7 +51,18 @@ export function ctx(extra: Record<string, unknown> = {}): Record<string, unknown
   };
 }
 
-export async function startHarness(opts: { poolDir?: string; withTgtd?: boolean; backend?: 'sqlite' | 'mysql'; inProcessAgent?: boolean } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: {
+    poolDir?: string;
+    withTgtd?: boolean;
+    backend?: 'sqlite' | 'mysql';
+    inProcessAgent?: boolean;
+    /** more options for the in-process agent (e.g. the restore's injection point) */
+    agentOptions?: Partial<AgentOptions>;
+    /** return from (re)starts before the background restore of exports is done; default: wait for it */
+    awaitRestore?: boolean;
+  } = {},
+): Promise<Harness> {
   const host = `t-${randomBytes(5).toString('hex')}`;
   const dir = await mkdtemp(join(tmpdir(), 'cb-manager-'));
   const poolDir = opts.poolDir ?? join(dir, 'pool');
@@ -83,7 +94,12 @@ export async function startHarness(opts: { poolDir?: string; withTgtd?: boolean;
   const config = configFromText(confText);
   const logger = createLogger({ level: (process.env.CB_TEST_LOG as 'info' | undefined) ?? 'silent', pretty: false });
   setRootLogger(logger);
-  const start = () => startAgent(config, { logger, ...(tgtd ? { tgtControlPort: tgtd.controlPort } : {}) });
+  const start = async () => {
+    const a = await startAgent(config, { logger, ...(tgtd ? { tgtControlPort: tgtd.controlPort } : {}), ...opts.agentOptions });
+    // the exports are restored in the background; tests that look at tgtd right after a start want them back
+    if (opts.awaitRestore !== false) await a.exportsRestored;
+    return a;
+  };
   let agent = (opts.inProcessAgent === false ? null : await start()) as Agent;
   const db = await openDatabase(testDb.url);
   const conn = new AmqpConnection(BROKER, {});

@@ -1,0 +1,51 @@
+// LIO as the target supervisor watches it. There is no daemon to restart: the kernel serves
+// configfs, and what can be lost is our part of it (`targetctl clear`, a target module reloaded,
+// someone's `targetcli clearconfig`). So the probe compares our record with configfs (a readdir,
+// then one target read per IQN that looks missing), and recovery is only the restore of exports,
+// which the supervisor has the manager run from the database.
+//
+// An IQN still missing after a restore (a record entry of a volume that needs no export any
+// more) is not a new loss at every probe: it is noted after each restore (settle) and reported
+// again only if it comes back and goes again.
+import { log } from '../../../src/log.js';
+import type { DaemonWatch, ProbeOutcome } from '../target-supervisor.js';
+import type { LioTarget } from './lio-target.js';
+
+export class LioWatch implements DaemonWatch {
+  readonly name = 'LIO (configfs)';
+  private accepted = new Set<string>();
+
+  constructor(private readonly lio: Pick<LioTarget, 'reconcile' | 'missingExports'>) {}
+
+  /** Before the first operation: mend our exports from the record (configfs is empty after a boot). */
+  async prepare(): Promise<void> {
+    const r = await this.lio.reconcile();
+    if (r.mended.length > 0 || r.failed.length > 0) {
+      log().info({ mended: r.mended.length, failed: r.failed.length }, 'LIO exports mended from our record');
+    }
+    await this.settle();
+  }
+
+  async probe(): Promise<ProbeOutcome> {
+    const missing = await this.lio.missingExports();
+    // back in configfs: if it goes again, that is a new loss
+    const now = new Set(missing);
+    for (const iqn of this.accepted) if (!now.has(iqn)) this.accepted.delete(iqn);
+    const fresh = missing.filter((iqn) => !this.accepted.has(iqn));
+    if (fresh.length === 0) return { state: 'up' };
+    return { state: 'lost', detail: `${fresh.length} of our targets are gone from configfs` };
+  }
+
+  /** Nothing to restart: configfs is the kernel's. The restore rebuilds what is needed. */
+  async recover(): Promise<{ ok: boolean; detail: string }> {
+    return { ok: true, detail: 'configfs answers' };
+  }
+
+  isDaemonGone(): boolean {
+    return false;
+  }
+
+  async settle(): Promise<void> {
+    this.accepted = new Set(await this.lio.missingExports());
+  }
+}

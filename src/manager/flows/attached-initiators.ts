@@ -1,0 +1,27 @@
+// Which initiators the database says may log in to a volume's export: the connector initiators of
+// its attachments that are attached or attaching. This is the one answer every restore of an
+// export uses (start-up, a lost target daemon), whatever the target helper's own record says.
+import type { Connector } from '../../../drivers/driver.js';
+import type { FlowDeps } from './common.js';
+
+export interface AttachedInitiators {
+  /** attachments attached or attaching, with or without a connector */
+  live: number;
+  /** their distinct connector initiators */
+  initiators: string[];
+}
+
+export async function attachedInitiators(deps: FlowDeps, volumeId: string): Promise<AttachedInitiators> {
+  const live = (await deps.db.attachments.listByVolume(volumeId)).filter((a) => a.attach_status === 'attached' || a.attach_status === 'attaching');
+  const initiators: string[] = [];
+  for (const a of live) {
+    if (!a.connector) continue;
+    try {
+      const c = JSON.parse(a.connector) as Connector;
+      if (typeof c.initiator === 'string' && !initiators.includes(c.initiator)) initiators.push(c.initiator);
+    } catch {
+      // an unreadable connector grants nothing
+    }
+  }
+  return { live: live.length, initiators };
+}
