@@ -11,7 +11,6 @@ import { constants as fsc } from 'node:fs';
 import { access, mkdir, open, readdir, rename, stat, statfs, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  DriverNotImplemented,
   PoolFull,
   type BackendExport,
   type BackendStats,

@@ -6,6 +6,7 @@
 // consumers (a connection call restores its volume first); each backend's target daemon is
 // watched by a supervisor whose restore is the manager's, the one part that knows from the
 // database which initiators are attached.
+import { join } from 'node:path';
 import type { CinderConfig, BackendConfig } from '../config/index.js';
 import { openDatabase, type CinderDb, redactDatabaseUrl } from '../db/index.js';
 import type { Logger } from '../log.js';
@@ -220,6 +221,8 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
         controlExchange: config.default.control_exchange,
         maxInFlight: config.cinderblock.rpc_max_in_flight,
         name: backend.host,
+        // The poison-message record survives the restart a poison message causes.
+        poisonStateDir: join(config.default.state_path, 'cinderblock', 'rpc'),
       });
       await server.start();
       running.push({ backend, service, server, supervisor: side?.supervisor ?? null, restore });
