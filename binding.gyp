@@ -17,8 +17,23 @@
         "native/direct_read.cc",
         "native/copy.cc",
         "native/copy_engine.cc",
-        "native/copy_uring.cc",
-        "native/copy_xxh64.cc"
+        # the copy engine's parts, one job a file (native/COPY.md); test/leakcheck builds them all
+        "native/copy/bytes.cc",
+        "native/copy/context.cc",
+        "native/copy/end.cc",
+        "native/copy/io_backend_threads.cc",
+        "native/copy/io_backend_uring.cc",
+        "native/copy/ioprio.cc",
+        "native/copy/mode_checksum.cc",
+        "native/copy/mode_clear.cc",
+        "native/copy/mode_copy.cc",
+        "native/copy/offload.cc",
+        "native/copy/pipeline.cc",
+        "native/copy/source.cc",
+        "native/copy/throttle.cc",
+        "native/copy/uring.cc",
+        "native/copy/xxh64.cc",
+        "native/copy/zero_runs.cc"
       ],
       # node_addon_api_except: include path for napi.h plus NAPI_CPP_EXCEPTIONS and
       # -fexceptions, so a failed Node-API call surfaces as a thrown Napi::Error.

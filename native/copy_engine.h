@@ -2,8 +2,10 @@
 // devices and files the way cinder's `dd` does, but with several requests in flight (io_uring,
 // or a reader and a writer thread), O_DIRECT, zero and hole skipping, reflink/copy_file_range
 // offload, a per-device bandwidth limit shared fairly between copies, an I/O priority, and an
-// optional XXH64 of what was written. No Node-API in here: copy.cc is the JS glue, and
-// test/leakcheck/ builds this file alone under AddressSanitizer and valgrind.
+// optional XXH64 of what was written. This header is the engine's whole interface; its parts
+// are copy_engine.cc and copy/ (listed in native/COPY.md). No Node-API in any of them: copy.cc
+// is the JS glue, and test/leakcheck/ builds the engine alone under AddressSanitizer and
+// valgrind.
 #pragma once
 
 #include <atomic>
@@ -54,7 +56,7 @@ struct Options {
   uint32_t createMode = 0644;   // for a destination file we create
   bool allowDiscard = true;     // Clear: BLKDISCARD when the device guarantees zeroes after it
   bool keepAllocated = false;   // Clear of a file: FALLOC_FL_ZERO_RANGE before PUNCH_HOLE
-  std::string testFault;        // test-only fault injection (see FaultPoint in copy_engine.cc)
+  std::string testFault;        // test-only fault injection (see FaultPoint in copy/context.h)
   // Copy: the source's data as [offset, length] byte ranges, sorted and not overlapping; the
   // source reads as zeros everywhere else (a thin LV's mapped blocks, which a block device
   // cannot tell through SEEK_DATA). Outside them nothing is read: those bytes are holes, handled
@@ -123,16 +125,6 @@ class Job {
   std::mutex sleepMutex_;
   std::condition_variable sleepCv_;
 };
-
-// Process-wide bandwidth limit: one timeline per (device, direction). A caller reserves
-// `bytes` and may start its I/O at the returned time; the reservation occupies the device for
-// bytes/bps. Copies reserve one block at a time and sleep until their slot, so concurrent
-// copies on one device interleave block by block and each gets an equal share, and the device
-// as a whole sees at most bps (volume_copy_bps_limit semantics).
-std::chrono::steady_clock::time_point ThrottleReserve(uint64_t device, bool write, uint64_t bytes, uint64_t bps);
-// Gives back a reservation that was not used (its copy was cancelled while waiting for it), if
-// no one has reserved after it.
-void ThrottleRefund(uint64_t device, bool write, std::chrono::steady_clock::time_point start, uint64_t bytes, uint64_t bps);
 
 }  // namespace copyengine
 }  // namespace cinderblock

@@ -1,7 +1,7 @@
-// io_uring on raw syscalls; see copy_uring.h. The memory layout and ordering rules follow
+// io_uring on raw syscalls; see uring.h. The memory layout and ordering rules follow
 // io_uring_setup(2): the application owns the SQ tail and CQ head, the kernel the SQ head and
 // CQ tail; tails are published with release stores and read with acquire loads.
-#include "copy_uring.h"
+#include "uring.h"
 
 #include <sys/mman.h>
 #include <sys/syscall.h>

@@ -1,6 +1,6 @@
 // XXH64, implemented from the algorithm description (xxhash.com / doc/xxhash_spec.md):
 // four 64-bit lanes over 32-byte stripes, then merge, tail and avalanche.
-#include "copy_xxh64.h"
+#include "xxh64.h"
 
 #include <cstring>
 

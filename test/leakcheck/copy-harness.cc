@@ -1,4 +1,4 @@
-// Standalone driver of the copy engine (native/copy_engine.cc, no Node) for the leak check:
+// Standalone driver of the copy engine (native/copy_engine.h, no Node) for the leak check:
 // runs successes, failures and cancels on both I/O backends, then checks that the process has
 // exactly the file descriptors and threads it started with. copy-leakcheck.sh builds it with
 // AddressSanitizer/LeakSanitizer/UBSan and runs it again under valgrind --track-fds.

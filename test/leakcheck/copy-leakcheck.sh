@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Leak check of the native copy engine: builds native/copy_engine.cc with a standalone driver
+# Leak check of the native copy engine: builds it (native/copy_engine.cc and every
+# native/copy/*.cc: all of the engine, none of the Node-API glue) with a standalone driver
 # (copy-harness.cc: copies, sparse copies, checksums, clears, failures and cancels on both I/O
 # backends) and runs it
 #   1. under AddressSanitizer + LeakSanitizer + UBSan (memory errors, leaks), and
@@ -13,7 +14,7 @@ root="$(cd "$here/../.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/cinderblock-leakcheck.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-srcs=("$here/copy-harness.cc" "$root/native/copy_engine.cc" "$root/native/copy_uring.cc" "$root/native/copy_xxh64.cc")
+srcs=("$here/copy-harness.cc" "$root/native/copy_engine.cc" "$root/native/copy/"*.cc)
 flags=(-std=c++17 -g -Wall -Wextra -pthread -I"$root/native")
 
 echo "== AddressSanitizer + LeakSanitizer + UBSan"
