@@ -211,3 +211,11 @@ export function log(): Logger {
 export function setRootLogger(logger: Logger): void {
   root = logger;
 }
+
+/**
+ * The catch handler of a step whose failure may be dropped: it logs what was dropped and why that
+ * is safe (or, with level 'error', what the operator must do about it), never nothing.
+ */
+export function logDropped(logger: Logger, what: string, consequence: string, level: 'warn' | 'error' = 'warn'): (err: unknown) => void {
+  return (err: unknown) => logger[level]({ err }, `${what} failed (${err instanceof Error ? err.message : String(err)}); ${consequence}`);
+}

@@ -7,9 +7,10 @@
 // watched by a supervisor whose restore is the manager's, the one part that knows from the
 // database which initiators are attached.
 import { join } from 'node:path';
+import { parseExtraCapabilities } from '../config/backend-checks.js';
 import type { CinderConfig, BackendConfig } from '../config/index.js';
 import { openDatabase, type CinderDb, redactDatabaseUrl } from '../db/index.js';
-import type { Logger } from '../log.js';
+import { logDropped, type Logger } from '../log.js';
 import { LogLevelControl } from '../manager/log-levels.js';
 import { VolumeManager, type Handler } from '../manager/volume-manager.js';
 import { VolumeService } from '../manager/volume-service.js';
@@ -34,6 +35,36 @@ export interface AgentOptions {
   targetProbeIntervalMs?: number;
   /** the background restore of exports: concurrency, and the injection point tests use */
   exportRestore?: ExportRestoreOptions;
+  /**
+   * Aborting it during start-up (SIGTERM before the agent serves) stops what was started so far
+   * and makes startAgent reject with StartCancelled.
+   */
+  signal?: AbortSignal;
+}
+
+/** startAgent gave up because its signal was aborted; everything it had started is stopped. */
+export class StartCancelled extends Error {
+  constructor() {
+    super('start-up cancelled by a signal; everything started so far was stopped');
+    this.name = 'StartCancelled';
+  }
+}
+
+function throwIfCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new StartCancelled();
+}
+
+/** setTimeout that ends early when `signal` is aborted. */
+async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 export interface RunningBackend {
@@ -56,6 +87,7 @@ export interface Agent {
 async function openDatabaseWithRetry(config: CinderConfig, opts: AgentOptions): Promise<CinderDb> {
   const url = config.database.connection;
   for (let round = 1; ; round++) {
+    throwIfCancelled(opts.signal);
     try {
       return await openDatabase(url, {
         logger: opts.logger,
@@ -73,7 +105,7 @@ async function openDatabaseWithRetry(config: CinderConfig, opts: AgentOptions): 
         `cannot open the database ${redactDatabaseUrl(url)} (round ${round}); retrying in ${wait / 1000}s. ` +
           `Check [database] connection, that the server is up and that \`cinder-manage db sync\` has run.`,
       );
-      await new Promise((r) => setTimeout(r, wait));
+      await pause(wait, opts.signal);
     }
   }
 }
@@ -103,8 +135,13 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
   if (config.backends.length === 0) {
     throw new Error('enabled_backends is empty: name at least one backend section in [DEFAULT] enabled_backends');
   }
+  const { signal } = opts;
   const db = await openDatabaseWithRetry(config, opts);
   logger.info(`database ${db.redactedUrl} open (${db.dialect})`);
+  if (signal?.aborted) {
+    await db.close().catch(logDropped(logger, 'closing the database after a cancelled start', 'the process is exiting'));
+    throw new StartCancelled();
+  }
 
   const transportUrl = config.default.transport_url;
   const connectionOpts = { rabbit: config.rabbit };
@@ -116,8 +153,25 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
     consumeConn.on('connected', () => metrics.brokerConnected.set(1));
     consumeConn.on('disconnected', () => metrics.brokerConnected.set(0));
   }
+  // From here a cancelled start stops what it started: closing the connections and stopping the
+  // services ends any step still waiting on them, and the catch below stops the rest.
+  const services: VolumeService[] = [];
+  const interrupt = () => {
+    for (const s of services) void s.stop();
+    void consumeConn.close();
+    void publishConn.close();
+  };
+  signal?.addEventListener('abort', interrupt, { once: true });
   logger.info(`connecting to ${redactTransportUrl(transportUrl)}`);
-  await Promise.all([consumeConn.start(), publishConn.start()]);
+  try {
+    await Promise.all([consumeConn.start(), publishConn.start()]);
+    throwIfCancelled(signal);
+  } catch (err) {
+    signal?.removeEventListener('abort', interrupt);
+    await Promise.all([consumeConn.close(), publishConn.close()]).catch(logDropped(logger, 'closing the broker connections after a failed start', 'the process is exiting'));
+    await db.close().catch(logDropped(logger, 'closing the database after a failed start', 'the process is exiting'));
+    throw signal?.aborted ? new StartCancelled() : err;
+  }
 
   const rpcClient = new RpcClient({
     connection: publishConn,
@@ -139,8 +193,9 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
     for (const side of sides) side.supervisor.stop();
     for (const b of running) {
       await b.server.stop().catch((err: unknown) => logger.error({ err }, `stopping RPC server of ${b.backend.host} failed`));
-      await b.service.stop();
     }
+    // every service started, serving or not yet (a cancelled start)
+    await Promise.all(services.map((s) => s.stop()));
     await Promise.all(restores.map((r) => r.close()));
     await rpcClient.close().catch(() => undefined);
     await Promise.all([consumeConn.close(), publishConn.close()]).catch(() => undefined);
@@ -149,6 +204,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
 
   try {
     for (const backend of config.backends) {
+      throwIfCancelled(signal);
       const blog = logger.child({ backend: backend.name });
       let side: TargetSide | null = null;
       try {
@@ -176,13 +232,15 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
         statsIntervalMs: config.default.backend_stats_polling_interval * 1000,
         filterFunction: backend.filter_function,
         goodnessFunction: backend.goodness_function,
-        extraCapabilities: JSON.parse(backend.extra_capabilities || '{}') as Record<string, unknown>,
+        extraCapabilities: parseExtraCapabilities(backend.name, backend.extra_capabilities),
         onHeartbeat: () => metrics?.heartbeatTimestamp.set({ backend: backend.name }, Date.now() / 1000),
         onDriverRecovered: async () => {
           await recoverLate?.();
         },
       });
+      services.push(service);
       await service.start();
+      throwIfCancelled(signal);
       metrics?.driverInitialized.set({ backend: backend.name }, service.driverInitialized ? 1 : 0);
       const flows: FlowDeps = {
         db,
@@ -229,10 +287,13 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
       blog.info({ queues: server.queueNames }, `volume service ${backend.host} consuming`);
       await service.startPeriodicTasks();
     }
+    throwIfCancelled(signal);
   } catch (err) {
+    signal?.removeEventListener('abort', interrupt);
     await stopAll();
-    throw err;
+    throw signal?.aborted ? new StartCancelled() : err;
   }
+  signal?.removeEventListener('abort', interrupt);
 
   return { backends: running, db, exportsRestored: Promise.all(restoredAll).then(() => undefined), stop: stopAll };
 }

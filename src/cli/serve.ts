@@ -3,7 +3,7 @@
 import { loadConfig, type ConfigSourceArg } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import { createLogger, setRootLogger } from '../log.js';
-import { startAgent } from '../agent/agent.js';
+import { startAgent, StartCancelled, type Agent } from '../agent/agent.js';
 import { AgentMetrics, serveMetrics } from '../metrics.js';
 import { notifyReady, notifyStatus, notifyStopping, notifyWatchdog, watchdogIntervalMs } from '../native/index.js';
 
@@ -35,7 +35,9 @@ export async function serve(sources: ConfigSourceArg[]): Promise<void> {
   }
 
   let stopping: Promise<void> | undefined;
-  let agentStop: (() => Promise<void>) | undefined;
+  // A signal during start-up cancels it: startAgent stops what it has started and rejects.
+  const cancelStart = new AbortController();
+  const starting = startAgent(config, { logger, metrics, signal: cancelStart.signal });
   const shutdown = (signal: string) => {
     if (stopping) {
       logger.warn(`${signal} again while stopping; exiting now`);
@@ -43,7 +45,13 @@ export async function serve(sources: ConfigSourceArg[]): Promise<void> {
     }
     logger.info(`${signal} received: no new requests; finishing those in flight`);
     notifyStopping();
-    stopping = (agentStop ? agentStop() : Promise.resolve()).then(
+    cancelStart.abort();
+    stopping = starting.then(
+      (agent) => agent.stop(),
+      (err: unknown) => {
+        if (!(err instanceof StartCancelled)) throw err;
+      },
+    ).then(
       () => {
         logger.info('cinderblock stopped');
         process.exit(0);
@@ -57,8 +65,13 @@ export async function serve(sources: ConfigSourceArg[]): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 
-  const agent = await startAgent(config, { logger, metrics });
-  agentStop = agent.stop;
+  let agent: Agent;
+  try {
+    agent = await starting;
+  } catch (err) {
+    if (stopping) return; // the signal handler reports and exits
+    throw err;
+  }
   if (stopping) return;
 
   notifyReady();

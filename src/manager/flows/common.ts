@@ -80,14 +80,6 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/**
- * The catch handler of a step whose failure the operation may drop: it logs what was dropped and
- * why that is safe (or, with level 'error', what the operator must do), never nothing.
- */
-export function logDropped(deps: Pick<FlowDeps, 'logger'>, what: string, consequence: string, level: 'warn' | 'error' = 'warn'): (err: unknown) => void {
-  return (err: unknown) => deps.logger[level]({ err }, `${what} failed (${errorMessage(err)}); ${consequence}`);
-}
-
 // ---- argument validation --------------------------------------------------------------------------
 
 export function requireUuid(value: unknown, field: string): string {

@@ -2,6 +2,7 @@
 // snapshot or from a volume; status available + launched_at + shared_targets + service_uuid on
 // success; on failure rescheduled through the scheduler when filter_properties.retry is present
 // (OnFailureRescheduleTask), else status error.
+import { logDropped } from '../../log.js';
 import type { Volume } from '../../db/index.js';
 import { CinderError } from '../../errors.js';
 import { contextFromMessage } from '../../rpc/context.js';
@@ -19,7 +20,6 @@ import {
   withLock,
   withWorker,
   type FlowDeps,
-  logDropped,
 } from './common.js';
 
 /** Exceptions OnFailureRescheduleTask never reschedules. */
@@ -66,7 +66,7 @@ export async function createVolume(deps: FlowDeps, ctx: Record<string, unknown>,
         service_uuid: deps.service.serviceRecord?.uuid ?? null,
       });
       log.info(`Created volume successfully.`);
-      void deps.service.publishServiceCapabilities().catch(logDropped(deps, 'the capability report after this change', 'the next periodic report carries it'));
+      void deps.service.publishServiceCapabilities().catch(logDropped(deps.logger, 'the capability report after this change', 'the next periodic report carries it'));
     } catch (err) {
       log.error({ err }, `create_volume of ${id} failed: ${errorMessage(err)}`);
       const className = err instanceof CinderError ? err.className : (err as Error | null)?.name;

@@ -1,4 +1,5 @@
 // delete_volume (unmanage_only, cascade) and extend_volume, as manager.py does them.
+import { logDropped } from '../../log.js';
 import { withVolumeConnections } from './connection-locks.js';
 import { CinderError } from '../../errors.js';
 import { volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
@@ -15,7 +16,6 @@ import {
   withLock,
   withWorker,
   type FlowDeps,
-  logDropped,
 } from './common.js';
 import { deleteSnapshotLocked } from './snapshots.js';
 
@@ -90,7 +90,7 @@ export async function deleteVolumeById(deps: FlowDeps, id: string, o: { unmanage
       await deps.db.volumes.destroy(id);
       if (doQuota) {
         if (reservations) await deps.db.quotas.commit(reservations, row.project_id);
-        void deps.service.publishServiceCapabilities().catch(logDropped(deps, 'the capability report after this change', 'the next periodic report carries it'));
+        void deps.service.publishServiceCapabilities().catch(logDropped(deps.logger, 'the capability report after this change', 'the next periodic report carries it'));
       }
       log.info(o.unmanageOnly ? 'Unmanaged volume successfully.' : 'Deleted volume successfully.');
       return null;
@@ -109,7 +109,7 @@ export async function extendVolume(deps: FlowDeps, ctx: Record<string, unknown>,
     log.error('extend_volume: volume not found');
     await deps.db.quotas
       .rollback(reservations, volume.data.project_id ?? null)
-      .catch(logDropped(deps, 'quota rollback', 'the reservations expire by themselves after [DEFAULT] reservation_expire'));
+      .catch(logDropped(deps.logger, 'quota rollback', 'the reservations expire by themselves after [DEFAULT] reservation_expire'));
     return;
   }
   const projectId = row.project_id;
@@ -128,7 +128,7 @@ export async function extendVolume(deps: FlowDeps, ctx: Record<string, unknown>,
     log.error({ err }, `Extend volume failed: ${errorMessage(err)}`);
     await deps.db.messages
       .create({ projectId: projectId ?? '', requestId: (ctx.request_id as string | undefined) ?? null, actionId: '007', resourceType: 'VOLUME', resourceUuid: id, exceptionClass: (err as Error)?.name ?? null })
-      .catch(logDropped(deps, 'recording the user message of the failed extend', 'the volume shows error_extending all the same'));
+      .catch(logDropped(deps.logger, 'recording the user message of the failed extend', 'the volume shows error_extending all the same'));
     await deps.db.volumes.update(id, { status: 'error_extending' });
     await deps.db.quotas.rollback(reservations, projectId).catch((e: unknown) => log.error({ err: e }, 'quota rollback failed'));
     return;
@@ -136,5 +136,5 @@ export async function extendVolume(deps: FlowDeps, ctx: Record<string, unknown>,
   await deps.db.quotas.commit(reservations, projectId);
   await deps.db.volumes.update(id, { size: newSize, status: attachments.length > 0 ? 'in-use' : 'available' });
   log.info(`Extend volume completed successfully.`);
-  void deps.service.publishServiceCapabilities().catch(logDropped(deps, 'the capability report after this change', 'the next periodic report carries it'));
+  void deps.service.publishServiceCapabilities().catch(logDropped(deps.logger, 'the capability report after this change', 'the next periodic report carries it'));
 }

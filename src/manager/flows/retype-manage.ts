@@ -1,5 +1,6 @@
 // retype and manage_existing (manager.py retype, flows/manager/manage_existing.py).
 // Unmanage is delete_volume with unmanage_only (delete-extend.ts).
+import { logDropped } from '../../log.js';
 import { CinderError } from '../../errors.js';
 import { volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
 import {
@@ -13,7 +14,6 @@ import {
   requireDriver,
   requireUuid,
   type FlowDeps,
-  logDropped,
 } from './common.js';
 
 export async function retype(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<void> {
@@ -31,8 +31,8 @@ export async function retype(deps: FlowDeps, _ctx: Record<string, unknown>, args
   const rollback = async (why: string, err?: unknown) => {
     log.error({ err }, `Retype of volume ${id} failed: ${why}`);
     const expire = 'the reservations expire by themselves after [DEFAULT] reservation_expire';
-    await deps.db.quotas.rollback(reservations, projectId).catch(logDropped(deps, 'quota rollback of the new type', expire));
-    await deps.db.quotas.rollback(oldReservations, projectId).catch(logDropped(deps, 'quota rollback of the old type', expire));
+    await deps.db.quotas.rollback(reservations, projectId).catch(logDropped(deps.logger, 'quota rollback of the new type', expire));
+    await deps.db.quotas.rollback(oldReservations, projectId).catch(logDropped(deps.logger, 'quota rollback of the old type', expire));
     await deps.db.volumes.update(id, { status: restored });
   };
   let retyped = false;
@@ -89,7 +89,7 @@ export async function manageExisting(deps: FlowDeps, _ctx: Record<string, unknow
     await deps.db.volumes.update(id, { ...(model ?? {}), size });
   } catch (err) {
     log.error({ err }, `manage_existing failed: ${errorMessage(err)}`);
-    await deps.db.quotas.rollback(reservations, vol.project_id).catch(logDropped(deps, 'quota rollback', 'the reservations expire by themselves after [DEFAULT] reservation_expire'));
+    await deps.db.quotas.rollback(reservations, vol.project_id).catch(logDropped(deps.logger, 'quota rollback', 'the reservations expire by themselves after [DEFAULT] reservation_expire'));
     await deps.db.volumes.update(id, { status: 'error_managing' });
     throw err;
   }
@@ -101,6 +101,6 @@ export async function manageExisting(deps: FlowDeps, _ctx: Record<string, unknow
     service_uuid: deps.service.serviceRecord?.uuid ?? null,
   });
   log.info('Manage existing volume completed successfully.');
-  void deps.service.publishServiceCapabilities().catch(logDropped(deps, 'the capability report after this change', 'the next periodic report carries it'));
+  void deps.service.publishServiceCapabilities().catch(logDropped(deps.logger, 'the capability report after this change', 'the next periodic report carries it'));
   return id;
 }

@@ -1,4 +1,5 @@
 // create_snapshot, delete_snapshot and revert_to_snapshot (manager.py).
+import { logDropped } from '../../log.js';
 import { randomUUID } from 'node:crypto';
 import { DriverNotImplemented, ResourceBusy } from '../../../drivers/driver.js';
 import { snapshotFromPrimitive, volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
@@ -12,7 +13,6 @@ import {
   withLock,
   withWorker,
   type FlowDeps,
-  logDropped,
 } from './common.js';
 import { CinderError } from '../../errors.js';
 import type { Volume, Snapshot } from '../../db/index.js';
@@ -42,7 +42,7 @@ export async function createSnapshotById(deps: FlowDeps, ctx: Record<string, unk
       await deps.db.snapshots.update(id, { status: 'error' });
       await deps.db.messages
         .create({ projectId: snap.project_id ?? '', requestId: (ctx.request_id as string | undefined) ?? null, actionId: '004', resourceType: 'VOLUME_SNAPSHOT', resourceUuid: id, exceptionClass: (err as Error)?.name ?? null })
-        .catch(logDropped(deps, 'recording the user message of the failed snapshot', 'the snapshot shows error all the same'));
+        .catch(logDropped(deps.logger, 'recording the user message of the failed snapshot', 'the snapshot shows error all the same'));
       throw err;
     }
     if (vol.bootable) {
@@ -124,7 +124,7 @@ export async function revertToSnapshot(deps: FlowDeps, ctx: Record<string, unkno
     await deps.db.snapshots.update(snapId, { status: 'available' });
     await deps.db.messages
       .create({ projectId: snap.project_id ?? '', requestId: (ctx.request_id as string | undefined) ?? null, actionId: '017', resourceType: 'VOLUME', resourceUuid: volId, exceptionClass: (err as Error)?.name ?? null })
-      .catch(logDropped(deps, 'recording the user message of the failed revert', 'the revert error is returned all the same'));
+      .catch(logDropped(deps.logger, 'recording the user message of the failed revert', 'the revert error is returned all the same'));
     throw err;
   }
   await deps.db.volumes.update(volId, { status: 'available' });
@@ -184,6 +184,6 @@ async function revert(deps: FlowDeps, vol: Volume, snap: Snapshot): Promise<void
   } finally {
     await deps.driver
       .deleteVolume(temp)
-      .catch(logDropped(deps, `removing the revert's temporary volume ${temp.name}`, `it is left on the backend: remove ${deps.driver.localPath(temp)} by hand`, 'error'));
+      .catch(logDropped(deps.logger, `removing the revert's temporary volume ${temp.name}`, `it is left on the backend: remove ${deps.driver.localPath(temp)} by hand`, 'error'));
   }
 }
