@@ -67,10 +67,8 @@ async function defaultCopy(src: string, dst: string, bytes: number): Promise<voi
       return;
     }
   } catch (err) {
-    // Only a missing engine falls back; a failed copy is a failed copy.
-    const name = (err as Error | null)?.name;
-    const code = (err as { code?: string } | null)?.code;
-    if (name !== 'NativeAddonError' && code !== 'ERR_MODULE_NOT_FOUND' && !(err instanceof TypeError)) throw err;
+    // Only an addon that is not built falls back; a failed copy (or a refused argument) is an error.
+    if ((err as Error | null)?.name !== 'NativeAddonError') throw err;
   }
   await sparseCopy(src, dst, bytes);
 }

@@ -104,6 +104,14 @@ describe('file pool driver', () => {
     expect(clones).toEqual([[d.localPath(v), join(dir, 'snapshot-rs')]]);
   });
 
+  it('copy falls back to the JavaScript copy only when the addon is missing, not on any TypeError', async () => {
+    const d = new FileVolumeDriver(base());
+    const dst = join(dir, 'dst');
+    await writeFile(dst, Buffer.alloc(4096));
+    // An argument the engine refuses is a bug to report, not a reason to copy some other way.
+    await expect(d.copyData(123 as unknown as string, dst, 4096)).rejects.toThrow(/^source must be a path/);
+  });
+
   it('extend grows, never shrinks; manage_existing renames and sizes', async () => {
     const d = new FileVolumeDriver(base());
     await d.doSetup();
