@@ -46,7 +46,8 @@ export async function deleteVolumeById(deps: FlowDeps, id: string, o: { unmanage
       if (o.unmanageOnly && row.encryption_key_id) throw invalid('Unmanaging encrypted volumes is not supported.');
       if (o.unmanageOnly && o.cascade) throw invalid('Unmanage and cascade delete options are mutually exclusive.');
       const migrating = row.migration_status !== null && row.migration_status !== 'error' && row.migration_status !== 'success';
-      const admin = await deps.db.volumes.adminMetadataGet(id).catch(() => ({}) as Record<string, string | null>);
+      // Unread admin metadata would make a temporary volume's delete touch quota: fail instead.
+      const admin = await deps.db.volumes.adminMetadataGet(id);
       const doQuota = !(row.use_quota === false || migrating || admin.temporary === 'True');
       const dv = driverVolume(row);
       try {

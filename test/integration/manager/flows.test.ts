@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { sql } from 'kysely';
 import { RemoteError } from '../../../src/rpc/client.js';
 import { VersionedObject } from '../../../src/rpc/ovo.js';
 import { seedAttachment, seedQosSpecs, seedQuotaUsage, seedReservation, seedSnapshot, seedVolume, seedVolumeType, PROJECT_ID } from '../../helpers/cinder-db.js';
@@ -348,6 +349,25 @@ describe.each(['sqlite', 'mysql'] as const)('volume manager flows (%s)', (backen
     const after = await h.tgtd.tgtadm('--lld', 'iscsi', '--mode', 'target', '--op', 'show');
     expect(after.stdout).not.toContain(`volume-${id}`);
     expect(existsSync(join(h.volumesDir, `volume-${id}`))).toBe(false);
+  });
+
+  it('initialize_connection fails, exporting nothing, when the admin metadata cannot be read', async (t) => {
+    if (!h.tgtd) return t.skip();
+    const id = await createAvailable(1);
+    await h.db.volumes.adminMetadataUpdate(id, { readonly: 'True' });
+    // A read failure used to be taken as "no metadata": a read-only volume exported read-write.
+    await sql`ALTER TABLE volume_admin_metadata RENAME TO volume_admin_metadata_away`.execute(h.db.kysely);
+    try {
+      await expect(h.call('initialize_connection', { connector: { initiator: INITIATOR, host: 'compute1', ip: '127.0.0.1' }, volume: await volumeObject(h.db, id) })).rejects.toThrow();
+    } finally {
+      await sql`ALTER TABLE volume_admin_metadata_away RENAME TO volume_admin_metadata`.execute(h.db.kysely);
+    }
+    const show = await h.tgtd.tgtadm('--lld', 'iscsi', '--mode', 'target', '--op', 'show');
+    expect(show.stdout).not.toContain(`volume-${id}`);
+    const info = (await h.call('initialize_connection', { connector: { initiator: INITIATOR, host: 'compute1', ip: '127.0.0.1' }, volume: await volumeObject(h.db, id) })) as Record<string, any>;
+    expect(info.data.access_mode).toBe('ro');
+    await h.call('terminate_connection', { volume_id: id, connector: { initiator: INITIATOR, host: 'compute1' }, force: false });
+    await h.call('remove_export', { volume_id: id });
   });
 
   it('attachment_delete keeps an export other attachments share (multiattach), removes it with the last', async (t) => {
