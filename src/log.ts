@@ -9,8 +9,15 @@
 // (a small scanner for URLs, regexes that cannot backtrack more than a token), and no string
 // field of a line is longer than LOG_STRING_LIMIT.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import pino, { type Logger, type LevelWithSilent } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
+import type { Bindings, ChildLoggerOptions, LevelWithSilent, Logger, LoggerOptions as PinoLoggerOptions } from 'pino';
+
+// pino and pino-pretty are loaded when the first logger is made, not when this module is: a
+// command that never logs (`cinderblock copy`, `--version`) does not pay their ~150 ms.
+const requireCjs = createRequire(import.meta.url);
+type PinoFactory = typeof import('pino');
+const loadPino = (): PinoFactory => requireCjs('pino') as PinoFactory;
+const loadPretty = (): typeof import('pino-pretty') => requireCjs('pino-pretty') as typeof import('pino-pretty');
 
 export type { Logger };
 
@@ -156,8 +163,9 @@ export interface LoggerOptions {
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
+  const pino = loadPino();
   const usePretty = opts.pretty ?? Boolean(process.stdout.isTTY);
-  const options: pino.LoggerOptions = {
+  const options: PinoLoggerOptions = {
     name: opts.name ?? 'cinderblock',
     level: opts.level ?? 'info',
     base: { pid: process.pid },
@@ -180,7 +188,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   };
   const destination = opts.destination ?? 1;
   const logger = usePretty
-    ? pino(options, pretty({ sync: true, destination, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' }))
+    ? pino(options, loadPretty()({ sync: true, destination, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' }))
     : pino(options, pino.destination({ dest: destination, sync: true }));
   return boundChildBindings(logger);
 }
@@ -192,19 +200,20 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
  * pino, so they inherit this child(), and `this` is the logger being extended.
  */
 function boundChildBindings(logger: Logger): Logger {
-  type ChildFn = (this: Logger, bindings: pino.Bindings, childOptions?: pino.ChildLoggerOptions) => Logger;
+  type ChildFn = (this: Logger, bindings: Bindings, childOptions?: ChildLoggerOptions) => Logger;
   const pinoChild = logger.child as unknown as ChildFn;
   const child: ChildFn = function (this: Logger, bindings, childOptions) {
-    return pinoChild.call(this, scrubForLog(bindings) as pino.Bindings, childOptions);
+    return pinoChild.call(this, scrubForLog(bindings) as Bindings, childOptions);
   };
   logger.child = child as unknown as typeof logger.child;
   return logger;
 }
 
-/** Process-wide logger; the CLI replaces it once options are read. */
-let root: Logger = createLogger({ level: (process.env.CINDERBLOCK_LOG_LEVEL as LevelWithSilent | undefined) ?? 'info' });
+/** Process-wide logger, made on first use; the CLI replaces it once options are read. */
+let root: Logger | undefined;
 
 export function log(): Logger {
+  root ??= createLogger({ level: (process.env.CINDERBLOCK_LOG_LEVEL as LevelWithSilent | undefined) ?? 'info' });
   return root;
 }
 
