@@ -23,7 +23,7 @@
 // a fault window). Everything else is "ambiguous".
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -198,6 +198,10 @@ export interface SoakResult {
     patterns: { checked: number; intact: number; bad: string[] };
     after_pattern_check: { leftover_targets: string[]; orphan_accounts: string[]; stuck_volumes: string[] };
   };
+  /** the agent's own RPC timings (its "RPC call X finished in N ms" lines), ms */
+  agent_rpc_ms: Record<string, { n: number; p50: number; p90: number; max: number }>;
+  /** /proc/loadavg (1 min) at the start and at the end of the op phase: other work on the machine */
+  loadavg: { start: number; end_of_ops: number | null };
   findings: string[];
   agent_log_excerpts: string[];
   log_dir: string | null;
@@ -267,6 +271,14 @@ function classifyRead(r: ToolResult): ReadOutcome {
   return 'opened-read-failed';
 }
 
+function loadavg(): number {
+  try {
+    return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  } catch {
+    return -1;
+  }
+}
+
 function percentile(xs: number[], p: number): number {
   if (xs.length === 0) return 0;
   const s = [...xs].sort((a, b) => a - b);
@@ -320,6 +332,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
   let scriptTgtd: TgtdHandle | undefined;
   let port = 0;
   const agentLines: string[] = [];
+  const rpcMs: Record<string, number[]> = {};
 
   const result: SoakResult = {
     config: {
@@ -369,6 +382,8 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
       patterns: { checked: 0, intact: 0, bad: [] },
       after_pattern_check: { leftover_targets: [], orphan_accounts: [], stuck_volumes: [] },
     },
+    agent_rpc_ms: {},
+    loadavg: { start: loadavg(), end_of_ops: null },
     findings,
     agent_log_excerpts: [],
     log_dir: logDir,
@@ -391,6 +406,8 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
       while ((i = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
+        const rpc = /RPC call (attachment_update|attachment_delete|attachment_complete) finished in (\d+) ms/.exec(line);
+        if (rpc) (rpcMs[rpc[1]!] ??= []).push(Number(rpc[2]));
         if (/"level":(40|50|60)|tgtd|restor|lost|exposure|leftover|serving/i.test(line)) agentLines.push(`[agent#${gen} ${now().toFixed(1)}s] ${line.slice(0, 600)}`);
       }
     };
@@ -878,6 +895,9 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     const t = await call('POST', '/types', { volume_type: { name: 'multiattach', extra_specs: { multiattach: '<is> True' } } });
     if (t.status !== 200) throw new Error(`volume type: ${t.status} ${JSON.stringify(t.body)}`);
     const typeId = t.body.volume_type.id as string;
+    // cinder's default quota is 10 volumes a project
+    const q = await call('PUT', '/os-quota-class-sets/default', { quota_class_set: { volumes: -1, gigabytes: -1, per_volume_gigabytes: -1 } });
+    if (q.status !== 200) throw new Error(`quota class: ${q.status} ${JSON.stringify(q.body).slice(0, 300)}`);
     say(`stack up: cinder-api ${stack.apiUrl}, agent pid ${agent.child.pid}, tgt port ${port} (${o.tgtdOwner} starts tgtd), vhost ${vhost.name}, db ${db.database}; logs in ${logDir}`);
     phase('setup');
 
@@ -954,6 +974,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     result.ops.issued = ops.filter((x) => x.i >= 0).length;
     await agentFault;
     await tgtdFault;
+    result.loadavg.end_of_ops = loadavg();
     say(`op phase done: ${result.ops.issued} ops`);
     phase('ops');
 
@@ -1151,6 +1172,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     if (s.credentials === 'other-host') w.with_other_hosts_credentials++;
   }
   w.p50_ms = percentile(samples.map((s) => s.ms), 50);
+  for (const [k, v] of Object.entries(rpcMs)) result.agent_rpc_ms[k] = { n: v.length, p50: percentile(v, 50), p90: percentile(v, 90), max: Math.max(...v) };
   const attachedBad = samples.filter((s) => s.cls === 'attached' && s.read !== 'read-ok' && !s.inFault);
   if (attachedBad.length) {
     finding(
@@ -1234,6 +1256,8 @@ export function summaryTable(r: SoakResult): string {
       `${f.kind === 'agent-kill' ? 'serving again' : `back (${f.restarted_by ?? 'nobody'})`} after ${f.back_after_s ?? '-'} s${f.kind === 'tgtd-kill' ? `, exports restored after ${f.exports_restored_after_s ?? '-'} s` : ''}; ops in window ${f.ops_in_window.total} (${f.ops_in_window.failed} failed)`,
     );
   }
+  for (const [k, v] of Object.entries(r.agent_rpc_ms)) row(`agent RPC ${k}`, `${v.n} calls, p50 ${v.p50} ms, p90 ${v.p90} ms, max ${v.max} ms`);
+  row('load average (1 min)', `${r.loadavg.start} at the start, ${r.loadavg.end_of_ops ?? '-'} at the end of the ops (${cpus().length} vCPUs)`);
   row('reconciled orphan attachments', `${r.reconcile.orphans_found} found, ${r.reconcile.orphans_deleted} deleted`);
   const q = r.quiescence_audit;
   row('ACL audit at quiescence', q.converged_after_s !== null ? `consistent (after ${q.converged_after_s} s)` : `${q.stale_acls.length} stale, ${q.missing_acls.length} missing, ${q.targets_without_attachment.length} targets without attachment`);
