@@ -29,10 +29,9 @@ bool Context::FailErrno(int err, const std::string& syscall, const std::string& 
 }
 
 bool Context::Cancelled() {
-  if (job.Cancelled()) {
-    return Fail(ECANCELED, "cancel", "", "cancelled", "the copy was cancelled");
-  }
-  return false;
+  if (!job.Cancelled()) return false;
+  Fail(ECANCELED, "cancel", "", "cancelled", "the copy was cancelled");
+  return true;
 }
 
 bool Context::ThrottleRead(uint64_t bytes) {
@@ -40,7 +39,8 @@ bool Context::ThrottleRead(uint64_t bytes) {
   auto start = ThrottleReserve(src.throttleKey, false, bytes, opts.bpsLimit);
   if (job.SleepUntil(start)) return true;
   ThrottleRefund(src.throttleKey, false, start, bytes, opts.bpsLimit);  // cancelled: not used
-  return Cancelled();
+  Cancelled();
+  return false;
 }
 
 bool Context::ThrottleWrite(uint64_t bytes) {
@@ -48,7 +48,8 @@ bool Context::ThrottleWrite(uint64_t bytes) {
   auto start = ThrottleReserve(dst.throttleKey, true, bytes, opts.bpsLimit);
   if (job.SleepUntil(start)) return true;
   ThrottleRefund(dst.throttleKey, true, start, bytes, opts.bpsLimit);
-  return Cancelled();
+  Cancelled();
+  return false;
 }
 
 bool Context::FaultPoint(const char* name) {

@@ -39,8 +39,9 @@ class Context {
   bool Fail(int err, const std::string& syscall, const std::string& path, const std::string& reason, const std::string& detail);
   bool FailErrno(int err, const std::string& syscall, const std::string& path);
   bool Failed() const { return failed_; }
-  // Records a cancel (ECANCELED) as the failure if Job::Cancel was called; returns false, as
-  // Fail does. The pipeline stops on Failed().
+  // True once Job::Cancel was called, with the cancel (ECANCELED) recorded as the failure: a
+  // step's loop asks it each turn (`if (ctx.Cancelled()) return false;`), so a cancel stops a
+  // clear by ioctl, a copy_file_range or a read-back too, not only the pipeline.
   bool Cancelled();
 
   // Wait for the bandwidth limit's slot for `bytes` read from the source / written to the

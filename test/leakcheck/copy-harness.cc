@@ -52,15 +52,17 @@ static void WriteFile(const std::string& path, size_t bytes, bool sparse) {
   close(fd);
 }
 
-static bool RunJob(Options o, int expectErr, const std::string& what, bool cancelSoon = false) {
+// cancelAfterMs: -1 never, 0 before the job starts, else that long after.
+static bool RunJob(Options o, int expectErr, const std::string& what, int cancelAfterMs = -1) {
   Job job(o);
   bool ok;
-  if (cancelSoon) {
+  if (cancelAfterMs > 0) {
     std::thread t([&] { ok = job.Run(); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    std::this_thread::sleep_for(std::chrono::milliseconds(cancelAfterMs));
     job.Cancel();
     t.join();
   } else {
+    if (cancelAfterMs == 0) job.Cancel();
     ok = job.Run();
   }
   bool good = expectErr == 0 ? ok : (!ok && job.failure.err == expectErr);
@@ -113,6 +115,7 @@ int main(int argc, char** argv) {
       z.dst = dir + "/sparse.dst";
       z.length = 8 << 20;
       RunJob(z, 0, tag + "clear a file");
+      RunJob(z, ECANCELED, tag + "clear (fallocate) cancelled before it starts fails with ECANCELED", 0);
       Options e = o;
       e.src = dir + "/missing";
       RunJob(e, ENOENT, tag + "missing source fails with ENOENT");
@@ -127,7 +130,7 @@ int main(int argc, char** argv) {
       k.dst = dir + "/cancel.dst";
       k.offload = false;
       k.bpsLimit = 4u << 20;
-      RunJob(k, ECANCELED, tag + "cancelled copy fails with ECANCELED", true);
+      RunJob(k, ECANCELED, tag + "cancelled copy fails with ECANCELED", 150);
       Check(access(k.dst.c_str(), F_OK) != 0, tag + "cancelled copy removed the file it created");
     }
   }
