@@ -82,7 +82,7 @@ class Pipeline {
   const PipelinePlan& plan_;
   std::vector<Slot> slots_;
   Mapping buffers_;  // declared before io_, so it is unmapped only after the backend is gone
-  char* zeroBuf_ = nullptr;
+  char* zeroBuf_ = nullptr;  // plan_.zeros' zero block
   std::unique_ptr<IoBackend> io_;
   uint64_t seqHead_ = 0;
   uint64_t seqTail_ = 0;
@@ -95,17 +95,18 @@ class Pipeline {
 
 bool Pipeline::Setup() {
   const uint32_t depth = ctx_.depth, blockSize = ctx_.blockSize;
-  size_t nbuf = depth + 1;  // one per slot, plus the zero buffer
-  if (!buffers_.Allocate(nbuf * static_cast<size_t>(blockSize))) return ctx_.FailErrno(errno, "mmap", "");
-  zeroBuf_ = buffers_.p + depth * static_cast<size_t>(blockSize);
-  if (plan_.zeros) plan_.zeros->UseZeroBuffer(zeroBuf_);
+  if (!buffers_.Allocate(depth * static_cast<size_t>(blockSize))) return ctx_.FailErrno(errno, "mmap", "");
   slots_.resize(depth);
   for (uint32_t i = 0; i < depth; i++) slots_[i].buf = buffers_.p + i * static_cast<size_t>(blockSize);
+  if (plan_.zeros) {
+    zeroBuf_ = plan_.zeros->ZeroBlock();
+    if (!zeroBuf_) return ctx_.FailErrno(errno, "mmap", "");
+  }
 
   const Options& o = ctx_.opts;
   if (o.backend != Backend::Threads) {
-    // Only the slots' buffers are registered (registering pins, so makes resident): the zero
-    // buffer stays the kernel's shared zero page, costing no memory unless zeros are written.
+    // The slots' buffers are registered (which pins them, so makes them resident); the zero
+    // block is not, so it stays the kernel's shared zero page.
     int r = StartUringBackend(depth, buffers_.p, blockSize, depth, IoprioValue(o.ioprioClass, o.ioprioLevel), &io_);
     if (r != 0 && o.backend == Backend::Uring) {
       return ctx_.Fail(-r, "io_uring_setup", "", "io-uring-unavailable",

@@ -5,6 +5,7 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +20,19 @@ namespace {
 constexpr uint64_t kZeroRunMax = 1ull << 30;  // flush a run of zeros at least every GiB
 
 }  // namespace
+
+ZeroRuns::~ZeroRuns() {
+  if (zeroBlock_) munmap(zeroBlock_, ctx_.blockSize);
+}
+
+char* ZeroRuns::ZeroBlock() {
+  if (!zeroBlock_) {
+    void* m = mmap(nullptr, ctx_.blockSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return nullptr;
+    zeroBlock_ = static_cast<char*>(m);
+  }
+  return zeroBlock_;
+}
 
 bool ZeroRuns::Add(uint64_t off, uint64_t len, bool hole) {
   if (runLen_ > 0 && runOff_ + runLen_ == off && runLen_ < kZeroRunMax) {
@@ -97,6 +111,8 @@ bool ZeroRuns::Apply(ZeroAction a, uint64_t off, uint64_t len, bool* unsupported
 // filesystem or device cannot punch/zero a range itself).
 bool ZeroRuns::WriteZeros(uint64_t off, uint64_t len) {
   End& dst = ctx_.dst;
+  const char* zeros = ZeroBlock();
+  if (!zeros) return ctx_.FailErrno(errno, "mmap", "");
   uint64_t end = off + len;
   while (off < end) {
     if (ctx_.Cancelled()) return false;
@@ -105,7 +121,7 @@ bool ZeroRuns::WriteZeros(uint64_t off, uint64_t len) {
     if (dst.direct && (n % DioAlign(dst) != 0 || off % DioAlign(dst) != 0)) fd = BufferedWriteFd(dst);
     if (fd < 0) return ctx_.FailErrno(errno, "open", dst.path);
     if (!ctx_.ThrottleWrite(n)) return false;
-    ssize_t w = pwrite(fd, zeroBuf_, n, static_cast<off_t>(off));
+    ssize_t w = pwrite(fd, zeros, n, static_cast<off_t>(off));
     if (w < 0) return ctx_.FailErrno(errno, "write", dst.path);
     if (w == 0) return ctx_.FailErrno(ENOSPC, "write", dst.path);
     off += static_cast<uint64_t>(w);

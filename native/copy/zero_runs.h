@@ -23,10 +23,17 @@ enum class ZeroAction {
 class ZeroRuns {
  public:
   ZeroRuns(Context& ctx, ZeroAction action) : ctx_(ctx), action_(action) {}
+  ZeroRuns(const ZeroRuns&) = delete;
+  ZeroRuns& operator=(const ZeroRuns&) = delete;
+  ~ZeroRuns();
   // What the next run gets (Write: zero units are written by the pipeline as they come).
   ZeroAction action() const { return action_; }
-  // A block of zeros of ctx.blockSize bytes, written from when a run falls back to Write.
-  void UseZeroBuffer(const char* zeros) { zeroBuf_ = zeros; }
+  // A block of zeros (ctx.blockSize bytes) to write from: for a run that fell back to Write,
+  // and for the pipeline's zero units. Ours, not the pipeline's, since a copy_file_range copy
+  // flushes runs with no pipeline set up. Mapped on first use and never written to, so every
+  // page of it is the kernel's shared zero page: it costs no memory. nullptr with errno set if
+  // it cannot be mapped.
+  char* ZeroBlock();
   // Adds [off, off+len) to the run (flushing the one before unless this continues it); `hole`
   // says whether those bytes were a source hole (else zero blocks read), for the counters.
   bool Add(uint64_t off, uint64_t len, bool hole);
@@ -39,7 +46,7 @@ class ZeroRuns {
 
   Context& ctx_;
   ZeroAction action_;
-  const char* zeroBuf_ = nullptr;
+  char* zeroBlock_ = nullptr;
   uint64_t runOff_ = 0;
   uint64_t runLen_ = 0;
   uint64_t runHoleBytes_ = 0;
