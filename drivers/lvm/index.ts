@@ -15,7 +15,6 @@ export { LvmVolumeGroup, type LvmVolumeGroupOptions } from './lvm-vg.js';
 export * from './lvm-commands.js';
 export * from './lvm-report.js';
 export * from './lvm-names.js';
-export * from './lvm-errors.js';
 export {
   DEFAULT_LVM_CONF_FILE,
   LVM_SEGFAULT_EXIT,

@@ -35,7 +35,7 @@ import { blockDeviceSize, zeroOutRange } from '../../src/native/index.js';
 import type { BackendStats, DriverSnapshot, DriverVolume, ModelUpdate, PoolStats, VolumeDriver } from '../driver.js';
 import { formatOverSubscriptionRatio } from '../file/capacity.js';
 import { gibSize } from './lvm-commands.js';
-import { invalidConfigurationValue, invalidParameterValue, notImplemented, volumeIsBusy } from './lvm-errors.js';
+import { invalidConfigurationValue, invalidParameterValue, notImplementedError as notImplemented, volumeIsBusy } from '../../src/errors.js';
 import type { ExtentRange } from './lvm-commands.js';
 import {
   CLONE_SNAPSHOT_PREFIX, WIPE_LV_PREFIX, cloneSnapshotName, decodeWipeTag, encodeWipeTags, escapeSnapshotName, exportPath,

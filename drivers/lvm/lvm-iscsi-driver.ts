@@ -16,9 +16,8 @@ import type {
 import { DriverNotImplemented, ResourceBusy } from '../driver.js';
 import { TargetExports } from '../target-exports.js';
 import type { TargetHelper } from '../targets/target.js';
-import { CinderError } from '../../src/errors.js';
+import { CinderError, isNotImplementedError as isNotImplemented, manageExistingInvalidReference } from '../../src/errors.js';
 import { LvmVolumeDriver, type LvmDriverOptions } from './lvm-driver.js';
-import { isNotImplemented } from './lvm-errors.js';
 
 export interface LvmIscsiDriverOptions extends LvmDriverOptions {
   target: TargetHelper | null;
@@ -44,10 +43,7 @@ async function translate<T>(kind: 'volume' | 'snapshot', name: string, fn: () =>
 function manageSourceName(ref: Record<string, unknown>): string {
   const name = ref['source-name'];
   if (typeof name !== 'string' || name === '') {
-    throw new CinderError('Manage existing volume failed due to invalid backend reference: source-name is required', {
-      className: 'ManageExistingInvalidReference',
-      kwargs: { existing_ref: ref, reason: 'source-name is required' },
-    });
+    throw manageExistingInvalidReference(ref, 'source-name is required');
   }
   return name;
 }
@@ -124,10 +120,7 @@ export class LvmIscsiDriver implements FullVolumeDriver {
     const name = manageSourceName(ref);
     const lv = await this.lvm.vg.getLv(name, { fresh: true });
     if (!lv) {
-      throw new CinderError(`Manage existing volume failed due to invalid backend reference: LV ${name} not found`, {
-        className: 'ManageExistingInvalidReference',
-        kwargs: { existing_ref: ref, reason: `LV ${name} not found` },
-      });
+      throw manageExistingInvalidReference(ref, `LV ${name} not found`);
     }
     return Math.max(1, Math.ceil(lv.sizeBytes / GiB));
   }

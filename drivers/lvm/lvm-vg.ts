@@ -24,7 +24,7 @@ import {
   udevSettleArgv,
   type ExtentRange,
 } from './lvm-commands.js';
-import { volumeDeviceNotFound, volumeGroupNotFound, volumeNotDeactivated } from './lvm-errors.js';
+import { volumeDeviceNotFound, volumeGroupNotFound, volumeNotDeactivated } from '../../src/errors.js';
 import { assertVgName, escapeSnapshotName } from './lvm-names.js';
 import {
   LVM_IGNORE_SKIP_ACTIVATION_MIN,

@@ -6,7 +6,7 @@ import { invalidInput } from '../../src/errors.js';
 import { log } from '../../src/log.js';
 import { buildConnectionInfo } from './connection-info.js';
 import { formatProviderLocation } from './provider-location.js';
-import { invalidConnector } from './target-errors.js';
+import { invalidConnectorException as invalidConnector } from '../../src/errors.js';
 import type { ConnectionInfo, Connector, ExportedVolume, TerminateOptions } from './target.js';
 import { assertInitiatorName, assertPort, assertPortalHost, assertTargetIqn, assertVolumeName, isIscsiName } from './validate.js';
 

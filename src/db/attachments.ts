@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { DbHandle } from './connect.js';
 import { retryOnDeadlock } from './connect.js';
 import { assertColumns, isUuidLike } from './common.js';
-import { invalidUuid, volumeAttachmentNotFound, volumeNotFound } from './errors.js';
+import { invalidUuid, volumeAttachmentNotFound, volumeNotFound } from '../errors.js';
 import type { NewVolumeAttachment, Volume, VolumeAttachment, VolumeAttachmentTable } from './schema.js';
 
 export const ATTACHMENT_COLUMNS: ReadonlySet<string> = new Set<keyof VolumeAttachmentTable>([

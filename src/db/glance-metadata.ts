@@ -2,9 +2,8 @@
 // manager copies them to a snapshot on create_snapshot (bootable volumes), from a snapshot or a
 // source volume on create-from-snapshot/clone, writes them after create-from-image, and deletes a
 // snapshot's on delete_snapshot.
-import { CinderError } from '../errors.js';
 import type { DbHandle, Executor } from './connect.js';
-import { glanceMetadataNotFound, snapshotNotFound, volumeNotFound } from './errors.js';
+import { glanceMetadataExists, glanceMetadataNotFound, snapshotNotFound, volumeNotFound } from '../errors.js';
 import type { GlanceMetadata } from './schema.js';
 
 async function rowsFor(k: Executor, column: 'volume_id' | 'snapshot_id', id: string): Promise<GlanceMetadata[]> {
@@ -89,10 +88,7 @@ export async function bulkCreate(db: DbHandle, volumeId: string, metadata: Recor
     for (const [key, value] of Object.entries(metadata)) {
       const exists = await trx.selectFrom('volume_glance_metadata').select('id').where('volume_id', '=', volumeId).where('key', '=', key).where('deleted', '=', false).executeTakeFirst();
       if (exists) {
-        throw new CinderError(`Glance metadata cannot be updated, key ${key} exists for volume id ${volumeId}`, {
-          className: 'GlanceMetadataExists',
-          kwargs: { key, volume_id: volumeId },
-        });
+        throw glanceMetadataExists(key, volumeId);
       }
       await trx
         .insertInto('volume_glance_metadata')

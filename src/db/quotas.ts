@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import type { DbHandle } from './connect.js';
 import { isDeadlock, retryOnDeadlock } from './connect.js';
-import { overQuota, quotaResourceUnknown } from './errors.js';
+import { overQuota, quotaResourceUnknown } from '../errors.js';
 import { getType } from './volume-types.js';
 import type { CinderSchema, QuotaUsage, Reservation } from './schema.js';
 

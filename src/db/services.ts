@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { DbHandle } from './connect.js';
 import { and, deletedFilter, filterHost, type HostMatchLevel } from './common.js';
-import { serviceNotFound, serviceTooOld } from './errors.js';
+import { serviceNotFound, serviceTooOld } from '../errors.js';
 import type { Cluster, Service, ServicesTable } from './schema.js';
 import type { Updateable } from 'kysely';
 

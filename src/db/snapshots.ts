@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { DbHandle } from './connect.js';
 import { retryOnDeadlock } from './connect.js';
 import { and, assertColumns, conditionalUpdateRow, deletedFilter, expectedExpr, filterHost, type ConditionalUpdateOptions, type Expected, type ReadDeleted } from './common.js';
-import { snapshotNotFound } from './errors.js';
+import { snapshotNotFound } from '../errors.js';
 import type { NewSnapshot, Snapshot, SnapshotsTable } from './schema.js';
 
 export type SnapshotColumn = keyof SnapshotsTable & string;

@@ -2,7 +2,7 @@
 // volume_type_extra_specs_get, volume_type_qos_specs_get, qos_specs_get and
 // volume_type_encryption_get return them (admin context).
 import type { DbHandle } from './connect.js';
-import { qosSpecsNotFound, volumeTypeNotFound, volumeTypeNotFoundByName } from './errors.js';
+import { qosSpecsNotFound, volumeTypeNotFound, volumeTypeNotFoundByName } from '../errors.js';
 import type { Encryption, VolumeType } from './schema.js';
 
 export interface VolumeTypeWithSpecs extends VolumeType {

@@ -9,7 +9,7 @@ import { sql, type Transaction } from 'kysely';
 import type { DbHandle, Executor } from './connect.js';
 import { retryOnDeadlock } from './connect.js';
 import { and, assertColumns, conditionalUpdateRow, deletedFilter, expectedExpr, filterHost, type ConditionalUpdateOptions, type Expected, type ReadDeleted } from './common.js';
-import { volumeNotFound } from './errors.js';
+import { volumeNotFound } from '../errors.js';
 import type { CinderSchema, Volume, VolumeAttachment, VolumesTable, VolumeType } from './schema.js';
 
 export type VolumeColumn = keyof VolumesTable & string;

@@ -13,7 +13,7 @@ import { sql, type Transaction } from 'kysely';
 import type { DbHandle } from './connect.js';
 import { retryOnDeadlock } from './connect.js';
 import { and, expectedExpr } from './common.js';
-import { cleanableInUse, workerExists, workerNotFound } from './errors.js';
+import { cleanableInUse, workerExists, workerNotFound } from '../errors.js';
 import type { CinderSchema, Worker } from './schema.js';
 
 export interface WorkerRow extends Worker {

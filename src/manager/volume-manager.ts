@@ -2,7 +2,7 @@
 // RPC API version 3.18. Arguments arrive decoded (oslo objects as VersionedObject) and are
 // validated here, at the boundary, before anything reaches a driver. The flows themselves live in
 // ./flows, one file per family, each writing cinder's database rows and status transitions.
-import { CinderError } from '../errors.js';
+import { driverNotInitialized, invalidInput } from '../errors.js';
 import { VersionedObject } from '../rpc/ovo.js';
 import { standardCapabilityProperties } from './capabilities.js';
 import { createVolume } from './flows/create-volume.js';
@@ -28,10 +28,6 @@ export type Handler = (ctx: Record<string, unknown>, args: Record<string, unknow
 
 export const VOLUME_RPC_API_VERSION = '3.18';
 
-function driverNotInitialized(service: VolumeService): CinderError {
-  const driver = service.driver.className;
-  return new CinderError(`Volume driver not ready.`, { className: 'DriverNotInitialized', kwargs: { driver } });
-}
 
 export class VolumeManager {
   readonly version = VOLUME_RPC_API_VERSION;
@@ -85,7 +81,7 @@ export class VolumeManager {
   }
 
   private async getCapabilities(): Promise<Record<string, unknown>> {
-    if (!this.service.driverInitialized) throw driverNotInitialized(this.service);
+    if (!this.service.driverInitialized) throw driverNotInitialized(this.service.driver.className);
     // driver.init_capabilities: the driver's stats plus cinder's standard properties.
     const stats = await this.service.driver.getVolumeStats();
     return { ...stats, properties: standardCapabilityProperties() };
@@ -105,10 +101,7 @@ export class VolumeManager {
 
 function logRequestField(request: unknown, field: 'prefix' | 'level'): string | null {
   if (!(request instanceof VersionedObject) || request.name !== 'LogLevel') {
-    throw new CinderError('Invalid input received: log_request must be a LogLevel object', {
-      className: 'InvalidInput',
-      kwargs: { reason: 'log_request must be a LogLevel object' },
-    });
+    throw invalidInput('log_request must be a LogLevel object');
   }
   const v = request.get(field);
   return typeof v === 'string' ? v : null;

@@ -45,7 +45,7 @@ import {
   iscsiTargetCreateFailed,
   iscsiTargetDetachFailed,
   iscsiTargetRemoveFailed,
-} from '../target-errors.js';
+} from '../../../src/errors.js';
 import type { ConnectionInfo, Connector, EnsureExportOptions, ExportedVolume, ExportModelUpdate, FoundExport, TargetHelper, TerminateOptions } from '../target.js';
 import { assertBackingPath, assertDirectory, assertInitiatorName, assertVolumeName } from '../validate.js';
 import { ConfigfsBackend, TargetcliBackend, type LioBackend } from './backend.js';

@@ -48,7 +48,7 @@ import {
   iscsiTargetDetachFailed,
   iscsiTargetRemoveFailed,
   targetUpdateFailed,
-} from '../target-errors.js';
+} from '../../../src/errors.js';
 import type {
   ConnectionInfo,
   Connector,

@@ -4,7 +4,7 @@
 import type { DriverSnapshot, DriverVolume, FullVolumeDriver } from '../../../drivers/driver.js';
 import { KeyedMutex } from '../../concurrency/keyed-mutex.js';
 import type { CinderDb, Snapshot, Volume, WorkerRow } from '../../db/index.js';
-import { CinderError, volumeNotFound } from '../../errors.js';
+import { driverNotInitialized, invalidInput, volumeNotFound } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { withExternalLock } from '../../native/index.js';
 import { VersionedObject } from '../../rpc/ovo.js';
@@ -54,27 +54,6 @@ export interface PendingRestore {
 }
 
 // ---- errors -------------------------------------------------------------------------------------
-
-/** InvalidInput as cinder raises it: kwargs carry reason and code 400 (CinderException adds code). */
-export function invalidInput(reason: string): CinderError {
-  return new CinderError(`Invalid input received: ${reason}`, { className: 'InvalidInput', kwargs: { reason, code: 400 } });
-}
-
-export function invalidVolume(reason: string): CinderError {
-  return new CinderError(`Invalid volume: ${reason}`, { className: 'InvalidVolume', kwargs: { reason, code: 400 } });
-}
-
-export function backendError(data: string, cause?: unknown): CinderError {
-  return new CinderError(`Bad or unexpected response from the storage volume backend API: ${data}`, {
-    className: 'VolumeBackendAPIException',
-    kwargs: { data, code: 500 },
-    cause,
-  });
-}
-
-export function driverNotInitialized(driver: string): CinderError {
-  return new CinderError('Volume driver not ready.', { className: 'DriverNotInitialized', kwargs: { driver, code: 500 } });
-}
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

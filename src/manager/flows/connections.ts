@@ -2,17 +2,14 @@
 // remove_export and the legacy attach_volume/detach_volume (manager.py).
 import type { Connector, ConnectionInfo } from '../../../drivers/driver.js';
 import type { Volume, VolumeAttachment } from '../../db/index.js';
-import { CinderError } from '../../errors.js';
+import { CinderError, invalidInput, invalidVolume, invalidVolumeAttachMode, volumeBackendApiException } from '../../errors.js';
 import { formatOvoDatetime, VersionedObject } from '../../rpc/ovo.js';
 import { volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
 import { withInitiatorHost, withVolumeConnections } from './connection-locks.js';
 import {
-  backendError,
   driverVolume,
   errorMessage,
   getVolume,
-  invalidInput,
-  invalidVolume,
   optionalBool,
   requireDict,
   requireDriver,
@@ -31,7 +28,7 @@ function validateConnector(deps: FlowDeps, raw: unknown): Connector {
   } catch (err) {
     if (err instanceof CinderError && err.className === 'InvalidConnectorException') throw invalidInput(err.message);
     if (err instanceof CinderError && err.className === 'InvalidInput') throw invalidInput(String(err.kwargs.reason ?? err.message));
-    throw backendError(`Validate volume connection failed (error: ${errorMessage(err)}).`, err);
+    throw volumeBackendApiException(`Validate volume connection failed (error: ${errorMessage(err)}).`, err);
   }
   const initiator = connector.initiator;
   if (typeof initiator !== 'string' || !INITIATOR_RE.test(initiator)) {
@@ -163,14 +160,14 @@ async function connect(deps: FlowDeps, vol: Volume, connector: Connector, attach
       row = { ...row, ...model };
     }
   } catch (err) {
-    throw backendError(`Create export of volume failed (${errorMessage(err)})`, err);
+    throw volumeBackendApiException(`Create export of volume failed (${errorMessage(err)})`, err);
   }
   let info: ConnectionInfo;
   try {
     info = await deps.driver.initializeConnection(driverVolume(row), connector);
   } catch (err) {
     await undoConnect(deps, row, connector, attachmentId);
-    throw backendError(`Driver initialize connection failed (error: ${errorMessage(err)}).`, err);
+    throw volumeBackendApiException(`Driver initialize connection failed (error: ${errorMessage(err)}).`, err);
   }
   return { info: applyConnectionOptions(deps, row, info, options), row };
 }
@@ -203,7 +200,7 @@ export async function terminateConnection(deps: FlowDeps, _ctx: Record<string, u
       try {
         await deps.driver.terminateConnection(driverVolume(vol), connector, { force, keepAcl });
       } catch (err) {
-        throw backendError(`Terminate volume connection failed: ${errorMessage(err)}`, err);
+        throw volumeBackendApiException(`Terminate volume connection failed: ${errorMessage(err)}`, err);
       }
       deps.logger.info({ volume_id: volumeId }, 'Terminate volume connection completed successfully.');
       return null;
@@ -307,7 +304,7 @@ export async function removeExport(deps: FlowDeps, _ctx: Record<string, unknown>
     try {
       await deps.driver.removeExport(driverVolume(vol));
     } catch (err) {
-      throw backendError(`Remove volume export failed: ${errorMessage(err)}`, err);
+      throw volumeBackendApiException(`Remove volume export failed: ${errorMessage(err)}`, err);
     }
     deps.logger.info({ volume_id: volumeId }, 'Remove volume export completed successfully.');
     return null;
@@ -380,7 +377,7 @@ export async function attachVolume(deps: FlowDeps, _ctx: Record<string, unknown>
     await deps.db.volumes.update(volumeId, { attach_status: 'attaching' });
     try {
       if (admin.readonly === 'True' && mode !== 'ro') {
-        throw new CinderError(`Invalid attaching mode '${mode}' for volume ${volumeId}.`, { className: 'InvalidVolumeAttachMode', kwargs: { mode, volume_id: volumeId, code: 400 } });
+        throw invalidVolumeAttachMode(mode, volumeId);
       }
       requireDriver(deps);
     } catch (err) {
@@ -431,7 +428,7 @@ export async function detachVolume(deps: FlowDeps, _ctx: Record<string, unknown>
       try {
         await deps.driver.removeExport(driverVolume(vol));
       } catch (err) {
-        throw backendError(`Remove volume export failed: ${errorMessage(err)}`, err);
+        throw volumeBackendApiException(`Remove volume export failed: ${errorMessage(err)}`, err);
       }
     }
     deps.logger.info({ volume_id: volumeId }, 'Detach volume completed successfully.');

@@ -4,7 +4,7 @@
 // (OnFailureRescheduleTask), else status error.
 import { logDropped } from '../../log.js';
 import type { Volume } from '../../db/index.js';
-import { CinderError } from '../../errors.js';
+import { CinderError, invalidInput } from '../../errors.js';
 import { contextFromMessage } from '../../rpc/context.js';
 import { formatOvoDatetime, VersionedObject } from '../../rpc/ovo.js';
 import { requestSpecFromPrimitive, volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
@@ -12,7 +12,6 @@ import {
   driverSnapshot,
   driverVolume,
   errorMessage,
-  invalidInput,
   isOurs,
   optionalBool,
   requireDriver,

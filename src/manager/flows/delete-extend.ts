@@ -1,7 +1,7 @@
 // delete_volume (unmanage_only, cascade) and extend_volume, as manager.py does them.
 import { logDropped } from '../../log.js';
 import { withVolumeConnections } from './connection-locks.js';
-import { CinderError } from '../../errors.js';
+import { invalid, invalidInput, invalidSnapshot, invalidVolume, volumeAttached } from '../../errors.js';
 import { volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
 import { ResourceBusy } from '../../../drivers/driver.js';
 import {
@@ -19,9 +19,6 @@ import {
 } from './common.js';
 import { deleteSnapshotLocked } from './snapshots.js';
 
-function invalid(reason: string): CinderError {
-  return new CinderError(`Unacceptable parameters.: ${reason}`, { className: 'Invalid', kwargs: { reason, code: 400 } });
-}
 
 export async function deleteVolume(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<boolean | null> {
   const volume = volumeFromPrimitive(args.volume);
@@ -40,9 +37,9 @@ export async function deleteVolumeById(deps: FlowDeps, id: string, o: { unmanage
     }
     return withWorker(deps, { type: 'Volume', id, status: row.status }, () => volumeStatus(deps, id), async () => {
       if (row.attach_status === 'attached') {
-        throw new CinderError(`Volume ${id} is still attached, detach volume first.`, { className: 'VolumeAttached', kwargs: { volume_id: id, code: 400 } });
+        throw volumeAttached(id);
       }
-      if (!isOurs(deps, row.host)) throw new CinderError(`Invalid volume: Volume is not local to this node.`, { className: 'InvalidVolume', kwargs: { reason: 'Volume is not local to this node.', code: 400 } });
+      if (!isOurs(deps, row.host)) throw invalidVolume('Volume is not local to this node.');
       if (o.unmanageOnly && row.encryption_key_id) throw invalid('Unmanaging encrypted volumes is not supported.');
       if (o.unmanageOnly && o.cascade) throw invalid('Unmanage and cascade delete options are mutually exclusive.');
       const migrating = row.migration_status !== null && row.migration_status !== 'error' && row.migration_status !== 'success';
@@ -60,10 +57,7 @@ export async function deleteVolumeById(deps: FlowDeps, id: string, o: { unmanage
             for (const s of await deps.db.snapshots.listByVolume(id)) {
               if (s.status !== 'deleting') {
                 await deps.db.volumes.update(id, { status: 'error_deleting' });
-                throw new CinderError(`Invalid snapshot: Snapshot ${s.id} was found in state ${s.status} rather than 'deleting' during cascade delete.`, {
-                  className: 'InvalidSnapshot',
-                  kwargs: { reason: `Snapshot ${s.id} was found in state ${s.status} rather than 'deleting' during cascade delete.`, code: 400 },
-                });
+                throw invalidSnapshot(`Snapshot ${s.id} was found in state ${s.status} rather than 'deleting' during cascade delete.`);
               }
               await withLock(deps, `${s.id}-delete_snapshot`, true, () => deleteSnapshotLocked(deps, s.id, false));
             }
@@ -117,7 +111,7 @@ export async function extendVolume(deps: FlowDeps, ctx: Record<string, unknown>,
   const attachments = (await deps.db.attachments.listByVolume(id)).filter((a) => a.attach_status === 'attached' || a.attach_status === 'attaching');
   try {
     requireDriver(deps);
-    if (newSize <= (row.size ?? 0)) throw new CinderError(`Invalid input received: new size ${newSize} must be greater than the current size ${row.size}`, { className: 'InvalidInput', kwargs: { reason: 'new size must be greater than current size', code: 400 } });
+    if (newSize <= (row.size ?? 0)) throw invalidInput(`new size ${newSize} must be greater than the current size ${row.size}`);
     await deps.driver.extendVolume(driverVolume(row), newSize);
     if (attachments.length > 0) {
       // TargetUpdateFailed is only logged by cinder's LVM driver.

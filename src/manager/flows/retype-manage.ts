@@ -1,7 +1,7 @@
 // retype and manage_existing (manager.py retype, flows/manager/manage_existing.py).
 // Unmanage is delete_volume with unmanage_only (delete-extend.ts).
 import { logDropped } from '../../log.js';
-import { CinderError } from '../../errors.js';
+import { volumeMigrationFailed } from '../../errors.js';
 import { volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
 import {
   backendOf,
@@ -51,7 +51,7 @@ export async function retype(deps: FlowDeps, _ctx: Record<string, unknown>, args
   if (!retyped) {
     const reason = policy === 'never' ? 'Retype requires migration but is not allowed.' : 'Retype requires migrating the data, which this backend does not do yet.';
     await rollback(reason);
-    throw new CinderError(`Migration of volume ${id} failed: ${reason}`, { className: 'VolumeMigrationFailed', kwargs: { reason, code: 500 } });
+    throw volumeMigrationFailed(reason);
   }
   await deps.db.quotas.commit(reservations, projectId);
   await deps.db.quotas.commit(oldReservations, projectId);

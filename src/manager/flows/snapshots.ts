@@ -14,12 +14,9 @@ import {
   withWorker,
   type FlowDeps,
 } from './common.js';
-import { CinderError } from '../../errors.js';
+import { invalidSnapshot, snapshotNotFound } from '../../errors.js';
 import type { Volume, Snapshot } from '../../db/index.js';
 
-function snapshotNotFound(id: string): CinderError {
-  return new CinderError(`Snapshot ${id} could not be found.`, { className: 'SnapshotNotFound', kwargs: { snapshot_id: id, code: 404 } });
-}
 
 export async function createSnapshot(deps: FlowDeps, ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<string | null> {
   const snapshot = snapshotFromPrimitive(args.snapshot);
@@ -111,7 +108,7 @@ export async function revertToSnapshot(deps: FlowDeps, ctx: Record<string, unkno
   const log = deps.logger.child({ volume_id: volId, snapshot_id: snapId });
   const snap = await deps.db.snapshots.find(snapId);
   if (!snap) throw snapshotNotFound(snapId);
-  if (snap.volume_id !== volId) throw new CinderError(`Invalid snapshot: snapshot ${snapId} is not of volume ${volId}`, { className: 'InvalidSnapshot', kwargs: { reason: 'snapshot of another volume', code: 400 } });
+  if (snap.volume_id !== volId) throw invalidSnapshot(`snapshot ${snapId} is not of volume ${volId}`);
   let backupId: string | null = null;
   try {
     requireDriver(deps);

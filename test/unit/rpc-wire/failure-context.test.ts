@@ -11,7 +11,8 @@ describe('serializeFailure', () => {
     expect(s.startsWith('{"class": "InvalidInput", "module": "cinder.exception", "message": "Invalid input received: Connector has no initiator", "tb": [')).toBe(true);
     const f = deserializeFailure(s);
     expect(f.args).toEqual(['Invalid input received: Connector has no initiator']);
-    expect(f.kwargs).toEqual({ reason: 'Connector has no initiator' });
+    // cinder's CinderException puts its class's code in kwargs (InvalidInput: 400); the catalog does too
+    expect(f.kwargs).toEqual({ reason: 'Connector has no initiator', code: 400 });
     expect(f.tb[0]).toBe('Traceback (most recent call last):\n');
     expect(f.tb.some((l) => /^ {2}File ".*failure-context\.test\.ts", line \d+, in /.test(l))).toBe(true);
     expect(f.tb.at(-1)).toBe('cinder.exception.InvalidInput: Invalid input received: Connector has no initiator\n');

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { iscsiTargetCreateFailed } from '../../../drivers/targets/target-errors.js';
+import { iscsiTargetCreateFailed } from '../../../src/errors.js';
 import { lockHolderPid, servingTgtdPid, tgtdLockPath } from '../../../drivers/targets/tgt/tgtd-pid.js';
 import { isNoTgtd, TgtdWatch } from '../../../drivers/targets/tgt/tgtd-watch.js';
 import { Tgtadm, TgtadmError } from '../../../drivers/targets/tgt/tgtadm.js';
