@@ -5,7 +5,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'tmp/**', '**/*.js', '!eslint.config.js'] },
+  // Plain JavaScript (the bin launcher, small probe scripts) is not linted; the TypeScript is.
+  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'tmp/**', '**/*.js', '**/*.mjs', '!eslint.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

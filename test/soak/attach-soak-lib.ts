@@ -1159,15 +1159,20 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
   for (const s of samples) {
     const ph = (w.per_host[s.host] ??= { samples: 0, ok_reads: 0, refused: 0, no_target: 0, errors: 0, ambiguous: 0 });
     ph.samples++;
-    if (s.read === 'read-ok') (w.ok_reads++, ph.ok_reads++);
-    else if (s.read === 'refused') (w.refused++, ph.refused++);
-    else if (s.read === 'no-target') (w.no_target++, ph.no_target++);
-    else (w.errors++, ph.errors++);
-    if (s.cls === 'ambiguous') (w.ambiguous++, ph.ambiguous++);
+    const outcome = s.read === 'read-ok' ? 'ok_reads' : s.read === 'refused' ? 'refused' : s.read === 'no-target' ? 'no_target' : 'errors';
+    w[outcome]++;
+    ph[outcome]++;
+    if (s.cls === 'ambiguous') {
+      w.ambiguous++;
+      ph.ambiguous++;
+    }
     if (s.cls === 'unattached') w.unattached_samples++;
     if (s.cls === 'attached') {
       w.attached_samples++;
-      if (s.read !== 'read-ok') s.inFault ? w.attached_refused_in_faults++ : w.attached_refused_outside_faults++;
+      if (s.read !== 'read-ok') {
+        if (s.inFault) w.attached_refused_in_faults++;
+        else w.attached_refused_outside_faults++;
+      }
     }
     if (s.credentials === 'other-host') w.with_other_hosts_credentials++;
   }
