@@ -66,7 +66,8 @@ export async function tgtAvailable(): Promise<boolean> {
   return r.exitCode === 0;
 }
 
-async function tcpListening(host: string, port: number): Promise<boolean> {
+/** Something accepts TCP connections on host:port (a tgtd portal, or anything else in the way). */
+export async function tcpListening(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ host, port });
     s.setTimeout(500);
@@ -82,7 +83,8 @@ async function tcpListening(host: string, port: number): Promise<boolean> {
   });
 }
 
-async function controlAnswers(controlPort: number): Promise<boolean> {
+/** A tgtd answers `tgtadm -C controlPort`. */
+export async function controlAnswers(controlPort: number): Promise<boolean> {
   const r = await execa('tgtadm', ['-C', String(controlPort), '--op', 'show', '--mode', 'sys'], { reject: false, timeout: 5000 });
   return r.exitCode === 0;
 }

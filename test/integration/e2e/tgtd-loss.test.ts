@@ -8,17 +8,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { cinderblockTgtdPidFile, readPidFile } from '../../../drivers/targets/tgt/tgtd-pid.js';
 import { startAgentProcess, type AgentProcess } from '../../helpers/agent-process.js';
 import { createCinderDatabase, type TestCinderDb } from '../../helpers/cinder-db.js';
 import { startCinderStack, waitFor, WaitAborted, type CinderStack } from '../../helpers/cinder-stack.js';
 import { freePort } from '../../helpers/free-port.js';
 import { qemuIo, qemuIscsiAvailable, type IscsiLogin } from '../../helpers/libiscsi.js';
-import { tgtAvailable } from '../../helpers/tgtd.js';
+import { controlAnswers, tcpListening, tgtAvailable } from '../../helpers/tgtd.js';
 
 const ready = (await tgtAvailable()) && (await qemuIscsiAvailable());
 const initiator = (n: number) => `iqn.1994-05.com.redhat:tgtdloss-compute${n}`;
@@ -36,26 +34,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-async function tcpListening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.setTimeout(500);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-    s.once('timeout', () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
-}
-
-async function controlAnswers(port: number): Promise<boolean> {
-  return (await execa('tgtadm', ['-C', String(port), '--op', 'show', '--mode', 'sys'], { reject: false, timeout: 5000 })).exitCode === 0;
 }
 
 describe.runIf(ready)('tgtd killed under attached volumes (cinder-api, MariaDB, cinderblock process, tgt)', () => {
@@ -102,7 +80,7 @@ describe.runIf(ready)('tgtd killed under attached volumes (cinder-api, MariaDB, 
     db = await createCinderDatabase('mysql');
     // a port no tgtd serves (tgtadm takes control ports below 32768): the agent starts its own tgtd there
     for (let p = 13420; p < 13460 && !tgtPort; p++) {
-      if (!(await tcpListening(p)) && !(await controlAnswers(p))) tgtPort = p;
+      if (!(await tcpListening('127.0.0.1', p)) && !(await controlAnswers(p))) tgtPort = p;
     }
     expect(tgtPort, 'a free port for tgtd in 13420..13459').toBeGreaterThan(0);
     pidFile = cinderblockTgtdPidFile(tgtPort);

@@ -6,17 +6,9 @@ import { configFromText } from '../../../src/config/index.js';
 import { checkFilePoolDirectory } from '../../../src/config/backend-checks.js';
 import { createDriver } from '../../../src/agent/driver-factory.js';
 import { ConfigError } from '../../../src/errors.js';
+import { errorOf } from './helpers.js';
 
 const fixed = { hostname: 'testhost', myIp: '198.51.100.7', env: {} };
-
-function errorOf(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
-}
 
 describe('extra_capabilities', () => {
   it('not JSON: a ConfigError naming the section and option', () => {

@@ -45,3 +45,13 @@ export function tempDir(): { path: () => string; write: (rel: string, text: stri
     },
   };
 }
+
+/** The error `fn` throws; fails the test when it throws none. */
+export function errorOf(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected an error');
+}

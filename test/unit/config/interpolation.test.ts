@@ -2,18 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { configFromText } from '../../../src/config/load.js';
 import { parseTemplate } from '../../../src/config/interpolate.js';
 import { ConfigError } from '../../../src/errors.js';
-import { captureLogs, WARN } from './helpers.js';
+import { captureLogs, errorOf, WARN } from './helpers.js';
 
 const logs = captureLogs();
-
-function errorOf(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
-}
 
 describe('template syntax', () => {
   it('splits $name, ${name}, $group.name, $$ and \\$ like string.Template', () => {

@@ -3,21 +3,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configFromText, describeConfig, loadConfig, loadConfigSync } from '../../../src/config/index.js';
 import { ConfigError } from '../../../src/errors.js';
-import { captureLogs, DEBUG, tempDir, WARN } from './helpers.js';
+import { captureLogs, DEBUG, errorOf, tempDir, WARN } from './helpers.js';
 
 const logs = captureLogs();
 const tmp = tempDir();
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const fixed = { hostname: 'testhost', myIp: '198.51.100.7', env: {} };
-
-function errorOf(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
-}
 
 describe('file and directory order', () => {
   it('later files override earlier ones; config-dir files are read sorted, where the dir appears', () => {
