@@ -149,25 +149,36 @@ async function undoConnect(deps: FlowDeps, vol: Volume, connector: Connector, at
   }
 }
 
-/** create_export + save provider_* + initialize_connection + options (shared by both paths). */
-async function connect(deps: FlowDeps, vol: Volume, connector: Connector, attachmentId: string | null): Promise<{ info: ConnectionInfo; row: Volume }> {
-  const options = await readConnectionOptions(deps, vol);
-  let row = vol;
+/** create_export and the provider_* it returns saved on the row. */
+async function createExportAndSave(deps: FlowDeps, row: Volume): Promise<Volume> {
   try {
     const model = await deps.driver.createExport(driverVolume(row));
-    if (model) {
-      await deps.db.volumes.update(row.id, model);
-      row = { ...row, ...model };
-    }
+    if (!model) return row;
+    await deps.db.volumes.update(row.id, model);
+    return { ...row, ...model };
   } catch (err) {
     throw volumeBackendApiException(`Create export of volume failed (${errorMessage(err)})`, err);
   }
+}
+
+/** create_export + save provider_* + initialize_connection + options (shared by both paths). */
+async function connect(deps: FlowDeps, vol: Volume, connector: Connector, attachmentId: string | null): Promise<{ info: ConnectionInfo; row: Volume }> {
+  const options = await readConnectionOptions(deps, vol);
+  let row = await createExportAndSave(deps, vol);
   let info: ConnectionInfo;
   try {
     info = await deps.driver.initializeConnection(driverVolume(row), connector);
-  } catch (err) {
-    await undoConnect(deps, row, connector, attachmentId);
-    throw volumeBackendApiException(`Driver initialize connection failed (error: ${errorMessage(err)}).`, err);
+  } catch (first) {
+    // The target daemon may have been restarted between create_export and here, with this
+    // volume's restore waiting for the lock this call holds: make the export again, once.
+    deps.logger.warn({ err: first, volume_id: vol.id }, `initialize_connection failed (${errorMessage(first)}); creating the export again and retrying once`);
+    try {
+      row = await createExportAndSave(deps, row);
+      info = await deps.driver.initializeConnection(driverVolume(row), connector);
+    } catch (err) {
+      await undoConnect(deps, row, connector, attachmentId);
+      throw volumeBackendApiException(`Driver initialize connection failed (error: ${errorMessage(err)}).`, err);
+    }
   }
   return { info: applyConnectionOptions(deps, row, info, options), row };
 }

@@ -370,6 +370,40 @@ describe.each(['sqlite', 'mysql'] as const)('volume manager flows (%s)', (backen
     await h.call('remove_export', { volume_id: id });
   });
 
+  it('initialize_connection makes the export again when the target vanished after create_export', async (t) => {
+    if (!h.tgtd) return t.skip();
+    const id = await createAvailable(1);
+    // The fault: tgtd loses the target between create_export and initialize_connection, as a
+    // daemon restart in that window does. Produced by deleting the target through tgtadm from a
+    // wrapper around the driver's initialize_connection (the window is too short to hit by
+    // killing tgtd); everything else is the real tgtd.
+    const driver = h.agent.backends[0]!.service.driver as unknown as { initializeConnection: (...a: unknown[]) => Promise<unknown> };
+    const real = driver.initializeConnection.bind(driver);
+    let vanished = false;
+    driver.initializeConnection = async (...a: unknown[]) => {
+      if (!vanished) {
+        vanished = true;
+        const show = await h.tgtd!.tgtadm('--lld', 'iscsi', '--mode', 'target', '--op', 'show');
+        const m = new RegExp(`^Target (\\d+): iqn\\.2010-10\\.org\\.openstack:volume-${id}$`, 'm').exec(show.stdout);
+        expect(m).not.toBeNull();
+        expect((await h.tgtd!.tgtadm('--lld', 'iscsi', '--mode', 'target', '--op', 'delete', '--force', '--tid', m![1]!)).exitCode).toBe(0);
+      }
+      return real(...a);
+    };
+    try {
+      const info = (await h.call('initialize_connection', { connector: { initiator: INITIATOR, host: 'compute1', ip: '127.0.0.1' }, volume: await volumeObject(h.db, id) })) as Record<string, any>;
+      expect(info.data.target_iqn).toBe(`iqn.2010-10.org.openstack:volume-${id}`);
+      expect(vanished).toBe(true);
+      const show = await h.tgtd.tgtadm('--lld', 'iscsi', '--mode', 'target', '--op', 'show');
+      expect(show.stdout).toContain(`volume-${id}`);
+      expect(show.stdout).toContain(INITIATOR);
+    } finally {
+      driver.initializeConnection = real;
+    }
+    await h.call('terminate_connection', { volume_id: id, connector: { initiator: INITIATOR, host: 'compute1' }, force: false });
+    await h.call('remove_export', { volume_id: id });
+  });
+
   it('attachment_delete keeps an export other attachments share (multiattach), removes it with the last', async (t) => {
     if (!h.tgtd) return t.skip();
     const id = await createAvailable(1);
