@@ -193,7 +193,8 @@ describe('RPC round trips on RabbitMQ', () => {
     expect(err).toBeInstanceOf(RemoteError);
     expect(err.className).toBe('InvalidInput');
     expect(err.module).toBe('cinder.exception');
-    expect(err.kwargs).toEqual({ reason: 'bad connector' });
+    // cinder's CinderException puts its class's code in kwargs (InvalidInput: 400), and so does the catalog
+    expect(err.kwargs).toEqual({ reason: 'bad connector', code: 400 });
     expect(err.remoteMessage).toBe('Invalid input received: bad connector');
     expect(err.args).toEqual(['Invalid input received: bad connector']);
     expect(err.tb.length).toBeGreaterThan(0);
