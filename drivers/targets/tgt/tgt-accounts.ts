@@ -19,6 +19,10 @@ export const TGT_ACCOUNTS_FILE = '.cinderblock-tgt-accounts.json';
 
 // Per file, for the whole process: two backends may share one volumes_dir (the default).
 const fileLocks = new KeyedMutex();
+// Per file: how many times remember() was called in this process. An account is remembered before
+// it is created, so a sweep that saw an account missing from tgtd, and sees this unchanged since,
+// knows the account is still missing without asking tgtd again.
+const remembers = new Map<string, number>();
 
 const CHAP_USER_RE = /^[A-Za-z0-9]{1,255}$/;
 
@@ -68,35 +72,49 @@ export class TgtAccountRecord {
 
   /** Record `user` for `iqn` before the account is created (a no-op when it is already there). */
   async remember(user: string, iqn: string): Promise<void> {
-    await this.update((r) => {
-      if (r.get(user) === iqn) return false;
-      r.set(user, iqn);
-      return true;
-    });
+    remembers.set(this.path, (remembers.get(this.path) ?? 0) + 1);
+    await this.update(
+      (r) => {
+        if (r.get(user) === iqn) return false;
+        r.set(user, iqn);
+        return true;
+      },
+      { sync: true },
+    );
   }
 
+  /**
+   * Drop users from the record. Not synced: a forget lost in a crash leaves a name whose account is
+   * gone, which the next sweep forgets again (a remember lost in a crash would leave an account
+   * nobody recognises, so that one is).
+   */
   async forget(users: readonly string[]): Promise<void> {
     if (users.length === 0) return;
-    await this.update((r) => users.map((u) => r.delete(u)).some(Boolean));
+    await this.update((r) => users.map((u) => r.delete(u)).some(Boolean), { sync: false });
   }
 
-  private async update(fn: (r: AccountRecord) => boolean): Promise<void> {
+  /** Calls of remember() on this file in this process so far (see `remembers`). */
+  rememberCount(): number {
+    return remembers.get(this.path) ?? 0;
+  }
+
+  private async update(fn: (r: AccountRecord) => boolean, opts: { sync: boolean }): Promise<void> {
     await fileLocks.run(this.path, async () => {
       const r = await this.read();
-      if (fn(r)) await writeDurably(this.path, renderAccountRecord(r));
+      if (fn(r)) await writeAtomically(this.path, renderAccountRecord(r), opts.sync);
     });
   }
 }
 
-/** temp file + fsync + rename: after a crash the file is the old one or the new one. */
-async function writeDurably(path: string, text: string): Promise<void> {
+/** temp file (+ fsync when `sync`) + rename: after a crash the file is the old one or the new one. */
+async function writeAtomically(path: string, text: string, sync: boolean): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o750 });
   const tmp = join(dir, `${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
   const fh = await open(tmp, 'wx', 0o600);
   try {
     await fh.writeFile(text, 'utf8');
-    await fh.sync();
+    if (sync) await fh.sync();
   } finally {
     await fh.close();
   }

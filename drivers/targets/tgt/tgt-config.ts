@@ -135,6 +135,11 @@ export function parseTgtTargetConfig(text: string): TgtTargetConfig {
 
 /** The file's contents, or null when it does not exist. */
 export async function readTgtTargetConfig(path: string): Promise<TgtTargetConfig | null> {
+  return (await readTgtTargetConfigText(path))?.config ?? null;
+}
+
+/** The file's contents and its text (to tell whether a rewrite would change it), or null when it does not exist. */
+export async function readTgtTargetConfigText(path: string): Promise<{ config: TgtTargetConfig; text: string } | null> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -142,15 +147,18 @@ export async function readTgtTargetConfig(path: string): Promise<TgtTargetConfig
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
-  return parseTgtTargetConfig(text);
+  return { config: parseTgtTargetConfig(text), text };
 }
 
 /**
  * Write atomically (temp file + fsync + rename), mode 0600: the file holds the CHAP secret. The
- * temp file is a dot file so an `include <dir>/*` glob in tgt's config never picks it up.
+ * temp file is a dot file so an `include <dir>/*` glob in tgt's config never picks it up. With
+ * `unlessText`, nothing is written when the file would come out as that text. True when written.
  */
-export async function writeTgtTargetConfig(path: string, c: TgtTargetConfig): Promise<void> {
+export async function writeTgtTargetConfig(path: string, c: TgtTargetConfig, opts: { unlessText?: string } = {}): Promise<boolean> {
   const text = renderTgtTargetConfig(c);
+  // a restore rewrites every export's file: one that already says the same is left alone (no fsync)
+  if (opts.unlessText === text) return false;
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o750 });
   const tmp = join(dir, `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
@@ -168,6 +176,7 @@ export async function writeTgtTargetConfig(path: string, c: TgtTargetConfig): Pr
     await unlink(tmp).catch(() => undefined);
     throw e;
   }
+  return true;
 }
 
 /** Remove the file; a missing file is fine. */

@@ -20,7 +20,14 @@
 //
 // Concurrency: operations on one target are serialised by an in-process per-IQN mutex, shared by
 // every helper on the same tgtd (two backends may export through one tgtd); tid allocation by one
-// more. Every operation is idempotent.
+// more, also per tgtd. Every operation is idempotent.
+//
+// Scale: tgtadm cannot show one target (`--tid` gives only its iSCSI parameters), so an operation
+// reads the whole listing once, at its start, and parses only its own target's block
+// (TargetListing); what it changes afterwards it keeps track of itself instead of reading the
+// listing again. Checks that need no listing use one small request (`targetExists`). With 300
+// targets a listing is 340 KB: read and parsed whole five times per attach, it made an attach
+// cost about twice as much as with 10 (bench/tgt-scale-probe.mts).
 //
 // Crash leftovers: CHAP accounts are recorded (tgt-accounts.ts) before they are created, so the
 // start-up sweep (findExports, removeOrphanAccounts) can tell ours from anyone else's.
@@ -61,8 +68,10 @@ import type {
 } from '../target.js';
 import { assertBackingPath, assertBsoflags, assertDirectory, assertInitiatorName, assertVolumeName } from '../validate.js';
 import { TgtAccountRecord, tgtAccountsPath } from './tgt-accounts.js';
+import { servingTgtdPid } from './tgtd-pid.js';
 import {
   readTgtTargetConfig,
+  readTgtTargetConfigText,
   removeTgtTargetConfig,
   tgtConfigPath,
   writeTgtTargetConfig,
@@ -83,7 +92,7 @@ import {
   unbindInitiatorNameArgv,
   WRITE_CACHE_OFF_MODE_PAGE,
 } from './tgtadm.js';
-import { findTarget, isInitiatorNameAcl, nextFreeTid, type TgtTargetInfo } from './tgtadm-parse.js';
+import { isInitiatorNameAcl, TargetListing, type TgtTargetInfo } from './tgtadm-parse.js';
 
 export interface TgtTargetOptions extends IscsiTargetOptions {
   /** volumes_dir: one tgt config file per export */
@@ -100,6 +109,12 @@ export interface TgtTargetOptions extends IscsiTargetOptions {
   busyTimeoutMs?: number;
   /** extendTarget with sessions: pause between closing them and reopening the LUN; default 50 ms */
   quiesceSettleMs?: number;
+  /**
+   * The pid of the tgtd serving the control port now (tgtd-pid.ts), which lets an operation use
+   * what the one before it on the same target read (see HANDOFF_MS). Default: read from
+   * /proc/locks, or, when `runner` is given, none (every operation then reads the listing).
+   */
+  servingPid?: (() => Promise<number | null>) | null;
 }
 
 /** tgt's LUN 0 is the controller; the volume is LUN 1 (targets/tgt.py _get_target_and_lun). */
@@ -114,9 +129,13 @@ interface Desired {
   acl: { mode: 'exact'; initiators: string[] } | { mode: 'keep' };
 }
 
+/** What reconcile leaves: the target after its changes (LUNs and sessions as read), and the listing it read. */
 interface Reconciled {
-  target: TgtTargetInfo;
+  tid: number;
+  acls: string[];
   created: boolean;
+  state: TgtTargetInfo;
+  snapshot: Snapshot;
 }
 
 function uniqueNames(names: readonly string[]): string[] {
@@ -135,17 +154,62 @@ function isVolumeName(name: string): boolean {
 }
 
 // One per-IQN mutex per tgtd (control port) for the whole process: a target, and the CHAP account
-// made for it, belong to that tgtd, whichever backend's helper touches them.
-const targetLocksByDaemon = new Map<number, KeyedMutex>();
+// made for it, belong to that tgtd, whichever backend's helper touches them. Likewise one tid
+// allocator per tgtd. A fixed set of entries (one per control port): nothing per export stays here,
+// the mutexes drop a key when its last operation ends.
+interface DaemonState {
+  targetLocks: KeyedMutex;
+  tidLock: KeyedMutex;
+  /** per IQN, at most HANDOFF_MS old: swept at every operation */
+  handoffs: Map<string, Handoff>;
+  /** targets created through this process so far (a listing read before the last one may lack it) */
+  creates: number;
+  /** the tid of the last target created through this process */
+  lastTid: number;
+}
+const daemons = new Map<number, DaemonState>();
 
-function targetLocksFor(controlPort: number | undefined): KeyedMutex {
+function daemonState(controlPort: number | undefined): DaemonState {
   const key = controlPort ?? 0;
-  let m = targetLocksByDaemon.get(key);
-  if (!m) {
-    m = new KeyedMutex();
-    targetLocksByDaemon.set(key, m);
+  let d = daemons.get(key);
+  if (!d) {
+    d = { targetLocks: new KeyedMutex(), tidLock: new KeyedMutex(), handoffs: new Map(), creates: 0, lastTid: 0 };
+    daemons.set(key, d);
   }
-  return m;
+  return d;
+}
+
+/** Keys in the per-tgtd state of this process: mutexes held or awaited, handoffs (tests and diagnostics). */
+export function tgtLockKeys(controlPort?: number): { targets: string[]; tids: string[]; handoffs: string[] } {
+  const d = daemons.get(controlPort ?? 0);
+  return { targets: d?.targetLocks.busyKeys() ?? [], tids: d?.tidLock.busyKeys() ?? [], handoffs: [...(d?.handoffs.keys() ?? [])] };
+}
+
+/** A listing, the number of targets this process had created when it was read, and the tgtd that served it. */
+interface Snapshot {
+  listing: TargetListing;
+  creates: number;
+  /** pid of the serving tgtd, read just before the listing (null: unknown) */
+  pid: number | null;
+}
+
+/**
+ * How long what one operation read and did stays good for the next operation on the same target.
+ * cinder-volume's manager runs create_export then initialize_connection for an attach, and
+ * terminate_connection then remove_export for a detach, back to back under the volume's lock: the
+ * second of each pair takes the target's state from the first instead of reading the whole listing
+ * again, if it comes within this time and the same tgtd process (by pid) still serves. The state
+ * is the first operation's live read plus its own changes; the one thing it cannot see is someone
+ * else changing our target on tgtd within that time, which the old code could not see either
+ * between its read and its change. Any other operation on the target drops it.
+ */
+export const HANDOFF_MS = 2000;
+
+interface Handoff {
+  snapshot: Snapshot;
+  /** the target after the operation that left it */
+  target: TgtTargetInfo;
+  at: number;
 }
 
 async function samePath(a: string, b: string): Promise<boolean> {
@@ -159,11 +223,12 @@ async function samePath(a: string, b: string): Promise<boolean> {
 
 export class TgtTarget implements TargetHelper {
   private readonly adm: Tgtadm;
+  private readonly daemon: DaemonState;
   private readonly targetLocks: KeyedMutex;
-  private readonly tidLock = new KeyedMutex();
   private readonly accounts: TgtAccountRecord;
   private readonly busyTimeoutMs: number;
   private readonly quiesceSettleMs: number;
+  private readonly servingPid: (() => Promise<number | null>) | null;
 
   constructor(private readonly o: TgtTargetOptions) {
     validateIscsiTargetOptions(o);
@@ -171,10 +236,12 @@ export class TgtTarget implements TargetHelper {
     if (o.iscsiWriteCache !== 'on' && o.iscsiWriteCache !== 'off') throw new Error(`iscsi_write_cache must be on or off`);
     if (o.iscsiTargetFlags !== '') assertBsoflags(o.iscsiTargetFlags);
     this.adm = new Tgtadm(o.runner ?? execaRunner(), { controlPort: o.controlPort, lld: o.targetProtocol });
-    this.targetLocks = targetLocksFor(o.controlPort);
+    this.daemon = daemonState(o.controlPort);
+    this.targetLocks = this.daemon.targetLocks;
     this.accounts = new TgtAccountRecord(tgtAccountsPath(o.volumesDir));
     this.busyTimeoutMs = o.busyTimeoutMs ?? 10_000;
     this.quiesceSettleMs = o.quiesceSettleMs ?? 50;
+    this.servingPid = o.servingPid !== undefined ? o.servingPid : o.runner ? null : () => servingTgtdPid(o.controlPort ?? 0);
   }
 
   /** The command client (for diagnostics and tests). */
@@ -200,23 +267,24 @@ export class TgtTarget implements TargetHelper {
     const iqn = this.iqnOf(v);
     assertBackingPath(v.backingPath);
     const { creds, generated } = chapForExport(v.providerAuth);
-    return this.targetLocks.run(iqn, async () => {
+    return this.locked(iqn, async () => {
       const path = this.configPathOf(v);
       try {
         // cinder calls create_export before every attachment, so an export may already serve other
         // attachments: the file's initiators stay (and are re-bound if tgtd lost them); without a
         // file, the live name ACLs stay as they are
-        const file = await this.readConfig(path);
-        const acl: Desired['acl'] = file ? { mode: 'exact', initiators: file.initiators } : { mode: 'keep' };
-        const { target, created } = await this.reconcile({ volumeId: v.id, iqn, backingPath: v.backingPath, chap: creds, acl });
-        const initiators = file ? file.initiators : target.acls.filter(isInitiatorNameAcl);
+        const file = await this.readConfigText(path);
+        const acl: Desired['acl'] = file ? { mode: 'exact', initiators: file.config.initiators } : { mode: 'keep' };
+        const target = await this.reconcile({ volumeId: v.id, iqn, backingPath: v.backingPath, chap: creds, acl });
+        const initiators = file ? file.config.initiators : target.acls.filter(isInitiatorNameAcl);
         try {
-          await writeTgtTargetConfig(path, this.configFor(iqn, v.backingPath, creds, initiators));
+          await writeTgtTargetConfig(path, this.configFor(iqn, v.backingPath, creds, initiators), { unlessText: file?.text });
         } catch (e) {
-          if (created) await this.destroyTarget(target.tid, iqn, creds.username);
+          if (target.created) await this.destroyTarget(target.tid, iqn, creds.username, { acls: target.acls, nexuses: [] });
           throw e;
         }
-        log().info({ volume_id: v.id, iqn, tid: target.tid, created, new_chap: generated }, 'created iSCSI export');
+        this.leave(iqn, target.snapshot, target.state);
+        log().info({ volume_id: v.id, iqn, tid: target.tid, created: target.created, new_chap: generated }, 'created iSCSI export');
         return { provider_location: iscsiLocation(this.o, target.tid, iqn, TGT_LUN), provider_auth: formatProviderAuth(creds) };
       } catch (e) {
         log().error({ volume_id: v.id, iqn, err: e }, 'failed to create iSCSI target');
@@ -229,11 +297,11 @@ export class TgtTarget implements TargetHelper {
     const iqn = this.iqnOf(v);
     assertBackingPath(v.backingPath);
     for (const i of opts.initiators ?? []) assertInitiatorName(i);
-    await this.targetLocks.run(iqn, async () => {
+    await this.locked(iqn, async () => {
       const path = this.configPathOf(v);
       try {
-        const file = await this.readConfig(path);
-        const creds = parseProviderAuth(v.providerAuth) ?? file?.chap ?? null;
+        const file = await this.readConfigText(path);
+        const creds = parseProviderAuth(v.providerAuth) ?? file?.config.chap ?? null;
         if (!creds) {
           if (!v.providerLocation) {
             log().debug({ volume_id: v.id }, 'ensure_export: volume was never exported');
@@ -241,16 +309,17 @@ export class TgtTarget implements TargetHelper {
           }
           throw invalidVolume(`volume ${v.id} has no CHAP credentials; refusing to export it without CHAP`);
         }
+        const snapshot = await this.snapshot();
         let initiators: string[];
         if (opts.initiators) initiators = uniqueNames(opts.initiators);
-        else if (file) initiators = file.initiators;
+        else if (file) initiators = file.config.initiators;
         else {
-          const live = findTarget(await this.adm.showTargets(), iqn);
+          const live = snapshot.listing.find(iqn);
           initiators = live ? live.acls.filter(isInitiatorNameAcl) : [];
         }
-        const { target, created } = await this.reconcile({ volumeId: v.id, iqn, backingPath: v.backingPath, chap: creds, acl: { mode: 'exact', initiators } });
-        await writeTgtTargetConfig(path, this.configFor(iqn, v.backingPath, creds, initiators));
-        log().info({ volume_id: v.id, iqn, tid: target.tid, recreated: created, initiators: initiators.length }, 'ensured iSCSI export');
+        const target = await this.reconcile({ volumeId: v.id, iqn, backingPath: v.backingPath, chap: creds, acl: { mode: 'exact', initiators } }, snapshot);
+        await writeTgtTargetConfig(path, this.configFor(iqn, v.backingPath, creds, initiators), { unlessText: file?.text });
+        log().info({ volume_id: v.id, iqn, tid: target.tid, recreated: target.created, initiators: initiators.length }, 'ensured iSCSI export');
       } catch (e) {
         log().error({ volume_id: v.id, iqn, err: e }, 'failed to ensure iSCSI target');
         throw iscsiTargetCreateFailed(v.id, e);
@@ -260,7 +329,7 @@ export class TgtTarget implements TargetHelper {
 
   async removeExport(v: ExportedVolume): Promise<void> {
     const iqn = this.iqnOf(v);
-    await this.targetLocks.run(iqn, async () => {
+    await this.locked(iqn, async (handoff) => {
       const path = this.configPathOf(v);
       try {
         const file = await this.readConfig(path).catch(() => null);
@@ -274,14 +343,17 @@ export class TgtTarget implements TargetHelper {
         })();
         if (stored) users.add(stored.username);
         if (file?.chap) users.add(file.chap.username);
-        const target = findTarget(await this.adm.showTargets(), iqn);
+        // after a terminate_connection: its check of the target, unless too old
+        const listing = handoff ? handoff.snapshot.listing : await this.adm.listTargets();
+        const target = handoff ? handoff.target : listing.find(iqn);
         if (target) {
           for (const u of target.accounts) users.add(u);
-          await this.destroyTarget(target.tid, iqn, null);
+          await this.destroyTarget(target.tid, iqn, null, target);
         } else {
           log().info({ volume_id: v.id, iqn }, 'remove_export: no target, nothing to remove on tgtd');
         }
-        await this.deleteUnusedAccounts([...users]);
+        // the listing still shows the target just deleted: it does not count as a user of the accounts
+        await this.deleteUnusedAccounts([...users], { listing, gone: iqn });
         await removeTgtTargetConfig(path);
         log().info({ volume_id: v.id, iqn }, 'removed iSCSI export');
       } catch (e) {
@@ -296,11 +368,12 @@ export class TgtTarget implements TargetHelper {
   async initializeConnection(v: ExportedVolume, connector: Connector): Promise<ConnectionInfo> {
     const initiator = connectorInitiator(connector);
     const iqn = this.iqnOf(v);
-    return this.targetLocks.run(iqn, async () => {
+    return this.locked(iqn, async (handoff) => {
       let tid: number;
       let bound = false;
       try {
-        const target = findTarget(await this.adm.showTargets(), iqn);
+        // after a create_export: the target as it left it, unless too old
+        const target = handoff ? handoff.target : (await this.adm.listTargets()).find(iqn);
         if (!target) throw invalidVolume(`Could not find iSCSI export for volume ${v.name}`);
         if (target.accounts.length === 0) throw invalidVolume(`iSCSI target of volume ${v.id} has no CHAP account; refusing to open it`);
         tid = target.tid;
@@ -338,7 +411,7 @@ export class TgtTarget implements TargetHelper {
     const revocation = revocationFor(connector, opts, { volumeId: v.id, iqn });
     if (!revocation) return;
     const { initiator, matches } = revocation;
-    await this.targetLocks.run(iqn, async () => {
+    await this.locked(iqn, async () => {
       let fileError: unknown = null;
       const path = this.configPathOf(v);
       // 1. the record first: whatever happens next, a restart or ensure_export will not bring it back
@@ -352,16 +425,18 @@ export class TgtTarget implements TargetHelper {
       }
       try {
         // 2. the live ACL, then the sessions it admitted
-        let target = findTarget(await this.adm.showTargets(), iqn);
+        let target = (await this.adm.listTargets()).find(iqn);
         if (target) {
           for (const acl of target.acls.filter((a) => isInitiatorNameAcl(a) && matches(a))) {
             await this.adm.runTolerating(this.unbindInitiatorArgv(target.tid, acl), 'acl-not-found');
           }
           await this.closeSessions(target, matches);
-          // 3. verify
-          target = findTarget(await this.adm.showTargets(), iqn);
+          // 3. verify (what remove_export, if it comes next, starts from)
+          const check = await this.snapshot();
+          target = check.listing.find(iqn);
           const left = target?.acls.filter((a) => isInitiatorNameAcl(a) && matches(a)) ?? [];
           if (left.length > 0) throw new Error(`initiator ACL still present after unbind: ${left.join(', ')}`);
+          if (target) this.leave(iqn, check, target);
         }
         if (fileError) throw fileError;
         log().info({ volume_id: v.id, iqn, initiator: initiator ?? 'ALL (force)' }, 'initiator revoked on iSCSI target');
@@ -375,9 +450,9 @@ export class TgtTarget implements TargetHelper {
   async extendTarget(v: ExportedVolume): Promise<void> {
     const iqn = this.iqnOf(v);
     assertBackingPath(v.backingPath);
-    await this.targetLocks.run(iqn, async () => {
+    await this.locked(iqn, async () => {
       try {
-        const target = findTarget(await this.adm.showTargets(), iqn);
+        const target = (await this.adm.listTargets()).find(iqn);
         if (!target) {
           log().debug({ volume_id: v.id, iqn }, 'extend_target: not exported; the next export sees the new size');
           return;
@@ -391,7 +466,7 @@ export class TgtTarget implements TargetHelper {
         } else {
           await this.reopenLunQuiesced(target, path);
         }
-        const after = findTarget(await this.adm.showTargets(), iqn)?.luns.find((l) => l.lun === TGT_LUN);
+        const after = (await this.adm.listTargets()).find(iqn)?.luns.find((l) => l.lun === TGT_LUN);
         if (!after || after.backingStorePath === null) throw new Error('LUN 1 lost its backing store while reopening it');
         if (after.online === false) await this.adm.updateLunParams(target.tid, TGT_LUN, [['online', '1']]);
         log().info({ volume_id: v.id, iqn, tid: target.tid, size_mb: after.sizeMb }, 'iSCSI LUN size refreshed');
@@ -403,8 +478,10 @@ export class TgtTarget implements TargetHelper {
   }
 
   async listExports(): Promise<string[]> {
-    const targets = await this.adm.showTargets();
-    return targets.map((t) => t.iqn).filter((iqn) => iqn.startsWith(this.o.targetPrefix));
+    return (await this.adm.listTargets())
+      .headers()
+      .map((t) => t.iqn)
+      .filter((iqn) => iqn.startsWith(this.o.targetPrefix));
   }
 
   /**
@@ -461,17 +538,24 @@ export class TgtTarget implements TargetHelper {
     } catch {
       return 0;
     }
+    // One look at everything first, without locks: normally every recorded account is bound to its
+    // target, and nothing more is read. Only the others are checked again under their target's lock.
+    const remembersNow = this.accounts.rememberCount();
+    const knownNow = new Set(await this.adm.showAccounts());
+    const listingNow = await this.adm.listTargets();
     let removed = 0;
     for (const [user, iqn] of recorded) {
-      await this.targetLocks.run(iqn, async () => {
-        const known = await this.adm.showAccounts();
-        if (!known.includes(user)) {
+      if (knownNow.has(user) && listingNow.accountInUse(user)) continue;
+      await this.locked(iqn, async () => {
+        // missing then, and nothing remembered (so created) since: still missing, no need to ask
+        // tgtd again (after a tgtd restart that is every account, one request each otherwise)
+        const known = !knownNow.has(user) && this.accounts.rememberCount() === remembersNow ? knownNow : new Set(await this.adm.showAccounts());
+        if (!known.has(user)) {
           // gone (a tgtd restart): a rebuild records it again, under this same lock, before creating it
           await this.accounts.forget([user]);
           return;
         }
-        const targets = await this.adm.showTargets();
-        if (targets.some((t) => t.accounts.includes(user) || t.outgoingAccounts.includes(user))) return;
+        if ((await this.adm.listTargets()).accountInUse(user)) return;
         await this.adm.runTolerating(deleteAccountArgv(this.adm.ctx, user), 'account-not-found');
         await this.accounts.forget([user]);
         removed += 1;
@@ -496,8 +580,13 @@ export class TgtTarget implements TargetHelper {
   }
 
   private async readConfig(path: string): Promise<TgtTargetConfig | null> {
+    return (await this.readConfigText(path))?.config ?? null;
+  }
+
+  /** The target file and its text; null when missing or unreadable (it is then written anew). */
+  private async readConfigText(path: string): Promise<{ config: TgtTargetConfig; text: string } | null> {
     try {
-      return await readTgtTargetConfig(path);
+      return await readTgtTargetConfigText(path);
     } catch (e) {
       if ((e as { className?: string }).className === 'InvalidInput') {
         log().warn({ path, err: e }, 'unreadable tgt config file; rebuilding it');
@@ -505,6 +594,38 @@ export class TgtTarget implements TargetHelper {
       }
       throw e;
     }
+  }
+
+  /** The listing of every target now, with how many targets this process had made by then and the tgtd's pid. */
+  private async snapshot(): Promise<Snapshot> {
+    const creates = this.daemon.creates;
+    const pid = this.servingPid ? await this.servingPid() : null;
+    return { listing: await this.adm.listTargets(), creates, pid };
+  }
+
+  /**
+   * Runs `fn` holding the target's lock, with the handoff the previous operation on the target
+   * left if it is still good (HANDOFF_MS, same tgtd); whatever it was, it is gone afterwards.
+   */
+  private locked<T>(iqn: string, fn: (handoff: Handoff | null) => Promise<T>): Promise<T> {
+    return this.targetLocks.run(iqn, async () => {
+      const handoffs = this.daemon.handoffs;
+      const h = handoffs.get(iqn) ?? null;
+      handoffs.delete(iqn);
+      const now = performance.now();
+      for (const [k, x] of handoffs) if (now - x.at > HANDOFF_MS) handoffs.delete(k);
+      let good: Handoff | null = null;
+      if (h && h.snapshot.pid !== null && now - h.at <= HANDOFF_MS && this.servingPid) {
+        if ((await this.servingPid()) === h.snapshot.pid) good = h;
+      }
+      return fn(good);
+    });
+  }
+
+  /** Leave the target's state for the next operation on it (see HANDOFF_MS). Call holding its lock. */
+  private leave(iqn: string, snapshot: Snapshot, target: TgtTargetInfo): void {
+    if (snapshot.pid === null) return;
+    this.daemon.handoffs.set(iqn, { snapshot, target, at: performance.now() });
   }
 
   private bindInitiatorArgv(tid: number, initiator: string): string[] {
@@ -523,30 +644,34 @@ export class TgtTarget implements TargetHelper {
   /**
    * Make the live target match `d`. Order matters for safety: the CHAP account is bound before the
    * LUN exists and before any initiator is admitted, so the target is never reachable without CHAP.
-   * A target created here is deleted again if a later step fails.
+   * A target created here is deleted again if a later step fails. The target is read once (from
+   * `snapshot` when given); every change after that is a tgtadm request that either succeeds or
+   * throws, and is tracked here rather than read back.
    */
-  private async reconcile(d: Desired): Promise<Reconciled> {
-    let target = findTarget(await this.adm.showTargets(), d.iqn);
+  private async reconcile(d: Desired, snapshot?: Snapshot): Promise<Reconciled> {
+    const snap = snapshot ?? (await this.snapshot());
+    let target = snap.listing.find(d.iqn);
     let created = false;
     if (!target) {
-      target = await this.createTarget(d.iqn);
+      target = await this.createTarget(d.iqn, snap);
       created = true;
     }
     const tid = target.tid;
+    let acls = [...target.acls];
     try {
       // a target left offline (an extend interrupted midway) admits nobody: back to ready
       if (target.state !== null && target.state !== 'ready') {
         await this.adm.run(setTargetStateArgv(this.adm.ctx, tid, 'ready'));
         log().warn({ iqn: d.iqn, tid, state: target.state }, 'target was not ready; set it ready');
       }
-      // CHAP: exactly our account, incoming
-      const accounts = await this.adm.showAccounts();
-      if (!accounts.includes(d.chap.username)) {
-        // recorded first: a crash right after the account exists leaves it recognisably ours
-        await this.accounts.remember(d.chap.username, d.iqn);
-        await this.adm.runTolerating(newAccountArgv(this.adm.ctx, d.chap.username, d.chap.password), 'account-exists');
-      }
+      // CHAP: exactly our account, incoming. Bound means it exists; otherwise tgtd is asked.
       if (!target.accounts.includes(d.chap.username)) {
+        const accounts = await this.adm.showAccounts();
+        if (!accounts.includes(d.chap.username)) {
+          // recorded first: a crash right after the account exists leaves it recognisably ours
+          await this.accounts.remember(d.chap.username, d.iqn);
+          await this.adm.runTolerating(newAccountArgv(this.adm.ctx, d.chap.username, d.chap.password), 'account-exists');
+        }
         await this.adm.runTolerating(bindAccountArgv(this.adm.ctx, tid, d.chap.username), 'account-exists', 'binding-exists');
       }
       for (const other of target.accounts.filter((a) => a !== d.chap.username)) {
@@ -574,6 +699,7 @@ export class TgtTarget implements TargetHelper {
       // ACLs: never an address rule (ALL, or the 0.0.0.0 placeholder from a tgt-admin restore)
       for (const a of target.acls.filter((x) => !isInitiatorNameAcl(x))) {
         await this.adm.runTolerating(this.unbindAclArgv(tid, a), 'acl-not-found');
+        acls = acls.filter((x) => x !== a);
         if (a === 'ALL') log().warn({ iqn: d.iqn }, 'removed initiator-address ALL from target');
       }
       if (d.acl.mode === 'exact') {
@@ -581,38 +707,47 @@ export class TgtTarget implements TargetHelper {
         const extra = target.acls.filter((a) => isInitiatorNameAcl(a) && !want.includes(a));
         for (const a of extra) {
           await this.adm.runTolerating(this.unbindInitiatorArgv(tid, a), 'acl-not-found');
+          acls = acls.filter((x) => x !== a);
           log().warn({ iqn: d.iqn, initiator: a }, 'revoked initiator that is not attached');
         }
         if (extra.length > 0) await this.closeSessions(target, (n) => extra.some((x) => sameIscsiName(x, n)) && !want.some((w) => sameIscsiName(w, n)));
         for (const w of want) {
-          if (!target.acls.includes(w)) await this.adm.runTolerating(this.bindInitiatorArgv(tid, w), 'acl-exists');
+          if (!target.acls.includes(w)) {
+            await this.adm.runTolerating(this.bindInitiatorArgv(tid, w), 'acl-exists');
+            acls.push(w);
+          }
         }
       }
     } catch (e) {
-      if (created) await this.destroyTarget(tid, d.iqn, d.chap.username);
+      if (created) await this.destroyTarget(tid, d.iqn, d.chap.username, { acls, nexuses: [] });
       throw e;
     }
-    const final = findTarget(await this.adm.showTargets(), d.iqn);
-    if (!final) throw new Error(`target ${d.iqn} vanished while it was being set up`);
-    const finalLu = final.luns.find((l) => l.lun === TGT_LUN);
-    if (!finalLu || finalLu.backingStorePath === null || !final.accounts.includes(d.chap.username)) {
-      if (created) await this.destroyTarget(tid, d.iqn, d.chap.username);
-      throw new Error(`target ${d.iqn} is incomplete after setup (LUN 1 or CHAP account missing)`);
-    }
-    return { target: final, created };
+    return { tid, acls, created, snapshot: snap, state: { ...target, accounts: [d.chap.username], acls } };
   }
 
-  /** `--op new --mode target` with the next free tid; retried if another tool took that tid. */
-  private async createTarget(iqn: string): Promise<TgtTargetInfo> {
-    return this.tidLock.run('tid', async () => {
+  /**
+   * `--op new --mode target` with the next free tid (one above every tid in use, as tgt-admin
+   * does); retried if another tool took that tid. A target this process made after `snap` was read
+   * is missing from it, so the tid is then also above the last one made here.
+   */
+  private async createTarget(iqn: string, snap: Snapshot): Promise<TgtTargetInfo> {
+    const daemon = this.daemon;
+    return daemon.tidLock.run('tid', async () => {
+      let { listing } = snap;
+      let stale = daemon.creates !== snap.creates;
       for (let attempt = 1; attempt <= 5; attempt++) {
-        const targets = await this.adm.showTargets();
-        const existing = findTarget(targets, iqn);
+        if (attempt > 1) {
+          listing = await this.adm.listTargets();
+          stale = false;
+        }
+        const existing = listing.find(iqn);
         if (existing) return existing;
-        const tid = nextFreeTid(targets);
+        const tid = stale ? Math.max(listing.nextFreeTid(), daemon.lastTid + 1) : listing.nextFreeTid();
         if (await this.adm.runTolerating(newTargetArgv(this.adm.ctx, tid, iqn), 'target-exists')) {
-          const made = findTarget(await this.adm.showTargets(), iqn);
-          if (made) return made;
+          daemon.creates += 1;
+          daemon.lastTid = tid;
+          // what tgtd makes: a ready target with only the controller LUN 0
+          return { tid, iqn, driver: this.o.targetProtocol, state: 'ready', nexuses: [], luns: [], accounts: [], outgoingAccounts: [], acls: [] };
         }
       }
       throw new Error(`could not allocate a tid for ${iqn}`);
@@ -660,12 +795,18 @@ export class TgtTarget implements TargetHelper {
    * Revoke every ACL (nobody can log in again), close the sessions, then delete the target. tgtd
    * refuses even a forced delete while a command is in flight ("this logical unit is still active"),
    * so that is retried for a while. tgt sometimes ignores --force silently (launchpad bug 1305343);
-   * as cinder, check and retry without it.
+   * as cinder, check and retry without it. `known` is the target as the caller read it (its ACLs
+   * and sessions); without it the listing is read.
    */
-  private async destroyTarget(tid: number, iqn: string, account: string | null): Promise<void> {
+  private async destroyTarget(tid: number, iqn: string, account: string | null, known?: Pick<TgtTargetInfo, 'acls' | 'nexuses'>): Promise<void> {
     try {
-      const target = findTarget(await this.adm.showTargets(), iqn);
-      if (target && target.tid === tid) {
+      let target: Pick<TgtTargetInfo, 'acls' | 'nexuses' | 'tid' | 'iqn'> | undefined;
+      if (known) target = { ...known, tid, iqn };
+      else {
+        const found = (await this.adm.listTargets()).find(iqn);
+        target = found && found.tid === tid ? found : undefined;
+      }
+      if (target) {
         for (const a of target.acls) await this.adm.runTolerating(this.unbindAclArgv(tid, a), 'acl-not-found');
         await this.closeSessions(target, () => true);
       }
@@ -680,11 +821,15 @@ export class TgtTarget implements TargetHelper {
           await sleep(Math.min(50 * attempt, 500));
         }
       }
-      if (findTarget(await this.adm.showTargets(), iqn)) {
-        log().warn({ iqn, tid }, 'silent failure of forced target removal; retrying without --force');
-        await this.adm.runTolerating(deleteTargetArgv(this.adm.ctx, tid), 'target-not-found');
+      // verified with one small request; only a tid still in use needs the listing (ours, or a new target's?)
+      if (await this.adm.targetExists(tid)) {
+        const still = (await this.adm.listTargets()).find(iqn);
+        if (still && still.tid === tid) {
+          log().warn({ iqn, tid }, 'silent failure of forced target removal; retrying without --force');
+          await this.adm.runTolerating(deleteTargetArgv(this.adm.ctx, tid), 'target-not-found');
+        }
+        if ((await this.adm.listTargets()).find(iqn)) throw new Error(`target ${iqn} (tid ${tid}) is still present after delete`);
       }
-      if (findTarget(await this.adm.showTargets(), iqn)) throw new Error(`target ${iqn} (tid ${tid}) is still present after delete`);
       if (account) await this.deleteUnusedAccounts([account]);
     } catch (e) {
       log().error({ iqn, tid, err: e }, 'could not delete target');
@@ -692,22 +837,24 @@ export class TgtTarget implements TargetHelper {
     }
   }
 
-  /** Delete CHAP accounts that no target uses any more (accounts are global in tgtd). */
-  private async deleteUnusedAccounts(users: readonly string[]): Promise<void> {
+  /**
+   * Delete CHAP accounts that no target uses any more (accounts are global in tgtd). `listing` may
+   * be one read before `gone` was deleted; otherwise it is read now.
+   */
+  private async deleteUnusedAccounts(users: readonly string[], from?: { listing: TargetListing; gone: string }): Promise<void> {
     if (users.length === 0) return;
-    const targets = await this.adm.showTargets();
-    const known = await this.adm.showAccounts();
+    const listing = from?.listing ?? (await this.adm.listTargets());
     const gone: string[] = [];
     for (const u of users) {
-      if (targets.some((t) => t.accounts.includes(u) || t.outgoingAccounts.includes(u))) continue;
-      if (known.includes(u)) await this.adm.runTolerating(deleteAccountArgv(this.adm.ctx, u), 'account-not-found');
+      if (listing.accountInUse(u, from?.gone)) continue;
+      await this.adm.runTolerating(deleteAccountArgv(this.adm.ctx, u), 'account-not-found');
       gone.push(u);
     }
     await this.accounts.forget(gone);
   }
 
   /** Close the connections of sessions whose initiator matches (they cannot log in again). */
-  private async closeSessions(target: TgtTargetInfo, matches: (initiator: string) => boolean): Promise<void> {
+  private async closeSessions(target: Pick<TgtTargetInfo, 'tid' | 'iqn' | 'nexuses'>, matches: (initiator: string) => boolean): Promise<void> {
     for (const nx of target.nexuses.filter((n) => matches(n.initiator))) {
       const conns = nx.connections.length > 0 ? nx.connections : [{ cid: 0, address: null }];
       for (const c of conns) {

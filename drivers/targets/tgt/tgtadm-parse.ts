@@ -339,6 +339,99 @@ export function findTarget(targets: readonly TgtTargetInfo[], iqn: string): TgtT
   return targets.find((t) => t.iqn === iqn);
 }
 
+// ---- one target out of the whole listing ------------------------------------------------------
+//
+// tgtadm cannot show one target's LUNs, accounts and ACLs (`--tid` shows only its iSCSI
+// parameters), so every lookup reads the whole listing: with 300 targets 340 KB, whose full parse
+// cost more than the rest of an attach put together and left megabytes of garbage per call. These
+// find the one target a caller needs in the text and parse only its block; the listing is still
+// read whole (what tgtd itself costs per call is the floor: bench/tgt-scale-probe.mts).
+
+/** The end of the line that starts at or contains `at` (the offset of its `\n`, or the text's length). */
+function lineEnd(text: string, at: number): number {
+  const nl = text.indexOf('\n', at);
+  return nl < 0 ? text.length : nl;
+}
+
+/** Whether the line `text[start, end)` is a target header, `Target <tid>: <iqn>` (trailing blanks allowed). */
+function isHeader(text: string, start: number, end: number): boolean {
+  return /^Target \d+: \S+\s*$/.test(text.slice(start, end));
+}
+
+/** Where the line `Target <tid>: <iqn>` starts in a listing, or -1. */
+function headerOffset(text: string, iqn: string): number {
+  const needle = `: ${iqn}`;
+  for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) {
+    const start = text.lastIndexOf('\n', at) + 1;
+    const end = lineEnd(text, at);
+    // the IQN must end the line (`…volume-1` is not `…volume-10`), and the line must be a header
+    if (text.slice(at + needle.length, end).trim() === '' && /^Target \d+$/.test(text.slice(start, at))) return start;
+  }
+  return -1;
+}
+
+/** The target with this IQN in `tgtadm --mode target --op show` text, parsing only its block. */
+export function findTargetInShow(text: string, iqn: string): TgtTargetInfo | undefined {
+  const start = headerOffset(text, iqn);
+  if (start < 0) return undefined;
+  let end = text.length;
+  // the block runs to the next header (every other line of a block is indented)
+  for (let at = text.indexOf('\nTarget ', start); at >= 0; at = text.indexOf('\nTarget ', at + 1)) {
+    if (isHeader(text, at + 1, lineEnd(text, at + 1))) {
+      end = at + 1;
+      break;
+    }
+  }
+  return parseShowTargets(text.slice(start, end)).find((t) => t.iqn === iqn);
+}
+
+/** tid and IQN of every target in a listing, from its header lines alone. */
+export function targetHeaders(text: string): Array<{ tid: number; iqn: string }> {
+  const out: Array<{ tid: number; iqn: string }> = [];
+  for (const m of text.matchAll(/^Target (\d+): (\S+)\s*$/gm)) out.push({ tid: Number(m[1]), iqn: m[2] as string });
+  return out;
+}
+
+/**
+ * One `tgtadm --mode target --op show` as read: the text, with lookups that parse only what they
+ * need. The whole parse is done at most once, and only when a caller asks for every target.
+ */
+export class TargetListing {
+  private parsed: TgtTargetInfo[] | null = null;
+
+  constructor(readonly text: string) {}
+
+  /** The target with this IQN (only its block is parsed). */
+  find(iqn: string): TgtTargetInfo | undefined {
+    if (this.parsed) return findTarget(this.parsed, iqn);
+    return findTargetInShow(this.text, iqn);
+  }
+
+  headers(): Array<{ tid: number; iqn: string }> {
+    return targetHeaders(this.text);
+  }
+
+  /** The lowest tid above every tid in use. */
+  nextFreeTid(): number {
+    return this.headers().reduce((max, h) => Math.max(max, h.tid), 0) + 1;
+  }
+
+  /** Every target, fully parsed (memoised). */
+  all(): TgtTargetInfo[] {
+    this.parsed ??= parseShowTargets(this.text);
+    return this.parsed;
+  }
+
+  /**
+   * Whether a target other than `exceptIqn` has `user` bound (incoming or outgoing). A user name
+   * that appears nowhere in the text is answered without parsing.
+   */
+  accountInUse(user: string, exceptIqn?: string): boolean {
+    if (!this.text.includes(user)) return false;
+    return this.all().some((t) => t.iqn !== exceptIqn && (t.accounts.includes(user) || t.outgoingAccounts.includes(user)));
+  }
+}
+
 /** The lowest tid above every tid in use (tgt-admin hands out tids the same way). */
 export function nextFreeTid(targets: readonly TgtTargetInfo[]): number {
   return targets.reduce((max, t) => Math.max(max, t.tid), 0) + 1;

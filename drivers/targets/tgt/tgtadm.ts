@@ -25,6 +25,7 @@ import {
   parseShowPortals,
   parseShowSystem,
   parseShowTargets,
+  TargetListing,
   type TgtPortal,
   type TgtSessionConnection,
   type TgtSystemInfo,
@@ -386,6 +387,19 @@ export class Tgtadm {
 
   async showTargets(): Promise<TgtTargetInfo[]> {
     return parseShowTargets((await this.run(showTargetsArgv(this.ctx))).stdout);
+  }
+
+  /** Every target, as text with lookups that parse only what they need (TargetListing). */
+  async listTargets(): Promise<TargetListing> {
+    return new TargetListing((await this.run(showTargetsArgv(this.ctx))).stdout);
+  }
+
+  /**
+   * Whether tgtd has a target with this tid: one small request (`--op show --tid`, the target's
+   * iSCSI parameters), whatever the number of targets. It does not say which IQN the tid has.
+   */
+  async targetExists(targetId: number): Promise<boolean> {
+    return this.runTolerating(showTargetParamsArgv(this.ctx, targetId), 'target-not-found');
   }
 
   async showAccounts(): Promise<string[]> {

@@ -83,6 +83,8 @@ export class FakeTgtd {
       case 'sys:show':
         return ok('System:\n    State: ready\n    debug: off\nLLDs:\n    iscsi: ready\n');
       case 'target:show':
+        // with --tid, tgtd shows only that target's iSCSI parameters (or refuses an unknown tid)
+        if (tid !== undefined) return t ? ok('MaxRecvDataSegmentLength=8192\nMaxQueueCmd=128\n') : refuse("can't find the target");
         return ok(this.render());
       case 'account:show':
         return ok(`Account list:\n${[...this.accounts.keys()].map((a) => `    ${a}\n`).join('')}`);

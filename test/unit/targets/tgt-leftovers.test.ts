@@ -109,6 +109,23 @@ describe('TgtTarget and crash leftovers', () => {
     expect(await helper.removeOrphanAccounts()).toBe(0);
   });
 
+  it('removeOrphanAccounts reads tgtd twice when every recorded account is bound, and forgets those a restart took once each', async () => {
+    const { fake, helper, vol, record } = setup();
+    const ids = Array.from({ length: 12 }, (_, i) => `${String(i).padStart(8, '0')}-1111-4111-8111-111111111111`);
+    for (const id of ids) await helper.createExport(vol(id));
+    fake.calls.length = 0;
+    expect(await helper.removeOrphanAccounts()).toBe(0);
+    // sys (is tgtd there?), the accounts, the listing: nothing per account
+    expect(fake.ops()).toEqual(['sys:show', 'account:show', 'target:show']);
+    expect((await record.read()).size).toBe(12);
+    // tgtd restarted empty: every recorded name is forgotten, without asking tgtd about each
+    fake.restart();
+    fake.calls.length = 0;
+    expect(await helper.removeOrphanAccounts()).toBe(0);
+    expect(fake.ops()).toEqual(['sys:show', 'account:show', 'target:show']);
+    expect((await record.read()).size).toBe(0);
+  });
+
   it('findExports lists live targets and target files with our prefix, and never needs tgtd', async () => {
     const { fake, helper, vol, volumesDir } = setup();
     await helper.createExport(vol(ID1));

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   findTarget,
+  findTargetInShow,
   isInitiatorNameAcl,
   nextFreeTid,
   parseShowAccounts,
@@ -10,6 +11,8 @@ import {
   parseShowPortals,
   parseShowSystem,
   parseShowTargets,
+  TargetListing,
+  targetHeaders,
 } from '../../../drivers/targets/tgt/tgtadm-parse.js';
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
@@ -106,5 +109,61 @@ describe('other show modes', () => {
       { sid: 8, cid: 0, initiator: 'iqn.1994-05.com.redhat:hostC', address: '::1' },
       { sid: 6, cid: 0, initiator: 'iqn.1994-05.com.redhat:hostA', address: '127.0.0.1' },
     ]);
+  });
+});
+
+describe('one target out of a listing (TargetListing, findTargetInShow)', () => {
+  const text = fixture('tgtadm-show-target-sessions.txt');
+  const all = parseShowTargets(text);
+
+  it('finds each target with exactly what the whole parse gives, first and last block alike', () => {
+    for (const t of all) expect(findTargetInShow(text, t.iqn)).toEqual(t);
+    expect(findTargetInShow(text, 'iqn.2010-10.org.openstack:volume-nope')).toBeUndefined();
+    expect(findTargetInShow('', all[0]!.iqn)).toBeUndefined();
+  });
+
+  it('matches the whole IQN of a header line only: not a prefix, not an initiator or ACL line', () => {
+    const a = 'iqn.2010-10.org.openstack:volume-1';
+    const listing = [
+      `Target 3: ${a}0`,
+      '    ACL information:',
+      `        ${a}`,
+      'Target 4: iqn.2000-01.other:t',
+      '    I_T nexus information:',
+      '        I_T nexus: 2',
+      `            Initiator: ${a} alias: none`,
+      '    ACL information:',
+      '        ALL',
+      `Target 12: ${a}`,
+      '    Account information:',
+      '        user1',
+      '    ACL information:',
+      '        iqn.1994-05.com.redhat:h',
+      '',
+    ].join('\n');
+    expect(findTargetInShow(listing, a)).toMatchObject({ tid: 12, iqn: a, accounts: ['user1'], acls: ['iqn.1994-05.com.redhat:h'] });
+    expect(findTargetInShow(listing, `${a}0`)).toMatchObject({ tid: 3, acls: [a] });
+    expect(findTargetInShow(listing, 'iqn.2010-10.org.openstack:volume-')).toBeUndefined();
+    expect(targetHeaders(listing)).toEqual([
+      { tid: 3, iqn: `${a}0` },
+      { tid: 4, iqn: 'iqn.2000-01.other:t' },
+      { tid: 12, iqn: a },
+    ]);
+    expect(new TargetListing(listing).nextFreeTid()).toBe(13);
+    expect(new TargetListing('').nextFreeTid()).toBe(1);
+  });
+
+  it('tells whether another target uses an account, parsing only when the name appears at all', () => {
+    const outgoing = fixture('tgtadm-show-target-outgoing.txt');
+    const parsed = parseShowTargets(outgoing);
+    const withIn = parsed.find((t) => t.accounts.length > 0)!;
+    const l = new TargetListing(outgoing);
+    expect(l.accountInUse('neverHeardOf')).toBe(false);
+    expect(l.accountInUse(withIn.accounts[0]!)).toBe(true);
+    expect(l.accountInUse(withIn.accounts[0]!, withIn.iqn)).toBe(parsed.some((t) => t !== withIn && (t.accounts.includes(withIn.accounts[0]!) || t.outgoingAccounts.includes(withIn.accounts[0]!))));
+    const out = parsed.find((t) => t.outgoingAccounts.length > 0);
+    if (out) expect(l.accountInUse(out.outgoingAccounts[0]!)).toBe(true);
+    expect(l.all()).toEqual(parsed);
+    expect(l.find(withIn.iqn)).toEqual(withIn);
   });
 });
