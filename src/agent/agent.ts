@@ -22,6 +22,7 @@ import { RpcSchedulerNotifier, RpcSchedulerCreateVolume } from './scheduler-noti
 import { createTargetSide, type TargetSide } from './target-factory.js';
 import { newKeyedMutex, type FlowDeps } from '../manager/flows/common.js';
 import { ExportRestore, type ExportRestoreOptions } from '../manager/flows/export-restore.js';
+import { startIdleGc } from './idle-gc.js';
 import type { TargetSupervisor } from '../../drivers/targets/target-supervisor.js';
 
 export interface AgentOptions {
@@ -184,12 +185,15 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
   const confPort = config.cinderblock.tgt_control_port;
   const tgtControlPort = opts.tgtControlPort ?? (confPort > 0 ? confPort : Number.isSafeInteger(envPort) && envPort > 0 ? envPort : undefined);
   const logLevels = new LogLevelControl(logger);
+  // the heap a burst of work (hundreds of exports, a restore) grew goes back once idle (idle-gc.ts)
+  const idleGc = startIdleGc({ logger });
 
   const running: RunningBackend[] = [];
   const sides: TargetSide[] = [];
   const restores: ExportRestore[] = [];
   const restoredAll: Array<Promise<void>> = [];
   const stopAll = async () => {
+    idleGc.stop();
     for (const side of sides) side.supervisor.stop();
     for (const b of running) {
       await b.server.stop().catch((err: unknown) => logger.error({ err }, `stopping RPC server of ${b.backend.host} failed`));

@@ -280,6 +280,10 @@ function mysqlPoolOptions(url: MysqlUrl, opts: OpenDatabaseOptions): mysql.PoolO
     connectTimeout: opts.connectTimeoutMs ?? 10_000,
     waitForConnections: true,
     queueLimit: 0,
+    // Kysely sends text queries (`query`), never prepared statements, yet mysql2 gives every
+    // connection a statement cache preallocated for 16000 entries: 512 KiB each, unused
+    // (heap snapshot of the agent, bench/attach-scale-bench.mts).
+    maxPreparedStatements: 1,
     // TINYINT(1) is how SQLAlchemy's Boolean lands on MySQL.
     typeCast: (field, next) => {
       if (field.type === 'TINY' && field.length === 1) {
