@@ -1,6 +1,6 @@
 // Copy engine against cinder's dd between real LVs (the lab guest: device-mapper, LVM, thin
 // pools), in one run on the same devices: thick → thick dense, thin 90%-sparse → fresh thin,
-// clear of a thick LV. Each against cinder's exact dd (CONTRACT.md §6), `qemu-img convert -t
+// clear of a thick LV. Each against cinder's exact dd (cinder/volume/volume_utils.py copy_volume), `qemu-img convert -t
 // none -T none`, and fio's sequential read of the source / write of the destination as the
 // ceiling. Runs in the guest as a script:
 //

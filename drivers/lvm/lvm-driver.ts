@@ -744,7 +744,7 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
   // -------------------------------------------------------------------------------------------
   // Capabilities
 
-  /** cinder's _update_volume_stats, from one fresh report (CONTRACT §4). */
+  /** cinder's _update_volume_stats, from one fresh report (cinder/volume/drivers/lvm.py). */
   async getVolumeStats(): Promise<BackendStats> {
     const report = await this.vg.report({ fresh: true });
     const type = this.type;

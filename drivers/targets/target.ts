@@ -1,4 +1,4 @@
-// The contract every target helper (tgt today, LIO later) offers the volume driver. A target helper
+// The contract every target helper (tgt, LIO) offers the volume driver. A target helper
 // turns a local block device or file into something a compute host can log in to, and it alone
 // decides who may log in. It knows nothing of AMQP, oslo objects or the database: the manager hands
 // it plain records and writes back what createExport returns.

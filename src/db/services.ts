@@ -14,7 +14,7 @@ import { serviceNotFound, serviceTooOld } from '../errors.js';
 import type { Cluster, Service, ServicesTable } from './schema.js';
 import type { Updateable } from 'kysely';
 
-/** What cinder-volume registers in Zed (CONTRACT §0). */
+/** What cinder-volume registers in Zed (cinder/service.py Service.start and _create_service_ref). */
 export const VOLUME_RPC_API_VERSION = '3.18';
 export const VOLUME_OBJECT_VERSION = '1.39';
 export const VOLUME_BINARY = 'cinder-volume';

@@ -308,7 +308,7 @@ export class RpcClient {
 }
 
 // ---------------------------------------------------------------------------------------------
-// What the volume service sends the scheduler (cinder/scheduler/rpcapi.py, CONTRACT §1).
+// What the volume service sends the scheduler (cinder/scheduler/rpcapi.py, SchedulerAPI).
 
 export const SCHEDULER_TOPIC = 'cinder-scheduler';
 

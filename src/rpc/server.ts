@@ -1,6 +1,6 @@
 // RPC server: oslo.messaging's RPCServer + RpcAMQPListener + AMQPIncomingMessage on RabbitMQ.
 //
-//  - consumes T, T.S and T_fanout_<hex> for each target (CONTRACT §2), re-declared and
+//  - consumes T, T.S and T_fanout_<hex> for each target (oslo_messaging/_drivers/impl_rabbit.py, Connection.declare_topic_consumer and declare_fanout_consumer), re-declared and
 //    re-consumed after every reconnect or channel error;
 //  - a message is acked on receipt, before dispatch (RpcAMQPListener); a failed ack discards it.
 //    amqplib only buffers the ack (ack-flush.ts), so handling starts once the ack frame has left

@@ -1,5 +1,5 @@
 // Names and declare arguments of the RabbitMQ objects oslo.messaging's rabbit driver uses
-// (CONTRACT §2; impl_rabbit.py Connection.declare_topic_consumer / declare_fanout_consumer /
+// (impl_rabbit.py Connection.declare_topic_consumer / declare_fanout_consumer /
 // declare_direct_consumer / topic_send / fanout_send / direct_send, _get_queue_arguments).
 //
 //   topic consumer  T, T.S : exchange <control_exchange> topic, durable = amqp_durable_queues or
@@ -56,7 +56,7 @@ export interface TopologyOptions {
 export const DEFAULT_CONTROL_EXCHANGE = 'openstack';
 
 /**
- * Properties kombu puts on every oslo message (CONTRACT §2, measured). Calls add
+ * Properties kombu puts on every oslo message (kombu's Producer.publish via impl_rabbit.py, measured on the wire). Calls add
  * `expiration` = timeout in ms; casts and replies have none.
  */
 export const MESSAGE_PROPERTIES: Readonly<Options.Publish> = Object.freeze({

@@ -48,7 +48,7 @@ describe('cinderblock as the volume service of a real cinder deployment', () => 
     const props = Object.fromEntries(parseTable(pools).map((r) => [r.Property, r.Value]));
     expect(props).toMatchObject({ name: `${host}#file`, pool_name: 'file', storage_protocol: 'iSCSI', vendor_name: 'Open Source', volume_backend_name: 'file', backend_state: 'up' });
 
-    // ...and the API gives the same report with its types: every capability of CONTRACT §4.
+    // ...and the API gives the same report with its types: every capability cinder/volume/drivers/lvm.py _update_volume_stats reports.
     const res = await stack.api('GET', '/scheduler-stats/get_pools?detail=true');
     expect(res.status).toBe(200);
     const pool = (res.body.pools as Array<{ name: string; capabilities: Record<string, unknown> }>).find((p) => p.name === `${host}#file`)!;

@@ -1,4 +1,4 @@
-// Declared objects on the real broker, inspected with rabbitmqctl: CONTRACT §2.
+// Declared objects on the real broker, inspected with rabbitmqctl, as oslo_messaging/_drivers/impl_rabbit.py declares them.
 import { afterAll, describe, expect, it } from 'vitest';
 import { AmqpConnection } from '../../../src/rpc/connection.js';
 import { RpcServer } from '../../../src/rpc/server.js';

@@ -9,7 +9,7 @@ import {
   topologyOptions,
 } from '../../../src/rpc/topology.js';
 
-describe('topology (CONTRACT §2)', () => {
+describe('topology (impl_rabbit.py declare_*_consumer)', () => {
   it('volume service targets mirror cinder/service.py start()', () => {
     expect(targetsForVolumeService({ host: 'storage1@lvm' })).toEqual([
       { topic: 'cinder-volume', server: 'storage1@lvm' },
