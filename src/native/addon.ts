@@ -36,6 +36,70 @@ export interface NativeAddon {
   tryLockFile(fd: number): boolean;
   unlockFile(fd: number): void;
   sdNotify(address: string, state: string): void;
+  /** The copy engine: each call starts a job on its own thread and returns its handle; see copy.ts. */
+  copyStart(
+    src: string,
+    dst: string,
+    opts: RawCommon & {
+      length?: number;
+      sparse?: boolean;
+      destinationIsZeroed?: boolean;
+      verify?: boolean;
+      offload?: boolean;
+      mode?: number;
+      extents?: number[];
+    },
+  ): RawHandle<RawCopyResult>;
+  clearStart(path: string, bytes: number, opts: RawCommon & { allowDiscard?: boolean; keepAllocated?: boolean }): RawHandle<RawCopyResult>;
+  checksumStart(path: string, opts: RawCommon & { length?: number }): RawHandle<RawCopyResult>;
+}
+
+// ---- the copy engine's handles (src/native/copy.ts wraps them) ----
+
+export interface CopyProgress {
+  /** Bytes of the range dealt with so far (written, or found to need no write). */
+  bytesDone: number;
+  bytesTotal: number;
+  /** Bytes actually written to the destination so far. */
+  bytesWritten: number;
+  /** Zero blocks and source holes not written (skipped, or deallocated instead). */
+  bytesSkipped: number;
+  elapsedMs: number;
+}
+
+export type IoBackend = 'auto' | 'io_uring' | 'threads';
+
+export interface RawHandle<T> {
+  promise: Promise<T>;
+  cancel(): void;
+  progress(): CopyProgress;
+}
+
+export interface RawCommon {
+  bpsLimit?: number;
+  ioprioClass?: number;
+  ioprioLevel?: number;
+  blockSize?: number;
+  depth?: number;
+  sync?: boolean;
+  direct?: boolean;
+  ioBackend?: IoBackend;
+  testFault?: string;
+}
+
+export interface RawCopyResult {
+  bytesCopied: number;
+  bytesWritten: number;
+  bytesSkippedZero: number;
+  bytesSkippedHoles: number;
+  method: string;
+  directIoSource: boolean;
+  directIoDestination: boolean;
+  checksum?: string;
+  ioBackend: string;
+  blockSize: number;
+  depth: number;
+  elapsedMs: number;
 }
 
 export const ADDON_RELATIVE_PATH = path.join('build', 'Release', 'cinderblock_native.node');

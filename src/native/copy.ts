@@ -4,7 +4,7 @@
 // zero blocks and source holes not written, FICLONE/copy_file_range between files on one
 // filesystem, a per-device bandwidth limit shared fairly by concurrent copies, an I/O priority,
 // an XXH64 of what was written. Each call runs on threads of its own, never libuv's pool.
-import { addon } from './addon.js';
+import { addon, type CopyProgress, type IoBackend, type RawCommon, type RawCopyResult, type RawHandle } from './addon.js';
 import { NativeError, errnoName, toNativeError, type Hints } from './errors.js';
 import { log } from '../log.js';
 
@@ -14,18 +14,7 @@ export interface IoPriority {
   level?: number;
 }
 
-export interface CopyProgress {
-  /** Bytes of the range dealt with so far (written, or found to need no write). */
-  bytesDone: number;
-  bytesTotal: number;
-  /** Bytes actually written to the destination so far. */
-  bytesWritten: number;
-  /** Zero blocks and source holes not written (skipped, or deallocated instead). */
-  bytesSkipped: number;
-  elapsedMs: number;
-}
-
-export type IoBackend = 'auto' | 'io_uring' | 'threads';
+export type { CopyProgress, IoBackend } from './addon.js';
 
 export interface CopyOptions {
   /** Bytes to copy from the start of the source; default the whole source. */
@@ -177,63 +166,6 @@ export class CopyError extends NativeError {
     this.reason = reason;
     this.bytesDone = bytesDone;
   }
-}
-
-// ---- the raw addon ------------------------------------------------------------------------
-
-interface RawHandle<T> {
-  promise: Promise<T>;
-  cancel(): void;
-  progress(): CopyProgress;
-}
-
-interface RawCommon {
-  bpsLimit?: number;
-  ioprioClass?: number;
-  ioprioLevel?: number;
-  blockSize?: number;
-  depth?: number;
-  sync?: boolean;
-  direct?: boolean;
-  ioBackend?: IoBackend;
-  testFault?: string;
-}
-
-interface RawCopyResult {
-  bytesCopied: number;
-  bytesWritten: number;
-  bytesSkippedZero: number;
-  bytesSkippedHoles: number;
-  method: string;
-  directIoSource: boolean;
-  directIoDestination: boolean;
-  checksum?: string;
-  ioBackend: string;
-  blockSize: number;
-  depth: number;
-  elapsedMs: number;
-}
-
-interface CopyAddon {
-  copyStart(
-    src: string,
-    dst: string,
-    opts: RawCommon & {
-      length?: number;
-      sparse?: boolean;
-      destinationIsZeroed?: boolean;
-      verify?: boolean;
-      offload?: boolean;
-      mode?: number;
-      extents?: number[];
-    },
-  ): RawHandle<RawCopyResult>;
-  clearStart(path: string, bytes: number, opts: RawCommon & { allowDiscard?: boolean; keepAllocated?: boolean }): RawHandle<RawCopyResult>;
-  checksumStart(path: string, opts: RawCommon & { length?: number }): RawHandle<RawCopyResult>;
-}
-
-function copyAddon(): CopyAddon {
-  return addon() as unknown as CopyAddon;
 }
 
 // ---- option checks --------------------------------------------------------------------------
@@ -407,7 +339,7 @@ export function copy(src: string, dst: string, opts: CopyOptions & TestOnlyCopyO
     ...(opts.testOnlyFault ? { testFault: opts.testOnlyFault } : {}),
     ...(opts.sourceExtents ? { extents: flattenExtents(opts.sourceExtents) } : {}),
   };
-  return run(() => copyAddon().copyStart(src, dst, raw), `copying ${src} to ${dst}`, opts, (r) => ({
+  return run(() => addon().copyStart(src, dst, raw), `copying ${src} to ${dst}`, opts, (r) => ({
     bytesCopied: r.bytesCopied,
     bytesWritten: r.bytesWritten,
     bytesSkippedZero: r.bytesSkippedZero,
@@ -437,7 +369,7 @@ export function clear(path: string, bytes: number, opts: ClearOptions = {}): Pro
     ...(opts.allowDiscard !== undefined ? { allowDiscard: opts.allowDiscard } : {}),
     ...(opts.keepAllocated !== undefined ? { keepAllocated: opts.keepAllocated } : {}),
   };
-  return run(() => copyAddon().clearStart(path, bytes, raw), `clearing ${bytes} bytes of ${path}`, opts, (r) => ({
+  return run(() => addon().clearStart(path, bytes, raw), `clearing ${bytes} bytes of ${path}`, opts, (r) => ({
     bytesCleared: r.bytesCopied,
     method: r.method as ClearResult['method'],
     bytesWritten: r.bytesWritten,
@@ -450,5 +382,5 @@ export function clear(path: string, bytes: number, opts: ClearOptions = {}): Pro
 export function checksum(path: string, opts: ChecksumOptions = {}): Promise<string> {
   checkInt('length', opts.length, 0);
   const raw = { ...commonOptions(opts), ...(opts.length !== undefined ? { length: opts.length } : {}) };
-  return run(() => copyAddon().checksumStart(path, raw), `checksumming ${path}`, opts, (r) => prefixed(r.checksum)!);
+  return run(() => addon().checksumStart(path, raw), `checksumming ${path}`, opts, (r) => prefixed(r.checksum)!);
 }
