@@ -3,9 +3,10 @@
 // rebuilds its own targets from this file (reconcile), and never rewrites rtslib's
 // saveconfig.json (/etc/target/, /etc/rtslib-fb-target/ on Debian), which may describe other
 // owners' objects.
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { invalidInput } from '../../../src/errors.js';
+import { writeFileAtomically } from '../../../src/fs/atomic-write.js';
 import type { ChapCredentials } from '../chap.js';
 import { assertBackingPath, assertChapCredential, assertInitiatorName, assertTargetIqn } from '../validate.js';
 
@@ -56,11 +57,7 @@ export async function readLioState(path: string): Promise<LioState> {
   return { version: 1, exports };
 }
 
-/** Write to a temp file, then rename: a crash leaves the old or the new file, never half. */
+/** Atomically (src/fs/atomic-write.ts): a crash leaves the old or the new file, never half. */
 export async function writeLioState(path: string, state: LioState): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, path);
+  await writeFileAtomically(path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
 }

@@ -8,10 +8,10 @@
 // here when the account is deleted. User names only, no secrets; 0600 all the same.
 //
 // A dot file: tgt's `include <volumes_dir>/*` (cinder's cinder_tgt.conf) never picks it up.
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { KeyedMutex } from '../../../src/concurrency/keyed-mutex.js';
+import { writeFileAtomically } from '../../../src/fs/atomic-write.js';
 import { log } from '../../../src/log.js';
 import { isIscsiName } from '../validate.js';
 
@@ -101,27 +101,8 @@ export class TgtAccountRecord {
   private async update(fn: (r: AccountRecord) => boolean, opts: { sync: boolean }): Promise<void> {
     await fileLocks.run(this.path, async () => {
       const r = await this.read();
-      if (fn(r)) await writeAtomically(this.path, renderAccountRecord(r), opts.sync);
+      if (fn(r)) await writeFileAtomically(this.path, renderAccountRecord(r), { sync: opts.sync });
     });
   }
 }
 
-/** temp file (+ fsync when `sync`) + rename: after a crash the file is the old one or the new one. */
-async function writeAtomically(path: string, text: string, sync: boolean): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o750 });
-  const tmp = join(dir, `${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(text, 'utf8');
-    if (sync) await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-}

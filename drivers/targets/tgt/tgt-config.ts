@@ -11,10 +11,10 @@
 //
 // The file also serves the agent as its record of which initiators are attached on this host
 // (ensureExport restores the ACLs from it). It holds the CHAP secret: written 0600, atomically.
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { invalidInput } from '../../../src/errors.js';
+import { writeFileAtomically } from '../../../src/fs/atomic-write.js';
 import type { ChapCredentials } from '../chap.js';
 import {
   assertBackingPath,
@@ -151,31 +151,15 @@ export async function readTgtTargetConfigText(path: string): Promise<{ config: T
 }
 
 /**
- * Write atomically (temp file + fsync + rename), mode 0600: the file holds the CHAP secret. The
- * temp file is a dot file so an `include <dir>/*` glob in tgt's config never picks it up. With
- * `unlessText`, nothing is written when the file would come out as that text. True when written.
+ * Write atomically (src/fs/atomic-write.ts: a dot temp file tgt's `include <dir>/*` never picks up,
+ * fsync, rename), mode 0600: the file holds the CHAP secret. With `unlessText`, nothing is written
+ * when the file would come out as that text. True when written.
  */
 export async function writeTgtTargetConfig(path: string, c: TgtTargetConfig, opts: { unlessText?: string } = {}): Promise<boolean> {
   const text = renderTgtTargetConfig(c);
   // a restore rewrites every export's file: one that already says the same is left alone (no fsync)
   if (opts.unlessText === text) return false;
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o750 });
-  const tmp = join(dir, `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(text, 'utf8');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await chmod(tmp, 0o600);
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
+  await writeFileAtomically(path, text, { mode: 0o600 });
   return true;
 }
 
