@@ -108,7 +108,8 @@ function parseConnector(raw: string | null): Connector | null {
 }
 
 /**
- * What stays attached once the operation in hand is done: the volume's attachments that are
+ * What stays attached once the operation in hand is done, as the exports' revocation policy and
+ * the remove-export decision read it: the connectors of the volume's attachments that are
  * attached or attaching with a connector, less `leaving` (the one being detached). Rows already
  * marked `detached` by an attachment_delete we answered are gone as far as access goes, even
  * though cinder-api deletes them only after our reply (listByVolume leaves them out).
@@ -122,7 +123,6 @@ async function remainingConnectors(deps: FlowDeps, volumeId: string, leaving: st
   }
   return out;
 }
-
 
 /**
  * Undo a connect whose attachment cannot be recorded: revoke this initiator unless another
