@@ -30,14 +30,14 @@ import { hostname as osHostname } from 'node:os';
 import { access } from 'node:fs/promises';
 import type { Logger } from '../../src/log.js';
 import { log } from '../../src/log.js';
-import { volumeBackendApiException } from '../../src/errors.js';
 import { blockDeviceSize, zeroOutRange } from '../../src/native/index.js';
 import type { BackendStats, CloneSource, DriverSnapshot, DriverVolume, ModelUpdate, PoolStats, VolumeDriver } from '../driver.js';
-
-export type { CloneSource } from '../driver.js';
 import { formatOverSubscriptionRatio } from '../capacity.js';
 import { gibSize } from './lvm-commands.js';
-import { invalidConfigurationValue, invalidParameterValue, manageExistingInvalidReference, notImplementedError as notImplemented, volumeIsBusy } from '../../src/errors.js';
+import {
+  invalidConfigurationValue, invalidParameterValue, manageExistingInvalidReference, notImplementedError as notImplemented, volumeBackendApiException,
+  volumeIsBusy,
+} from '../../src/errors.js';
 import type { ExtentRange } from './lvm-commands.js';
 import {
   CLONE_SNAPSHOT_PREFIX, WIPE_LV_PREFIX, cloneSnapshotName, decodeWipeTag, encodeWipeTags, escapeSnapshotName, exportPath,
@@ -51,6 +51,8 @@ import { LvmCommandError, execaLvmRunner, type LvmRunner } from './lvm-runner.js
 import { AllocationGate } from '../../src/concurrency/allocation-gate.js';
 import { LvmVolumeGroup } from './lvm-vg.js';
 import { simpleCopy, type VolumeCopyFn } from './volume-copy.js';
+
+export type { CloneSource } from '../driver.js';
 
 export type LvmType = 'default' | 'thin' | 'auto';
 
