@@ -1,6 +1,7 @@
-// The contract between the volume manager and a storage backend. Drivers know nothing of AMQP,
-// of oslo objects or of the database: the manager hands them plain records and writes back the
-// model updates they return, as cinder's VolumeManager does with its drivers.
+// The data side of the contract between the volume manager and a storage backend (the export side
+// is exports.ts). Drivers know nothing of AMQP, of oslo objects or of the database: the manager
+// hands them plain records and writes back the model updates they return, as cinder's
+// VolumeManager does with its drivers.
 
 export interface DriverVolume {
   id: string;
@@ -63,6 +64,16 @@ export interface BackendStats {
   [extra: string]: unknown;
 }
 
+/** What a clone needs of its source volume. */
+export type CloneSource = Pick<DriverVolume, 'id' | 'name' | 'size'>;
+
+/**
+ * A backend's data side: everything the manager does to volumes and snapshots on it. The export
+ * side is not here: exports.ts builds it once per backend from exportPath and prepareExport.
+ * A driver throws the catalog's errors (src/errors.ts) itself: VolumeIsBusy/SnapshotIsBusy when
+ * a resource cannot go now (the manager keeps it), Python's NotImplementedError for an optional
+ * capability it lacks (the manager falls back to its generic path, as cinder's does).
+ */
 export interface VolumeDriver {
   /** The class name cinder would log, e.g. `LVMVolumeDriver`, `FileVolumeDriver`. */
   readonly className: string;
@@ -76,59 +87,28 @@ export interface VolumeDriver {
   secureFileOperationsEnabled(): boolean;
 
   createVolume(volume: DriverVolume): Promise<ModelUpdate | null>;
+  /** Absent volume is success; VolumeIsBusy when it cannot go. */
   deleteVolume(volume: DriverVolume): Promise<void>;
   extendVolume(volume: DriverVolume, newSizeGb: number): Promise<void>;
   /** The local block device or file that holds the volume's data. */
-  localPath(volume: DriverVolume): string;
-}
+  localPath(volume: Pick<DriverVolume, 'name'>): string;
+  /** Whether the volume's data exists on the backend (crash recovery, tests). */
+  volumeExists(volume: DriverVolume): Promise<boolean>;
 
-// ---- snapshots, clones, revert, manage, export delegation (the manager's flows, CONTRACT §3) ----
-
-/** What the target helper needs to know of a connector; the manager validates it first. */
-export type { Connector, ConnectionInfo, TerminateOptions } from './targets/target.js';
-import type { Connector, ConnectionInfo, TerminateOptions } from './targets/target.js';
-
-/** cinder's NotImplementedError from a driver: the manager falls back to its generic path. */
-export class DriverNotImplemented extends Error {
-  constructor(what: string) {
-    super(`${what} is not implemented by this driver`);
-    this.name = 'NotImplementedError';
-  }
-}
-
-/** cinder.exception.VolumeIsBusy / SnapshotIsBusy: the resource cannot go now, keep it. */
-export class ResourceBusy extends Error {
-  constructor(
-    readonly kind: 'volume' | 'snapshot',
-    readonly resourceName: string,
-  ) {
-    super(`${kind} ${resourceName} is busy`);
-    this.name = kind === 'volume' ? 'VolumeIsBusy' : 'SnapshotIsBusy';
-  }
-}
-
-/** The backend has no room for a new volume or snapshot (the file pool's ENOSPC). */
-export class PoolFull extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PoolFull';
-  }
-}
-
-export interface FullVolumeDriver extends VolumeDriver {
   createSnapshot(snapshot: DriverSnapshot): Promise<ModelUpdate | null>;
-  /** Absent snapshot is success; ResourceBusy when it cannot go. */
+  /** Absent snapshot is success; SnapshotIsBusy (or VolumeIsBusy) when it cannot go. */
   deleteSnapshot(snapshot: DriverSnapshot): Promise<void>;
   /** New volume with the snapshot's content, grown to volume.size. */
   createVolumeFromSnapshot(volume: DriverVolume, snapshot: DriverSnapshot): Promise<ModelUpdate | null>;
   /** New volume with the source volume's content, grown to volume.size. */
-  createClonedVolume(volume: DriverVolume, source: DriverVolume): Promise<ModelUpdate | null>;
-  /** Native revert; DriverNotImplemented makes the manager copy through a temp volume. */
+  createClonedVolume(volume: DriverVolume, source: CloneSource): Promise<ModelUpdate | null>;
+  /** Native revert; NotImplementedError makes the manager copy through a temp volume. */
   revertToSnapshot(volume: DriverVolume, snapshot: DriverSnapshot): Promise<void>;
   /** cinder's snapshot_revert_use_temp_snapshot(): take a safety snapshot before reverting. */
   snapshotRevertUseTempSnapshot(): boolean;
-  /** Copies `bytes` of one local path to another (the generic revert/copy path). */
+  /** Copies `bytes` of one local path to another (the generic revert's copy). */
   copyData(src: string, dst: string, bytes: number): Promise<void>;
+
   /** true when the type change needs no data movement (cinder's driver.retype returning True). */
   retype(volume: DriverVolume, newExtraSpecs: Record<string, string | null>): Promise<boolean>;
   /** Size in GiB (rounded up) of an existing backend object named by `ref` (manage_existing_get_size). */
@@ -137,33 +117,10 @@ export interface FullVolumeDriver extends VolumeDriver {
   manageExisting(volume: DriverVolume, ref: Record<string, unknown>): Promise<ModelUpdate | null>;
   /** Forget the volume without touching its data (cinder's unmanage). */
   unmanage(volume: DriverVolume): Promise<void>;
-  /** Whether the volume's data exists on the backend (crash recovery, tests). */
-  volumeExists(volume: DriverVolume): Promise<boolean>;
 
-  // Export delegation to the target helper (cinder's driver.create_export etc.).
-  validateConnector(connector: Connector): void;
-  createExport(volume: DriverVolume): Promise<ModelUpdate | null>;
-  ensureExport(volume: DriverVolume, initiators?: readonly string[]): Promise<void>;
-  removeExport(volume: DriverVolume): Promise<void>;
-  initializeConnection(volume: DriverVolume, connector: Connector): Promise<ConnectionInfo>;
-  terminateConnection(volume: DriverVolume, connector: Connector | null, opts: TerminateOptions): Promise<void>;
-  /** Make a grown volume's new size visible through its export. */
-  extendTarget(volume: DriverVolume): Promise<void>;
-  /**
-   * The start-up sweep of what a crash left: exports the target helper finds (live or in its
-   * record) that serve one of this backend's volumes, told by their backing device. Never
-   * starts a target daemon.
-   */
-  findExports?(): Promise<BackendExport[]>;
-  /** Delete the CHAP accounts the target helper created that no target uses; returns how many. */
-  removeOrphanExportAccounts?(): Promise<number>;
-}
-
-/** An export of one of this backend's volumes, as findExports reports it. */
-export interface BackendExport {
-  /** the volume name the export was made for (`volume-<uuid>`) */
-  volumeName: string;
-  iqn: string;
-  /** the target exists on the daemon now (otherwise only the helper's record names it) */
-  live: boolean;
+  // What the export side needs of the data side (exports.ts).
+  /** The device or file a target serves for the volume; it depends on the volume's name only. */
+  exportPath(volume: Pick<DriverVolume, 'name'>): string;
+  /** Make exportPath usable before it is exported (LVM: activate the LV). */
+  prepareExport(volume: Pick<DriverVolume, 'name'>): Promise<void>;
 }

@@ -125,6 +125,8 @@ export const programmingError = (reason: string): CinderError => raise('Programm
  */
 export const notImplementedError = (message: string): CinderError => new CinderError(message, { className: 'NotImplementedError', module: 'builtins' });
 export const isNotImplementedError = (err: unknown): boolean => err instanceof CinderError && err.className === 'NotImplementedError';
+/** VolumeIsBusy or SnapshotIsBusy from a driver: the resource cannot go now; the manager keeps it. */
+export const isBusyError = (err: unknown): boolean => err instanceof CinderError && (err.className === 'VolumeIsBusy' || err.className === 'SnapshotIsBusy');
 
 /** Python's repr of a list of strings, as cinder's messages print them. */
 function pyList(xs: string[]): string {

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { DriverVolume } from '../../drivers/driver.js';
 import { Configfs } from '../../drivers/targets/lio/configfs.js';
 import { createDriver } from '../../src/agent/driver-factory.js';
-import { createTargetHelper } from '../../src/agent/target-factory.js';
+import { createExports, createTargetSide } from '../../src/agent/target-factory.js';
 import { configFromText } from '../../src/config/load.js';
 import { createLogger, setRootLogger } from '../../src/log.js';
 import { sh } from '../../test/lab/lab-io.js';
@@ -20,14 +20,14 @@ const conf = `[DEFAULT]\nenabled_backends = lvm\nstate_path = ${WORK}\n[lvm]\nvo
 async function backend() {
   const config = configFromText(conf, { hostname: 'cblab-guest', myIp: '127.0.0.1' });
   const b = config.backends[0]!;
-  const t = createTargetHelper(b, { logger: createLogger({ level: 'error', pretty: false }) })!;
-  const d = createDriver(config, b, t);
+  const side = createTargetSide(b, { logger: createLogger({ level: 'error', pretty: false }) })!;
+  const d = createDriver(config, b);
   await d.doSetup(); await d.checkForSetupError();
-  return { t, d };
+  return { t: side.helper, d, e: createExports(d, side), s: side.supervisor };
 }
 const res: Record<string, number> = { n: N };
 const lap = (k: string, t: number) => { res[k] = Math.round((Date.now() - t) / 10) / 100; console.log(k, res[k]); };
-let { t: target, d: driver } = await backend();
+let { t: target, d: driver, e: exports, s: supervisor } = await backend();
 const vols: DriverVolume[] = [];
 let t = Date.now();
 for (let i = 0; i < N; i++) {
@@ -37,9 +37,9 @@ for (let i = 0; i < N; i++) {
 }
 lap('create_s', t); t = Date.now();
 for (const v of vols) {
-  const mu = (await driver.createExport(v))!;
+  const mu = (await exports.createExport(v))!;
   v.providerLocation = mu.provider_location as string; v.providerAuth = mu.provider_auth as string;
-  await driver.initializeConnection(v, { initiator: 'iqn.2024-01.org.example:host-a', ip: '127.0.0.1', host: 'a' } as never);
+  await exports.initializeConnection(v, { initiator: 'iqn.2024-01.org.example:host-a', ip: '127.0.0.1', host: 'a' } as never);
 }
 lap('export_and_attach_s', t);
 const cf = new Configfs();
@@ -50,13 +50,14 @@ for (const v of vols) {
 }
 lap('wipe_s', t);
 t = Date.now();
-({ t: target, d: driver } = await backend());
+({ t: target, d: driver, e: exports, s: supervisor } = await backend());
 lap('restart_setup_s', t); t = Date.now();
+await supervisor.ready(); // the reconcile every export operation waits for first
 const listed = await target.listExports();
 lap('reconcile_s', t);
 res.restored = listed.length;
 t = Date.now();
-for (const v of vols) await driver.ensureExport(v, ['iqn.2024-01.org.example:host-a']);
+for (const v of vols) await exports.ensureExport(v, ['iqn.2024-01.org.example:host-a']);
 lap('init_host_ensure_export_s', t);
 const acls = vols.filter((v) => sh(['ls', `/sys/kernel/config/target/iscsi/iqn.2010-10.org.openstack:${v.name}/tpgt_1/acls`]).includes('host-a')).length;
 res.with_acl = acls;

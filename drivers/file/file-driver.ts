@@ -5,26 +5,14 @@
 // over-subscribes it within max_over_subscription_ratio.
 //
 // Snapshots and clones are reflinks (FICLONE) where the filesystem shares extents (probed once at
-// setup), otherwise sparse copies. Exports are delegated to the target helper (tgt), as cinder's
-// LVM driver delegates to its target_driver.
+// setup), otherwise sparse copies. The file itself is what a target exports (exportPath); the
+// export side is built beside the driver (drivers/exports.ts).
 import { constants as fsc } from 'node:fs';
 import { access, mkdir, open, readdir, rename, stat, statfs, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  PoolFull,
-  type BackendExport,
-  type BackendStats,
-  type Connector,
-  type ConnectionInfo,
-  type DriverSnapshot,
-  type DriverVolume,
-  type FullVolumeDriver,
-  type ModelUpdate,
-  type TerminateOptions,
-} from '../driver.js';
-import type { TargetHelper } from '../targets/target.js';
-import { TargetExports } from '../target-exports.js';
-import { bytesToGiB, formatOverSubscriptionRatio } from './capacity.js';
+import { volumeBackendApiException } from '../../src/errors.js';
+import type { BackendStats, CloneSource, DriverSnapshot, DriverVolume, ModelUpdate, VolumeDriver } from '../driver.js';
+import { bytesToGiB, formatOverSubscriptionRatio } from '../capacity.js';
 import { sparseCopy } from './copy-fallback.js';
 import { assertSafeName, snapshotFileName } from './names.js';
 
@@ -46,8 +34,6 @@ export interface FilePoolOptions {
   storageProtocol: string;
   filterFunction: string | null;
   goodnessFunction: string | null;
-  /** The export side; without one, connection RPCs fail with a clear error. */
-  target?: TargetHelper;
   /** Data copy; default: the native copy engine when built, else a sparse streaming copy. */
   copy?: CopyFn;
   /** Reflink; default src/native cloneFile. */
@@ -61,7 +47,7 @@ const VERSION = '1.0.0';
 
 async function defaultCopy(src: string, dst: string, bytes: number): Promise<void> {
   try {
-    const native = await import('../../src/native/copy.js');
+    const native = await import('../../src/native/index.js');
     if (typeof native.copy === 'function') {
       await native.copy(src, dst, { length: bytes, sparse: true, destinationIsZeroed: true });
       return;
@@ -88,7 +74,12 @@ function isNoSpace(err: unknown): boolean {
   return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
-export class FileVolumeDriver implements FullVolumeDriver {
+/** A full pool: cinder has no class of its own for it; its drivers raise VolumeBackendAPIException. */
+function poolFull(directory: string, err: unknown): Error {
+  return volumeBackendApiException(`file pool ${directory} is full: ${(err as Error).message}`, err);
+}
+
+export class FileVolumeDriver implements VolumeDriver {
   readonly className = 'FileVolumeDriver';
   private reflink = false;
   private readonly copyFn: CopyFn;
@@ -97,10 +88,7 @@ export class FileVolumeDriver implements FullVolumeDriver {
   constructor(private readonly opts: FilePoolOptions) {
     this.copyFn = opts.copy ?? defaultCopy;
     this.cloneFn = opts.clone ?? defaultClone;
-    this.exports = new TargetExports({ target: opts.target, backingPath: (v) => this.localPath(v) });
   }
-
-  private readonly exports: TargetExports;
 
   /** Whether the setup probe found reflink support (clones and snapshots share extents). */
   get usesReflink(): boolean {
@@ -198,7 +186,7 @@ export class FileVolumeDriver implements FullVolumeDriver {
     return null;
   }
 
-  async createClonedVolume(volume: DriverVolume, source: DriverVolume): Promise<ModelUpdate | null> {
+  async createClonedVolume(volume: DriverVolume, source: CloneSource): Promise<ModelUpdate | null> {
     assertSize(volume.size);
     const src = this.localPath(source);
     const dst = this.localPath(volume);
@@ -245,7 +233,7 @@ export class FileVolumeDriver implements FullVolumeDriver {
     try {
       await this.copyFn(src, dst, bytes);
     } catch (err) {
-      if (isNoSpace(err)) throw new PoolFull(`file pool ${this.opts.directory} is full: ${(err as Error).message}`);
+      if (isNoSpace(err)) throw poolFull(this.opts.directory, err);
       throw err;
     }
   }
@@ -272,7 +260,7 @@ export class FileVolumeDriver implements FullVolumeDriver {
       await this.copyFn(src, dst, bytes);
     } catch (err) {
       await unlink(dst).catch(() => undefined);
-      if (isNoSpace(err)) throw new PoolFull(`file pool ${this.opts.directory} is full: ${(err as Error).message}`);
+      if (isNoSpace(err)) throw poolFull(this.opts.directory, err);
       throw err;
     }
   }
@@ -317,42 +305,15 @@ export class FileVolumeDriver implements FullVolumeDriver {
     // The file stays where it is, under the volume's name.
   }
 
-  // ---- exports ----------------------------------------------------------------------------------
+  // ---- what a target exports ------------------------------------------------------------------
 
-  validateConnector(connector: Connector): void {
-    this.exports.validateConnector(connector);
+  /** The volume's file itself: tgt serves a regular file as a LUN. */
+  exportPath(volume: Pick<DriverVolume, 'name'>): string {
+    return this.localPath(volume);
   }
 
-  createExport(volume: DriverVolume): Promise<ModelUpdate | null> {
-    return this.exports.createExport(volume);
-  }
-
-  ensureExport(volume: DriverVolume, initiators?: readonly string[]): Promise<void> {
-    return this.exports.ensureExport(volume, initiators);
-  }
-
-  removeExport(volume: DriverVolume): Promise<void> {
-    return this.exports.removeExport(volume);
-  }
-
-  initializeConnection(volume: DriverVolume, connector: Connector): Promise<ConnectionInfo> {
-    return this.exports.initializeConnection(volume, connector);
-  }
-
-  terminateConnection(volume: DriverVolume, connector: Connector | null, opts: TerminateOptions): Promise<void> {
-    return this.exports.terminateConnection(volume, connector, opts);
-  }
-
-  extendTarget(volume: DriverVolume): Promise<void> {
-    return this.exports.extendTarget(volume);
-  }
-
-  findExports(): Promise<BackendExport[]> {
-    return this.exports.findExports();
-  }
-
-  removeOrphanExportAccounts(): Promise<number> {
-    return this.exports.removeOrphanAccounts();
+  async prepareExport(): Promise<void> {
+    // A file needs no activation.
   }
 
   // ---- stats ------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ export {
   type CloneSource,
   type LvmDriverOptions,
   type LvmType,
-  type SnapshotCapableDriver,
 } from './lvm-driver.js';
 export { LvmVolumeGroup, type LvmVolumeGroupOptions } from './lvm-vg.js';
 export * from './lvm-commands.js';

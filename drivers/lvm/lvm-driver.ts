@@ -30,12 +30,14 @@ import { hostname as osHostname } from 'node:os';
 import { access } from 'node:fs/promises';
 import type { Logger } from '../../src/log.js';
 import { log } from '../../src/log.js';
-import { volumeBackendApiException } from '../../src/errors.js';
 import { blockDeviceSize, zeroOutRange } from '../../src/native/index.js';
-import type { BackendStats, DriverSnapshot, DriverVolume, ModelUpdate, PoolStats, VolumeDriver } from '../driver.js';
-import { formatOverSubscriptionRatio } from '../file/capacity.js';
+import type { BackendStats, CloneSource, DriverSnapshot, DriverVolume, ModelUpdate, PoolStats, VolumeDriver } from '../driver.js';
+import { formatOverSubscriptionRatio } from '../capacity.js';
 import { gibSize } from './lvm-commands.js';
-import { invalidConfigurationValue, invalidParameterValue, notImplementedError as notImplemented, volumeIsBusy } from '../../src/errors.js';
+import {
+  invalidConfigurationValue, invalidParameterValue, manageExistingInvalidReference, notImplementedError as notImplemented, volumeBackendApiException,
+  volumeIsBusy,
+} from '../../src/errors.js';
 import type { ExtentRange } from './lvm-commands.js';
 import {
   CLONE_SNAPSHOT_PREFIX, WIPE_LV_PREFIX, cloneSnapshotName, decodeWipeTag, encodeWipeTags, escapeSnapshotName, exportPath,
@@ -46,8 +48,11 @@ import {
   lvmGiB, pyRound, thinPoolFreeGiB, versionAtLeast, type LvInfo, type PvSegment, type VgReport,
 } from './lvm-report.js';
 import { LvmCommandError, execaLvmRunner, type LvmRunner } from './lvm-runner.js';
+import { AllocationGate } from '../../src/concurrency/allocation-gate.js';
 import { LvmVolumeGroup } from './lvm-vg.js';
 import { simpleCopy, type VolumeCopyFn } from './volume-copy.js';
+
+export type { CloneSource } from '../driver.js';
 
 export type LvmType = 'default' | 'thin' | 'auto';
 
@@ -106,6 +111,11 @@ export interface LvmDriverOptions {
   runner?: LvmRunner;
   /** How volumes are copied (thick clone / volume from snapshot); default simpleCopy. */
   copy?: VolumeCopyFn;
+  /**
+   * The generic revert's copy of `bytes` from one device to another (copyData); default `copy`,
+   * dense and synced.
+   */
+  copyData?: (src: string, dst: string, bytes: number) => Promise<void>;
   blockDevice?: BlockDeviceOps;
   /**
    * How long a thick revert waits for LVM to finish a merge it deferred to the origin's
@@ -118,20 +128,11 @@ export interface LvmDriverOptions {
   logger?: Logger;
 }
 
-/** What createClonedVolume needs of the source volume. */
-export type CloneSource = Pick<DriverVolume, 'id' | 'name' | 'size'>;
-
-/**
- * The snapshot-level operations cinder's LVM driver has beyond drivers/driver.ts (proposed for the
- * shared contract). revertToSnapshot throws NotImplementedError (module builtins) when the
- * manager must fall back to the generic revert.
- */
-export interface SnapshotCapableDriver extends VolumeDriver {
-  createSnapshot(snapshot: DriverSnapshot): Promise<ModelUpdate | null>;
-  deleteSnapshot(snapshot: DriverSnapshot): Promise<void>;
-  createVolumeFromSnapshot(volume: DriverVolume, snapshot: DriverSnapshot): Promise<ModelUpdate | null>;
-  createClonedVolume(volume: DriverVolume, source: CloneSource): Promise<ModelUpdate | null>;
-  revertToSnapshot(volume: DriverVolume, snapshot: DriverSnapshot): Promise<void>;
+/** manage_existing's reference: `{"source-name": "<LV in the VG>"}`, as cinder's LVM driver takes it. */
+function manageSourceName(ref: Record<string, unknown>): string {
+  const name = ref['source-name'];
+  if (typeof name !== 'string' || name === '') throw manageExistingInvalidReference(ref, 'source-name is required');
+  return name;
 }
 
 export const LVM_DRIVER_VERSION = '3.0.0';
@@ -139,50 +140,7 @@ const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const HOUR_MS = 3600_000;
 
-/**
- * Shared for every command that allocates extents, exclusive for a revert from before its
- * merge until the extents the merge frees are held by the wipe LV: LVM hands out freed extents
- * as they are, so no other LV may be given them before they are zeroed. (Within one process:
- * one agent serves a VG.)
- */
-export class AllocationGate {
-  private readers = 0;
-  private writer: Promise<void> | null = null;
-  private drained: (() => void) | null = null;
-
-  async shared<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.writer) await this.writer;
-    this.readers++;
-    try {
-      return await fn();
-    } finally {
-      this.readers--;
-      if (this.readers === 0 && this.drained) this.drained();
-    }
-  }
-
-  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.writer) await this.writer;
-    let release!: () => void;
-    this.writer = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    try {
-      if (this.readers > 0) {
-        await new Promise<void>((resolve) => {
-          this.drained = resolve;
-        });
-        this.drained = null;
-      }
-      return await fn();
-    } finally {
-      this.writer = null;
-      release();
-    }
-  }
-}
-
-export class LvmVolumeDriver implements SnapshotCapableDriver {
+export class LvmVolumeDriver implements VolumeDriver {
   readonly className = 'LVMVolumeDriver';
   readonly vg: LvmVolumeGroup;
   private readonly opts: LvmDriverOptions;
@@ -481,6 +439,10 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
     return path;
   }
 
+  async prepareExport(volume: Pick<DriverVolume, 'name'>): Promise<void> {
+    await this.activateForExport(volume);
+  }
+
   getPool(_volume: DriverVolume): string {
     return this.backendName;
   }
@@ -561,7 +523,7 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
     }
     await this.allocation.shared(() => this.vg.createVolume(volume.name, volume.size, { mirrors: this.mirrors }));
     await this.vg.activate(snapshot.name, { isSnapshot: true });
-    await this.copyData(this.snapshotPath(snapshot), this.localPath(volume), snapshot.volumeSize);
+    await this.copyVolume(this.snapshotPath(snapshot), this.localPath(volume), snapshot.volumeSize);
     return null;
   }
 
@@ -590,7 +552,7 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
     try {
       await this.allocation.shared(() => this.vg.createVolume(volume.name, volume.size, { mirrors: this.mirrors }));
       await this.vg.activate(temp.name, { isSnapshot: true });
-      await this.copyData(this.snapshotPath(temp), this.localPath(volume), source.size);
+      await this.copyVolume(this.snapshotPath(temp), this.localPath(volume), source.size);
     } finally {
       await this.deleteSnapshot(temp);
     }
@@ -801,8 +763,49 @@ export class LvmVolumeDriver implements SnapshotCapableDriver {
   }
 
   // -------------------------------------------------------------------------------------------
+  // The generic revert's copy, retype, manage
 
-  private async copyData(src: string, dst: string, sizeGb: number): Promise<void> {
+  /** cinder's LVM driver takes a safety snapshot before reverting. */
+  snapshotRevertUseTempSnapshot(): boolean {
+    return true;
+  }
+
+  /** Copies `bytes` of `src` over `dst`, dense and synced (the generic revert, thin pools). */
+  async copyData(src: string, dst: string, bytes: number): Promise<void> {
+    if (this.opts.copyData) return this.opts.copyData(src, dst, bytes);
+    await this.copy(src, dst, { sizeBytes: bytes, sparse: false, blocksize: this.opts.volumeDdBlocksize ?? '1M', sync: true });
+  }
+
+  /** cinder's LVM retype: one volume group, so a type change never moves data. */
+  async retype(): Promise<boolean> {
+    return true;
+  }
+
+  async manageExistingGetSize(ref: Record<string, unknown>): Promise<number> {
+    const name = manageSourceName(ref);
+    const lv = await this.vg.getLv(name, { fresh: true });
+    if (!lv) throw manageExistingInvalidReference(ref, `LV ${name} not found`);
+    return Math.max(1, Math.ceil(lv.sizeBytes / GiB));
+  }
+
+  /** The LV takes the volume's name. */
+  async manageExisting(volume: DriverVolume, ref: Record<string, unknown>): Promise<ModelUpdate | null> {
+    const name = manageSourceName(ref);
+    if (name !== volume.name) await this.vg.rename(name, volume.name);
+    return null;
+  }
+
+  async unmanage(): Promise<void> {
+    // The LV stays as it is, under the volume's name.
+  }
+
+  async volumeExists(volume: DriverVolume): Promise<boolean> {
+    return (await this.vg.getLv(volume.name, { fresh: true })) !== null;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async copyVolume(src: string, dst: string, sizeGb: number): Promise<void> {
     await this.copy(src, dst, {
       sizeBytes: sizeGb * GiB,
       sparse: this.sparseCopyVolume,

@@ -19,11 +19,12 @@ import { AmqpConnection, RpcClient, RpcServer, SchedulerRpcClient, targetsForVol
 import { DbAllocatedCapacity, DbServiceRegistry } from './db-ports.js';
 import { createDriver } from './driver-factory.js';
 import { RpcSchedulerNotifier, RpcSchedulerCreateVolume } from './scheduler-notifier.js';
-import { createTargetSide, type TargetSide } from './target-factory.js';
+import { createExports, createTargetSide, type TargetSide } from './target-factory.js';
 import { newKeyedMutex, type FlowDeps } from '../manager/flows/common.js';
 import { ExportRestore, type ExportRestoreOptions } from '../manager/flows/export-restore.js';
 import { startIdleGc } from './idle-gc.js';
 import type { TargetSupervisor } from '../../drivers/targets/target-supervisor.js';
+import type { VolumeExports } from '../../drivers/exports.js';
 
 export interface AgentOptions {
   logger: Logger;
@@ -72,6 +73,8 @@ export interface RunningBackend {
   backend: BackendConfig;
   service: VolumeService;
   server: RpcServer;
+  /** the backend's export side, as the manager's flows use it */
+  exports: VolumeExports;
   /** watches the target daemon; null without a target helper */
   supervisor: TargetSupervisor | null;
   restore: ExportRestore;
@@ -221,7 +224,9 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
         blog.error({ err }, `[${backend.name}] the target helper could not be set up; volumes can be created but not exported`);
       }
       if (side) sides.push(side);
-      const driver = createDriver(config, backend, side?.helper ?? null);
+      // the manager's two views of the backend: its data (the driver) and its exports
+      const driver = createDriver(config, backend);
+      const exports = createExports(driver, side);
       // A driver that fails its setup at start and comes up later gets init_host's recovery then.
       let recoverLate: (() => Promise<void>) | null = null;
       const service = new VolumeService({
@@ -249,6 +254,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
       const flows: FlowDeps = {
         db,
         driver,
+        exports,
         service,
         scheduler: rescheduler,
         logger: blog,
@@ -287,7 +293,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
         poisonStateDir: join(config.default.state_path, 'cinderblock', 'rpc'),
       });
       await server.start();
-      running.push({ backend, service, server, supervisor: side?.supervisor ?? null, restore });
+      running.push({ backend, service, server, exports, supervisor: side?.supervisor ?? null, restore });
       blog.info({ queues: server.queueNames }, `volume service ${backend.host} consuming`);
       await service.startPeriodicTasks();
     }

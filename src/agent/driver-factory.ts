@@ -5,9 +5,8 @@ import { hostname } from 'node:os';
 import type { BackendConfig, CinderConfig } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import { checkFilePoolDirectory } from '../config/backend-checks.js';
-import type { FullVolumeDriver } from '../../drivers/driver.js';
-import type { TargetHelper } from '../../drivers/targets/target.js';
-import { LvmIscsiDriver } from '../../drivers/lvm/lvm-iscsi-driver.js';
+import type { VolumeDriver } from '../../drivers/driver.js';
+import { LvmVolumeDriver } from '../../drivers/lvm/lvm-driver.js';
 import { copy } from '../native/index.js';
 import { withThinSourceMap } from '../../drivers/lvm/volume-copy.js';
 import { log } from '../log.js';
@@ -36,7 +35,8 @@ export function storageProtocol(targetProtocol: string): string {
   return targetProtocol === 'iscsi' ? 'iSCSI' : targetProtocol;
 }
 
-export function createDriver(config: CinderConfig, backend: BackendConfig, target?: TargetHelper | null): FullVolumeDriver {
+/** The backend's data side; its export side is built from it (target-factory.ts createExports). */
+export function createDriver(config: CinderConfig, backend: BackendConfig): VolumeDriver {
   const kind = driverKind(config, backend);
   const common = {
     backendName: backend.volume_backend_name ?? backend.name,
@@ -53,7 +53,6 @@ export function createDriver(config: CinderConfig, backend: BackendConfig, targe
       ...common,
       directory: backend.file_volume_dir,
       maxOverSubscriptionRatio: ratio === 'auto' ? 'auto' : Number(ratio),
-      ...(target ? { target } : {}),
     });
   }
   const bpsLimit = backend.volume_copy_bps_limit || undefined;
@@ -68,7 +67,7 @@ export function createDriver(config: CinderConfig, backend: BackendConfig, targe
         ? log().warn({ device, reason: map.fallbackReason }, 'thin source map read by thin_dump: the in-process metadata reader refused the pool metadata')
         : log().debug({ device, extents: map.extents.length, mappedBytes: map.mappedBytes, lookup_ms: map.lookupMs }, 'thin source map'),
   });
-  return new LvmIscsiDriver({
+  return new LvmVolumeDriver({
     ...common,
     // cinder's LVM driver names its pool 'LVM' when volume_backend_name is unset.
     backendName: backend.volume_backend_name,
@@ -84,6 +83,5 @@ export function createDriver(config: CinderConfig, backend: BackendConfig, targe
     // Thin LVs read as zeros until written: sparse copies skip writing zero blocks (conv=sparse).
     copy: thinAwareCopy,
     copyData: (src, dst, bytes) => engineCopy(src, dst, bytes, false, true),
-    target: target ?? null,
   });
 }

@@ -1,6 +1,7 @@
 // target_helper for a backend. lioadm gets drivers/targets/lio (configfs); tgtadm gets
-// drivers/targets/tgt with the backend's target options. Either is wrapped in a supervised
-// helper: the daemon is made ready before the first export operation (tgtd started when nothing
+// drivers/targets/tgt with the backend's target options. Each comes with the supervisor of its
+// daemon, and the backend's exports (drivers/exports.ts) are built from both and the volume
+// driver: the daemon is made ready before the first export operation (tgtd started when nothing
 // answers on its control port; LIO mended from our record), so a backend that never exports
 // never touches tgtd, and from then on it is probed every few seconds. A loss is logged,
 // repaired where the agent may (tgtd restarted when cinderblock owns it) and followed by the
@@ -9,11 +10,12 @@ import { mkdirSync } from 'node:fs';
 import type { BackendConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { TargetHelper } from '../../drivers/targets/target.js';
+import type { VolumeDriver } from '../../drivers/driver.js';
+import { TargetExports, type VolumeExports } from '../../drivers/exports.js';
 import { TgtTarget } from '../../drivers/targets/tgt/tgt-target.js';
 import { LioTarget } from '../../drivers/targets/lio/lio-target.js';
 import { LioWatch } from '../../drivers/targets/lio/lio-watch.js';
 import { TgtdWatch } from '../../drivers/targets/tgt/tgtd-watch.js';
-import { SupervisedTarget } from '../../drivers/targets/supervised-target.js';
 import { TargetSupervisor } from '../../drivers/targets/target-supervisor.js';
 import { formatPortal } from '../../drivers/targets/provider-location.js';
 
@@ -27,7 +29,7 @@ export interface TargetFactoryOptions {
 
 /** The backend's target helper and the supervisor that watches its daemon. */
 export interface TargetSide {
-  helper: SupervisedTarget;
+  helper: TargetHelper;
   supervisor: TargetSupervisor;
 }
 
@@ -53,7 +55,7 @@ export function createTargetSide(backend: BackendConfig, opts: TargetFactoryOpti
   };
   const supervise = (inner: TargetHelper, watch: ConstructorParameters<typeof TargetSupervisor>[0]): TargetSide => {
     const supervisor = new TargetSupervisor(watch, { logger: opts.logger, ...(opts.probeIntervalMs !== undefined ? { intervalMs: opts.probeIntervalMs } : {}) });
-    return { helper: new SupervisedTarget(inner, supervisor), supervisor };
+    return { helper: inner, supervisor };
   };
   if (backend.target_helper === 'lioadm') {
     // configfs directly (targetcli when configfs is not writable). Our own objects are mended from
@@ -72,7 +74,15 @@ export function createTargetSide(backend: BackendConfig, opts: TargetFactoryOpti
   return supervise(target, new TgtdWatch({ portals, ...(controlPort ? { controlPort } : {}) }));
 }
 
-/** The backend's target helper, or null for target_helper = fake (no exports). */
+/**
+ * The backend's exports: its target side (null: none configured, every export refused) serving
+ * what the driver names. The one place VolumeExports are built.
+ */
+export function createExports(driver: VolumeDriver, side: TargetSide | null): VolumeExports {
+  return new TargetExports({ target: side?.helper ?? null, supervisor: side?.supervisor ?? null, driver });
+}
+
+/** The backend's (unsupervised) target helper, or null for target_helper = fake (no exports). */
 export function createTargetHelper(backend: BackendConfig, opts: TargetFactoryOptions): TargetHelper | null {
   return createTargetSide(backend, opts)?.helper ?? null;
 }

@@ -12,11 +12,14 @@ import { buildCapabilities } from './capabilities.js';
 import { PeriodicTask } from './periodic.js';
 import type { AllocatedCapacitySource, SchedulerNotifier, ServiceRecord, ServiceRegistry } from './ports.js';
 
+/** The part of the volume driver the service lifecycle uses: setup, stats, its name. */
+export type ServiceDriver = Pick<VolumeDriver, 'className' | 'doSetup' | 'checkForSetupError' | 'getVolumeStats' | 'secureFileOperationsEnabled'>;
+
 export interface VolumeServiceOptions {
   /** `host@backend`, the services row's host and the scheduler's backend name. */
   host: string;
   clusterName: string | null;
-  driver: VolumeDriver;
+  driver: ServiceDriver;
   registry: ServiceRegistry;
   scheduler: SchedulerNotifier;
   allocated: AllocatedCapacitySource;
@@ -58,7 +61,7 @@ export class VolumeService {
     return this.opts.host;
   }
 
-  get driver(): VolumeDriver {
+  get driver(): ServiceDriver {
     return this.opts.driver;
   }
 

@@ -2,9 +2,9 @@
 // (test/lab/run-lab.sh boots it; this file never runs anywhere else: it formats the disk whose
 // serial is cblab-pv0 and rewrites /etc/iscsi and /etc/multipath.conf of the guest's tmpfs overlay).
 //
-// The target side is built as the agent builds it: cinder.conf text → createTargetHelper
-// (target_helper = lioadm: LioTarget behind the agent's lazy reconcile) → createDriver
-// (LvmIscsiDriver on a real VG), portals 127.0.0.1 and 127.0.0.2. The initiator side is
+// The target side is built as the agent builds it: cinder.conf text → createTargetSide
+// (target_helper = lioadm: LioTarget and the supervisor's lazy reconcile) → createDriver
+// (LvmVolumeDriver on a real VG) → createExports, portals 127.0.0.1 and 127.0.0.2. The initiator side is
 // src/connector (iscsiadm + multipathd), with iscsid and multipathd started here. Two "hosts" share
 // the guest's kernel: host A is the default iface, host B an iface with its own initiator name.
 //
@@ -19,14 +19,16 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pattern, readAt, sh, writeAt } from './lab-io.js';
-import type { DriverVolume, FullVolumeDriver } from '../../drivers/driver.js';
-import { LvmIscsiDriver } from '../../drivers/lvm/lvm-iscsi-driver.js';
+import type { DriverVolume, VolumeDriver } from '../../drivers/driver.js';
+import { TargetExports, type VolumeExports } from '../../drivers/exports.js';
+import { LvmVolumeDriver } from '../../drivers/lvm/lvm-driver.js';
+import type { TargetSupervisor } from '../../drivers/targets/target-supervisor.js';
 import { buildConnectionInfo } from '../../drivers/targets/connection-info.js';
 import { Configfs } from '../../drivers/targets/lio/configfs.js';
 import { LioTarget } from '../../drivers/targets/lio/lio-target.js';
 import type { ConnectionInfo, TargetHelper } from '../../drivers/targets/target.js';
 import { createDriver } from '../../src/agent/driver-factory.js';
-import { createTargetHelper } from '../../src/agent/target-factory.js';
+import { createExports, createTargetSide } from '../../src/agent/target-factory.js';
 import { configFromText } from '../../src/config/load.js';
 import { IscsiConnector, type ConnectedDevice } from '../../src/connector/iscsi-connector.js';
 import { parseSessionsP3 } from '../../src/connector/iscsiadm-commands.js';
@@ -86,7 +88,7 @@ async function until<T>(what: string, ms: number, fn: () => T | null | undefined
 }
 
 /** What the manager does for initialize_connection: create_export, save provider_*, initialize. */
-async function attach(d: FullVolumeDriver, v: DriverVolume, initiator: string, multipath = false): Promise<ConnectionInfo> {
+async function attach(d: VolumeExports, v: DriverVolume, initiator: string, multipath = false): Promise<ConnectionInfo> {
   const mu = await d.createExport(v);
   if (mu?.provider_location) v.providerLocation = mu.provider_location as string;
   if (mu?.provider_auth) v.providerAuth = mu.provider_auth as string;
@@ -102,7 +104,9 @@ function remember(info: ConnectionInfo | DriverVolume): void {
 describe.skipIf(!inLab).sequential('LIO + open-iscsi + dm-multipath (lab guest)', () => {
   const configfs = new Configfs();
   let target: TargetHelper;
-  let driver: FullVolumeDriver;
+  let driver: VolumeDriver;
+  let exports: VolumeExports;
+  let supervisor: TargetSupervisor;
   const hostA = new IscsiConnector({ deviceWaitMs: 30_000, multipathWaitMs: 40_000 });
   const hostB = new IscsiConnector({ iface: 'hostb', deviceWaitMs: 30_000 });
   const V1 = vol('a1a1a1a1-0000-4000-8000-000000000001');
@@ -123,17 +127,17 @@ target_ip_address = 127.0.0.1
 iscsi_secondary_ip_addresses = 127.0.0.2
 volumes_dir = ${WORK}/volumes
 `;
-  /** The agent's construction: config → target helper (lazy reconcile) → driver. */
-  async function agentBackend(): Promise<{ target: TargetHelper; driver: FullVolumeDriver }> {
+  /** The agent's construction: config → target side (lazy reconcile) → driver → exports. */
+  async function agentBackend(): Promise<{ target: TargetHelper; driver: VolumeDriver; exports: VolumeExports; supervisor: TargetSupervisor }> {
     const config = configFromText(conf, { hostname: 'cblab-guest', myIp: '127.0.0.1' });
     const backend = config.backends[0]!;
-    const t = createTargetHelper(backend, { logger: createLogger({ level: 'warn', pretty: false }) });
-    if (!t) throw new Error('no target helper for target_helper = lioadm');
-    const d = createDriver(config, backend, t);
+    const side = createTargetSide(backend, { logger: createLogger({ level: 'warn', pretty: false }) });
+    if (!side) throw new Error('no target helper for target_helper = lioadm');
+    const d = createDriver(config, backend);
     // what the volume service does at start (init_host)
     await d.doSetup();
     await d.checkForSetupError();
-    return { target: t, driver: d };
+    return { target: side.helper, driver: d, exports: createExports(d, side), supervisor: side.supervisor };
   }
 
   beforeAll(async () => {
@@ -154,7 +158,7 @@ volumes_dir = ${WORK}/volumes
     // host B: same kernel, its own initiator name, through an iscsiadm interface
     sh(['iscsiadm', '-m', 'iface', '-I', 'hostb', '--op', 'new']);
     sh(['iscsiadm', '-m', 'iface', '-I', 'hostb', '--op', 'update', '-n', 'iface.initiatorname', '-v', HOST_B]);
-    ({ target, driver } = await agentBackend());
+    ({ target, driver, exports, supervisor } = await agentBackend());
     timings.setup_s = (Date.now() - t) / 1000;
   });
 
@@ -171,12 +175,12 @@ volumes_dir = ${WORK}/volumes
 
     it('exports V1 on both portals as rtslib would have made it', async () => {
       await driver.createVolume(V1);
-      const mu = (await driver.createExport(V1))!;
+      const mu = (await exports.createExport(V1))!;
       V1.providerLocation = mu.provider_location as string;
       V1.providerAuth = mu.provider_auth as string;
       remember(V1);
       expect(V1.providerLocation).toBe(`${P1};${P2},${iqnOf(V1)} ${iqnOf(V1)} 0`);
-      const again = (await driver.createExport(V1))!;
+      const again = (await exports.createExport(V1))!;
       expect(again.provider_auth).toBe(V1.providerAuth);
       const t = (await configfs.readTarget(iqnOf(V1)))!;
       expect(t.enabled).toBe(true);
@@ -202,7 +206,7 @@ volumes_dir = ${WORK}/volumes
     });
 
     it('initialize_connection returns both portals and the volume CHAP; the attached host logs in and its data lands on the LV', async () => {
-      info = await attach(driver, V1, HOST_A);
+      info = await attach(exports, V1, HOST_A);
       remember(info);
       expect(info.driver_volume_type).toBe('iscsi');
       expect(info.data).toMatchObject({ target_iqn: iqnOf(V1), target_lun: 0, target_portal: P1, target_portals: [P1, P2], auth_method: 'CHAP' });
@@ -249,8 +253,8 @@ volumes_dir = ${WORK}/volumes
 
     it('both hosts attach the multiattach volume V2 and do I/O', async () => {
       await driver.createVolume(V2);
-      infoA = await attach(driver, V2, HOST_A);
-      infoB = await attach(driver, V2, HOST_B);
+      infoA = await attach(exports, V2, HOST_A);
+      infoB = await attach(exports, V2, HOST_B);
       remember(infoA);
       devA = await hostA.connectVolume(infoA, { multipath: false });
       devB = await hostB.connectVolume(infoB, { multipath: false });
@@ -271,7 +275,7 @@ volumes_dir = ${WORK}/volumes
 
     it('terminating host A removes only A: its ACL goes, the target drops its session, B keeps working', async () => {
       const before = (await configfs.readTarget(iqnOf(V2)))!.acls.find((a) => a.initiator === HOST_B)!;
-      await driver.terminateConnection(V2, { initiator: HOST_A, host: 'host-a' }, {});
+      await exports.terminateConnection(V2, { initiator: HOST_A, host: 'host-a' }, {});
       const t = (await configfs.readTarget(iqnOf(V2)))!;
       expect(t.acls.map((a) => a.initiator)).toEqual([HOST_B]);
       expect(t.acls[0]).toEqual(before);
@@ -292,7 +296,7 @@ volumes_dir = ${WORK}/volumes
     });
 
     it('terminating host B too leaves no ACL and, after B disconnects, no session', async () => {
-      await driver.terminateConnection(V2, { initiator: HOST_B, host: 'host-b' }, {});
+      await exports.terminateConnection(V2, { initiator: HOST_B, host: 'host-b' }, {});
       expect((await configfs.readTarget(iqnOf(V2)))!.acls).toEqual([]);
       await hostB.disconnectVolume(infoB, { force: true });
       expect(sessionsTo(iqnOf(V2))).toEqual([]);
@@ -315,7 +319,7 @@ volumes_dir = ${WORK}/volumes
       await configfs.addAcl(FOREIGN, 'iqn.2003-01.org.example.other:client', 'otheruser', 'otherpassword12');
       foreignBefore = { t: await configfs.readTarget(FOREIGN), b: await configfs.findBackstore('foreign') };
       // V1 attached to A again, so the record has an initiator to restore
-      const info = await attach(driver, V1, HOST_A);
+      const info = await attach(exports, V1, HOST_A);
       const wanted = { v1: await configfs.readTarget(iqnOf(V1)), v2: await configfs.readTarget(iqnOf(V2)) };
       // the "reboot": our objects vanish from configfs
       for (const v of [V1, V2]) {
@@ -324,7 +328,8 @@ volumes_dir = ${WORK}/volumes
         expect(await configfs.readTarget(iqnOf(v))).toBeNull();
       }
       // the agent starts again: its target helper reconciles before the first operation
-      ({ target, driver } = await agentBackend());
+      ({ target, driver, exports, supervisor } = await agentBackend());
+      await supervisor.ready(); // what every export operation waits for first
       const listed = await target.listExports();
       expect(listed.sort()).toEqual([iqnOf(V1), iqnOf(V2)].sort());
       const strip = (t: unknown) => JSON.parse(JSON.stringify(t, (k, val) => (k === 'lun0Backstore' ? undefined : val)));
@@ -336,7 +341,7 @@ volumes_dir = ${WORK}/volumes
       const dev = await hostA.connectVolume(info, { multipath: false });
       expect((await readAt(dev.path, 5 * MiB, 65536)).equals(pattern('a-one', 64 * 1024))).toBe(true);
       await hostA.disconnectVolume(info);
-      await driver.terminateConnection(V1, { initiator: HOST_A }, {});
+      await exports.terminateConnection(V1, { initiator: HOST_A }, {});
       expect((await configfs.readTarget(iqnOf(V1)))!.acls).toEqual([]);
       expect(sessionsTo(iqnOf(V1))).toEqual([]);
       // the other owner's objects are theirs to remove
@@ -355,13 +360,14 @@ volumes_dir = ${WORK}/volumes
       });
       mkdirSync(`${WORK}/volumes-targetcli`, { recursive: true });
       expect((await lio.backend()).kind).toBe('targetcli');
-      const d = new LvmIscsiDriver({
+      const data = new LvmVolumeDriver({
         volumeGroup: VG, lvmType: 'default', backendName: 'lvm', hostname: 'cblab-guest', volumeClear: 'none', lvmConfFile: 'None',
-        target: lio, copyData: async () => undefined,
+        copyData: async () => undefined,
       });
-      await d.doSetup();
-      await d.checkForSetupError();
-      await d.createVolume(V3);
+      const d = new TargetExports({ target: lio, supervisor: null, driver: data });
+      await data.doSetup();
+      await data.checkForSetupError();
+      await data.createVolume(V3);
       const info = await attach(d, V3, HOST_A);
       remember(info);
       expect(V3.providerLocation).toBe(`${P1},${iqnOf(V3)} ${iqnOf(V3)} 0`);
@@ -397,7 +403,7 @@ volumes_dir = ${WORK}/volumes
     });
 
     it('connects through both portals and returns the map', async () => {
-      info = await attach(driver, V1, HOST_A, true);
+      info = await attach(exports, V1, HOST_A, true);
       dev = await hostA.connectVolume(info);
       expect(dev.multipath).toBe(true);
       expect(dev.devices).toHaveLength(2);
@@ -460,7 +466,7 @@ volumes_dir = ${WORK}/volumes
     it('(c) in-use extend: the driver grows the LV, the connector rescans every path and resizes the map', async () => {
       await driver.extendVolume(V1, 2);
       V1.size = 2;
-      await driver.extendTarget(V1);
+      await exports.extendTarget(V1);
       expect(Number(sh(['blockdev', '--getsize64', lvPath(V1)]).trim())).toBe(2 * GiB);
       const size = await hostA.extendVolume(info);
       expect(size).toBe(2 * GiB);
@@ -476,13 +482,13 @@ volumes_dir = ${WORK}/volumes
       expect(sessionsTo(iqnOf(V1))).toEqual([]);
       expect(parseShowMaps(sh(['multipathd', 'show', 'maps']))).toEqual([]);
       expect(existsSync(dev.path)).toBe(false);
-      await driver.terminateConnection(V1, { initiator: HOST_A }, {});
+      await exports.terminateConnection(V1, { initiator: HOST_A }, {});
       expect((await configfs.readTarget(iqnOf(V1)))!.acls).toEqual([]);
     });
 
     it('remove_export leaves nothing of ours in configfs or in the record', async () => {
       for (const v of [V1, V2]) {
-        await driver.removeExport(v);
+        await exports.removeExport(v);
         expect(await configfs.readTarget(iqnOf(v))).toBeNull();
         expect(await configfs.findBackstore(iqnOf(v))).toBeNull();
       }

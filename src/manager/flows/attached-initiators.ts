@@ -1,7 +1,7 @@
 // Which initiators the database says may log in to a volume's export: the connector initiators of
 // its attachments that are attached or attaching. This is the one answer every restore of an
 // export uses (start-up, a lost target daemon), whatever the target helper's own record says.
-import type { Connector } from '../../../drivers/driver.js';
+import type { Connector } from '../../../drivers/exports.js';
 import type { FlowDeps } from './common.js';
 
 export interface AttachedInitiators {

@@ -1,7 +1,8 @@
 // What every manager flow shares: its dependencies, argument validation at the RPC boundary,
 // resource locks as cinder takes them, the workers-table bookkeeping of cinder's set_workers, and
 // the conversion of database rows to the plain records drivers see.
-import type { DriverSnapshot, DriverVolume, FullVolumeDriver } from '../../../drivers/driver.js';
+import type { DriverSnapshot, DriverVolume, VolumeDriver } from '../../../drivers/driver.js';
+import type { VolumeExports } from '../../../drivers/exports.js';
 import { KeyedMutex } from '../../concurrency/keyed-mutex.js';
 import type { CinderDb, Snapshot, Volume, WorkerRow } from '../../db/index.js';
 import { driverNotInitialized, invalidInput, volumeNotFound } from '../../errors.js';
@@ -29,7 +30,10 @@ export interface ServiceView {
 
 export interface FlowDeps {
   db: CinderDb;
-  driver: FullVolumeDriver;
+  /** The backend's data side: volumes, snapshots, clones, revert, manage, copy. */
+  driver: VolumeDriver;
+  /** The backend's export side: targets, connections, revocation (built from the driver). */
+  exports: VolumeExports;
   service: ServiceView;
   scheduler: SchedulerCreateVolume;
   logger: Logger;

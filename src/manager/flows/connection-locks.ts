@@ -12,7 +12,7 @@
 //   2. the initiator host's lock: one at a time per compute host (its connector's host, else its
 //      initiator), so what a host is admitted to changes one step at a time.
 // Never take them the other way round. Locks are in-process only: one agent serves a backend.
-import type { Connector } from '../../../drivers/driver.js';
+import type { Connector } from '../../../drivers/exports.js';
 import type { FlowDeps } from './common.js';
 
 export function volumeConnectionLockName(volumeId: string): string {

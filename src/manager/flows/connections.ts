@@ -1,6 +1,6 @@
 // initialize_connection, terminate_connection, attachment_update, attachment_delete,
 // remove_export and the legacy attach_volume/detach_volume (manager.py).
-import type { Connector, ConnectionInfo } from '../../../drivers/driver.js';
+import type { Connector, ConnectionInfo } from '../../../drivers/exports.js';
 import type { Volume, VolumeAttachment } from '../../db/index.js';
 import { CinderError, invalidInput, invalidVolume, invalidVolumeAttachMode, volumeBackendApiException } from '../../errors.js';
 import { formatOvoDatetime, VersionedObject } from '../../rpc/ovo.js';
@@ -20,11 +20,11 @@ import {
 
 const INITIATOR_RE = /^(iqn\.\d{4}-\d{2}\.[^\s;|&$`'"\\<>()]+|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16,32})$/;
 
-/** The connector dict: validated by the driver (InvalidConnectorException => InvalidInput), then checked. */
+/** The connector dict: validated by the exports (InvalidConnectorException => InvalidInput), then checked. */
 function validateConnector(deps: FlowDeps, raw: unknown): Connector {
   const connector = requireDict(raw, 'connector') as Connector;
   try {
-    deps.driver.validateConnector(connector);
+    deps.exports.validateConnector(connector);
   } catch (err) {
     if (err instanceof CinderError && err.className === 'InvalidConnectorException') throw invalidInput(err.message);
     if (err instanceof CinderError && err.className === 'InvalidInput') throw invalidInput(String(err.kwargs.reason ?? err.message));
@@ -108,26 +108,20 @@ function parseConnector(raw: string | null): Connector | null {
 }
 
 /**
- * What stays attached once the operation in hand is done: the volume's attachments that are
+ * What stays attached once the operation in hand is done, as the exports' revocation policy and
+ * the remove-export decision read it: the connectors of the volume's attachments that are
  * attached or attaching with a connector, less `leaving` (the one being detached). Rows already
  * marked `detached` by an attachment_delete we answered are gone as far as access goes, even
  * though cinder-api deletes them only after our reply (listByVolume leaves them out).
  */
-async function remainingAttachments(deps: FlowDeps, volumeId: string, leaving: string | null): Promise<Array<{ attachment: VolumeAttachment; connector: Connector }>> {
-  const out: Array<{ attachment: VolumeAttachment; connector: Connector }> = [];
+async function remainingConnectors(deps: FlowDeps, volumeId: string, leaving: string | null): Promise<Connector[]> {
+  const out: Connector[] = [];
   for (const a of await deps.db.attachments.listByVolume(volumeId)) {
     if (a.id === leaving || (a.attach_status !== 'attached' && a.attach_status !== 'attaching')) continue;
     const connector = parseConnector(a.connector);
-    if (connector) out.push({ attachment: a, connector });
+    if (connector) out.push(connector);
   }
   return out;
-}
-
-/** Revocation decided from what remains: keep the ACL if the same initiator stays attached. */
-function revocation(remaining: Array<{ connector: Connector }>, connector: Connector | null): { keepAcl: boolean; others: number } {
-  const initiator = connector?.initiator;
-  const keepAcl = typeof initiator === 'string' && remaining.some((r) => r.connector.initiator === initiator);
-  return { keepAcl, others: remaining.length };
 }
 
 /**
@@ -137,10 +131,9 @@ function revocation(remaining: Array<{ connector: Connector }>, connector: Conne
  */
 async function undoConnect(deps: FlowDeps, vol: Volume, connector: Connector, attachmentId: string | null): Promise<void> {
   try {
-    const remaining = await remainingAttachments(deps, vol.id, attachmentId);
-    const { keepAcl, others } = revocation(remaining, connector);
-    await deps.driver.terminateConnection(driverVolume(vol), connector, { force: false, keepAcl });
-    if (others === 0) await deps.driver.removeExport(driverVolume(vol));
+    const remaining = await remainingConnectors(deps, vol.id, attachmentId);
+    await deps.exports.terminateConnection(driverVolume(vol), connector, { force: false, remaining });
+    if (remaining.length === 0) await deps.exports.removeExport(driverVolume(vol));
   } catch (err) {
     deps.logger.error(
       { err, volume_id: vol.id },
@@ -152,7 +145,7 @@ async function undoConnect(deps: FlowDeps, vol: Volume, connector: Connector, at
 /** create_export and the provider_* it returns saved on the row. */
 async function createExportAndSave(deps: FlowDeps, row: Volume): Promise<Volume> {
   try {
-    const model = await deps.driver.createExport(driverVolume(row));
+    const model = await deps.exports.createExport(driverVolume(row));
     if (!model) return row;
     await deps.db.volumes.update(row.id, model);
     return { ...row, ...model };
@@ -167,14 +160,14 @@ async function connect(deps: FlowDeps, vol: Volume, connector: Connector, attach
   let row = await createExportAndSave(deps, vol);
   let info: ConnectionInfo;
   try {
-    info = await deps.driver.initializeConnection(driverVolume(row), connector);
+    info = await deps.exports.initializeConnection(driverVolume(row), connector);
   } catch (first) {
     // The target daemon may have been restarted between create_export and here, with this
     // volume's restore waiting for the lock this call holds: make the export again, once.
     deps.logger.warn({ err: first, volume_id: vol.id }, `initialize_connection failed (${errorMessage(first)}); creating the export again and retrying once`);
     try {
       row = await createExportAndSave(deps, row);
-      info = await deps.driver.initializeConnection(driverVolume(row), connector);
+      info = await deps.exports.initializeConnection(driverVolume(row), connector);
     } catch (err) {
       await undoConnect(deps, row, connector, attachmentId);
       throw volumeBackendApiException(`Driver initialize connection failed (error: ${errorMessage(err)}).`, err);
@@ -207,9 +200,9 @@ export async function terminateConnection(deps: FlowDeps, _ctx: Record<string, u
       const vol = await getVolume(deps, volumeId);
       // The legacy call names no attachment: every live one counts, the detach that follows
       // (detach_volume) removes the export once none is left.
-      const { keepAcl } = revocation(await remainingAttachments(deps, volumeId, null), connector);
+      const remaining = await remainingConnectors(deps, volumeId, null);
       try {
-        await deps.driver.terminateConnection(driverVolume(vol), connector, { force, keepAcl });
+        await deps.exports.terminateConnection(driverVolume(vol), connector, { force, remaining });
       } catch (err) {
         throw volumeBackendApiException(`Terminate volume connection failed: ${errorMessage(err)}`, err);
       }
@@ -275,9 +268,9 @@ async function connectionTerminate(deps: FlowDeps, vol: Volume, attachment: Volu
   requireDriver(deps);
   if (!connector && !force) return null;
   await deps.db.attachments.update(attachment.id, { attach_status: 'detached' });
-  const { keepAcl, others } = revocation(await remainingAttachments(deps, vol.id, attachment.id), connector);
-  await deps.driver.terminateConnection(driverVolume(vol), connector, { force, keepAcl });
-  return others > 0;
+  const remaining = await remainingConnectors(deps, vol.id, attachment.id);
+  await deps.exports.terminateConnection(driverVolume(vol), connector, { force, remaining });
+  return remaining.length > 0;
 }
 
 export async function attachmentDelete(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<null> {
@@ -297,7 +290,7 @@ export async function attachmentDelete(deps: FlowDeps, _ctx: Record<string, unkn
       }
       if (shared === false) {
         try {
-          await deps.driver.removeExport(driverVolume(vol));
+          await deps.exports.removeExport(driverVolume(vol));
         } catch (err) {
           deps.logger.error({ err, volume_id: vol.id }, 'Detach volume failed, due to remove-export failure.');
         }
@@ -313,7 +306,7 @@ export async function removeExport(deps: FlowDeps, _ctx: Record<string, unknown>
   return withVolumeConnections(deps, volumeId, async () => {
     const vol = await getVolume(deps, volumeId);
     try {
-      await deps.driver.removeExport(driverVolume(vol));
+      await deps.exports.removeExport(driverVolume(vol));
     } catch (err) {
       throw volumeBackendApiException(`Remove volume export failed: ${errorMessage(err)}`, err);
     }
@@ -437,7 +430,7 @@ export async function detachVolume(deps: FlowDeps, _ctx: Record<string, unknown>
     const remaining = (await deps.db.attachments.listByVolume(volumeId)).filter((a) => a.attach_status !== 'detached');
     if (remaining.length === 0) {
       try {
-        await deps.driver.removeExport(driverVolume(vol));
+        await deps.exports.removeExport(driverVolume(vol));
       } catch (err) {
         throw volumeBackendApiException(`Remove volume export failed: ${errorMessage(err)}`, err);
       }

@@ -1,9 +1,8 @@
 // delete_volume (unmanage_only, cascade) and extend_volume, as manager.py does them.
 import { logDropped } from '../../log.js';
 import { withVolumeConnections } from './connection-locks.js';
-import { invalid, invalidInput, invalidSnapshot, invalidVolume, volumeAttached } from '../../errors.js';
+import { invalid, invalidInput, invalidSnapshot, invalidVolume, isBusyError, volumeAttached } from '../../errors.js';
 import { volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
-import { ResourceBusy } from '../../../drivers/driver.js';
 import {
   driverVolume,
   errorMessage,
@@ -49,7 +48,7 @@ export async function deleteVolumeById(deps: FlowDeps, id: string, o: { unmanage
       const dv = driverVolume(row);
       try {
         requireDriver(deps);
-        await withVolumeConnections(deps, id, () => deps.driver.removeExport(dv));
+        await withVolumeConnections(deps, id, () => deps.exports.removeExport(dv));
         if (o.unmanageOnly) {
           await deps.driver.unmanage(dv);
         } else {
@@ -65,7 +64,7 @@ export async function deleteVolumeById(deps: FlowDeps, id: string, o: { unmanage
           await deps.driver.deleteVolume(dv);
         }
       } catch (err) {
-        if (err instanceof ResourceBusy) {
+        if (isBusyError(err)) {
           log.error(`Unable to delete busy volume.`);
           await deps.db.volumes.update(id, { status: 'available' });
           return true;
@@ -115,7 +114,7 @@ export async function extendVolume(deps: FlowDeps, ctx: Record<string, unknown>,
     await deps.driver.extendVolume(driverVolume(row), newSize);
     if (attachments.length > 0) {
       // TargetUpdateFailed is only logged by cinder's LVM driver.
-      await withVolumeConnections(deps, id, () => deps.driver.extendTarget({ ...driverVolume(row), size: newSize })).catch((err: unknown) =>
+      await withVolumeConnections(deps, id, () => deps.exports.extendTarget({ ...driverVolume(row), size: newSize })).catch((err: unknown) =>
         log.warn({ err }, 'extend_target failed: initiators may not see the new size until the export is rebuilt'),
       );
     }

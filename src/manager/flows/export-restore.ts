@@ -175,7 +175,7 @@ export async function restoreAfterLoss(deps: FlowDeps, volumeId: string): Promis
   const { initiators } = await attachedInitiators(deps, volumeId);
   if (vol.status !== 'in-use' && initiators.length === 0) return 'skipped';
   try {
-    await deps.driver.ensureExport(driverVolume(vol), initiators);
+    await deps.exports.ensureExport(driverVolume(vol), initiators);
     return 'restored';
   } catch (err) {
     deps.logger.error(

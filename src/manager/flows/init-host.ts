@@ -101,7 +101,7 @@ async function restoreAtStart(deps: FlowDeps, volumeId: string, report: InitHost
     // the removal is asked for by the volume's name whatever provider_location says.
     const dv = driverVolume(vol);
     try {
-      await deps.driver.removeExport({ ...dv, providerLocation: dv.providerLocation ?? 'unsaved-export' });
+      await deps.exports.removeExport({ ...dv, providerLocation: dv.providerLocation ?? 'unsaved-export' });
     } catch (err) {
       log.error({ err, volume_id: vol.id }, `Failed to remove the export a crash left on reserved volume ${vol.id}: ${errorMessage(err)}`);
     }
@@ -109,7 +109,7 @@ async function restoreAtStart(deps: FlowDeps, volumeId: string, report: InitHost
   }
   if (vol.status !== 'in-use' && vol.status !== 'reserved') return 'skipped';
   try {
-    await deps.driver.ensureExport(driverVolume(vol), initiators);
+    await deps.exports.ensureExport(driverVolume(vol), initiators);
     report.exported += 1;
   } catch (err) {
     report.exportFailures += 1;
@@ -119,7 +119,7 @@ async function restoreAtStart(deps: FlowDeps, volumeId: string, report: InitHost
   }
   if (grown) {
     const v = vol;
-    await deps.driver.extendTarget(driverVolume(v)).catch((err: unknown) => log.warn({ err, volume_id: v.id }, 'extend_target after extend recovery failed'));
+    await deps.exports.extendTarget(driverVolume(v)).catch((err: unknown) => log.warn({ err, volume_id: v.id }, 'extend_target after extend recovery failed'));
   }
   return 'restored';
 }

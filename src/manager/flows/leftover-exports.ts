@@ -3,7 +3,7 @@
 // removed but not its account) leaves objects nothing in the database points at, so no later
 // flow removes them: delete_volume skips remove_export without a provider_location. Here, before
 // the restore of exports, the target helper lists what it finds with our target_prefix (live on
-// the daemon, or in its own record), the driver keeps those whose backing device is one of this
+// the daemon, or in its own record), the exports keep those whose backing device is one of this
 // backend's volumes, and this removes the ones no volume needs:
 //  - no live volume row has that name (absent, or deleted), or
 //  - the volume is this backend's, `available` or `error`, with no attachment attached or
@@ -11,7 +11,7 @@
 //    may be using its export).
 // Then the helper deletes the CHAP accounts it recorded that no target uses. Other owners'
 // targets and accounts are never touched: the backing device and the helper's record say whose.
-import type { BackendExport } from '../../../drivers/driver.js';
+import type { BackendExport } from '../../../drivers/exports.js';
 import { attachedInitiators } from './attached-initiators.js';
 import { errorMessage, volumeNameOf, type FlowDeps } from './common.js';
 import { volumeConnectionLockName } from './connection-locks.js';
@@ -26,8 +26,7 @@ export interface LeftoverReport {
 
 export async function removeLeftoverExports(deps: FlowDeps): Promise<LeftoverReport> {
   const report: LeftoverReport = { exports: 0, accounts: 0 };
-  if (!deps.driver.findExports) return report;
-  const found = await deps.driver.findExports();
+  const found = await deps.exports.findExports();
   if (found.length > 0) {
     const mine = new Map((await deps.db.volumes.listByHost(deps.service.host)).map((v) => [volumeNameOf(v), v.id]));
     for (const f of found) {
@@ -39,7 +38,7 @@ export async function removeLeftoverExports(deps: FlowDeps): Promise<LeftoverRep
         const why = await leftoverReason(deps, f, mine.has(f.volumeName) ? volumeId : null, uuid);
         if (!why) return;
         try {
-          await deps.driver.removeExport({ id: volumeId, name: f.volumeName, size: 0, providerLocation: 'leftover', providerAuth: null, multiattach: false });
+          await deps.exports.removeExport({ id: volumeId, name: f.volumeName, size: 0, providerLocation: 'leftover', providerAuth: null, multiattach: false });
           report.exports += 1;
           deps.logger.warn({ volume_id: volumeId, iqn: f.iqn, live: f.live }, `Removed export ${f.iqn} that a crash left: ${why}`);
         } catch (err) {
@@ -51,12 +50,10 @@ export async function removeLeftoverExports(deps: FlowDeps): Promise<LeftoverRep
       });
     }
   }
-  if (deps.driver.removeOrphanExportAccounts) {
-    try {
-      report.accounts = await deps.driver.removeOrphanExportAccounts();
-    } catch (err) {
-      deps.logger.error({ err }, `Could not remove the CHAP accounts a crash left: ${errorMessage(err)}`);
-    }
+  try {
+    report.accounts = await deps.exports.removeOrphanAccounts();
+  } catch (err) {
+    deps.logger.error({ err }, `Could not remove the CHAP accounts a crash left: ${errorMessage(err)}`);
   }
   if (report.exports > 0 || report.accounts > 0) {
     deps.logger.warn({ exports: report.exports, accounts: report.accounts }, `start-up sweep removed ${report.exports} export(s) and ${report.accounts} CHAP account(s) that belonged to no volume`);

@@ -1,7 +1,6 @@
 // create_snapshot, delete_snapshot and revert_to_snapshot (manager.py).
 import { logDropped } from '../../log.js';
 import { randomUUID } from 'node:crypto';
-import { DriverNotImplemented, ResourceBusy } from '../../../drivers/driver.js';
 import { snapshotFromPrimitive, volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
 import {
   driverSnapshot,
@@ -14,7 +13,7 @@ import {
   withWorker,
   type FlowDeps,
 } from './common.js';
-import { invalidSnapshot, snapshotNotFound } from '../../errors.js';
+import { invalidSnapshot, isBusyError, isNotImplementedError, snapshotNotFound } from '../../errors.js';
 import type { Volume, Snapshot } from '../../db/index.js';
 
 
@@ -77,7 +76,7 @@ export async function deleteSnapshotLocked(deps: FlowDeps, id: string, unmanageO
     requireDriver(deps);
     if (!unmanageOnly) await deps.driver.deleteSnapshot(driverSnapshot(snap, vol));
   } catch (err) {
-    if (err instanceof ResourceBusy) {
+    if (isBusyError(err)) {
       await deps.db.snapshots.update(id, { status: 'available' });
       return true;
     }
@@ -171,7 +170,7 @@ async function revert(deps: FlowDeps, vol: Volume, snap: Snapshot): Promise<void
     await deps.driver.revertToSnapshot(dv, ds);
     return;
   } catch (err) {
-    if (!(err instanceof DriverNotImplemented)) throw err;
+    if (!isNotImplementedError(err)) throw err;
   }
   const tempId = randomUUID();
   const temp = { ...dv, id: tempId, name: `volume-${tempId}`, size: ds.volumeSize, providerLocation: null, providerAuth: null };

@@ -223,13 +223,14 @@ describe.skipIf(!canRun)('the agent on LVM: cinder.conf to driver (metadata only
   it("an unchanged cinder.conf's LVMVolumeDriver section gets the LVM driver with exports, stats and manage", async () => {
     const { configFromText } = await import('../../../src/config/index.js');
     const { createDriver } = await import('../../../src/agent/driver-factory.js');
-    const { LvmIscsiDriver } = await import('../../../drivers/lvm/lvm-iscsi-driver.js');
+    const { createExports } = await import('../../../src/agent/target-factory.js');
     const config = configFromText(
       `[DEFAULT]\nenabled_backends = lvm\nstate_path = ${dir2}\n[lvm]\nvolume_driver = cinder.volume.drivers.lvm.LVMVolumeDriver\n` +
         `volume_backend_name = lvm\nvolume_group = ${VG2}\nlvm_type = default\nlvm_conf_file = ${conf2}\ntarget_helper = tgtadm\n`,
     );
-    const driver = createDriver(config, config.backends[0]!, null);
-    expect(driver).toBeInstanceOf(LvmIscsiDriver);
+    const driver = createDriver(config, config.backends[0]!);
+    const exports = createExports(driver, null);
+    expect(driver).toBeInstanceOf(LvmVolumeDriver);
     await driver.doSetup();
     await driver.checkForSetupError();
     const stats = await driver.getVolumeStats();
@@ -244,6 +245,6 @@ describe.skipIf(!canRun)('the agent on LVM: cinder.conf to driver (metadata only
     expect(await driver.volumeExists(v)).toBe(true);
     expect(lvm2(['lvs', '--noheadings', '-o', 'lv_name', VG2])).toContain(v.name);
     // No target helper configured here: the connector is still validated as cinder's iSCSI does.
-    expect(() => driver.validateConnector({})).toThrow(/initiator/);
+    expect(() => exports.validateConnector({})).toThrow(/initiator/);
   });
 });

@@ -375,9 +375,9 @@ describe.each(['sqlite', 'mysql'] as const)('volume manager flows (%s)', (backen
     const id = await createAvailable(1);
     // The fault: tgtd loses the target between create_export and initialize_connection, as a
     // daemon restart in that window does. Produced by deleting the target through tgtadm from a
-    // wrapper around the driver's initialize_connection (the window is too short to hit by
+    // wrapper around the exports' initialize_connection (the window is too short to hit by
     // killing tgtd); everything else is the real tgtd.
-    const driver = h.agent.backends[0]!.service.driver as unknown as { initializeConnection: (...a: unknown[]) => Promise<unknown> };
+    const driver = h.agent.backends[0]!.exports as unknown as { initializeConnection: (...a: unknown[]) => Promise<unknown> };
     const real = driver.initializeConnection.bind(driver);
     let vanished = false;
     driver.initializeConnection = async (...a: unknown[]) => {

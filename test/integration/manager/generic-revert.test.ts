@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DriverNotImplemented, type DriverSnapshot, type DriverVolume } from '../../../drivers/driver.js';
+import type { DriverSnapshot, DriverVolume } from '../../../drivers/driver.js';
+import { TargetExports } from '../../../drivers/exports.js';
+import { notImplementedError } from '../../../src/errors.js';
 import { FileVolumeDriver } from '../../../drivers/file/file-driver.js';
 import { openDatabase, type CinderDb } from '../../../src/db/index.js';
 import { createLogger } from '../../../src/log.js';
@@ -18,7 +20,7 @@ import { snapshotObject, volumeObject } from './helpers.js';
 class NoNativeRevert extends FileVolumeDriver {
   failCopy = false;
   override async revertToSnapshot(): Promise<void> {
-    throw new DriverNotImplemented('revert_to_snapshot');
+    throw notImplementedError('revert_to_snapshot');
   }
   override async copyData(src: string, dst: string, bytes: number): Promise<void> {
     if (this.failCopy) throw new Error('injected copy failure');
@@ -56,6 +58,7 @@ describe('generic revert through a temporary volume', () => {
     deps = {
       db,
       driver,
+      exports: new TargetExports({ target: null, supervisor: null, driver }),
       service: { host, driverInitialized: true, serviceRecord: { id: service.id, uuid: String(service.uuid) }, publishServiceCapabilities: async () => undefined },
       scheduler: { createVolume: async () => undefined },
       logger: createLogger({ level: 'silent', pretty: false }),

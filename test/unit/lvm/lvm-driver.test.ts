@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import type { DriverSnapshot, DriverVolume } from '../../../drivers/driver.js';
-import { AllocationGate, LvmVolumeDriver, mirrorFreeSpace, type BlockDeviceOps, type LvmDriverOptions, type LvmType } from '../../../drivers/lvm/lvm-driver.js';
+import { AllocationGate } from '../../../src/concurrency/allocation-gate.js';
+import { LvmVolumeDriver, mirrorFreeSpace, type BlockDeviceOps, type LvmDriverOptions, type LvmType } from '../../../drivers/lvm/lvm-driver.js';
 import type { VolumeCopyOptions } from '../../../drivers/lvm/volume-copy.js';
 import { FakeLvm } from './fake-lvm.js';
 

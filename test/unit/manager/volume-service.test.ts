@@ -4,13 +4,13 @@
 // re-export) must run once.
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
-import type { BackendStats, VolumeDriver } from '../../../drivers/driver.js';
-import { VolumeService } from '../../../src/manager/volume-service.js';
+import type { BackendStats } from '../../../drivers/driver.js';
+import { VolumeService, type ServiceDriver } from '../../../src/manager/volume-service.js';
 import type { ServiceRecord } from '../../../src/manager/ports.js';
 
 const logger = pino({ level: 'silent' });
 
-function flakyDriver(failures: number): VolumeDriver & { setups: number } {
+function flakyDriver(failures: number): ServiceDriver & { setups: number } {
   const stats: BackendStats = {
     volume_backend_name: 'file',
     vendor_name: 'test',
@@ -32,12 +32,6 @@ function flakyDriver(failures: number): VolumeDriver & { setups: number } {
       return stats;
     },
     secureFileOperationsEnabled: () => false,
-    async createVolume() {
-      return null;
-    },
-    async deleteVolume() {},
-    async extendVolume() {},
-    localPath: () => '/nowhere',
   };
 }
 

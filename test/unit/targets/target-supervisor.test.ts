@@ -4,9 +4,10 @@
 // again. No daemon, no timers beyond a short probe interval in one test.
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../../../src/log.js';
-import { SupervisedTarget } from '../../../drivers/targets/supervised-target.js';
+import type { DriverVolume } from '../../../drivers/driver.js';
+import { TargetExports } from '../../../drivers/exports.js';
 import { TargetSupervisor, type DaemonWatch, type ProbeOutcome, type RestoreCounts } from '../../../drivers/targets/target-supervisor.js';
-import type { ExportedVolume, TargetHelper } from '../../../drivers/targets/target.js';
+import type { TargetHelper } from '../../../drivers/targets/target.js';
 
 interface Line {
   level: string;
@@ -190,8 +191,11 @@ describe('TargetSupervisor', () => {
   });
 });
 
-describe('SupervisedTarget', () => {
-  const vol: ExportedVolume = { id: 'v', name: 'volume-v', providerLocation: null, providerAuth: null, backingPath: '/dev/x', multiattach: false };
+// The exports of a backend run every helper operation under the supervisor (drivers/exports.ts).
+describe('supervised exports', () => {
+  const vol: DriverVolume = { id: 'v', name: 'volume-v', size: 1, providerLocation: null, providerAuth: null, multiattach: false };
+  const data = { exportPath: () => '/dev/x', prepareExport: async () => undefined };
+  const supervised = (inner: TargetHelper, sup: TargetSupervisor) => new TargetExports({ target: inner, supervisor: sup, driver: data });
 
   it('an operation that finds the daemon gone has it brought back and runs once more', async () => {
     const { watch, sup, restores } = setup();
@@ -208,7 +212,7 @@ describe('SupervisedTarget', () => {
       },
     } as unknown as TargetHelper;
     watch.isDaemonGone = (err: unknown) => (err as { cause?: Error }).cause?.message === 'daemon gone';
-    const t = new SupervisedTarget(inner, sup);
+    const t = supervised(inner, sup);
     await expect(t.createExport(vol)).resolves.toEqual({ provider_location: 'loc', provider_auth: 'CHAP a b' });
     expect(calls).toBe(2);
     expect(watch.recovers).toBe(1);
@@ -225,14 +229,14 @@ describe('SupervisedTarget', () => {
         throw new Error('no CHAP credentials');
       },
     } as unknown as TargetHelper;
-    await expect(new SupervisedTarget(inner, sup).createExport(vol)).rejects.toThrow('no CHAP credentials');
+    await expect(supervised(inner, sup).createExport(vol)).rejects.toThrow('no CHAP credentials');
     expect(calls).toBe(1);
   });
 
   it('the start-up sweep reads never start the daemon', async () => {
     const { watch, sup } = setup();
     const inner = { findExports: async () => [], removeOrphanAccounts: async () => 2 } as unknown as TargetHelper;
-    const t = new SupervisedTarget(inner, sup);
+    const t = supervised(inner, sup);
     expect(await t.findExports()).toEqual([]);
     expect(await t.removeOrphanAccounts()).toBe(2);
     expect(watch.prepares).toBe(0);
