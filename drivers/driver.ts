@@ -33,7 +33,7 @@ export interface ModelUpdate {
   provider_geometry?: string | null;
 }
 
-/** One pool of the capability report, as cinder's scheduler reads it (CONTRACT §4). */
+/** One pool of the capability report, as cinder's scheduler reads it (cinder/volume/drivers/lvm.py _update_volume_stats). */
 export interface PoolStats {
   pool_name: string;
   total_capacity_gb: number | 'infinite' | 'unknown';
