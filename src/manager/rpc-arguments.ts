@@ -53,8 +53,7 @@ function fromCinderCheck(check: () => void, ctx: z.RefinementCtx): boolean {
 // z.custom keeps the value itself (no copy), so a dict or object a flow changes is the one sent.
 
 const uuid = z.custom<string>(isUuid, (v: unknown) => ({ message: `must be a UUID, got ${shown(v)}` }));
-
-const optionalUuid = z.custom<string | null | undefined>((v) => isAbsent(v) || isUuid(v), (v: unknown) => ({ message: `must be a UUID, got ${shown(v)}` })).transform((v) => v ?? null);
+const optionalUuid = uuid.nullish().transform((v) => v ?? null);
 
 const sizeGiB = z.custom<number>(
   (v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1,
@@ -62,16 +61,23 @@ const sizeGiB = z.custom<number>(
 );
 
 const dict = z.custom<Record<string, unknown>>(isDict, { message: 'must be a dict' });
+const optionalDict = dict.nullish();
 
-const optionalDict = z.custom<Record<string, unknown> | null | undefined>((v) => isAbsent(v) || isDict(v), { message: 'must be a dict' });
+const bool = (dflt: boolean) =>
+  z
+    .custom<boolean>((v) => typeof v === 'boolean', { message: 'must be a boolean' })
+    .nullish()
+    .transform((v) => v ?? dflt);
 
-const bool = (dflt: boolean) => z.custom<boolean | null | undefined>((v) => isAbsent(v) || typeof v === 'boolean', { message: 'must be a boolean' }).transform((v) => v ?? dflt);
-
-const optionalString = z.custom<string | null | undefined>((v) => isAbsent(v) || typeof v === 'string', { message: 'must be a string' }).transform((v) => v ?? null);
+const optionalString = z
+  .custom<string>((v) => typeof v === 'string', { message: 'must be a string' })
+  .nullish()
+  .transform((v) => v ?? null);
 
 /** Quota reservation ids; cinder sends None for none. */
 const reservations = z
-  .custom<string[] | null | undefined>((v) => isAbsent(v) || (Array.isArray(v) && v.every((x) => typeof x === 'string')), { message: 'must be a list of strings' })
+  .custom<string[]>((v) => Array.isArray(v) && v.every((x) => typeof x === 'string'), { message: 'must be a list of strings' })
+  .nullish()
   .transform((v) => v ?? []);
 
 /** `v` as the cinder object `kind`, checked by its ovo-schemas view under the argument's name. */
