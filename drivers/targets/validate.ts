@@ -4,46 +4,14 @@
 // with a message that names the field and the rule, never the secret itself.
 import { isIP } from 'node:net';
 import { invalidInput } from '../../src/errors.js';
+import { describeUntrusted as describe } from '../../src/validation/untrusted.js';
 
-/** RFC 3720 3.2.6.1: an iSCSI name is at most 223 bytes. */
-export const MAX_ISCSI_NAME_LENGTH = 223;
-
-// iqn.YYYY-MM.reversed.domain[:anything made of name characters]. RFC 3722 allows a little more
-// (stringprep output), but every initiator and target in practice stays in this ASCII set; a
-// colon, a dot and a dash are the only punctuation (an underscore is tolerated: some hosts use it).
-const IQN_RE = /^iqn\.\d{4}-\d{2}\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[A-Za-z0-9._:-]*)?$/;
-const EUI_RE = /^eui\.[0-9A-Fa-f]{16}$/;
-const NAA_RE = /^naa\.(?:[0-9A-Fa-f]{16}|[0-9A-Fa-f]{32})$/;
-
-function describe(value: unknown): string {
-  if (typeof value !== 'string') return `a ${value === null ? 'null' : typeof value}`;
-  if (/[\r\n]/.test(value)) return 'a value containing a newline';
-  if (/[\s]/.test(value)) return 'a value containing whitespace';
-  if (/[;&|`$<>(){}\\'"*?!#~]/.test(value)) return 'a value containing shell metacharacters';
-  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
-}
+// iSCSI names follow the project's one rule (src/validation/iscsi-name.ts), shared with the RPC
+// argument schemas and the initiator side.
+export { assertInitiatorName, assertTargetIqn, isIscsiName, MAX_ISCSI_NAME_LENGTH } from '../../src/validation/iscsi-name.js';
 
 function isString(value: unknown): value is string {
   return typeof value === 'string';
-}
-
-/** True for iqn., eui. and naa. names as RFC 3720/3980 define them. */
-export function isIscsiName(value: unknown): value is string {
-  return isString(value) && value.length <= MAX_ISCSI_NAME_LENGTH && (IQN_RE.test(value) || EUI_RE.test(value) || NAA_RE.test(value));
-}
-
-/** A target IQN (target_prefix + volume name). */
-export function assertTargetIqn(value: unknown): asserts value is string {
-  if (!isIscsiName(value)) {
-    throw invalidInput(`target IQN must be an iSCSI name (iqn.YYYY-MM.domain:name, eui. or naa.), got ${describe(value)}`);
-  }
-}
-
-/** An initiator name from a connector: iqn., eui. or naa. */
-export function assertInitiatorName(value: unknown): asserts value is string {
-  if (!isIscsiName(value)) {
-    throw invalidInput(`connector initiator must be an iSCSI name (iqn.YYYY-MM.domain:name, eui.<16 hex> or naa.<16|32 hex>), got ${describe(value)}`);
-  }
 }
 
 // cinder's volume_name_template is `volume-%s`; the name is used as a file name in volumes_dir and

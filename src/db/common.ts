@@ -3,6 +3,7 @@
 import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import type { DbHandle } from './connect.js';
 import { retryOnDeadlock } from './connect.js';
+import { isUuid } from '../validation/uuid.js';
 
 /** cinder's context.read_deleted: 'no' (default) hides soft-deleted rows, 'only' shows only them. */
 export type ReadDeleted = 'no' | 'yes' | 'only';
@@ -99,10 +100,13 @@ export function affected(result: { numUpdatedRows?: bigint; numDeletedRows?: big
   return Number(result.numUpdatedRows ?? result.numDeletedRows ?? 0n);
 }
 
-/** oslo_utils.uuidutils.is_uuid_like: 32 hex digits once 'urn:', 'uuid:', braces and hyphens are dropped. */
+/**
+ * oslo_utils.uuidutils.is_uuid_like: a UUID once 'urn:', 'uuid:', braces and hyphens are dropped
+ * (oslo drops hyphens wherever they are; the project's UUID rule then sees 32 hex digits).
+ */
 export function isUuidLike(value: string): boolean {
   const v = value.replaceAll('urn:', '').replaceAll('uuid:', '').replace(/^\{+|\}+$/g, '').replaceAll('-', '');
-  return /^[0-9a-fA-F]{32}$/.test(v);
+  return isUuid(v);
 }
 
 export interface ConditionalUpdateOptions<C extends string> {

@@ -6,15 +6,14 @@
 // Checks are stricter than oslo's coercion (no int -> str) so a crafted message fails clearly.
 import { z } from 'zod';
 import { invalidInput, type CinderError } from '../errors.js';
+import { isUuid } from '../validation/uuid.js';
 import { OBJ_NAMESPACE, OBJ_VERSIONS, parseIsoDatetime, VersionedObject } from './ovo.js';
 
 export { OBJ_VERSIONS, OBJ_VERSIONS_CURRENT } from './ovo.js';
 
 export type Ovo<D> = VersionedObject & { data: D };
 
-const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
-
-const uuid = z.string().regex(UUID_RE, 'must be a UUID');
+const uuid = z.string().refine(isUuid, 'must be a UUID');
 const nUuid = uuid.nullable().optional();
 const nStr = z.string().nullable().optional();
 const nInt = z.number().int().nullable().optional();

@@ -1,16 +1,15 @@
-// What every manager flow shares: its dependencies, argument validation at the RPC boundary,
-// resource locks as cinder takes them, the workers-table bookkeeping of cinder's set_workers, and
-// the conversion of database rows to the plain records drivers see.
+// What every manager flow shares: its dependencies, resource locks as cinder takes them, the
+// workers-table bookkeeping of cinder's set_workers, and the conversion of database rows to the
+// plain records drivers see. A flow's arguments are checked before it runs, by its method's
+// schema (../rpc-arguments.ts).
 import type { DriverSnapshot, DriverVolume, VolumeDriver } from '../../../drivers/driver.js';
 import type { VolumeExports } from '../../../drivers/exports.js';
 import { KeyedMutex } from '../../concurrency/keyed-mutex.js';
 import type { CinderDb, Snapshot, Volume, WorkerRow } from '../../db/index.js';
-import { driverNotInitialized, invalidInput, volumeNotFound } from '../../errors.js';
+import { driverNotInitialized, volumeNotFound } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { withExternalLock } from '../../native/index.js';
 import { VersionedObject } from '../../rpc/ovo.js';
-
-export const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
 /** The scheduler cast a failed create_volume is rescheduled with (scheduler/rpcapi.py create_volume). */
 export interface SchedulerCreateVolume {
@@ -61,39 +60,6 @@ export interface PendingRestore {
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-// ---- argument validation --------------------------------------------------------------------------
-
-export function requireUuid(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !UUID_RE.test(value)) throw invalidInput(`${field} must be a UUID, got ${JSON.stringify(value) ?? 'nothing'}`);
-  return value;
-}
-
-export function requireSize(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw invalidInput(`${field} must be a positive integer number of GiB, got ${JSON.stringify(value) ?? 'nothing'}`);
-  }
-  return value;
-}
-
-export function requireDict(value: unknown, field: string): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof VersionedObject) {
-    throw invalidInput(`${field} must be a dict`);
-  }
-  return value as Record<string, unknown>;
-}
-
-export function optionalBool(value: unknown, field: string, dflt: boolean): boolean {
-  if (value === undefined || value === null) return dflt;
-  if (typeof value !== 'boolean') throw invalidInput(`${field} must be a boolean`);
-  return value;
-}
-
-export function optionalStringList(value: unknown, field: string): string[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value) || value.some((x) => typeof x !== 'string')) throw invalidInput(`${field} must be a list of strings`);
-  return value as string[];
 }
 
 // ---- locks ----------------------------------------------------------------------------------------

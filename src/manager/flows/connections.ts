@@ -4,39 +4,28 @@ import type { Connector, ConnectionInfo } from '../../../drivers/exports.js';
 import type { Volume, VolumeAttachment } from '../../db/index.js';
 import { CinderError, invalidInput, invalidVolume, invalidVolumeAttachMode, volumeBackendApiException } from '../../errors.js';
 import { formatOvoDatetime, VersionedObject } from '../../rpc/ovo.js';
-import { volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
+import type { RpcArguments } from '../rpc-arguments.js';
 import { withInitiatorHost, withVolumeConnections } from './connection-locks.js';
 import {
   driverVolume,
   errorMessage,
   getVolume,
-  optionalBool,
-  requireDict,
   requireDriver,
-  requireUuid,
   withLock,
   type FlowDeps,
 } from './common.js';
 
-const INITIATOR_RE = /^(iqn\.\d{4}-\d{2}\.[^\s;|&$`'"\\<>()]+|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16,32})$/;
-
-/** The connector dict: validated by the exports (InvalidConnectorException => InvalidInput), then checked. */
-function validateConnector(deps: FlowDeps, raw: unknown): Connector {
-  const connector = requireDict(raw, 'connector') as Connector;
+/**
+ * The driver's validate_connector (InvalidConnectorException => InvalidInput, as cinder's manager
+ * turns it); the connector's shape and initiator name are checked by its RPC schema already.
+ */
+function validateConnector(deps: FlowDeps, connector: Connector): Connector {
   try {
     deps.exports.validateConnector(connector);
   } catch (err) {
     if (err instanceof CinderError && err.className === 'InvalidConnectorException') throw invalidInput(err.message);
     if (err instanceof CinderError && err.className === 'InvalidInput') throw invalidInput(String(err.kwargs.reason ?? err.message));
     throw volumeBackendApiException(`Validate volume connection failed (error: ${errorMessage(err)}).`, err);
-  }
-  const initiator = connector.initiator;
-  if (typeof initiator !== 'string' || !INITIATOR_RE.test(initiator)) {
-    throw invalidInput(`connector initiator ${JSON.stringify(initiator)} is not an iSCSI name`);
-  }
-  for (const key of ['host', 'mountpoint', 'mode'] as const) {
-    const v = connector[key];
-    if (v !== undefined && v !== null && typeof v !== 'string') throw invalidInput(`connector ${key} must be a string`);
   }
   return connector;
 }
@@ -176,8 +165,8 @@ async function connect(deps: FlowDeps, vol: Volume, connector: Connector, attach
   return { info: applyConnectionOptions(deps, row, info, options), row };
 }
 
-export async function initializeConnection(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<ConnectionInfo> {
-  const volume = volumeFromPrimitive(args.volume);
+export async function initializeConnection(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'initialize_connection'>): Promise<ConnectionInfo> {
+  const { volume } = args;
   requireDriver(deps);
   const connector = validateConnector(deps, args.connector);
   return withVolumeConnections(deps, volume.data.id, () =>
@@ -190,10 +179,8 @@ export async function initializeConnection(deps: FlowDeps, _ctx: Record<string, 
   );
 }
 
-export async function terminateConnection(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<null> {
-  const volumeId = requireUuid(args.volume_id, 'volume_id');
-  const force = optionalBool(args.force, 'force', false);
-  const connector = args.connector === null || args.connector === undefined ? null : (requireDict(args.connector, 'connector') as Connector);
+export async function terminateConnection(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'terminate_connection'>): Promise<null> {
+  const { volume_id: volumeId, force, connector } = args;
   requireDriver(deps);
   return withVolumeConnections(deps, volumeId, () =>
     withInitiatorHost(deps, connector, async () => {
@@ -212,9 +199,8 @@ export async function terminateConnection(deps: FlowDeps, _ctx: Record<string, u
   );
 }
 
-export async function attachmentUpdate(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const vref = volumeFromPrimitive(args.vref, 'vref');
-  const attachmentId = requireUuid(args.attachment_id, 'attachment_id');
+export async function attachmentUpdate(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'attachment_update'>): Promise<Record<string, unknown>> {
+  const { vref, attachment_id: attachmentId } = args;
   requireDriver(deps);
   const connector = validateConnector(deps, args.connector);
   return withVolumeConnections(deps, vref.data.id, () =>
@@ -273,9 +259,8 @@ async function connectionTerminate(deps: FlowDeps, vol: Volume, attachment: Volu
   return remaining.length > 0;
 }
 
-export async function attachmentDelete(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<null> {
-  const attachmentId = requireUuid(args.attachment_id, 'attachment_id');
-  const vref = volumeFromPrimitive(args.vref, 'vref');
+export async function attachmentDelete(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'attachment_delete'>): Promise<null> {
+  const { attachment_id: attachmentId, vref } = args;
   return withVolumeConnections(deps, vref.data.id, async () => {
     const vol = await getVolume(deps, vref.data.id);
     const attachment = await deps.db.attachments.get(attachmentId);
@@ -300,8 +285,8 @@ export async function attachmentDelete(deps: FlowDeps, _ctx: Record<string, unkn
   });
 }
 
-export async function removeExport(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<null> {
-  const volumeId = requireUuid(args.volume_id, 'volume_id');
+export async function removeExport(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'remove_export'>): Promise<null> {
+  const volumeId = args.volume_id;
   requireDriver(deps);
   return withVolumeConnections(deps, volumeId, async () => {
     const vol = await getVolume(deps, volumeId);
@@ -334,18 +319,8 @@ function attachmentObject(a: VolumeAttachment): VersionedObject {
   });
 }
 
-export async function attachVolume(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<VersionedObject> {
-  const volumeId = requireUuid(args.volume_id, 'volume_id');
-  const instanceUuid = args.instance_uuid === null || args.instance_uuid === undefined ? null : requireUuid(args.instance_uuid, 'instance_uuid');
-  const optStr = (v: unknown, field: string): string | null => {
-    if (v === undefined || v === null) return null;
-    if (typeof v !== 'string') throw invalidInput(`${field} must be a string`);
-    return v;
-  };
-  const hostName = optStr(args.host_name, 'host_name');
-  const mountpoint = optStr(args.mountpoint, 'mountpoint');
-  const mode = optStr(args.mode, 'mode') ?? 'rw';
-  if (mode !== 'rw' && mode !== 'ro') throw invalidInput(`mode must be rw or ro`);
+export async function attachVolume(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'attach_volume'>): Promise<VersionedObject> {
+  const { volume_id: volumeId, instance_uuid: instanceUuid, host_name: hostName, mountpoint, mode } = args;
   return withLock(deps, volumeId, true, async () => {
     const vol = await getVolume(deps, volumeId);
     const admin = await deps.db.volumes.adminMetadataGet(volumeId);
@@ -395,9 +370,8 @@ export async function attachVolume(deps: FlowDeps, _ctx: Record<string, unknown>
   });
 }
 
-export async function detachVolume(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<null> {
-  const volumeId = requireUuid(args.volume_id, 'volume_id');
-  const attachmentId = args.attachment_id === null || args.attachment_id === undefined ? null : requireUuid(args.attachment_id, 'attachment_id');
+export async function detachVolume(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'detach_volume'>): Promise<null> {
+  const { volume_id: volumeId, attachment_id: attachmentId } = args;
   // detach_volume's own lock as cinder takes it, then the connection lock: the export it may
   // remove must not be one an attach is using meanwhile.
   return withLock(deps, `${volumeId}-detach_volume`, true, () => withVolumeConnections(deps, volumeId, async () => {

@@ -7,13 +7,12 @@ import type { Volume } from '../../db/index.js';
 import { CinderError, invalidInput } from '../../errors.js';
 import { contextFromMessage } from '../../rpc/context.js';
 import { formatOvoDatetime, VersionedObject } from '../../rpc/ovo.js';
-import { requestSpecFromPrimitive, volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
+import type { RpcArguments } from '../rpc-arguments.js';
 import {
   driverSnapshot,
   driverVolume,
   errorMessage,
   isOurs,
-  optionalBool,
   requireDriver,
   volumeStatus,
   withLock,
@@ -24,13 +23,8 @@ import {
 /** Exceptions OnFailureRescheduleTask never reschedules. */
 const NO_RESCHEDULE = new Set(['VolumeNotFound', 'SnapshotNotFound', 'VolumeTypeNotFound', 'ImageCopyFailure', 'MetadataCopyFailure', 'MetadataUpdateFailure']);
 
-export async function createVolume(deps: FlowDeps, ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<void> {
-  const volume = volumeFromPrimitive(args.volume);
-  const requestSpec = args.request_spec === undefined || args.request_spec === null ? null : requestSpecFromPrimitive(args.request_spec);
-  const fp = args.filter_properties;
-  if (fp !== undefined && fp !== null && (typeof fp !== 'object' || Array.isArray(fp))) throw invalidInput('filter_properties must be a dict');
-  const filterProperties = (fp ?? {}) as Record<string, unknown>;
-  const allowReschedule = optionalBool(args.allow_reschedule, 'allow_reschedule', true);
+export async function createVolume(deps: FlowDeps, ctx: Record<string, unknown>, args: RpcArguments<'create_volume'>): Promise<void> {
+  const { volume, request_spec: requestSpec, filter_properties: filterProperties, allow_reschedule: allowReschedule } = args;
   const id = volume.data.id;
   const log = deps.logger.child({ volume_id: id });
 

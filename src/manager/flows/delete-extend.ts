@@ -2,15 +2,12 @@
 import { logDropped } from '../../log.js';
 import { withVolumeConnections } from './connection-locks.js';
 import { invalid, invalidInput, invalidSnapshot, invalidVolume, isBusyError, volumeAttached } from '../../errors.js';
-import { volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
+import type { RpcArguments } from '../rpc-arguments.js';
 import {
   driverVolume,
   errorMessage,
   isOurs,
-  optionalBool,
-  optionalStringList,
   requireDriver,
-  requireSize,
   volumeStatus,
   withLock,
   withWorker,
@@ -19,11 +16,8 @@ import {
 import { deleteSnapshotLocked } from './snapshots.js';
 
 
-export async function deleteVolume(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<boolean | null> {
-  const volume = volumeFromPrimitive(args.volume);
-  const unmanageOnly = optionalBool(args.unmanage_only, 'unmanage_only', false);
-  const cascade = optionalBool(args.cascade, 'cascade', false);
-  return deleteVolumeById(deps, volume.data.id, { unmanageOnly, cascade });
+export async function deleteVolume(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'delete_volume'>): Promise<boolean | null> {
+  return deleteVolumeById(deps, args.volume.data.id, { unmanageOnly: args.unmanage_only, cascade: args.cascade });
 }
 
 export async function deleteVolumeById(deps: FlowDeps, id: string, o: { unmanageOnly: boolean; cascade: boolean }): Promise<boolean | null> {
@@ -92,10 +86,8 @@ export async function deleteVolumeById(deps: FlowDeps, id: string, o: { unmanage
   });
 }
 
-export async function extendVolume(deps: FlowDeps, ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<void> {
-  const volume = volumeFromPrimitive(args.volume);
-  const newSize = requireSize(args.new_size, 'new_size');
-  const reservations = optionalStringList(args.reservations, 'reservations');
+export async function extendVolume(deps: FlowDeps, ctx: Record<string, unknown>, args: RpcArguments<'extend_volume'>): Promise<void> {
+  const { volume, new_size: newSize, reservations } = args;
   const id = volume.data.id;
   const log = deps.logger.child({ volume_id: id });
   const row = await deps.db.volumes.find(id);

@@ -13,10 +13,10 @@
 // targets and accounts are never touched: the backing device and the helper's record say whose.
 import type { BackendExport } from '../../../drivers/exports.js';
 import { attachedInitiators } from './attached-initiators.js';
+import { uuidAfterPrefix } from '../../validation/uuid.js';
 import { errorMessage, volumeNameOf, type FlowDeps } from './common.js';
 import { volumeConnectionLockName } from './connection-locks.js';
 
-const UUID_OF_NAME = /^volume-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
 const REMOVABLE = new Set(['available', 'error']);
 
 export interface LeftoverReport {
@@ -30,7 +30,7 @@ export async function removeLeftoverExports(deps: FlowDeps): Promise<LeftoverRep
   if (found.length > 0) {
     const mine = new Map((await deps.db.volumes.listByHost(deps.service.host)).map((v) => [volumeNameOf(v), v.id]));
     for (const f of found) {
-      const uuid = UUID_OF_NAME.exec(f.volumeName)?.[1];
+      const uuid = uuidAfterPrefix(f.volumeName, 'volume-');
       if (!uuid) continue;
       const volumeId = mine.get(f.volumeName) ?? uuid;
       // decided and done holding the volume's connection lock: cinder-api may reserve it meanwhile

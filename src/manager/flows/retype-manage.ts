@@ -2,27 +2,19 @@
 // Unmanage is delete_volume with unmanage_only (delete-extend.ts).
 import { logDropped } from '../../log.js';
 import { volumeMigrationFailed } from '../../errors.js';
-import { volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
+import type { RpcArguments } from '../rpc-arguments.js';
 import {
   backendOf,
   driverVolume,
   errorMessage,
   getVolume,
   isOurs,
-  optionalStringList,
-  requireDict,
   requireDriver,
-  requireUuid,
   type FlowDeps,
 } from './common.js';
 
-export async function retype(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<void> {
-  const volume = volumeFromPrimitive(args.volume);
-  const newTypeId = requireUuid(args.new_type_id, 'new_type_id');
-  const host = requireDict(args.host, 'host');
-  const policy = args.migration_policy === undefined || args.migration_policy === null ? 'never' : String(args.migration_policy);
-  const reservations = optionalStringList(args.reservations, 'reservations');
-  const oldReservations = optionalStringList(args.old_reservations, 'old_reservations');
+export async function retype(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'retype'>): Promise<void> {
+  const { volume, new_type_id: newTypeId, host, migration_policy: policy, reservations, old_reservations: oldReservations } = args;
   const id = volume.data.id;
   const log = deps.logger.child({ volume_id: id });
   const vol = await getVolume(deps, id);
@@ -59,9 +51,8 @@ export async function retype(deps: FlowDeps, _ctx: Record<string, unknown>, args
   log.info('Retype volume completed successfully.');
 }
 
-export async function manageExisting(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<string> {
-  const volume = volumeFromPrimitive(args.volume);
-  const ref = requireDict(args.ref, 'ref');
+export async function manageExisting(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'manage_existing'>): Promise<string> {
+  const { volume, ref } = args;
   const id = volume.data.id;
   const log = deps.logger.child({ volume_id: id });
   const vol = await getVolume(deps, id);

@@ -1,12 +1,11 @@
 // create_snapshot, delete_snapshot and revert_to_snapshot (manager.py).
 import { logDropped } from '../../log.js';
 import { randomUUID } from 'node:crypto';
-import { snapshotFromPrimitive, volumeFromPrimitive } from '../../rpc/ovo-schemas.js';
+import type { RpcArguments } from '../rpc-arguments.js';
 import {
   driverSnapshot,
   driverVolume,
   errorMessage,
-  optionalBool,
   requireDriver,
   snapshotStatus,
   withLock,
@@ -17,9 +16,8 @@ import { invalidSnapshot, isBusyError, isNotImplementedError, snapshotNotFound }
 import type { Volume, Snapshot } from '../../db/index.js';
 
 
-export async function createSnapshot(deps: FlowDeps, ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<string | null> {
-  const snapshot = snapshotFromPrimitive(args.snapshot);
-  return createSnapshotById(deps, ctx, snapshot.data.id);
+export async function createSnapshot(deps: FlowDeps, ctx: Record<string, unknown>, args: RpcArguments<'create_snapshot'>): Promise<string | null> {
+  return createSnapshotById(deps, ctx, args.snapshot.data.id);
 }
 
 export async function createSnapshotById(deps: FlowDeps, ctx: Record<string, unknown>, id: string): Promise<string | null> {
@@ -57,10 +55,9 @@ export async function createSnapshotById(deps: FlowDeps, ctx: Record<string, unk
   });
 }
 
-export async function deleteSnapshot(deps: FlowDeps, _ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<boolean | null> {
-  const snapshot = snapshotFromPrimitive(args.snapshot);
-  const unmanageOnly = optionalBool(args.unmanage_only, 'unmanage_only', false);
-  return withLock(deps, `${snapshot.data.id}-delete_snapshot`, true, () => deleteSnapshotLocked(deps, snapshot.data.id, unmanageOnly));
+export async function deleteSnapshot(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'delete_snapshot'>): Promise<boolean | null> {
+  const id = args.snapshot.data.id;
+  return withLock(deps, `${id}-delete_snapshot`, true, () => deleteSnapshotLocked(deps, id, args.unmanage_only));
 }
 
 /** delete_snapshot's body; the caller holds `<id>-delete_snapshot` (or a volume lock in cascade). */
@@ -99,9 +96,8 @@ export async function deleteSnapshotLocked(deps: FlowDeps, id: string, unmanageO
   return null;
 }
 
-export async function revertToSnapshot(deps: FlowDeps, ctx: Record<string, unknown>, args: Record<string, unknown>): Promise<void> {
-  const volume = volumeFromPrimitive(args.volume);
-  const snapshot = snapshotFromPrimitive(args.snapshot);
+export async function revertToSnapshot(deps: FlowDeps, ctx: Record<string, unknown>, args: RpcArguments<'revert_to_snapshot'>): Promise<void> {
+  const { volume, snapshot } = args;
   const volId = volume.data.id;
   const snapId = snapshot.data.id;
   const log = deps.logger.child({ volume_id: volId, snapshot_id: snapId });

@@ -12,8 +12,8 @@ import { FileVolumeDriver } from '../../../drivers/file/file-driver.js';
 import { openDatabase, type CinderDb } from '../../../src/db/index.js';
 import { createLogger } from '../../../src/log.js';
 import { newKeyedMutex, type FlowDeps } from '../../../src/manager/flows/common.js';
-import { createSnapshotById, revertToSnapshot } from '../../../src/manager/flows/snapshots.js';
-import { createVolume } from '../../../src/manager/flows/create-volume.js';
+import { createSnapshotById } from '../../../src/manager/flows/snapshots.js';
+import { create_volume as createVolume, revert_to_snapshot as revertToSnapshot } from '../../../src/manager/flow-methods.js';
 import { createCinderDatabase, seedSnapshot, seedVolume, type TestCinderDb } from '../../helpers/cinder-db.js';
 import { snapshotObject, volumeObject } from './helpers.js';
 

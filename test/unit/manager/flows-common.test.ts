@@ -4,7 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CinderError } from '../../../src/errors.js';
-import { backendOf, newKeyedMutex, optionalStringList, requireDict, requireSize, requireUuid, volumeNameOf, withLock, type FlowDeps } from '../../../src/manager/flows/common.js';
+import { backendOf, newKeyedMutex, volumeNameOf, withLock, type FlowDeps } from '../../../src/manager/flows/common.js';
+import { optionalStringList, requireDict, requireSize, requireUuid } from '../../../src/manager/rpc-arguments.js';
 
 function className(fn: () => unknown): string | undefined {
   try {

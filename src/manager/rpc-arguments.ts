@@ -1,0 +1,220 @@
+// The arguments of every RPC method the volume manager serves, one zod schema per method, checked
+// before the method runs: a flow receives typed, validated arguments and checks none itself.
+// What cinder sends is in cinder/volume/rpcapi.py (API 3.18), what each method takes in
+// cinder/volume/manager.py. Objects (Volume, Snapshot, RequestSpec) are checked by the views of
+// src/rpc/ovo-schemas.ts and arrive as the very VersionedObject decoded off the wire, so what a
+// flow changes on one and sends on (a reschedule) is what cinder sent.
+//
+// A bad argument is cinder's InvalidInput naming it: "new_size must be a positive integer number
+// of GiB, got 2.5", "connector host must be a string", "volume.id: must be a UUID" (an object's
+// field, as ovo-schemas words it). To add a method: a schema here, then its entry in the method
+// table (volume-manager.ts); the table accepts no method without a schema.
+import { z } from 'zod';
+import type { Connector } from '../../drivers/exports.js';
+import { CinderError, invalidInput } from '../errors.js';
+import type { RpcHandler } from '../rpc/dispatcher.js';
+import { VersionedObject } from '../rpc/ovo.js';
+import { objectFromPrimitive, type RequestSpecObject, type SnapshotObject, type VolumeObject } from '../rpc/ovo-schemas.js';
+import { assertInitiatorName } from '../validation/iscsi-name.js';
+import { isUuid } from '../validation/uuid.js';
+
+/** An issue whose message is a whole reason already (from a check that words its own). */
+const WHOLE_REASON = 'wholeReason';
+
+/** An argument's value in a message, as JSON (never more than a line: JSON escapes newlines). */
+function shown(value: unknown): string {
+  try {
+    const json = JSON.stringify(value) ?? 'nothing';
+    return json.length > 80 ? `${json.slice(0, 80)}…` : json;
+  } catch {
+    return `a ${typeof value}`;
+  }
+}
+
+function isDict(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof VersionedObject);
+}
+
+const isAbsent = (value: unknown): value is null | undefined => value === undefined || value === null;
+
+/** Runs a check that throws InvalidInput (the iSCSI name rule, the object views) as a zod issue. */
+function fromCinderCheck(check: () => void, ctx: z.RefinementCtx): boolean {
+  try {
+    check();
+    return true;
+  } catch (err) {
+    if (!(err instanceof CinderError) || err.className !== 'InvalidInput') throw err;
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: String(err.kwargs.reason ?? err.message), params: { [WHOLE_REASON]: true } });
+    return false;
+  }
+}
+
+// ---- argument rules ---------------------------------------------------------------------------
+// z.custom keeps the value itself (no copy), so a dict or object a flow changes is the one sent.
+
+const uuid = z.custom<string>(isUuid, (v: unknown) => ({ message: `must be a UUID, got ${shown(v)}` }));
+const optionalUuid = uuid.nullish().transform((v) => v ?? null);
+
+const sizeGiB = z.custom<number>(
+  (v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1,
+  (v: unknown) => ({ message: `must be a positive integer number of GiB, got ${shown(v)}` }),
+);
+
+const dict = z.custom<Record<string, unknown>>(isDict, { message: 'must be a dict' });
+const optionalDict = dict.nullish();
+
+const bool = (dflt: boolean) =>
+  z
+    .custom<boolean>((v) => typeof v === 'boolean', { message: 'must be a boolean' })
+    .nullish()
+    .transform((v) => v ?? dflt);
+
+const optionalString = z
+  .custom<string>((v) => typeof v === 'string', { message: 'must be a string' })
+  .nullish()
+  .transform((v) => v ?? null);
+
+/** Quota reservation ids; cinder sends None for none. */
+const reservations = z
+  .custom<string[]>((v) => Array.isArray(v) && v.every((x) => typeof x === 'string'), { message: 'must be a list of strings' })
+  .nullish()
+  .transform((v) => v ?? []);
+
+/** `v` as the cinder object `kind`, checked by its ovo-schemas view under the argument's name. */
+function checkedObject<T>(kind: 'Volume' | 'Snapshot' | 'RequestSpec', v: unknown, ctx: z.RefinementCtx): T {
+  let o: unknown;
+  if (!fromCinderCheck(() => (o = objectFromPrimitive(kind, v, ctx.path.join('.'))), ctx)) return z.NEVER;
+  return o as T;
+}
+const volume = z.unknown().transform((v, ctx) => checkedObject<VolumeObject>('Volume', v, ctx));
+const snapshot = z.unknown().transform((v, ctx) => checkedObject<SnapshotObject>('Snapshot', v, ctx));
+/** request_spec: a RequestSpec, or none. */
+const requestSpec = z.unknown().transform((v, ctx) => (isAbsent(v) ? null : checkedObject<RequestSpecObject>('RequestSpec', v, ctx)));
+
+/** log_request: a LogLevel object (prefix, level); its fields are read leniently. */
+const logRequest = z.custom<VersionedObject>((v) => v instanceof VersionedObject && v.name === 'LogLevel', { message: 'must be a LogLevel object' });
+
+/** The connector fields the flows record on the attachment. */
+const CONNECTOR_STRINGS = ['host', 'mountpoint', 'mode'] as const;
+
+/**
+ * nova's connector for a connection being made. A missing initiator is left to the driver's
+ * validate_connector, which words it as cinder does ("Connector doesn't have required
+ * information: initiator"); one that is given must be an iSCSI name by the project's one rule,
+ * the very check the target helper makes before it admits the initiator.
+ */
+const connector = dict.superRefine((c, ctx) => {
+  if (c.initiator !== undefined) fromCinderCheck(() => assertInitiatorName(c.initiator), ctx);
+  for (const key of CONNECTOR_STRINGS) {
+    const v = c[key];
+    if (!isAbsent(v) && typeof v !== 'string') ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: 'must be a string' });
+  }
+}) as unknown as z.ZodType<Connector>;
+
+/**
+ * The connector of a connection being undone: a dict or none (force). Its initiator is not
+ * checked: a detach is never refused, and a name that is not an iSCSI name was never admitted
+ * (the target helper makes its revocation a no-op).
+ */
+const connectorToUndo = optionalDict.transform((v) => (v ?? null) as Connector | null);
+
+/** An argument cinder sends that the method does not use (it reads the row by id instead). */
+const unused = z.unknown();
+
+// ---- one schema per method --------------------------------------------------------------------
+
+export const VOLUME_RPC_ARGUMENTS = {
+  // discover asks cinder's driver to refresh its cached stats; ours are never cached.
+  get_capabilities: z.object({ discover: unused }),
+  secure_file_operations_enabled: z.object({ volume: unused }),
+  publish_service_capabilities: z.object({}),
+  get_log_levels: z.object({ log_request: logRequest }),
+  set_log_levels: z.object({ log_request: logRequest }),
+  create_volume: z.object({
+    volume,
+    request_spec: requestSpec,
+    filter_properties: optionalDict.transform((v) => v ?? {}),
+    allow_reschedule: bool(true),
+  }),
+  delete_volume: z.object({ volume, unmanage_only: bool(false), cascade: bool(false) }),
+  extend_volume: z.object({ volume, new_size: sizeGiB, reservations }),
+  initialize_connection: z.object({ volume, connector }),
+  terminate_connection: z.object({ volume_id: uuid, connector: connectorToUndo, force: bool(false) }),
+  attachment_update: z.object({ vref: volume, connector, attachment_id: uuid }),
+  attachment_delete: z.object({ attachment_id: uuid, vref: volume }),
+  remove_export: z.object({ volume_id: uuid }),
+  create_snapshot: z.object({ snapshot }),
+  delete_snapshot: z.object({ snapshot, unmanage_only: bool(false) }),
+  revert_to_snapshot: z.object({ volume, snapshot }),
+  retype: z.object({
+    volume,
+    new_type_id: uuid,
+    // {host, cluster_name, capabilities} of the destination backend
+    host: dict,
+    migration_policy: optionalString.transform((v) => v ?? 'never'),
+    reservations,
+    old_reservations: reservations,
+  }),
+  manage_existing: z.object({ volume, ref: dict }),
+  attach_volume: z.object({
+    volume_id: uuid,
+    instance_uuid: optionalUuid,
+    host_name: optionalString,
+    mountpoint: optionalString,
+    mode: optionalString.transform((v) => v ?? 'rw').refine((v): v is 'rw' | 'ro' => v === 'rw' || v === 'ro', { message: 'must be rw or ro' }),
+    volume: unused,
+  }),
+  detach_volume: z.object({ volume_id: uuid, attachment_id: optionalUuid, volume: unused }),
+} satisfies Record<string, z.ZodTypeAny>;
+
+export type VolumeRpcMethod = keyof typeof VOLUME_RPC_ARGUMENTS;
+export type RpcArguments<M extends VolumeRpcMethod> = z.output<(typeof VOLUME_RPC_ARGUMENTS)[M]>;
+
+export function isVolumeRpcMethod(name: string): name is VolumeRpcMethod {
+  return Object.prototype.hasOwnProperty.call(VOLUME_RPC_ARGUMENTS, name);
+}
+
+/** One reason per issue: the argument's path, then the rule ("connector host must be a string"). */
+function argumentError(err: z.ZodError): CinderError {
+  const reasons = err.issues.slice(0, 3).map((i) => {
+    if (i.code === z.ZodIssueCode.custom && i.params?.[WHOLE_REASON]) return i.message;
+    return `${i.path.join(' ')} ${i.message}`;
+  });
+  if (err.issues.length > 3) reasons.push(`(${err.issues.length - 3} more)`);
+  return invalidInput(reasons.join('; '));
+}
+
+/** `kwargs` of `method` checked and typed; InvalidInput naming the argument otherwise. */
+export function parseRpcArguments<M extends VolumeRpcMethod>(method: M, kwargs: Record<string, unknown>): RpcArguments<M> {
+  const r = (VOLUME_RPC_ARGUMENTS[method] as z.ZodTypeAny).safeParse(kwargs);
+  if (!r.success) throw argumentError(r.error);
+  return r.data as RpcArguments<M>;
+}
+
+// ---- single arguments -------------------------------------------------------------------------
+
+/** One value checked by one of the rules above, named `field` in the error. */
+function parseArgument<T>(rule: z.ZodType<T, z.ZodTypeDef, unknown>, value: unknown, field: string): T {
+  const r = z.object({ [field]: rule }).safeParse({ [field]: value });
+  if (!r.success) throw argumentError(r.error);
+  return r.data[field] as T;
+}
+
+export const requireUuid = (value: unknown, field: string): string => parseArgument(uuid, value, field);
+export const requireSize = (value: unknown, field: string): number => parseArgument(sizeGiB, value, field);
+export const requireDict = (value: unknown, field: string): Record<string, unknown> => parseArgument(dict, value, field);
+export const optionalStringList = (value: unknown, field: string): string[] => parseArgument(reservations, value, field);
+
+// ---- the table's side -------------------------------------------------------------------------
+
+export type TypedHandler<M extends VolumeRpcMethod> = (ctx: Record<string, unknown>, args: RpcArguments<M>) => unknown;
+export type TypedMethodTable = { [M in VolumeRpcMethod]?: TypedHandler<M> };
+
+/** A method table as the RPC server takes it: each handler gets its kwargs parsed by its schema first. */
+export function typedMethods(table: TypedMethodTable): Record<string, RpcHandler> {
+  const out: Record<string, RpcHandler> = {};
+  for (const [name, handler] of Object.entries(table) as Array<[VolumeRpcMethod, TypedHandler<VolumeRpcMethod>]>) {
+    out[name] = async (ctx, kwargs) => handler(ctx, parseRpcArguments(name, kwargs));
+  }
+  return out;
+}
