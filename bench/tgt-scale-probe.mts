@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
-import { execaRunner, type CommandRunner } from '../drivers/targets/command-runner.js';
+import { processRunner, type CommandRunner } from '../src/exec/run-command.js';
 import { TgtTarget } from '../drivers/targets/tgt/tgt-target.js';
 import { servingTgtdPid } from '../drivers/targets/tgt/tgtd-pid.js';
 import type { ExportedVolume } from '../drivers/targets/target.js';
@@ -94,7 +94,7 @@ try {
     iscsiWriteCache: 'on',
     iscsiTargetFlags: '',
     controlPort: tgtd.controlPort,
-    runner: counting(execaRunner()),
+    runner: counting(processRunner()),
     // as the agent runs it: with the runner of its own it would otherwise not know tgtd's pid
     servingPid: () => servingTgtdPid(tgtd!.controlPort),
   });

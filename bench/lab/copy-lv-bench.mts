@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 
 import { checksum, clear, copy } from '../../src/native/copy.js';
 import { splitDevT, thinDeviceMap } from '../../drivers/lvm/thin-map.js';
-import { execaLvmRunner } from '../../drivers/lvm/lvm-runner.js';
+import { lvmCommandRunner } from '../../drivers/lvm/lvm-runner.js';
 import {
   dmNameArgv,
   dmTableArgv,
@@ -75,7 +75,7 @@ function writeSparseDevice(dev: string): number {
 
 /** The real command output the unit tests parse (test/unit/lvm/fixtures/thin-*). */
 async function captureFixtures(src: string, other: string): Promise<void> {
-  const runner = execaLvmRunner();
+  const runner = lvmCommandRunner();
   const dir = path.join(OUT, 'fixtures');
   mkdirSync(dir, { recursive: true });
   const save = (name: string, text: string) => writeFileSync(path.join(dir, name), text);

@@ -16,13 +16,15 @@ export * from './lvm-report.js';
 export * from './lvm-names.js';
 export {
   DEFAULT_LVM_CONF_FILE,
+  LVM_FAILED_EXIT,
   LVM_SEGFAULT_EXIT,
   LvmCommandError,
-  execaLvmRunner,
+  lvmCommandRunner,
   lvmEnvironment,
+  lvmMissing,
   runChecked,
   withSegfaultRetry,
-  type ExecaLvmRunnerOptions,
+  type LvmCommandRunnerOptions,
   type LvmCommandResult,
   type LvmEnvironmentOptions,
   type LvmRunOptions,

@@ -47,7 +47,7 @@ import {
   LVM_MINIMUM, extentCount, firstExtents, freeExtentsWithin, hasThickSnapshots, holdersWithin, isThickSnapshot, lvExtents,
   lvmGiB, pyRound, thinPoolFreeGiB, versionAtLeast, type LvInfo, type PvSegment, type VgReport,
 } from './lvm-report.js';
-import { LvmCommandError, execaLvmRunner, type LvmRunner } from './lvm-runner.js';
+import { LvmCommandError, lvmCommandRunner, type LvmRunner } from './lvm-runner.js';
 import { AllocationGate } from '../../src/concurrency/allocation-gate.js';
 import { LvmVolumeGroup } from './lvm-vg.js';
 import { simpleCopy, type VolumeCopyFn } from './volume-copy.js';
@@ -107,7 +107,7 @@ export interface LvmDriverOptions {
   filterFunction?: string | null;
   goodnessFunction?: string | null;
 
-  /** How LVM commands run (default: execa with cinder's environment). */
+  /** How LVM commands run (default: the one process runner with cinder's LVM environment). */
   runner?: LvmRunner;
   /** How volumes are copied (thick clone / volume from snapshot); default simpleCopy. */
   copy?: VolumeCopyFn;
@@ -163,7 +163,7 @@ export class LvmVolumeDriver implements VolumeDriver {
     this.blockDevice = opts.blockDevice ?? nativeBlockDeviceOps;
     const runner =
       opts.runner ??
-      execaLvmRunner({
+      lvmCommandRunner({
         lvmConfFile: opts.lvmConfFile,
         suppressFdWarnings: opts.lvmSuppressFdWarnings,
         onResult: (argv, r, ms) => this.log().debug({ argv, exitCode: r.exitCode, ms }, 'lvm'),

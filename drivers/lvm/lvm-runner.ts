@@ -1,49 +1,52 @@
-// How LVM commands run: an argv in, exit code and output out, never through a shell. The execa
-// runner gives every command cinder's environment (`env LC_ALL=C [LVM_SYSTEM_DIR=<dir of
-// lvm_conf_file>] [LVM_SUPPRESS_FD_WARNINGS=1]`, cinder/brick/local_dev/lvm.py) and
-// withSegfaultRetry repeats a command that crashed with exit code 139, as cinder's
-// _run_lvm_command does (LP #1901783, #1932188). Tests hand in a fake runner.
+// How LVM commands run: a thin wrapper over the one process runner (src/exec/run-command.ts) that
+// adds what is LVM's own. Every command gets cinder's environment (`env LC_ALL=C
+// [LVM_SYSTEM_DIR=<dir of lvm_conf_file>] [LVM_SUPPRESS_FD_WARNINGS=1]`,
+// cinder/brick/local_dev/lvm.py), a crash by SIGSEGV reads as exit code 139, and withSegfaultRetry
+// repeats such a command, as cinder's _run_lvm_command does (LP #1901783, #1932188). lvmMissing
+// tells a missing VG or LV from any other failure by LVM's exit code and its exact message for the
+// object asked about. Tests hand in a fake runner.
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { execa } from 'execa';
+import { CommandError, processRunner, type CommandResult, type CommandRunner, type RunOptions } from '../../src/exec/run-command.js';
 
-export interface LvmCommandResult {
-  stdout: string;
-  stderr: string;
-  /** Exit code; -1 when the program could not be started, timed out or was killed. */
-  exitCode: number;
-}
-
-export interface LvmRunOptions {
-  /** Kill the command after this long; 0 = never (lvconvert --merge waits for the merge). */
-  timeoutMs?: number;
-}
-
-/** argv[0] is the program: `lvm`, `lvcreate`, `lvs`, `udevadm`, ... */
-export type LvmRunner = (argv: readonly string[], opts?: LvmRunOptions) => Promise<LvmCommandResult>;
+export type LvmCommandResult = CommandResult;
+export type LvmRunOptions = RunOptions;
+/** argv[0] is the program: `lvm`, `lvcreate`, `lvs`, `udevadm`, `thin_dump`, ... */
+export type LvmRunner = CommandRunner;
 
 /** A command that exited non-zero; carries what cinder's ProcessExecutionError carries. */
-export class LvmCommandError extends Error {
-  readonly argv: readonly string[];
-  readonly exitCode: number;
-  readonly stdout: string;
-  readonly stderr: string;
-
+export class LvmCommandError extends CommandError {
   constructor(argv: readonly string[], result: LvmCommandResult) {
-    const detail = result.stderr.trim().split('\n').filter((l) => !/^\s*WARNING:/.test(l)).join('; ').trim();
-    super(`${argv.join(' ')} exited with ${result.exitCode}${detail ? `: ${detail}` : ''}`);
+    // LVM's WARNING lines (activation disabled, fd leaks, ...) say nothing about why it failed.
+    super(argv, result, result.stderr.trim().split('\n').filter((l) => !/^\s*WARNING:/.test(l)).join('; ').trim());
     this.name = 'LvmCommandError';
-    this.argv = [...argv];
-    this.exitCode = result.exitCode;
-    this.stdout = result.stdout;
-    this.stderr = result.stderr;
   }
+}
 
-  /** LVM's wording when a VG or LV does not exist (cinder checks the same two phrases). */
-  get notFound(): boolean {
-    return this.stderr.includes('not found') || this.stderr.includes('Failed to find');
-  }
+/** LVM's exit code for a command that failed (ECMD_FAILED), a missing VG or LV among others. */
+export const LVM_FAILED_EXIT = 5;
+
+/**
+ * Whether a failed LVM command says the VG or LV asked about does not exist: 'vg', 'lv' or null.
+ * Only exit code 5 counts, and only a stderr line that is exactly lvm2's message naming that
+ * object (leading blanks aside):
+ *   `Volume group "<vg>" not found`                  (2.02 and 2.03: lvs, vgs, lvremove, fullreport, ...)
+ *   `Failed to find logical volume "<vg>/<lv>"`      (2.02.100 on: lvs, lvremove, lvchange, ...)
+ *   `One or more specified logical volume(s) not found.`  (older 2.02, names nothing: counts only
+ *                                                           for an LV asked about, one per command)
+ * Never a WARNING line (`WARNING: Device for PV <uuid> not found or rejected by a filter.`), a
+ * message about another object, nor one that only contains the words (`Volume group "vg" not
+ * found, is inconsistent or has PVs missing.`).
+ */
+export function lvmMissing(result: Pick<LvmCommandResult, 'exitCode' | 'stderr'>, asked: { vg: string; lv?: string }): 'vg' | 'lv' | null {
+  if (result.exitCode !== LVM_FAILED_EXIT) return null;
+  const lines = new Set(result.stderr.split('\n').map((l) => l.trim()));
+  if (lines.has(`Volume group "${asked.vg}" not found`)) return 'vg';
+  if (asked.lv === undefined) return null;
+  if (lines.has(`Failed to find logical volume "${asked.vg}/${asked.lv}"`)) return 'lv';
+  if (lines.has('One or more specified logical volume(s) not found.')) return 'lv';
+  return null;
 }
 
 export interface LvmEnvironmentOptions {
@@ -67,7 +70,7 @@ export function lvmEnvironment(opts: LvmEnvironmentOptions = {}, fileExists: (p:
   return env;
 }
 
-export interface ExecaLvmRunnerOptions extends LvmEnvironmentOptions {
+export interface LvmCommandRunnerOptions extends LvmEnvironmentOptions {
   /** Default time limit per command (default 600 s); a call may override it. */
   timeoutMs?: number;
   /** Run through e.g. ['sudo', '-n'] when the agent is not root. */
@@ -76,40 +79,18 @@ export interface ExecaLvmRunnerOptions extends LvmEnvironmentOptions {
   onResult?: (argv: readonly string[], result: LvmCommandResult, ms: number) => void;
 }
 
-export function execaLvmRunner(opts: ExecaLvmRunnerOptions = {}): LvmRunner {
-  const env = lvmEnvironment(opts);
-  const defaultTimeout = opts.timeoutMs ?? 600_000;
-  const prefix = opts.prefix ?? [];
-  return async (argv, callOpts = {}) => {
-    const full = [...prefix, ...argv];
-    const [file, ...args] = full;
-    if (!file) throw new Error('empty argv');
-    const timeout = callOpts.timeoutMs ?? defaultTimeout;
+/** Exit code of an LVM command that crashed (SIGSEGV through `env`), retried by cinder. */
+export const LVM_SEGFAULT_EXIT = 139;
+
+/** The one process runner with cinder's LVM environment; a SIGSEGV reads as exit code 139. */
+export function lvmCommandRunner(opts: LvmCommandRunnerOptions = {}): LvmRunner {
+  const run = processRunner({ timeoutMs: opts.timeoutMs ?? 600_000, prefix: opts.prefix, env: lvmEnvironment(opts) });
+  return async (argv, callOpts) => {
     const started = Date.now();
-    const r = await execa(file, args, {
-      reject: false,
-      stdin: 'ignore',
-      ...(timeout > 0 ? { timeout } : {}),
-      env,
-      extendEnv: true,
-      stripFinalNewline: false,
-    });
-    const stdout = typeof r.stdout === 'string' ? r.stdout : '';
-    let stderr = typeof r.stderr === 'string' ? r.stderr : '';
-    let exitCode = typeof r.exitCode === 'number' ? r.exitCode : -1;
-    if (r.timedOut) {
-      stderr += `${stderr && !stderr.endsWith('\n') ? '\n' : ''}timed out after ${timeout} ms`;
-      exitCode = -1;
-    } else if (typeof r.signal === 'string') {
-      // A crash by SIGSEGV reaches cinder's processutils as exit code 139 (128 + 11) through
-      // `env`; report it the same way so the retry below applies.
-      exitCode = r.signal === 'SIGSEGV' ? 139 : -1;
-      stderr += `${stderr && !stderr.endsWith('\n') ? '\n' : ''}killed by ${r.signal}`;
-    } else if (r.failed && typeof r.exitCode !== 'number') {
-      const code = (r as { code?: unknown }).code;
-      stderr += `${stderr && !stderr.endsWith('\n') ? '\n' : ''}could not run ${file}${typeof code === 'string' ? `: ${code}` : ''}`;
-    }
-    const result = { stdout, stderr, exitCode };
+    const r = await run(argv, callOpts);
+    // A crash by SIGSEGV reaches cinder's processutils as exit code 139 (128 + 11) through
+    // `env`; report it the same way so that withSegfaultRetry applies.
+    const result = r.signal === 'SIGSEGV' && !r.timedOut ? { ...r, exitCode: LVM_SEGFAULT_EXIT } : r;
     opts.onResult?.(argv, result, Date.now() - started);
     return result;
   };
@@ -123,9 +104,6 @@ export interface SegfaultRetryOptions {
   sleep?: (ms: number) => Promise<void>;
   onRetry?: (argv: readonly string[], attempt: number) => void;
 }
-
-/** Exit code of an LVM command that crashed (SIGSEGV through `env`), retried by cinder. */
-export const LVM_SEGFAULT_EXIT = 139;
 
 /** Wraps a runner so that a command exiting 139 runs again, up to `attempts` times in all. */
 export function withSegfaultRetry(runner: LvmRunner, opts: SegfaultRetryOptions = {}): LvmRunner {

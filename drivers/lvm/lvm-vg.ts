@@ -44,7 +44,7 @@ import {
   type PvSegment,
   type VgReport,
 } from './lvm-report.js';
-import { LvmCommandError, runChecked, withSegfaultRetry, type LvmRunner } from './lvm-runner.js';
+import { LvmCommandError, lvmMissing, runChecked, withSegfaultRetry, type LvmRunner } from './lvm-runner.js';
 
 export interface LvmVolumeGroupOptions {
   vgName: string;
@@ -162,9 +162,10 @@ export class LvmVolumeGroup {
     const r = await this.run(argv);
     this.reportsRead++;
     if (r.exitCode !== 0) {
-      const err = new LvmCommandError(argv, r);
-      if (err.notFound) throw volumeGroupNotFound(this.vgName);
-      throw err;
+      // Only LVM's own "Volume group "<vg>" not found" with exit code 5 means the VG is gone; any
+      // other failure (a WARNING about a missing PV included) is reported as it is.
+      if (lvmMissing(r, { vg: this.vgName }) === 'vg') throw volumeGroupNotFound(this.vgName);
+      throw new LvmCommandError(argv, r);
     }
     const report = parseFullReport(r.stdout, this.vgName);
     if (!report) throw volumeGroupNotFound(this.vgName);

@@ -7,11 +7,11 @@
 // so a lookup starts no process: where process starts are slow (an emulated guest: a few hundred
 // ms each) they were most of its time. thin_dump is the fallback when the in-process reader
 // refuses the metadata (a format it does not know). Parsers and thin_dump's argv: thin-map-commands.ts.
-import { execFile } from 'node:child_process';
 import { readFile, readdir, stat } from 'node:fs/promises';
 
+import { processRunner } from '../../src/exec/run-command.js';
 import { dmMessage, dmTable, readDirect } from '../../src/native/index.js';
-import { runChecked, type LvmCommandResult, type LvmRunner } from './lvm-runner.js';
+import { runChecked, type LvmRunner } from './lvm-runner.js';
 import { readThinDeviceMap, THIN_METADATA_BLOCK_BYTES } from './thin-metadata.js';
 import { parseThinDumpXml, parseThinPoolTable, parseThinTable, thinDumpArgv, type DevNo, type DmTableRow, type ThinDeviceMap } from './thin-map-commands.js';
 
@@ -83,23 +83,10 @@ export const nativeDmControl: DmControl = {
 };
 
 /**
- * The default runner (thin_dump's): node's execFile with `LC_ALL=C`, nothing more (execa's extra work per
- * call is noticeable where CPU is slow, and these commands need none of it).
+ * thin_dump's runner: the one process runner with `LC_ALL=C`, output kept up to 512 MiB (the XML
+ * of a big, fragmented pool). The time limit is the lookup's (ThinMapOptions.timeoutMs).
  */
-export const execFileRunner: LvmRunner = (argv, opts = {}) =>
-  new Promise<LvmCommandResult>((resolve) => {
-    const [file, ...args] = argv;
-    if (!file) throw new Error('empty argv');
-    execFile(
-      file,
-      args,
-      { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 512 * 1024 * 1024, timeout: opts.timeoutMs ?? 0 },
-      (err, stdout, stderr) => {
-        const code = (err as { code?: unknown } | null)?.code;
-        resolve({ stdout, stderr: err && !stderr ? String(err.message) : stderr, exitCode: err ? (typeof code === 'number' ? code : -1) : 0 });
-      },
-    );
-  });
+export const thinDumpRunner: LvmRunner = processRunner({ timeoutMs: 0, maxBuffer: 512 * 1024 * 1024 });
 
 /** Reads one device's map from the held metadata snapshot of a pool's metadata device. */
 export type MetadataMapReader = (metadataDevice: string, devId: number) => Promise<ThinDeviceMap>;
@@ -121,7 +108,7 @@ export const nativeMetadataMapReader: MetadataMapReader = (metadataDevice, devId
 export interface ThinMapOptions {
   /** Reads the map in-process (default nativeMetadataMapReader). */
   readMetadata?: MetadataMapReader;
-  /** Runs thin_dump, the fallback (default execFileRunner). */
+  /** Runs thin_dump, the fallback (default thinDumpRunner). */
   runner?: LvmRunner;
   /** For tests: default nativeDmControl. */
   dm?: DmControl;
@@ -142,7 +129,7 @@ export interface ThinMapOptions {
  * cinder copies from snapshots and detached volumes.
  */
 export async function thinDeviceMap(devicePath: string, opts: ThinMapOptions = {}): Promise<ThinDeviceMap | null> {
-  const runner = opts.runner ?? execFileRunner;
+  const runner = opts.runner ?? thinDumpRunner;
   const dm = opts.dm ?? nativeDmControl;
   const sysfs = opts.sysfs ?? linuxDmSysfs;
   const run = { timeoutMs: opts.timeoutMs ?? 120_000 };

@@ -13,7 +13,7 @@ import { access, readdir, readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { invalidInput } from '../errors.js';
 import { log, type Logger } from '../log.js';
-import { execaRunner, type CommandResult, type CommandRunner } from '../../drivers/targets/command-runner.js';
+import { processRunner, redactArgv, type CommandResult, type CommandRunner } from '../exec/run-command.js';
 import { assertTargetIqn } from '../../drivers/targets/validate.js';
 import {
   assertBlockName,
@@ -28,7 +28,6 @@ import {
   nodeNewArgv,
   normalisePortal,
   parseSessionsP3,
-  redactIscsiadmArgv,
   scsiDeviceDeletePath,
   scsiDeviceRescanPath,
   sessionListArgv,
@@ -73,7 +72,7 @@ export const nodeIo: ConnectorIo = {
 };
 
 export interface IscsiConnectorOptions {
-  /** runs iscsiadm/multipath/blockdev; default execa, with `rootHelper` in front */
+  /** runs iscsiadm/multipath/blockdev; default the one process runner (src/exec), with `rootHelper` in front */
   runner?: CommandRunner;
   /** e.g. ['sudo', '-n'] when not root */
   rootHelper?: readonly string[];
@@ -196,7 +195,7 @@ export class IscsiConnector {
   private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(private readonly o: IscsiConnectorOptions = {}) {
-    this.run = o.runner ?? execaRunner({ timeoutMs: 180_000, prefix: o.rootHelper ?? [] });
+    this.run = o.runner ?? processRunner({ timeoutMs: 180_000, prefix: o.rootHelper ?? [] });
     this.io = o.io ?? nodeIo;
     this.iface = o.iface ?? 'default';
     assertIfaceName(this.iface);
@@ -214,7 +213,7 @@ export class IscsiConnector {
 
   private async exec(argv: string[], ok: readonly number[] = [0]): Promise<CommandResult> {
     const r = await this.run(argv);
-    const shown = redactIscsiadmArgv(argv);
+    const shown = redactArgv(argv);
     this.logger.debug({ argv: shown, exit_code: r.exitCode }, 'connector command');
     if (!ok.includes(r.exitCode)) {
       const what = argv[0] === 'iscsiadm' ? describeIscsiadmExit(r.exitCode) : `exit code ${r.exitCode}`;

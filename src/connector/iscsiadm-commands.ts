@@ -262,15 +262,6 @@ export function parseSessionsP3(text: string): IscsiSession[] {
   return out;
 }
 
-/** argv with CHAP names and secrets masked (the value after `-v` of an auth key), for logs and errors. */
-export function redactIscsiadmArgv(argv: readonly string[]): string[] {
-  const out = [...argv];
-  const n = out.indexOf('-n');
-  const v = out.indexOf('-v');
-  if (n >= 0 && v === n + 2 && /auth\.(?:password|username)/.test(out[n + 1] ?? '') && v + 1 < out.length) out[v + 1] = '***';
-  return out;
-}
-
 /** What an iscsiadm exit code means to an operator. */
 export function describeIscsiadmExit(code: number): string {
   switch (code) {

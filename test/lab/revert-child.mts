@@ -10,13 +10,13 @@
 // knows about it: the runner is the driver's ordinary injection point.
 import type { DriverSnapshot, DriverVolume } from '../../drivers/driver.js';
 import { LvmVolumeDriver } from '../../drivers/lvm/lvm-driver.js';
-import { execaLvmRunner, type LvmRunner } from '../../drivers/lvm/lvm-runner.js';
+import { lvmCommandRunner, type LvmRunner } from '../../drivers/lvm/lvm-runner.js';
 import { createLogger } from '../../src/log.js';
 
 const [vg, volumeJson, snapshotJson] = process.argv.slice(2);
 if (!vg || !volumeJson || !snapshotJson) throw new Error('usage: revert-child.mts <vg> <volume json> <snapshot json>');
 
-const real = execaLvmRunner({ lvmConfFile: 'None', suppressFdWarnings: true });
+const real = lvmCommandRunner({ lvmConfFile: 'None', suppressFdWarnings: true });
 const runner: LvmRunner = async (argv, opts) => {
   if (argv[0] === 'lvcreate' && argv.some((a) => a.startsWith('_cinderblock-wipe-'))) {
     process.stdout.write('PAUSED\n');

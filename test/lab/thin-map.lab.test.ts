@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { runChecked } from '../../drivers/lvm/lvm-runner.js';
 import { parseThinDumpXml, thinDumpArgv, type ThinDeviceMap } from '../../drivers/lvm/thin-map-commands.js';
-import { execFileRunner, thinDeviceMap } from '../../drivers/lvm/thin-map.js';
+import { thinDumpRunner, thinDeviceMap } from '../../drivers/lvm/thin-map.js';
 import { checksum, copy, dmMessage } from '../../src/native/index.js';
 import { pattern, sh, writeAt } from './lab-io.js';
 
@@ -30,7 +30,7 @@ async function thinDumpMap(lv: string): Promise<ThinDeviceMap> {
   const devId = Number(sh(['lvs', '--noheadings', '-o', 'thin_id', `${VG}/${lv}`]).trim());
   await dmMessage(POOL_NAME, 'reserve_metadata_snap');
   try {
-    return parseThinDumpXml((await runChecked(execFileRunner, thinDumpArgv(META, devId))).stdout, devId);
+    return parseThinDumpXml((await runChecked(thinDumpRunner, thinDumpArgv(META, devId))).stdout, devId);
   } finally {
     await dmMessage(POOL_NAME, 'release_metadata_snap');
   }

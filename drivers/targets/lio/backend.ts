@@ -1,9 +1,9 @@
 // Two ways to change LIO, one interface: straight configfs writes (the default), or targetcli
-// through execa for a host where the agent cannot write configfs (read-only mount, or not root
+// through the one process runner (src/exec) for a host where the agent cannot write configfs (read-only mount, or not root
 // and targetcli runs under sudo). Reading is always done from configfs, which is world-readable
 // where it exists; targetcli itself needs configfs, so without it neither backend works.
 import { log } from '../../../src/log.js';
-import type { CommandRunner } from '../command-runner.js';
+import { redactArgv, type CommandRunner } from '../../../src/exec/run-command.js';
 import { Configfs, LUN, portalName, TPG_ATTRIBS, type BackstoreInfo, type TargetInfo } from './configfs.js';
 
 export interface LioBackend {
@@ -99,11 +99,6 @@ export const targetcliArgv = {
   deleteAcl: (iqn: string, initiator: string) => ['targetcli', `${tpg(iqn)}/acls`, 'delete', initiator],
 };
 
-/** argv with CHAP user id and secret masked, for logs and errors. */
-export function redactTargetcliArgv(argv: readonly string[]): string[] {
-  return argv.map((a) => a.replace(/^(userid|password|mutual_userid|mutual_password)=.*$/, '$1=***'));
-}
-
 /**
  * Changes through targetcli (`targetcli <path> <command> <args>`), reads from configfs. Note:
  * targetcli's one-shot commands save rtslib's saveconfig.json (/etc/target/, /etc/rtslib-fb-target/
@@ -121,7 +116,7 @@ export class TargetcliBackend implements LioBackend {
     const r = await this.runner(argv);
     if (r.exitCode !== 0) {
       const text = `${r.stderr}\n${r.stdout}`.trim().split('\n').slice(-3).join(' | ');
-      throw new Error(`${redactTargetcliArgv(argv).join(' ')} failed (${r.exitCode}): ${text}`);
+      throw new Error(`${redactArgv(argv).join(' ')} failed (${r.exitCode}): ${text}`);
     }
   }
 

@@ -26,7 +26,7 @@ import { KeyedMutex } from '../../../src/concurrency/keyed-mutex.js';
 import { invalidInput } from '../../../src/errors.js';
 import { log } from '../../../src/log.js';
 import { chapForExport, formatProviderAuth, parseProviderAuth, type ChapCredentials } from '../chap.js';
-import { execaRunner, type CommandRunner } from '../command-runner.js';
+import { processRunner, type CommandRunner } from '../../../src/exec/run-command.js';
 import {
   connectorInitiator,
   iscsiConnectionInfo,
@@ -66,7 +66,7 @@ export interface LioTargetOptions extends IscsiTargetOptions {
   io?: ConfigfsIo;
   /** 'auto' (default): configfs when its root is writable, otherwise targetcli */
   backend?: 'auto' | 'configfs' | 'targetcli';
-  /** runs targetcli for the fallback; default execa */
+  /** runs targetcli for the fallback; default the one process runner (src/exec) */
   runner?: CommandRunner;
 }
 
@@ -113,7 +113,7 @@ export class LioTarget implements TargetHelper {
   private async chooseBackend(): Promise<LioBackend> {
     const fs = new Configfs(this.root, this.o.io);
     const mode = this.o.backend ?? 'auto';
-    const targetcli = () => new TargetcliBackend(fs, this.o.runner ?? execaRunner());
+    const targetcli = () => new TargetcliBackend(fs, this.o.runner ?? processRunner());
     if (mode === 'configfs') return new ConfigfsBackend(fs);
     if (mode === 'targetcli') return targetcli();
     let writable = false;

@@ -35,7 +35,7 @@ import { readdir, realpath } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { log } from '../../../src/log.js';
 import { chapForExport, formatProviderAuth, parseProviderAuth, type ChapCredentials } from '../chap.js';
-import { execaRunner, type CommandRunner } from '../command-runner.js';
+import { processRunner, type CommandRunner } from '../../../src/exec/run-command.js';
 import {
   connectorInitiator,
   iscsiConnectionInfo,
@@ -103,7 +103,7 @@ export interface TgtTargetOptions extends IscsiTargetOptions {
   iscsiTargetFlags: string;
   /** tgtd control port (`-C`); 0/undefined = tgt's default. Not a cinder option (tests, side-by-side tgtds). */
   controlPort?: number;
-  /** runs tgtadm; default execa */
+  /** runs tgtadm; default the one process runner (src/exec) */
   runner?: CommandRunner;
   /** how long to keep retrying a delete that tgtd refuses because commands are in flight; default 10 s */
   busyTimeoutMs?: number;
@@ -235,7 +235,7 @@ export class TgtTarget implements TargetHelper {
     assertDirectory(o.volumesDir, 'volumes_dir');
     if (o.iscsiWriteCache !== 'on' && o.iscsiWriteCache !== 'off') throw new Error(`iscsi_write_cache must be on or off`);
     if (o.iscsiTargetFlags !== '') assertBsoflags(o.iscsiTargetFlags);
-    this.adm = new Tgtadm(o.runner ?? execaRunner(), { controlPort: o.controlPort, lld: o.targetProtocol });
+    this.adm = new Tgtadm(o.runner ?? processRunner(), { controlPort: o.controlPort, lld: o.targetProtocol });
     this.daemon = daemonState(o.controlPort);
     this.targetLocks = this.daemon.targetLocks;
     this.accounts = new TgtAccountRecord(tgtAccountsPath(o.volumesDir));

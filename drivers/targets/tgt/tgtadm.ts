@@ -8,7 +8,7 @@
 import { log } from '../../../src/log.js';
 import { isIP } from 'node:net';
 import { invalidInput } from '../../../src/errors.js';
-import { redactArgv, type CommandResult, type CommandRunner } from '../command-runner.js';
+import { redactArgv, type CommandResult, type CommandRunner } from '../../../src/exec/run-command.js';
 import { formatPortal, type Portal } from '../provider-location.js';
 import {
   assertBackingPath,

@@ -11,7 +11,7 @@
 // own on failure) is left to its owner for a grace period; if it is still dead after that,
 // cinderblock starts its own rather than leave every export down.
 import { KeyedMutex } from '../../../src/concurrency/keyed-mutex.js';
-import { execaRunner, type CommandRunner } from '../command-runner.js';
+import { processRunner, type CommandRunner } from '../../../src/exec/run-command.js';
 import type { DaemonWatch, ProbeOutcome } from '../target-supervisor.js';
 import { isTgtadmError, Tgtadm, TgtadmError } from './tgtadm.js';
 import { ensureTgtd, type EnsureTgtdOptions, type EnsureTgtdResult } from './tgtd.js';
@@ -21,7 +21,7 @@ export interface TgtdWatchOptions {
   /** the portals tgtd must listen on (target_ip_address + iscsi_secondary_ip_addresses, with target_port) */
   portals: string[];
   controlPort?: number;
-  /** runs the probe; default execa with a 5 s timeout */
+  /** runs the probe; default the one process runner with a 5 s timeout */
   runner?: CommandRunner;
   /** how long a tgtd cinderblock did not start may stay dead before cinderblock starts its own; default 30 s */
   foreignGraceMs?: number;
@@ -60,7 +60,7 @@ export class TgtdWatch implements DaemonWatch {
   constructor(private readonly o: TgtdWatchOptions) {
     this.controlPort = o.controlPort ?? 0;
     this.name = `tgtd on control port ${this.controlPort}`;
-    this.adm = new Tgtadm(o.runner ?? execaRunner({ timeoutMs: PROBE_TIMEOUT_MS }), { controlPort: this.controlPort });
+    this.adm = new Tgtadm(o.runner ?? processRunner({ timeoutMs: PROBE_TIMEOUT_MS }), { controlPort: this.controlPort });
     this.ensure = o.ensure ?? ensureTgtd;
     this.servingPid = o.servingPid ?? ((p) => servingTgtdPid(p));
     this.pidFile = o.pidFile ?? cinderblockTgtdPidFile(this.controlPort);

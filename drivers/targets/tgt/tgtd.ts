@@ -6,13 +6,12 @@
 // Measured with tgt 1.0.85: tgtd answers `tgtadm --op show --mode sys` within ~15 ms of exec; it
 // ignores SIGTERM (stop it with SIGKILL by pid); a killed tgtd leaves /var/run/tgtd/socket.N
 // behind, which a new tgtd on the same control port simply replaces.
-import { execa, type ResultPromise } from 'execa';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isIP } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { log } from '../../../src/log.js';
-import { execaRunner, type CommandRunner } from '../command-runner.js';
+import { processRunner, startProcess, type CommandRunner, type StartedProcess } from '../../../src/exec/run-command.js';
 import { formatPortal, parsePortal, type Portal } from '../provider-location.js';
 import { assertDirectory, assertId, assertPort } from '../validate.js';
 import { Tgtadm } from './tgtadm.js';
@@ -24,7 +23,7 @@ export interface EnsureTgtdOptions {
   portal: string | Portal | ReadonlyArray<string | Portal>;
   /** `tgtd -C` / `tgtadm -C`; default 0 (tgt's default socket) */
   controlPort?: number;
-  /** runs tgtadm; default: execa */
+  /** runs tgtadm and the daemonising tgtd; default: the one process runner (src/exec) */
   runner?: CommandRunner;
   /** default `tgtd` from PATH */
   tgtdPath?: string;
@@ -44,7 +43,7 @@ export interface EnsureTgtdResult {
   /** pid of the tgtd this call started, when known */
   pid: number | null;
   /** the foreground child, when `foreground` was set and tgtd was started */
-  child: ResultPromise | null;
+  child: StartedProcess | null;
   /** portals tgtd listens on after the call */
   portals: TgtPortal[];
   /** milliseconds from spawn to the first answer, when started */
@@ -77,12 +76,13 @@ export async function ensureTgtd(opts: EnsureTgtdOptions): Promise<EnsureTgtdRes
   if (!first) throw new Error('ensureTgtd needs at least one portal');
   const controlPort = opts.controlPort ?? 0;
   assertId(controlPort, 'tgtd control port', 0);
-  const adm = new Tgtadm(opts.runner ?? execaRunner({ timeoutMs: 15_000 }), { controlPort });
+  const run = opts.runner ?? processRunner({ timeoutMs: 15_000 });
+  const adm = new Tgtadm(run, { controlPort });
   const timeout = opts.readyTimeoutMs ?? 10_000;
 
   let started = false;
   let pid: number | null = null;
-  let child: ResultPromise | null = null;
+  let child: StartedProcess | null = null;
   let readyMs: number | null = null;
 
   if (!(await adm.isRunning())) {
@@ -92,18 +92,17 @@ export async function ensureTgtd(opts: EnsureTgtdOptions): Promise<EnsureTgtdRes
     let exited: string | null = null;
     if (opts.foreground) {
       if (opts.logFile) assertDirectory(opts.logFile, 'tgtd log file');
-      const out = opts.logFile ? ({ file: opts.logFile, append: true } as const) : ('ignore' as const);
-      child = execa(tgtd, ['-f', ...args], { stdin: 'ignore', stdout: out, stderr: out, reject: false, cleanup: false });
-      pid = child.pid ?? null;
-      void child.then((r) => {
+      child = startProcess([tgtd, '-f', ...args], { logFile: opts.logFile });
+      pid = child.pid;
+      void child.exited.then((r) => {
         exited = `exit ${r.exitCode ?? r.signal ?? '?'}`;
       });
     } else {
       const pidFile = opts.pidFile ?? cinderblockTgtdPidFile(controlPort);
       assertDirectory(pidFile, 'tgtd pid file');
       await mkdir(dirname(pidFile), { recursive: true });
-      const r = await execa(tgtd, [...args, '-p', pidFile], { stdin: 'ignore', reject: false, timeout: timeout });
-      if (r.exitCode !== 0) throw new Error(`tgtd failed to start (exit ${r.exitCode ?? r.signal ?? '?'}): ${String(r.stderr).trim()}`);
+      const r = await run([tgtd, ...args, '-p', pidFile], { timeoutMs: timeout });
+      if (r.exitCode !== 0) throw new Error(`tgtd failed to start (exit ${r.signal ?? r.exitCode}): ${r.stderr.trim()}`);
       pid = await readPid(pidFile, timeout);
     }
     started = true;

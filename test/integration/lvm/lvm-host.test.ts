@@ -12,7 +12,7 @@ import { lvsInfoArgv, pvsInfoArgv, vgsInfoArgv } from '../../../drivers/lvm/lvm-
 import { LvmVolumeDriver } from '../../../drivers/lvm/lvm-driver.js';
 import { LvmNameError } from '../../../drivers/lvm/lvm-names.js';
 import { formatLvmGiB, lvmGiB, parseCinderLvs, parseCinderPvs, parseCinderVgs } from '../../../drivers/lvm/lvm-report.js';
-import { LvmCommandError, execaLvmRunner, lvmEnvironment, runChecked, withSegfaultRetry, type LvmRunner } from '../../../drivers/lvm/lvm-runner.js';
+import { LvmCommandError, lvmCommandRunner, lvmEnvironment, runChecked, withSegfaultRetry, type LvmRunner } from '../../../drivers/lvm/lvm-runner.js';
 import { LvmVolumeGroup } from '../../../drivers/lvm/lvm-vg.js';
 
 const GiB = 1024 ** 3;
@@ -50,7 +50,7 @@ describe.skipIf(!canRun)('LVM on a loop device (metadata only)', () => {
     writeFileSync(confFile, `devices {\n  filter = [ "a|^${loop}$|", "r|.*|" ]\n  use_devicesfile = 0\n}\nglobal {\n  activation = 0\n}\n`);
     lvm(['pvcreate', '-y', loop]);
     lvm(['vgcreate', VG, loop]);
-    runner = execaLvmRunner({ lvmConfFile: confFile, suppressFdWarnings: true });
+    runner = lvmCommandRunner({ lvmConfFile: confFile, suppressFdWarnings: true });
   });
 
   afterAll(() => {

@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execaRunner, type CommandRunner } from '../../../drivers/targets/command-runner.js';
+import { processRunner, type CommandRunner } from '../../../src/exec/run-command.js';
 import { TgtTarget } from '../../../drivers/targets/tgt/tgt-target.js';
 import { parseShowAccounts, parseShowTargets } from '../../../drivers/targets/tgt/tgtadm-parse.js';
 import { seedAttachment, seedVolume } from '../../helpers/cinder-db.js';
@@ -25,7 +25,7 @@ const FOREIGN_IQN_OTHER = 'iqn.2003-01.org.example:someone-elses-disk';
 
 /** A runner that stops reaching tgtd once a command matching `fatal` has run: a kill -9 just after it. */
 function dyingRunner(fatal: (argv: readonly string[]) => boolean): CommandRunner {
-  const real = execaRunner({ timeoutMs: 15_000 });
+  const real = processRunner({ timeoutMs: 15_000 });
   let dead = false;
   return async (argv) => {
     if (dead) throw new Error('simulated kill -9: this command never ran');

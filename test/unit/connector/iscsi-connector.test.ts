@@ -2,7 +2,7 @@
 // of sessions) and an in-memory sysfs. Real behaviour is checked in the lab
 // (test/lab/lio-iscsi.lab.test.ts); this pins the order of steps, the argv and the secrecy.
 import { describe, expect, it } from 'vitest';
-import type { CommandRunner } from '../../../drivers/targets/command-runner.js';
+import type { CommandRunner } from '../../../src/exec/run-command.js';
 import { IscsiConnector, parseConnectionInfo, type ConnectorIo } from '../../../src/connector/iscsi-connector.js';
 import { createLogger } from '../../../src/log.js';
 

@@ -11,12 +11,12 @@ import {
   nodeNewArgv,
   normalisePortal,
   parseSessionsP3,
-  redactIscsiadmArgv,
   scsiDeviceDeletePath,
   scsiDeviceRescanPath,
   sessionListArgv,
   sessionRescanArgv,
 } from '../../../src/connector/iscsiadm-commands.js';
+import { redactArgv as redactIscsiadmArgv } from '../../../src/exec/redact-argv.js';
 
 const fx = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 const IQN = 'iqn.2010-10.org.openstack:volume-11111111-2222-3333-4444-555555555555';

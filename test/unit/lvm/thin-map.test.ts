@@ -17,7 +17,7 @@ import {
   reserveMetadataSnapArgv,
   thinDumpArgv,
 } from '../../../drivers/lvm/thin-map-commands.js';
-import { execFileRunner, splitDevT, thinDeviceMap, type DmControl, type DmSysfs } from '../../../drivers/lvm/thin-map.js';
+import { thinDumpRunner, splitDevT, thinDeviceMap, type DmControl, type DmSysfs } from '../../../drivers/lvm/thin-map.js';
 import type { DmTableRow } from '../../../drivers/lvm/thin-map-commands.js';
 import { withThinSourceMap, type VolumeCopyOptions } from '../../../drivers/lvm/volume-copy.js';
 
@@ -299,11 +299,11 @@ describe('thinDeviceMap (fake dm ioctls, metadata reader, thin_dump and sysfs)',
   });
 });
 
-describe('execFileRunner', () => {
+describe('thinDumpRunner', () => {
   it('exit code, output, and -1 for a program that cannot start', async () => {
-    expect(await execFileRunner(['sh', '-c', 'echo out; echo err >&2; exit 3'])).toEqual({ stdout: 'out\n', stderr: 'err\n', exitCode: 3 });
-    expect(await execFileRunner(['sh', '-c', 'echo $LC_ALL'])).toMatchObject({ stdout: 'C\n', exitCode: 0 });
-    const r = await execFileRunner(['/nonexistent/cinderblock-no-such-program']);
+    expect(await thinDumpRunner(['sh', '-c', 'echo out; echo err >&2; exit 3'])).toEqual({ stdout: 'out\n', stderr: 'err\n', exitCode: 3 });
+    expect(await thinDumpRunner(['sh', '-c', 'echo $LC_ALL'])).toMatchObject({ stdout: 'C\n', exitCode: 0 });
+    const r = await thinDumpRunner(['/nonexistent/cinderblock-no-such-program']);
     expect(r.exitCode).toBe(-1);
     expect(r.stderr).toMatch(/ENOENT/);
   });

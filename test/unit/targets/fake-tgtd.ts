@@ -2,7 +2,7 @@
 // LUNs, accounts, ACLs and sessions, answers `--op show` in tgt 1.0.85's format (see the captured
 // fixtures), refuses requests with tgtadm's own messages and exit code 22, and lets a test inject a
 // failure for any command. It models what TgtTarget relies on, not all of tgt.
-import type { CommandResult, CommandRunner } from '../../../drivers/targets/command-runner.js';
+import type { CommandResult, CommandRunner } from '../../../src/exec/run-command.js';
 
 interface Lun {
   path: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactArgv } from '../../../drivers/targets/command-runner.js';
+import { redactArgv } from '../../../src/exec/redact-argv.js';
 import {
   bindAccountArgv,
   bindInitiatorAddressArgv,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CommandResult } from '../../../drivers/targets/command-runner.js';
+import type { CommandResult } from '../../../src/exec/run-command.js';
 import { ensureTgtd, portalCovered } from '../../../drivers/targets/tgt/tgtd.js';
 
 describe('ensureTgtd with a tgtd already running', () => {

@@ -5,11 +5,12 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { redactTargetcliArgv, targetcliArgv } from '../../../../drivers/targets/lio/backend.js';
+import { targetcliArgv } from '../../../../drivers/targets/lio/backend.js';
+import { redactArgv as redactTargetcliArgv } from '../../../../src/exec/redact-argv.js';
 import { Configfs, portalName } from '../../../../drivers/targets/lio/configfs.js';
 import { LioTarget, type LioTargetOptions } from '../../../../drivers/targets/lio/lio-target.js';
 import type { ExportedVolume } from '../../../../drivers/targets/target.js';
-import type { CommandRunner } from '../../../../drivers/targets/command-runner.js';
+import type { CommandRunner } from '../../../../src/exec/run-command.js';
 import { makeStandIn, type ConfigfsStandIn } from './configfs-standin.js';
 
 const base = mkdtempSync('/tmp/cinderblock-lio-unit-');
