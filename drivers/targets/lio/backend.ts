@@ -3,7 +3,7 @@
 // and targetcli runs under sudo). Reading is always done from configfs, which is world-readable
 // where it exists; targetcli itself needs configfs, so without it neither backend works.
 import { log } from '../../../src/log.js';
-import { redactArgv, type CommandRunner } from '../../../src/exec/run-command.js';
+import { CommandError, type CommandRunner } from '../../../src/exec/run-command.js';
 import { Configfs, LUN, portalName, TPG_ATTRIBS, type BackstoreInfo, type TargetInfo } from './configfs.js';
 
 export interface LioBackend {
@@ -115,8 +115,9 @@ export class TargetcliBackend implements LioBackend {
   private async run(argv: string[]): Promise<void> {
     const r = await this.runner(argv);
     if (r.exitCode !== 0) {
+      // targetcli prints its errors on stdout as often as on stderr: the last lines of both
       const text = `${r.stderr}\n${r.stdout}`.trim().split('\n').slice(-3).join(' | ');
-      throw new Error(`${redactArgv(argv).join(' ')} failed (${r.exitCode}): ${text}`);
+      throw new CommandError(argv, r, text);
     }
   }
 

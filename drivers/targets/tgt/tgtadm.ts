@@ -8,7 +8,7 @@
 import { log } from '../../../src/log.js';
 import { isIP } from 'node:net';
 import { invalidInput } from '../../../src/errors.js';
-import { redactArgv, type CommandResult, type CommandRunner } from '../../../src/exec/run-command.js';
+import { CommandError, redactArgv, type CommandResult, type CommandRunner } from '../../../src/exec/run-command.js';
 import { formatPortal, type Portal } from '../provider-location.js';
 import {
   assertBackingPath,
@@ -312,23 +312,17 @@ export function classifyTgtadmFailure(result: Pick<CommandResult, 'stderr' | 'ex
   return 'unknown';
 }
 
-export class TgtadmError extends Error {
+/** A tgtadm/tgt-admin failure: the one runner's CommandError plus what kind of refusal it is. */
+export class TgtadmError extends CommandError {
   readonly kind: TgtadmErrorKind;
-  /** argv with CHAP credentials masked */
-  readonly argv: string[];
-  readonly exitCode: number;
-  readonly stderr: string;
 
   constructor(argv: readonly string[], result: CommandResult) {
+    super(argv, result);
     const kind = classifyTgtadmFailure(result);
-    const shown = redactArgv(argv);
     const why = result.stderr.trim().split('\n')[0] ?? '';
-    super(`${shown.join(' ')} failed (exit ${result.exitCode}, ${kind}): ${why}`);
+    this.message = `${this.argv.join(' ')} failed (exit ${result.exitCode}, ${kind}): ${why}`;
     this.name = 'TgtadmError';
     this.kind = kind;
-    this.argv = shown;
-    this.exitCode = result.exitCode;
-    this.stderr = result.stderr;
   }
 }
 

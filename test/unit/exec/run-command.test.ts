@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CommandError, processRunner, redactArgv, startProcess } from '../../../src/exec/run-command.js';
+import { LvmCommandError } from '../../../drivers/lvm/lvm-runner.js';
+import { TgtadmError } from '../../../drivers/targets/tgt/tgtadm.js';
 
 describe('processRunner', () => {
   const run = processRunner();
@@ -55,6 +57,14 @@ describe('CommandError', () => {
     expect(err.argv).toEqual(['tgtadm', '--op', 'new', '--mode', 'account', '--user', '***', '--password', '***']);
     expect(err.message).toBe('tgtadm --op new --mode account --user *** --password *** exited with 22: tgtadm: this account already exists');
     expect(err).toMatchObject({ exitCode: 22, signal: undefined, stdout: 'o', stderr: 'tgtadm: this account already exists\n' });
+  });
+  it("is what every tool's own error is (tgtadm's classification, LVM's WARNING-free message)", () => {
+    const tgt = new TgtadmError(['tgtadm', '--user', 'u1'], { stdout: '', stderr: "tgtadm: can't find the target\n", exitCode: 22 });
+    expect(tgt).toBeInstanceOf(CommandError);
+    expect(tgt).toMatchObject({ kind: 'target-not-found', argv: ['tgtadm', '--user', '***'], exitCode: 22 });
+    const lvm = new LvmCommandError(['lvremove', '-f', 'vg/lv'], { stdout: '', stderr: '  WARNING: Activation disabled.\n  Logical volume vg/lv in use.\n', exitCode: 5 });
+    expect(lvm).toBeInstanceOf(CommandError);
+    expect(lvm.message).toBe('lvremove -f vg/lv exited with 5: Logical volume vg/lv in use.');
   });
 });
 
