@@ -5,13 +5,14 @@ import { isIP } from 'node:net';
 import { invalidInput } from '../../src/errors.js';
 import { log } from '../../src/log.js';
 import { buildConnectionInfo } from './connection-info.js';
-import { formatProviderLocation } from './provider-location.js';
+import { formatProviderLocation } from '../../src/iscsi/index.js';
 import { invalidConnectorException as invalidConnector } from '../../src/errors.js';
 import type { ConnectionInfo, Connector, ExportedVolume, TerminateOptions } from './target.js';
-import { assertInitiatorName, assertPort, assertPortalHost, assertTargetIqn, assertVolumeName, isIscsiName } from './validate.js';
+import { assertVolumeName } from './validate.js';
+import { assertInitiatorName, assertPort, assertPortalHost, assertTargetIqn, isIscsiName } from '../../src/iscsi/index.js';
 
-export { chapForExport, formatProviderAuth, parseProviderAuth, generateChapCredentials } from './chap.js';
-export { formatProviderLocation, parseProviderLocation, sanitizeHost } from './provider-location.js';
+export { chapForExport, formatProviderAuth, parseProviderAuth, generateChapCredentials } from '../../src/iscsi/index.js';
+export { formatProviderLocation, parseProviderLocation, sanitizeHost } from '../../src/iscsi/index.js';
 export { buildConnectionInfo, buildIscsiProperties } from './connection-info.js';
 
 /** The cinder options an iSCSI target helper reads, resolved (no `$my_ip` left). */

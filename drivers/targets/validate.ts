@@ -2,13 +2,10 @@
 // Values come from the database (volume names, provider_auth), from nova (connector initiator
 // names) and from configuration; none of them is trusted. Each check throws cinder's InvalidInput
 // with a message that names the field and the rule, never the secret itself.
-import { isIP } from 'node:net';
 import { invalidInput } from '../../src/errors.js';
 import { describeUntrusted as describe } from '../../src/validation/untrusted.js';
 
-// iSCSI names follow the project's one rule (src/validation/iscsi-name.ts), shared with the RPC
-// argument schemas and the initiator side.
-export { assertInitiatorName, assertTargetIqn, isIscsiName, MAX_ISCSI_NAME_LENGTH } from '../../src/validation/iscsi-name.js';
+// iSCSI names, portals and CHAP credentials: the rules the initiator side shares, in src/iscsi/.
 
 function isString(value: unknown): value is string {
   return typeof value === 'string';
@@ -46,31 +43,8 @@ export function assertDirectory(value: unknown, what: string): asserts value is 
   }
 }
 
-// CHAP names and secrets as cinder generates them are alphanumeric. Anything else (a space, a
-// newline, a quote) would break the tgt config file or be read by tgtadm as another option.
-const CHAP_RE = /^[A-Za-z0-9]{1,255}$/;
 
-export function assertChapCredential(value: unknown, which: 'username' | 'password'): asserts value is string {
-  if (!isString(value) || !CHAP_RE.test(value)) {
-    // never echo the value: it is a secret
-    throw invalidInput(`CHAP ${which} must be 1-255 letters or digits`);
-  }
-}
 
-/** IPv4 or IPv6 literal, or a host name (cinder allows a name in target_ip_address). */
-export function assertPortalHost(value: unknown): asserts value is string {
-  if (!isString(value)) throw invalidInput(`portal address must be a string, got ${describe(value)}`);
-  if (isIP(value)) return;
-  if (!/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*$/.test(value)) {
-    throw invalidInput(`portal address must be an IP address or host name, got ${describe(value)}`);
-  }
-}
-
-export function assertPort(value: unknown): asserts value is number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
-    throw invalidInput(`port must be an integer 1-65535, got ${describe(String(value))}`);
-  }
-}
 
 /** tgt's bsoflags: `sync`, `direct` or `sync:direct` (iscsi_target_flags). */
 export function assertBsoflags(value: unknown): asserts value is string {

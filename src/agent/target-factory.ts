@@ -17,7 +17,7 @@ import { LioTarget } from '../../drivers/targets/lio/lio-target.js';
 import { LioWatch } from '../../drivers/targets/lio/lio-watch.js';
 import { TgtdWatch } from '../../drivers/targets/tgt/tgtd-watch.js';
 import { TargetSupervisor } from '../../drivers/targets/target-supervisor.js';
-import { formatPortal } from '../../drivers/targets/provider-location.js';
+import { formatPortal } from '../iscsi/index.js';
 
 export interface TargetFactoryOptions {
   /** tgtd/tgtadm control port (tests run their own tgtd); default tgt's own. */

@@ -14,7 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { invalidInput } from '../errors.js';
 import { log, type Logger } from '../log.js';
 import { processRunner, redactArgv, type CommandResult, type CommandRunner } from '../exec/run-command.js';
-import { assertTargetIqn } from '../../drivers/targets/validate.js';
+import { assertTargetIqn } from '../iscsi/index.js';
 import {
   assertBlockName,
   assertChapValue,

@@ -7,8 +7,7 @@
 // `iscsiadm -m session -P 3` was written against output captured in the lab guest
 // (test/unit/connector/fixtures/).
 import { invalidInput } from '../errors.js';
-import { parsePortal, formatPortal } from '../../drivers/targets/provider-location.js';
-import { assertPortalHost, assertTargetIqn } from '../../drivers/targets/validate.js';
+import { assertPortalHost, assertTargetIqn, formatPortal, parsePortal } from '../iscsi/index.js';
 
 export const ISCSIADM = 'iscsiadm';
 

@@ -15,7 +15,7 @@ import { CinderError, invalidInput } from '../errors.js';
 import type { RpcHandler } from '../rpc/dispatcher.js';
 import { VersionedObject } from '../rpc/ovo.js';
 import { objectFromPrimitive, type RequestSpecObject, type SnapshotObject, type VolumeObject } from '../rpc/ovo-schemas.js';
-import { assertInitiatorName } from '../validation/iscsi-name.js';
+import { assertInitiatorName } from '../iscsi/index.js';
 import { isUuid } from '../validation/uuid.js';
 
 /** An issue whose message is a whole reason already (from a check that words its own). */

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { KeyedMutex } from '../../../src/concurrency/keyed-mutex.js';
 import { writeFileAtomically } from '../../../src/fs/atomic-write.js';
 import { log } from '../../../src/log.js';
-import { isIscsiName } from '../validate.js';
+import { isIscsiName } from '../../../src/iscsi/index.js';
 
 export const TGT_ACCOUNTS_FILE = '.cinderblock-tgt-accounts.json';
 

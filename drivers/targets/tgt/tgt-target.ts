@@ -34,7 +34,7 @@
 import { readdir, realpath } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { log } from '../../../src/log.js';
-import { chapForExport, formatProviderAuth, parseProviderAuth, type ChapCredentials } from '../chap.js';
+import { chapForExport, formatProviderAuth, parseProviderAuth, type ChapCredentials } from '../../../src/iscsi/index.js';
 import { processRunner, type CommandRunner } from '../../../src/exec/run-command.js';
 import {
   connectorInitiator,
@@ -66,7 +66,8 @@ import type {
   TargetHelper,
   TerminateOptions,
 } from '../target.js';
-import { assertBackingPath, assertBsoflags, assertDirectory, assertInitiatorName, assertVolumeName } from '../validate.js';
+import { assertBackingPath, assertBsoflags, assertDirectory, assertVolumeName } from '../validate.js';
+import { assertInitiatorName } from '../../../src/iscsi/index.js';
 import { TgtAccountRecord, tgtAccountsPath } from './tgt-accounts.js';
 import { servingTgtdPid } from './tgtd-pid.js';
 import {

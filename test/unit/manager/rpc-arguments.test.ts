@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { connectorInitiator } from '../../../drivers/targets/iscsi-common.js';
-import { assertInitiatorName } from '../../../drivers/targets/validate.js';
+import { assertInitiatorName } from '../../../src/iscsi/index.js';
 import { CinderError } from '../../../src/errors.js';
 import type { FlowDeps } from '../../../src/manager/flows/common.js';
 import { parseRpcArguments, VOLUME_RPC_ARGUMENTS, type VolumeRpcMethod } from '../../../src/manager/rpc-arguments.js';
@@ -12,7 +12,7 @@ import { VolumeManager } from '../../../src/manager/volume-manager.js';
 import type { LogLevelControl } from '../../../src/manager/log-levels.js';
 import type { VolumeService } from '../../../src/manager/volume-service.js';
 import { VersionedObject } from '../../../src/rpc/ovo.js';
-import { isIscsiName } from '../../../src/validation/iscsi-name.js';
+import { isIscsiName } from '../../../src/iscsi/iscsi-name.js';
 
 const volume = () => new VersionedObject('Volume', { id: randomUUID(), size: 1, status: 'available' });
 

@@ -7,7 +7,7 @@ import {
   generatePassword,
   generateUsername,
   parseProviderAuth,
-} from '../../../drivers/targets/chap.js';
+} from '../../../src/iscsi/chap.js';
 
 const ALPHABET_RE = /^[23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz]+$/;
 

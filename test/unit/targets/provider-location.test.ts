@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatPortal, formatProviderLocation, parsePortal, parseProviderLocation, sanitizeHost } from '../../../drivers/targets/provider-location.js';
+import { formatPortal, formatProviderLocation, parsePortal, parseProviderLocation, sanitizeHost } from '../../../src/iscsi/provider-location.js';
 
 const IQN = 'iqn.2010-10.org.openstack:volume-9531a336-8b9f-4724-9d8d-d83f99b240e6';
 

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  assertBackingPath,
-  assertBsoflags,
-  assertChapCredential,
-  assertInitiatorName,
-  assertTargetIqn,
-  assertVolumeName,
-  isIscsiName,
-} from '../../../drivers/targets/validate.js';
+import { assertBackingPath, assertBsoflags, assertVolumeName } from '../../../drivers/targets/validate.js';
+import { assertChapCredential, assertInitiatorName, assertTargetIqn, isIscsiName } from '../../../src/iscsi/index.js';
 
 const SHELL = ['; rm -rf /', '$(reboot)', '`id`', '| cat', '&& true', '> /etc/passwd', "'quoted'", '"dq"', 'a b', '\\x'];
 

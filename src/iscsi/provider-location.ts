@@ -3,8 +3,9 @@
 // (targets/iscsi.py _iscsi_location, IPv6 addresses bracketed by volume_utils.sanitize_host),
 // and its reading as _get_iscsi_properties does it. For tgt <tid> is tgtd's target id and the LUN
 // is 1; for LIO <tid> is the IQN itself and the LUN 0.
-import { isIPv6 } from 'node:net';
-import { invalidInput } from '../../src/errors.js';
+import { isIP, isIPv6 } from 'node:net';
+import { invalidInput } from '../errors.js';
+import { describeUntrusted as describe } from '../validation/untrusted.js';
 
 export interface Portal {
   /** IP address (IPv6 without brackets) or host name */
@@ -59,4 +60,19 @@ export function parseProviderLocation(location: string): ProviderLocation {
   const lunText = words[2];
   const lun = lunText !== undefined && /^-?\d+$/.test(lunText) ? Number.parseInt(lunText, 10) : 0;
   return { portals: portalPart.split(';'), tid, iqn, lun };
+}
+
+/** IPv4 or IPv6 literal, or a host name (cinder allows a name in target_ip_address). */
+export function assertPortalHost(value: unknown): asserts value is string {
+  if (typeof value !== 'string') throw invalidInput(`portal address must be a string, got ${describe(value)}`);
+  if (isIP(value)) return;
+  if (!/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*$/.test(value)) {
+    throw invalidInput(`portal address must be an IP address or host name, got ${describe(value)}`);
+  }
+}
+
+export function assertPort(value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
+    throw invalidInput(`port must be an integer 1-65535, got ${describe(String(value))}`);
+  }
 }

@@ -3,7 +3,7 @@
 // and the initiator side (src/connector) all check names here, so a name one part accepts is
 // never refused by another.
 import { invalidInput } from '../errors.js';
-import { describeUntrusted } from './untrusted.js';
+import { describeUntrusted } from '../validation/untrusted.js';
 
 /** RFC 3720 3.2.6.1: an iSCSI name is at most 223 bytes. */
 export const MAX_ISCSI_NAME_LENGTH = 223;

@@ -7,8 +7,7 @@
 // create_export/ensure_export (targets/iscsi.py _get_target_chap_auth), so the credentials of a
 // volume never change while it exists.
 import { randomInt } from 'node:crypto';
-import { invalidInput } from '../../src/errors.js';
-import { assertChapCredential } from './validate.js';
+import { invalidInput } from '../errors.js';
 
 /** cinder's DEFAULT_PASSWORD_SYMBOLS: no 0/1, no I/O, no l. */
 export const CHAP_SYMBOL_GROUPS = ['23456789', 'ABCDEFGHJKLMNPQRSTUVWXYZ', 'abcdefghijkmnopqrstuvwxyz'] as const;
@@ -91,4 +90,15 @@ export function chapForExport(providerAuth: string | null | undefined, rand: Ran
   const stored = parseProviderAuth(providerAuth);
   if (stored) return { creds: stored, generated: false };
   return { creds: generateChapCredentials(rand), generated: true };
+}
+
+// CHAP names and secrets as cinder generates them are alphanumeric. Anything else (a space, a
+// newline, a quote) would break the tgt config file or be read by tgtadm as another option.
+const CHAP_RE = /^[A-Za-z0-9]{1,255}$/;
+
+export function assertChapCredential(value: unknown, which: 'username' | 'password'): asserts value is string {
+  if (typeof value !== 'string' || !CHAP_RE.test(value)) {
+    // never echo the value: it is a secret
+    throw invalidInput(`CHAP ${which} must be 1-255 letters or digits`);
+  }
 }
