@@ -14,8 +14,8 @@
 //    the initiator keeps its ACL exactly when one of them is its own (cinder's lvm.py multiattach
 //    check), otherwise it is refused and its sessions closed.
 //  - never exported (no provider_location): nothing to revoke or remove, as cinder's tgt driver.
-import { realpath } from 'node:fs/promises';
 import { notImplementedError } from '../src/errors.js';
+import { samePath } from '../src/fs/same-path.js';
 import type { DriverVolume, ModelUpdate, VolumeDriver } from './driver.js';
 import { validateIscsiConnector } from './targets/iscsi-common.js';
 import type { ConnectionInfo, Connector, ExportedVolume, TargetHelper } from './targets/target.js';
@@ -77,15 +77,6 @@ export interface TargetExportsOptions {
   supervisor: TargetSupervisor | null;
   /** The data side's part in an export. */
   driver: Pick<VolumeDriver, 'exportPath' | 'prepareExport'>;
-}
-
-async function samePath(a: string, b: string): Promise<boolean> {
-  if (a === b) return true;
-  try {
-    return (await realpath(a)) === (await realpath(b));
-  } catch {
-    return false;
-  }
 }
 
 /** Whether the leaving connector's initiator stays admitted for another attachment of its own. */

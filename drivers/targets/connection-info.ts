@@ -12,8 +12,7 @@
 // (manager.py): encrypted, qos_specs, access_mode, cacheable, and discard when supported; those
 // are not set here. provider_geometry (physical/logical_block_size) is not used by tgt or LIO.
 import { invalidInput } from '../../src/errors.js';
-import { parseProviderAuth } from '../../src/iscsi/index.js';
-import { parseProviderLocation } from '../../src/iscsi/index.js';
+import { parseProviderAuth, parseProviderLocation } from '../../src/iscsi/index.js';
 import type { ConnectionInfo } from './target.js';
 
 export interface IscsiPropertiesInput {

@@ -2,17 +2,13 @@
 // the IQN of a volume, the portal list, provider_location, connector validation and the
 // connection_info it returns. tgt and LIO helpers build on these functions.
 import { isIP } from 'node:net';
-import { invalidInput } from '../../src/errors.js';
+import { invalidConnectorException as invalidConnector, invalidInput } from '../../src/errors.js';
 import { log } from '../../src/log.js';
 import { buildConnectionInfo } from './connection-info.js';
-import { formatProviderLocation } from '../../src/iscsi/index.js';
-import { invalidConnectorException as invalidConnector } from '../../src/errors.js';
+import { assertInitiatorName, assertPort, assertPortalHost, assertTargetIqn, formatProviderLocation, isIscsiName } from '../../src/iscsi/index.js';
 import type { ConnectionInfo, Connector, ExportedVolume, TerminateOptions } from './target.js';
 import { assertVolumeName } from './validate.js';
-import { assertInitiatorName, assertPort, assertPortalHost, assertTargetIqn, isIscsiName } from '../../src/iscsi/index.js';
 
-export { chapForExport, formatProviderAuth, parseProviderAuth, generateChapCredentials } from '../../src/iscsi/index.js';
-export { formatProviderLocation, parseProviderLocation, sanitizeHost } from '../../src/iscsi/index.js';
 export { buildConnectionInfo, buildIscsiProperties } from './connection-info.js';
 
 /** The cinder options an iSCSI target helper reads, resolved (no `$my_ip` left). */

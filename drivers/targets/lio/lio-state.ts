@@ -7,9 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidInput } from '../../../src/errors.js';
 import { writeFileAtomically } from '../../../src/fs/atomic-write.js';
-import type { ChapCredentials } from '../../../src/iscsi/index.js';
+import { assertChapCredential, assertInitiatorName, assertTargetIqn, type ChapCredentials } from '../../../src/iscsi/index.js';
 import { assertBackingPath } from '../validate.js';
-import { assertChapCredential, assertInitiatorName, assertTargetIqn } from '../../../src/iscsi/index.js';
 
 export const LIO_STATE_FILE = 'cinderblock-lio.json';
 

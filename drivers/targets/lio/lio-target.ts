@@ -25,7 +25,7 @@ import { forEachLimited } from '../../../src/concurrency/for-each-limited.js';
 import { KeyedMutex } from '../../../src/concurrency/keyed-mutex.js';
 import { invalidInput } from '../../../src/errors.js';
 import { log } from '../../../src/log.js';
-import { chapForExport, formatProviderAuth, parseProviderAuth, type ChapCredentials } from '../../../src/iscsi/index.js';
+import { assertInitiatorName, type ChapCredentials, chapForExport, formatProviderAuth, parseProviderAuth } from '../../../src/iscsi/index.js';
 import { processRunner, type CommandRunner } from '../../../src/exec/run-command.js';
 import {
   connectorInitiator,
@@ -48,7 +48,6 @@ import {
 } from '../../../src/errors.js';
 import type { ConnectionInfo, Connector, EnsureExportOptions, ExportedVolume, ExportModelUpdate, FoundExport, TargetHelper, TerminateOptions } from '../target.js';
 import { assertBackingPath, assertDirectory, assertVolumeName } from '../validate.js';
-import { assertInitiatorName } from '../../../src/iscsi/index.js';
 import { ConfigfsBackend, TargetcliBackend, type LioBackend } from './backend.js';
 import { Configfs, DEFAULT_CONFIGFS_ROOT, portalName, TPG_ATTRIBS, type ConfigfsIo } from './configfs.js';
 import { lioStatePath, readLioState, writeLioState, type LioExportRecord, type LioState } from './lio-state.js';

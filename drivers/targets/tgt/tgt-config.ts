@@ -15,9 +15,8 @@ import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidInput } from '../../../src/errors.js';
 import { writeFileAtomically } from '../../../src/fs/atomic-write.js';
-import type { ChapCredentials } from '../../../src/iscsi/index.js';
+import { assertChapCredential, assertInitiatorName, assertTargetIqn, type ChapCredentials } from '../../../src/iscsi/index.js';
 import { assertBackingPath, assertBsoflags, assertDirectory, assertVolumeName } from '../validate.js';
-import { assertChapCredential, assertInitiatorName, assertTargetIqn } from '../../../src/iscsi/index.js';
 
 /** The ACL line that keeps tgt-admin from binding `initiator-address ALL`; matches no peer. */
 export const NO_ADDRESS_ACL = '0.0.0.0';

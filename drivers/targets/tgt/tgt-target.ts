@@ -31,10 +31,11 @@
 //
 // Crash leftovers: CHAP accounts are recorded (tgt-accounts.ts) before they are created, so the
 // start-up sweep (findExports, removeOrphanAccounts) can tell ours from anyone else's.
-import { readdir, realpath } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { log } from '../../../src/log.js';
-import { chapForExport, formatProviderAuth, parseProviderAuth, type ChapCredentials } from '../../../src/iscsi/index.js';
+import { assertInitiatorName, chapForExport, formatProviderAuth, parseProviderAuth, type ChapCredentials } from '../../../src/iscsi/index.js';
+import { samePath } from '../../../src/fs/same-path.js';
 import { processRunner, type CommandRunner } from '../../../src/exec/run-command.js';
 import {
   connectorInitiator,
@@ -67,7 +68,6 @@ import type {
   TerminateOptions,
 } from '../target.js';
 import { assertBackingPath, assertBsoflags, assertDirectory, assertVolumeName } from '../validate.js';
-import { assertInitiatorName } from '../../../src/iscsi/index.js';
 import { TgtAccountRecord, tgtAccountsPath } from './tgt-accounts.js';
 import { servingTgtdPid } from './tgtd-pid.js';
 import {
@@ -211,15 +211,6 @@ interface Handoff {
   /** the target after the operation that left it */
   target: TgtTargetInfo;
   at: number;
-}
-
-async function samePath(a: string, b: string): Promise<boolean> {
-  if (a === b) return true;
-  try {
-    return (await realpath(a)) === (await realpath(b));
-  } catch {
-    return false;
-  }
 }
 
 export class TgtTarget implements TargetHelper {

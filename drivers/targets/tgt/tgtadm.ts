@@ -9,9 +9,8 @@ import { log } from '../../../src/log.js';
 import { isIP } from 'node:net';
 import { invalidInput } from '../../../src/errors.js';
 import { CommandError, redactArgv, type CommandResult, type CommandRunner } from '../../../src/exec/run-command.js';
-import { formatPortal, type Portal } from '../../../src/iscsi/index.js';
+import { assertChapCredential, assertInitiatorName, assertTargetIqn, formatPortal, type Portal } from '../../../src/iscsi/index.js';
 import { assertBackingPath, assertBsoflags, assertId, assertDirectory } from '../validate.js';
-import { assertChapCredential, assertInitiatorName, assertTargetIqn } from '../../../src/iscsi/index.js';
 import {
   parseShowAccounts,
   parseShowConnections,

@@ -3,6 +3,7 @@
 // fixtures), refuses requests with tgtadm's own messages and exit code 22, and lets a test inject a
 // failure for any command. It models what TgtTarget relies on, not all of tgt.
 import type { CommandResult, CommandRunner } from '../../../src/exec/run-command.js';
+import type { TgtTargetOptions } from '../../../drivers/targets/tgt/tgt-target.js';
 
 interface Lun {
   path: string;
@@ -241,4 +242,24 @@ function parse(argv: readonly string[]): Record<string, string> {
     }
   }
   return o;
+}
+
+/**
+ * The options of a TgtTarget on a FakeTgtd, as the unit tests build it: one portal 10.0.0.5:3260,
+ * cinder's default prefix, write cache on, a short busy timeout.
+ */
+export function fakeTgtTargetOptions(fake: FakeTgtd, volumesDir: string, over: Partial<TgtTargetOptions> = {}): TgtTargetOptions {
+  return {
+    targetPrefix: 'iqn.2010-10.org.openstack:',
+    targetIpAddress: '10.0.0.5',
+    targetSecondaryIpAddresses: [],
+    targetPort: 3260,
+    targetProtocol: 'iscsi',
+    volumesDir,
+    iscsiWriteCache: 'on',
+    iscsiTargetFlags: '',
+    runner: fake.runner,
+    busyTimeoutMs: 300,
+    ...over,
+  };
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { TgtAccountRecord, tgtAccountsPath, TGT_ACCOUNTS_FILE } from '../../../drivers/targets/tgt/tgt-accounts.js';
 import { TgtTarget } from '../../../drivers/targets/tgt/tgt-target.js';
 import type { ExportedVolume } from '../../../drivers/targets/target.js';
-import { FakeTgtd } from './fake-tgtd.js';
+import { FakeTgtd, fakeTgtTargetOptions } from './fake-tgtd.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cb-tgt-leftovers-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -19,18 +19,7 @@ let n = 0;
 function setup() {
   const fake = new FakeTgtd();
   const volumesDir = join(root, `v${++n}`);
-  const helper = new TgtTarget({
-    targetPrefix: PREFIX,
-    targetIpAddress: '10.0.0.5',
-    targetSecondaryIpAddresses: [],
-    targetPort: 3260,
-    targetProtocol: 'iscsi',
-    volumesDir,
-    iscsiWriteCache: 'on',
-    iscsiTargetFlags: '',
-    runner: fake.runner,
-    busyTimeoutMs: 300,
-  });
+  const helper = new TgtTarget(fakeTgtTargetOptions(fake, volumesDir, { targetPrefix: PREFIX }));
   const vol = (id: string): ExportedVolume => ({ id, name: `volume-${id}`, providerLocation: null, providerAuth: null, backingPath: `/dev/vg/volume-${id}`, multiattach: false });
   return { fake, helper, vol, volumesDir, record: new TgtAccountRecord(tgtAccountsPath(volumesDir)) };
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { ExportedVolume } from '../../../drivers/targets/target.js';
 import { HANDOFF_MS, TgtTarget, tgtLockKeys, type TgtTargetOptions } from '../../../drivers/targets/tgt/tgt-target.js';
-import { FakeTgtd } from './fake-tgtd.js';
+import { FakeTgtd, fakeTgtTargetOptions } from './fake-tgtd.js';
 
 const root = mkdtempSync('/tmp/cinderblock-tgt-listing-');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -19,19 +19,7 @@ let n = 0;
 function setup(over: Partial<TgtTargetOptions> = {}) {
   const fake = new FakeTgtd();
   const volumesDir = join(root, `v${++n}`);
-  const helper = new TgtTarget({
-    targetPrefix: 'iqn.2010-10.org.openstack:',
-    targetIpAddress: '10.0.0.5',
-    targetSecondaryIpAddresses: [],
-    targetPort: 3260,
-    targetProtocol: 'iscsi',
-    volumesDir,
-    iscsiWriteCache: 'on',
-    iscsiTargetFlags: '',
-    runner: fake.runner,
-    busyTimeoutMs: 300,
-    ...over,
-  });
+  const helper = new TgtTarget(fakeTgtTargetOptions(fake, volumesDir, over));
   const volume = (i: number): ExportedVolume => {
     const id = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
     return { id, name: `volume-${id}`, providerLocation: null, providerAuth: null, backingPath: `/dev/cinder-volumes/volume-${id}`, multiattach: false };

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ExportedVolume } from '../../../drivers/targets/target.js';
 import { TgtTarget, type TgtTargetOptions } from '../../../drivers/targets/tgt/tgt-target.js';
 import { WRITE_CACHE_OFF_MODE_PAGE } from '../../../drivers/targets/tgt/tgtadm.js';
-import { FakeTgtd } from './fake-tgtd.js';
+import { FakeTgtd, fakeTgtTargetOptions } from './fake-tgtd.js';
 
 const root = mkdtempSync('/tmp/cinderblock-tgt-unit-');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -22,19 +22,7 @@ let n = 0;
 function setup(over: Partial<TgtTargetOptions> = {}) {
   const fake = new FakeTgtd();
   const volumesDir = join(root, `v${++n}`);
-  const helper = new TgtTarget({
-    targetPrefix: 'iqn.2010-10.org.openstack:',
-    targetIpAddress: '10.0.0.5',
-    targetSecondaryIpAddresses: [],
-    targetPort: 3260,
-    targetProtocol: 'iscsi',
-    volumesDir,
-    iscsiWriteCache: 'on',
-    iscsiTargetFlags: '',
-    runner: fake.runner,
-    busyTimeoutMs: 300,
-    ...over,
-  });
+  const helper = new TgtTarget(fakeTgtTargetOptions(fake, volumesDir, over));
   const vol: ExportedVolume = { id: ID, name: `volume-${ID}`, providerLocation: null, providerAuth: null, backingPath: `/dev/cinder-volumes/volume-${ID}`, multiattach: false };
   const file = () => join(volumesDir, vol.name);
   const fileText = () => readFileSync(file(), 'utf8');
