@@ -72,7 +72,7 @@ import { createCinderDatabase, type TestCinderDb } from '../test/helpers/cinder-
 import { cinderApi, startCinderStack, waitFor, WaitAborted, type CinderApi, type CinderStack } from '../test/helpers/cinder-stack.js';
 import { freePort } from '../test/helpers/free-port.js';
 import { createOwnVhost, type OwnVhost } from '../test/helpers/rabbit-vhost.js';
-import { CleanupManifest } from '../test/helpers/soak-watchdog.js';
+import { CleanupManifest, stopOnSignalsOrDeadline } from '../test/helpers/soak-watchdog.js';
 import { startTgtd, tgtAvailable, type TgtdHandle } from '../test/helpers/tgtd.js';
 import { parseShowTargets, type TgtTargetInfo } from '../drivers/targets/tgt/tgtadm-parse.js';
 import { AmqpConnection, RpcClient } from '../src/rpc/index.js';
@@ -114,29 +114,9 @@ const MiB = 1024 * 1024;
 
 // ---- abort: Ctrl-C, SIGTERM, the deadline ---------------------------------------------------------
 
-const ac = new AbortController();
-let interrupted = false;
-const onSignal = (sig: NodeJS.Signals) => {
-  if (interrupted) {
-    console.error(`${sig} again: exiting now; the watchdog removes what is left`);
-    process.exit(130);
-  }
-  interrupted = true;
-  console.error(`${sig}: stopping at the next step and cleaning up (again to exit at once)`);
-  ac.abort();
-};
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
-let deadlineHit = false;
-const hard = setTimeout(() => {
-  deadlineHit = true;
-  console.error(`deadline (${DEADLINE_MS / 1000} s) reached: aborting`);
-  ac.abort();
-  setTimeout(() => process.exit(3), 300_000).unref();
-}, DEADLINE_MS);
-hard.unref();
+const stop = stopOnSignalsOrDeadline(DEADLINE_MS);
 const checkAbort = () => {
-  if (ac.signal.aborted) throw new Error(deadlineHit ? 'deadline reached' : 'interrupted');
+  if (stop.signal.aborted) throw new Error(stop.deadlineHit() ? 'deadline reached' : 'interrupted');
 };
 
 // ---- statistics ---------------------------------------------------------------------------------
@@ -873,7 +853,7 @@ try {
 } catch (err) {
   result.error = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 500) : String(err);
   console.error(err);
-  exitCode = interrupted ? 130 : deadlineHit ? 3 : 2;
+  exitCode = stop.interrupted() ? 130 : stop.deadlineHit() ? 3 : 2;
 } finally {
   await cleanup();
 }
@@ -887,7 +867,7 @@ if (workDir) {
   await rm(workDir, { recursive: true, force: true });
 }
 manifest.done();
-clearTimeout(hard);
+stop.clear();
 console.log(table());
 if (JSON_OUT) {
   mkdirSync(dirname(JSON_OUT), { recursive: true });

@@ -92,3 +92,47 @@ rm -f -- "$2"`;
     spawn('sh', ['-c', script, 'cinderblock-soak-watchdog', String(process.pid), this.path], { detached: true, stdio: 'ignore' }).unref();
   }
 }
+
+/** How a long run was told to stop: a signal (Ctrl-C, SIGTERM) or its deadline. */
+export interface RunStop {
+  signal: AbortSignal;
+  interrupted(): boolean;
+  deadlineHit(): boolean;
+  /** the run ended by itself: drop the deadline */
+  clear(): void;
+}
+
+/**
+ * Abort `signal` on the first SIGINT/SIGTERM (a second one exits at once, leaving the rest to the
+ * watchdog) or when `deadlineMs` has passed; 5 minutes after the deadline the process exits with
+ * 3 whatever the teardown is doing, so a long run always ends.
+ */
+export function stopOnSignalsOrDeadline(deadlineMs: number): RunStop {
+  const ac = new AbortController();
+  let interrupted = false;
+  let deadlineHit = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted) {
+      console.error(`${sig} again: exiting now; the watchdog removes what is left`);
+      process.exit(130);
+    }
+    interrupted = true;
+    console.error(`${sig}: stopping at the next step and cleaning up (again to exit at once)`);
+    ac.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const hard = setTimeout(() => {
+    deadlineHit = true;
+    console.error(`deadline (${deadlineMs / 1000} s) reached: aborting`);
+    ac.abort();
+    setTimeout(() => process.exit(3), 300_000).unref();
+  }, deadlineMs);
+  hard.unref();
+  return {
+    signal: ac.signal,
+    interrupted: () => interrupted,
+    deadlineHit: () => deadlineHit,
+    clear: () => clearTimeout(hard),
+  };
+}

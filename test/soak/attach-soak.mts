@@ -28,6 +28,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runAttachSoak, summaryTable } from './attach-soak-lib.js';
+import { stopOnSignalsOrDeadline } from '../helpers/soak-watchdog.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const num = (name: string, def: number) => {
@@ -57,33 +58,12 @@ if (process.getuid?.() !== 0) {
   process.exit(2);
 }
 
-const ac = new AbortController();
-let interrupted = false;
-const onSignal = (sig: NodeJS.Signals) => {
-  if (interrupted) {
-    console.error(`${sig} again: exiting now; the watchdog removes what is left`);
-    process.exit(130);
-  }
-  interrupted = true;
-  console.error(`${sig}: stopping at the next step and cleaning up (again to exit at once)`);
-  ac.abort();
-};
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
-
 // the whole run must end: past the deadline (+5 min for the teardown), abort; 5 min later, exit
-let deadlineHit = false;
-const hard = setTimeout(() => {
-  deadlineHit = true;
-  console.error('deadline reached: aborting');
-  ac.abort();
-  setTimeout(() => process.exit(3), 300_000).unref();
-}, opts.deadlineMs + 300_000);
-hard.unref();
+const stop = stopOnSignalsOrDeadline(opts.deadlineMs + 300_000);
 
 console.log(`attach soak: ${JSON.stringify(opts)}`);
-const result = await runAttachSoak({ ...opts, signal: ac.signal, progress: (l) => console.log(l) });
-clearTimeout(hard);
+const result = await runAttachSoak({ ...opts, signal: stop.signal, progress: (l) => console.log(l) });
+stop.clear();
 
 console.log('');
 console.log(summaryTable(result));
@@ -98,4 +78,4 @@ if (jsonPath) {
   console.log(`result: ${jsonPath}`);
 }
 const stoppedEarly = result.findings.some((f) => f.startsWith('the run stopped'));
-process.exit(interrupted ? 130 : deadlineHit ? 3 : stoppedEarly ? 2 : result.pass ? 0 : 1);
+process.exit(stop.interrupted() ? 130 : stop.deadlineHit() ? 3 : stoppedEarly ? 2 : result.pass ? 0 : 1);
