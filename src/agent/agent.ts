@@ -204,9 +204,10 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
     // every service started, serving or not yet (a cancelled start)
     await Promise.all(services.map((s) => s.stop()));
     await Promise.all(restores.map((r) => r.close()));
-    await rpcClient.close().catch(() => undefined);
-    await Promise.all([consumeConn.close(), publishConn.close()]).catch(() => undefined);
-    await db.close().catch(() => undefined);
+    // at stop, each is closed whatever the others did; the process exits after this
+    await rpcClient.close().catch(logDropped(logger, 'closing the RPC client', 'its reply queue is auto-deleted by the broker'));
+    await Promise.all([consumeConn.close(), publishConn.close()]).catch(logDropped(logger, 'closing the AMQP connections', 'the sockets go with the process'));
+    await db.close().catch(logDropped(logger, 'closing the database pool', 'the connections go with the process'));
   };
 
   try {

@@ -11,7 +11,7 @@
 // Every publish is confirmed by the broker and waits (bounded) for a reconnect rather than
 // dropping the message; exchanges are declared before the first publish on a channel, as kombu.
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { log } from '../log.js';
+import { log, logDropped } from '../log.js';
 import { buildRequest, decodeEnvelope, encodeEnvelope } from './envelope.js';
 import { deserializeFailure } from './failure.js';
 import { deserializeEntity } from './ovo.js';
@@ -301,7 +301,11 @@ export class RpcClient {
     this.closed = true;
     for (const w of [...this.waiters.values()]) w.fail(new ConnectionClosedError(`${this.name} closed`));
     const ch = this.replyChannel?.channel;
-    if (ch && this.replySpec) await ch.deleteQueue(this.replySpec.name).catch(() => undefined);
+    if (ch && this.replySpec) {
+      await ch.deleteQueue(this.replySpec.name).catch(
+        logDropped(log(), `deleting reply queue ${this.replySpec.name} at close`, 'the broker removes it once unused (auto-delete)'),
+      );
+    }
     await this.replyChannel?.close();
     await this.publisher?.close();
   }

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
-import { log } from '../log.js';
+import { log, logDropped } from '../log.js';
 import {
   brokerEndpoints,
   hasMixedCredentials,
@@ -289,7 +289,7 @@ export class AmqpConnection extends EventEmitter {
         continue;
       }
       if (this.closing) {
-        await model.close().catch(() => undefined);
+        await model.close().catch(logDropped(log(), `closing the connection to ${ep.label} opened while closing`, 'the socket is gone with it; nothing uses it'));
         break;
       }
       round = 0;
@@ -509,7 +509,7 @@ export class ManagedChannel extends EventEmitter {
       if (this.opts.prefetch && this.opts.prefetch > 0) await ch.prefetch(this.opts.prefetch, false);
       if (this.opts.setup) await this.opts.setup(ch);
       if (this.closed || !this.conn.liveModel(generation)) {
-        await ch.close().catch(() => undefined);
+        await ch.close().catch(logDropped(log(), 'closing a channel opened on a connection that is closing or was replaced', 'it closes with its connection'));
         return;
       }
       this.state = st;
@@ -525,7 +525,7 @@ export class ManagedChannel extends EventEmitter {
     } catch (err) {
       if (this.closed) return;
       const stillUp = this.conn.liveModel(generation) !== null;
-      if (ch) await ch.close().catch(() => undefined);
+      if (ch) await ch.close().catch(logDropped(log(), `closing channel ${this.name} after its setup failed`, 'it closes with its connection; a new one is opened'));
       if (!stillUp) return; // the reconnect will open us again
       const delay = Math.max(this.conn.rabbit.kombu_reconnect_delay, this.conn.retryInterval(this.retry++));
       this.lastError = errText(err);
@@ -596,7 +596,7 @@ export class ManagedChannel extends EventEmitter {
     if (!st || this.closed) return;
     log().warn({ channel: this.name }, `Re-creating AMQP channel ${this.name}: ${reason}`);
     st.closeError = new Error(reason);
-    void st.ch.close().catch(() => undefined);
+    void st.ch.close().catch(logDropped(log(), `closing channel ${this.name} before re-creating it`, 'the broker already closed it, or it closes with its connection'));
   }
 
   /**
@@ -689,6 +689,6 @@ export class ManagedChannel extends EventEmitter {
     const st = this.state;
     this.state = null;
     this.conn.forget(this);
-    if (st) await st.ch.close().catch(() => undefined);
+    if (st) await st.ch.close().catch(logDropped(log(), `closing channel ${this.name}`, 'it closes with its connection'));
   }
 }

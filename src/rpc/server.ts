@@ -34,7 +34,7 @@
 // Every dispatch runs inside withRequestScope({request_id, global_request_id}).
 import { performance } from 'node:perf_hooks';
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { log, withRequestScope } from '../log.js';
+import { log, logDropped, withRequestScope } from '../log.js';
 import { CinderError } from '../errors.js';
 import { buildReply, encodeEnvelope, type IncomingRequest } from './envelope.js';
 import { serializeFailure } from './failure.js';
@@ -371,7 +371,10 @@ export class RpcServer {
 
   private async replyFailure(address: ReplyAddress, err: Error): Promise<void> {
     const reply = encodeEnvelope(buildReply({ msgId: address.msgId, result: null, failure: serializeFailure(err), ending: true }));
-    await this.sendReply(address.msgId, address.replyQueue, reply).catch(() => undefined);
+    // the caller then waits out its own timeout, as with a cinder-volume that cannot reply
+    await this.sendReply(address.msgId, address.replyQueue, reply).catch(
+      logDropped(log(), `sending the failure reply of message ${address.msgId} to ${address.replyQueue}`, 'the caller gets no reply and times out'),
+    );
   }
 
   private async handle(req: IncomingRequest, where: Record<string, string>): Promise<void> {
@@ -586,7 +589,9 @@ export class RpcServer {
     const live = consumer?.channel ?? null;
     if (live) {
       for (const q of this.queues.filter((x) => x.kind === 'fanout')) {
-        await live.deleteQueue(q.name).catch(() => undefined);
+        await live.deleteQueue(q.name).catch(
+          logDropped(log(), `deleting fanout queue ${q.name} at stop`, 'the broker drops it when its auto-delete or expiry applies'),
+        );
       }
     }
     this.stopped = true;
