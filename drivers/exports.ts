@@ -44,6 +44,12 @@ export interface RevokeOptions {
 
 /** What the manager asks of a backend's exports (cinder's driver.create_export and the rest). */
 export interface VolumeExports {
+  /**
+   * What cinder's _driver_shares_targets() makes of this backend: true when a compute host's
+   * volumes share its target (target_layout = per-host), false for a target per volume. Written to
+   * every volume this backend creates and reported in the capabilities.
+   */
+  readonly sharedTargets: boolean;
   /** Throws cinder's InvalidConnectorException when the connector lacks what the target needs. */
   validateConnector(connector: Connector): void;
   /** Create the export (idempotent); returns provider_location/provider_auth to store. */
@@ -52,7 +58,7 @@ export interface VolumeExports {
    * Recreate a missing or partial export (restart, daemon loss). `initiators`, the database's
    * attached initiators, replaces the helper's own record of who may log in.
    */
-  ensureExport(volume: DriverVolume, initiators?: readonly string[]): Promise<void>;
+  ensureExport(volume: DriverVolume, initiators?: readonly string[], connectors?: readonly Connector[]): Promise<void>;
   /** Remove the target, its account and its record. Idempotent. */
   removeExport(volume: DriverVolume): Promise<void>;
   /** Admit the connector's initiator and return the target part of connection_info. */
@@ -79,6 +85,20 @@ export interface TargetExportsOptions {
   driver: Pick<VolumeDriver, 'exportPath' | 'prepareExport'>;
 }
 
+/** Runs a helper operation once the daemon is ready, and once more if the daemon died under it. */
+export async function runSupervised<T>(supervisor: TargetSupervisor | null, op: () => Promise<T>): Promise<T> {
+  if (!supervisor) return op();
+  await supervisor.ready();
+  try {
+    return await op();
+  } catch (err) {
+    if (!supervisor.watch.isDaemonGone(err)) throw err;
+    await supervisor.troubleNoticed();
+    await supervisor.ready();
+    return op();
+  }
+}
+
 /** Whether the leaving connector's initiator stays admitted for another attachment of its own. */
 export function keepsAcl(connector: Connector | null, remaining: readonly Connector[]): boolean {
   const initiator = connector?.initiator;
@@ -87,26 +107,25 @@ export function keepsAcl(connector: Connector | null, remaining: readonly Connec
 
 /** VolumeExports through one target helper (tgt or LIO), supervised. */
 export class TargetExports implements VolumeExports {
+  readonly sharedTargets = false;
+
   constructor(private readonly opts: TargetExportsOptions) {}
+
+  /** Whether the volume's per-volume target is on the daemon now (a backend switched to per-host keeps using it until it is gone). */
+  async isExported(volume: Pick<DriverVolume, 'name'>, iqn: (name: string) => string): Promise<boolean> {
+    const helper = this.opts.target;
+    if (!helper) return false;
+    const want = iqn(volume.name);
+    return this.supervised(async () => (await helper.listExports()).includes(want));
+  }
 
   private helper(): TargetHelper {
     if (!this.opts.target) throw notImplementedError('Exporting volumes is not implemented by this backend: no target helper is configured.');
     return this.opts.target;
   }
 
-  /** Runs a helper operation once the daemon is ready, and once more if the daemon died under it. */
   private async supervised<T>(op: () => Promise<T>): Promise<T> {
-    const supervisor = this.opts.supervisor;
-    if (!supervisor) return op();
-    await supervisor.ready();
-    try {
-      return await op();
-    } catch (err) {
-      if (!supervisor.watch.isDaemonGone(err)) throw err;
-      await supervisor.troubleNoticed();
-      await supervisor.ready();
-      return op();
-    }
+    return runSupervised(this.opts.supervisor, op);
   }
 
   private exported(volume: DriverVolume): ExportedVolume {

@@ -227,7 +227,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
       if (side) sides.push(side);
       // the manager's two views of the backend: its data (the driver) and its exports
       const driver = createDriver(config, backend);
-      const exports = createExports(driver, side);
+      const exports = createExports(driver, side, { backend, statePath: config.default.state_path, lockPath: config.concurrency.lock_path ?? null });
       // A driver that fails its setup at start and comes up later gets init_host's recovery then.
       let recoverLate: (() => Promise<void>) | null = null;
       const service = new VolumeService({
@@ -243,6 +243,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
         filterFunction: backend.filter_function,
         goodnessFunction: backend.goodness_function,
         extraCapabilities: parseExtraCapabilities(backend.name, backend.extra_capabilities),
+        sharedTargets: exports.sharedTargets,
         onHeartbeat: () => metrics?.heartbeatTimestamp.set({ backend: backend.name }, Date.now() / 1000),
         onDriverRecovered: async () => {
           await recoverLate?.();

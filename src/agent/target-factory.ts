@@ -12,6 +12,12 @@ import type { Logger } from '../log.js';
 import type { TargetHelper } from '../../drivers/targets/target.js';
 import type { VolumeDriver } from '../../drivers/driver.js';
 import { TargetExports, type VolumeExports } from '../../drivers/exports.js';
+import { HostTargetExports } from '../../drivers/host-target-exports.js';
+import { HostTargetRegistry, hostTargetsPath } from '../../drivers/targets/host-target/host-target-registry.js';
+import type { HostTargetHelper } from '../../drivers/targets/host-target/host-target.js';
+import type { IscsiTargetOptions } from '../../drivers/targets/iscsi-common.js';
+import { TgtHostTarget } from '../../drivers/targets/tgt/tgt-host-target.js';
+import { invalidInput } from '../errors.js';
 import { TgtTarget } from '../../drivers/targets/tgt/tgt-target.js';
 import { LioTarget } from '../../drivers/targets/lio/lio-target.js';
 import { LioWatch } from '../../drivers/targets/lio/lio-watch.js';
@@ -31,6 +37,9 @@ export interface TargetFactoryOptions {
 export interface TargetSide {
   helper: TargetHelper;
   supervisor: TargetSupervisor;
+  /** the same daemon's host targets (target_layout = per-host); null where the helper has none yet */
+  hostHelper: HostTargetHelper | null;
+  iscsi: IscsiTargetOptions;
 }
 
 /** The backend's target side, or null for target_helper = fake (no exports). */
@@ -53,33 +62,58 @@ export function createTargetSide(backend: BackendConfig, opts: TargetFactoryOpti
     targetProtocol: backend.target_protocol,
     volumesDir: backend.volumes_dir,
   };
-  const supervise = (inner: TargetHelper, watch: ConstructorParameters<typeof TargetSupervisor>[0]): TargetSide => {
+  const supervise = (inner: TargetHelper, watch: ConstructorParameters<typeof TargetSupervisor>[0], hostHelper: HostTargetHelper | null): TargetSide => {
     const supervisor = new TargetSupervisor(watch, { logger: opts.logger, ...(opts.probeIntervalMs !== undefined ? { intervalMs: opts.probeIntervalMs } : {}) });
-    return { helper: inner, supervisor };
+    return { helper: inner, supervisor, hostHelper, iscsi };
   };
   if (backend.target_helper === 'lioadm') {
     // configfs directly (targetcli when configfs is not writable). Our own objects are mended from
     // our record before the first operation; other owners' objects are never touched.
     const lio = new LioTarget(iscsi);
-    return supervise(lio, new LioWatch(lio));
+    return supervise(lio, new LioWatch(lio), null);
   }
   const controlPort = opts.tgtControlPort;
-  const target = new TgtTarget({
+  const tgtOptions = {
     ...iscsi,
     iscsiWriteCache: backend.iscsi_write_cache,
     iscsiTargetFlags: backend.iscsi_target_flags,
     ...(controlPort ? { controlPort } : {}),
-  });
+  };
+  const target = new TgtTarget(tgtOptions);
   const portals = [backend.target_ip_address, ...backend.iscsi_secondary_ip_addresses].map((host) => formatPortal({ host, port: backend.target_port }));
-  return supervise(target, new TgtdWatch({ portals, ...(controlPort ? { controlPort } : {}) }));
+  return supervise(target, new TgtdWatch({ portals, ...(controlPort ? { controlPort } : {}) }), new TgtHostTarget(tgtOptions));
+}
+
+export interface ExportsContext {
+  backend: Pick<BackendConfig, 'name' | 'target_layout' | 'target_helper'>;
+  /** [DEFAULT] state_path: the per-host layout's registry lives under it */
+  statePath: string;
+  /** [oslo_concurrency] lock_path: the host targets' external locks */
+  lockPath: string | null;
 }
 
 /**
  * The backend's exports: its target side (null: none configured, every export refused) serving
- * what the driver names. The one place VolumeExports are built.
+ * what the driver names, in the backend's target_layout. The one place VolumeExports are built.
+ * Without `ctx` (tests of the per-volume layout), per volume.
  */
-export function createExports(driver: VolumeDriver, side: TargetSide | null): VolumeExports {
-  return new TargetExports({ target: side?.helper ?? null, supervisor: side?.supervisor ?? null, driver });
+export function createExports(driver: VolumeDriver, side: TargetSide | null, ctx?: ExportsContext): VolumeExports {
+  const perVolume = new TargetExports({ target: side?.helper ?? null, supervisor: side?.supervisor ?? null, driver });
+  if (!ctx || ctx.backend.target_layout !== 'per-host') return perVolume;
+  if (!side?.hostHelper) {
+    throw invalidInput(`[${ctx.backend.name}] target_layout = per-host is not available with target_helper = ${ctx.backend.target_helper}; use tgtadm, or target_layout = per-volume`);
+  }
+  const registry = new HostTargetRegistry({ path: hostTargetsPath(ctx.statePath, ctx.backend.name), backend: ctx.backend.name, lockPath: ctx.lockPath });
+  return new HostTargetExports({
+    backend: ctx.backend.name,
+    iscsi: side.iscsi,
+    helper: side.hostHelper,
+    registry,
+    supervisor: side.supervisor,
+    lockPath: ctx.lockPath,
+    driver,
+    perVolume,
+  });
 }
 
 /** The backend's (unsupervised) target helper, or null for target_helper = fake (no exports). */

@@ -86,6 +86,9 @@ export const BACKEND_OPTS = {
   // target driver writes one config file per exported volume (and /etc/tgt/conf.d includes
   // everything in it); backing files of the file backend must not land among those.
   file_volume_dir: str('$state_path/file-volumes'),
+  // cinderblock's own: per-volume is cinder's layout (one target per volume); per-host gives each
+  // compute host one target with a LUN per attached volume (drivers/host-target-exports.ts).
+  target_layout: choice(['per-volume', 'per-host'] as const, 'per-volume'),
 } as const satisfies Record<string, OptDef>;
 
 export type BackendOptName = keyof typeof BACKEND_OPTS;
@@ -107,4 +110,4 @@ export const BACKEND_LOOKUP: Partial<Record<BackendOptName, 'section-only' | 'or
 };
 
 /** Not in cinder's [backend_defaults]: cinderblock's own, and backend_host (backend group only). */
-export const NOT_IN_BACKEND_DEFAULTS: readonly BackendOptName[] = ['file_volume_dir', 'backend_host'];
+export const NOT_IN_BACKEND_DEFAULTS: readonly BackendOptName[] = ['file_volume_dir', 'backend_host', 'target_layout'];

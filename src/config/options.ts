@@ -188,6 +188,11 @@ export const CINDERBLOCK_OPTS = {
   rpc_max_in_flight: int('$executor_thread_pool_size', { min: 1 }),
   /** tgtd's control port (tgtadm -C): 0 is the system tgtd; another lets a second tgtd serve us. */
   tgt_control_port: int(0, { min: 0, max: 65535 }),
+  /**
+   * Seconds between two audits of what the targets export against the database (src/manager/audit.ts);
+   * the first runs at start. 0 disables the periodic audit (the start-up one still runs).
+   */
+  audit_interval: int(600, { min: 0 }),
 } as const satisfies OptGroupDefs;
 
 /** Static groups (backend sections are added per enabled backend), keyed by normalized name. */

@@ -14,6 +14,8 @@ export interface CapabilityInputs {
   goodnessFunction: string | null;
   /** [backend] extra_capabilities: merged into every pool. */
   extraCapabilities?: Record<string, unknown>;
+  /** The exports' layout decides shared_targets, whatever the driver says (VolumeExports.sharedTargets). */
+  sharedTargets?: boolean;
 }
 
 export function buildCapabilities(input: CapabilityInputs): Record<string, unknown> {
@@ -26,6 +28,7 @@ export function buildCapabilities(input: CapabilityInputs): Record<string, unkno
       pool.cacheable = true;
     }
   }
+  if (input.sharedTargets !== undefined) report.shared_targets = input.sharedTargets;
   if (!('filter_function' in report)) report.filter_function = input.filterFunction;
   if (!('goodness_function' in report)) report.goodness_function = input.goodnessFunction;
   return report;

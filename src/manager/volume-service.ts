@@ -31,6 +31,8 @@ export interface VolumeServiceOptions {
   filterFunction: string | null;
   goodnessFunction: string | null;
   extraCapabilities?: Record<string, unknown>;
+  /** shared_targets of the capability report: the backend's export layout (VolumeExports.sharedTargets). */
+  sharedTargets?: boolean;
   /** Called after each heartbeat written (metrics, systemd status). */
   onHeartbeat?: () => void;
   /**
@@ -127,6 +129,7 @@ export class VolumeService {
       filterFunction: this.opts.filterFunction,
       goodnessFunction: this.opts.goodnessFunction,
       extraCapabilities: this.opts.extraCapabilities,
+      ...(this.opts.sharedTargets !== undefined ? { sharedTargets: this.opts.sharedTargets } : {}),
     });
   }
 

@@ -145,3 +145,10 @@ export async function libiscsiAvailable(): Promise<boolean> {
   const r = await execa('iscsi-inq', ['--help'], { reject: false });
   return typeof r.exitCode === 'number';
 }
+
+/** The unit serial number (VPD page 0x80) of one LUN, trimmed; null when the login or inquiry failed. */
+export async function iscsiSerial(l: IscsiLogin): Promise<ToolResult & { serial: string | null }> {
+  const r = await run('iscsi-inq', ['-i', l.initiator, '-e', '1', '-c', '128', iscsiUrl(l)]);
+  const m = /Unit Serial Number:\[\s*([^\]]*?)\s*\]/.exec(r.stdout);
+  return { ...r, serial: r.exitCode === 0 && m ? (m[1] as string) : null };
+}

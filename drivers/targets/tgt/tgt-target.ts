@@ -82,18 +82,18 @@ import {
   bindAccountArgv,
   bindInitiatorNameArgv,
   deleteAccountArgv,
-  deleteConnectionArgv,
-  deleteTargetArgv,
   isTgtadmError,
   newAccountArgv,
-  newTargetArgv,
   setTargetStateArgv,
   Tgtadm,
-  unbindInitiatorAddressArgv,
   unbindInitiatorNameArgv,
   WRITE_CACHE_OFF_MODE_PAGE,
 } from './tgtadm.js';
 import { isInitiatorNameAcl, TargetListing, type TgtTargetInfo } from './tgtadm-parse.js';
+import { HOST_TARGET_MARK } from '../host-target/host-target-name.js';
+import { closeSessions, createTargetOnFreeTid, daemonState, deleteTargetChecked, HANDOFF_MS, unbindAclArgv, type DaemonState, type Handoff, type Snapshot } from './tgtd-state.js';
+
+export { HANDOFF_MS, tgtLockKeys } from './tgtd-state.js';
 
 export interface TgtTargetOptions extends IscsiTargetOptions {
   /** volumes_dir: one tgt config file per export */
@@ -154,64 +154,6 @@ function isVolumeName(name: string): boolean {
   }
 }
 
-// One per-IQN mutex per tgtd (control port) for the whole process: a target, and the CHAP account
-// made for it, belong to that tgtd, whichever backend's helper touches them. Likewise one tid
-// allocator per tgtd. A fixed set of entries (one per control port): nothing per export stays here,
-// the mutexes drop a key when its last operation ends.
-interface DaemonState {
-  targetLocks: KeyedMutex;
-  tidLock: KeyedMutex;
-  /** per IQN, at most HANDOFF_MS old: swept at every operation */
-  handoffs: Map<string, Handoff>;
-  /** targets created through this process so far (a listing read before the last one may lack it) */
-  creates: number;
-  /** the tid of the last target created through this process */
-  lastTid: number;
-}
-const daemons = new Map<number, DaemonState>();
-
-function daemonState(controlPort: number | undefined): DaemonState {
-  const key = controlPort ?? 0;
-  let d = daemons.get(key);
-  if (!d) {
-    d = { targetLocks: new KeyedMutex(), tidLock: new KeyedMutex(), handoffs: new Map(), creates: 0, lastTid: 0 };
-    daemons.set(key, d);
-  }
-  return d;
-}
-
-/** Keys in the per-tgtd state of this process: mutexes held or awaited, handoffs (tests and diagnostics). */
-export function tgtLockKeys(controlPort?: number): { targets: string[]; tids: string[]; handoffs: string[] } {
-  const d = daemons.get(controlPort ?? 0);
-  return { targets: d?.targetLocks.busyKeys() ?? [], tids: d?.tidLock.busyKeys() ?? [], handoffs: [...(d?.handoffs.keys() ?? [])] };
-}
-
-/** A listing, the number of targets this process had created when it was read, and the tgtd that served it. */
-interface Snapshot {
-  listing: TargetListing;
-  creates: number;
-  /** pid of the serving tgtd, read just before the listing (null: unknown) */
-  pid: number | null;
-}
-
-/**
- * How long what one operation read and did stays good for the next operation on the same target.
- * cinder-volume's manager runs create_export then initialize_connection for an attach, and
- * terminate_connection then remove_export for a detach, back to back under the volume's lock: the
- * second of each pair takes the target's state from the first instead of reading the whole listing
- * again, if it comes within this time and the same tgtd process (by pid) still serves. The state
- * is the first operation's live read plus its own changes; the one thing it cannot see is someone
- * else changing our target on tgtd within that time, which the old code could not see either
- * between its read and its change. Any other operation on the target drops it.
- */
-export const HANDOFF_MS = 2000;
-
-interface Handoff {
-  snapshot: Snapshot;
-  /** the target after the operation that left it */
-  target: TgtTargetInfo;
-  at: number;
-}
 
 export class TgtTarget implements TargetHelper {
   private readonly adm: Tgtadm;
@@ -473,7 +415,7 @@ export class TgtTarget implements TargetHelper {
     return (await this.adm.listTargets())
       .headers()
       .map((t) => t.iqn)
-      .filter((iqn) => iqn.startsWith(this.o.targetPrefix));
+      .filter((iqn) => iqn.startsWith(this.o.targetPrefix) && !iqn.startsWith(`${this.o.targetPrefix}${HOST_TARGET_MARK}`));
   }
 
   /**
@@ -485,6 +427,8 @@ export class TgtTarget implements TargetHelper {
     const nameOf = (iqn: string): string | null => {
       if (!iqn.startsWith(this.o.targetPrefix)) return null;
       const name = iqn.slice(this.o.targetPrefix.length);
+      // a host target (target_layout = per-host) is the host target exports' to keep or remove
+      if (name.startsWith(HOST_TARGET_MARK)) return null;
       return isVolumeName(name) ? name : null;
     };
     let targets: TgtTargetInfo[] = [];
@@ -628,9 +572,8 @@ export class TgtTarget implements TargetHelper {
     return unbindInitiatorNameArgv(this.adm.ctx, tid, initiator);
   }
 
-  /** Unbind one ACL entry as tgtd lists it: an initiator name, or an address/network/ALL. */
   private unbindAclArgv(tid: number, entry: string): string[] {
-    return isInitiatorNameAcl(entry) ? unbindInitiatorNameArgv(this.adm.ctx, tid, entry) : unbindInitiatorAddressArgv(this.adm.ctx, tid, entry);
+    return unbindAclArgv(this.adm.ctx, tid, entry);
   }
 
   /**
@@ -717,33 +660,8 @@ export class TgtTarget implements TargetHelper {
     return { tid, acls, created, snapshot: snap, state: { ...target, accounts: [d.chap.username], acls } };
   }
 
-  /**
-   * `--op new --mode target` with the next free tid (one above every tid in use, as tgt-admin
-   * does); retried if another tool took that tid. A target this process made after `snap` was read
-   * is missing from it, so the tid is then also above the last one made here.
-   */
   private async createTarget(iqn: string, snap: Snapshot): Promise<TgtTargetInfo> {
-    const daemon = this.daemon;
-    return daemon.tidLock.run('tid', async () => {
-      let { listing } = snap;
-      let stale = daemon.creates !== snap.creates;
-      for (let attempt = 1; attempt <= 5; attempt++) {
-        if (attempt > 1) {
-          listing = await this.adm.listTargets();
-          stale = false;
-        }
-        const existing = listing.find(iqn);
-        if (existing) return existing;
-        const tid = stale ? Math.max(listing.nextFreeTid(), daemon.lastTid + 1) : listing.nextFreeTid();
-        if (await this.adm.runTolerating(newTargetArgv(this.adm.ctx, tid, iqn), 'target-exists')) {
-          daemon.creates += 1;
-          daemon.lastTid = tid;
-          // what tgtd makes: a ready target with only the controller LUN 0
-          return { tid, iqn, driver: this.o.targetProtocol, state: 'ready', nexuses: [], luns: [], accounts: [], outgoingAccounts: [], acls: [] };
-        }
-      }
-      throw new Error(`could not allocate a tid for ${iqn}`);
-    });
+    return createTargetOnFreeTid(this.adm, this.daemon, iqn, snap, this.o.targetProtocol);
   }
 
   /**
@@ -783,45 +701,10 @@ export class TgtTarget implements TargetHelper {
     if (this.o.iscsiWriteCache === 'off') await this.adm.updateLunParams(tid, TGT_LUN, [['mode_page', WRITE_CACHE_OFF_MODE_PAGE]]);
   }
 
-  /**
-   * Revoke every ACL (nobody can log in again), close the sessions, then delete the target. tgtd
-   * refuses even a forced delete while a command is in flight ("this logical unit is still active"),
-   * so that is retried for a while. tgt sometimes ignores --force silently (launchpad bug 1305343);
-   * as cinder, check and retry without it. `known` is the target as the caller read it (its ACLs
-   * and sessions); without it the listing is read.
-   */
+  /** deleteTargetChecked, then the target's CHAP account when no other target uses it. */
   private async destroyTarget(tid: number, iqn: string, account: string | null, known?: Pick<TgtTargetInfo, 'acls' | 'nexuses'>): Promise<void> {
     try {
-      let target: Pick<TgtTargetInfo, 'acls' | 'nexuses' | 'tid' | 'iqn'> | undefined;
-      if (known) target = { ...known, tid, iqn };
-      else {
-        const found = (await this.adm.listTargets()).find(iqn);
-        target = found && found.tid === tid ? found : undefined;
-      }
-      if (target) {
-        for (const a of target.acls) await this.adm.runTolerating(this.unbindAclArgv(tid, a), 'acl-not-found');
-        await this.closeSessions(target, () => true);
-      }
-      const deadline = Date.now() + this.busyTimeoutMs;
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await this.adm.runTolerating(deleteTargetArgv(this.adm.ctx, tid, { force: true }), 'target-not-found');
-          break;
-        } catch (e) {
-          if (!isTgtadmError(e, 'lun-busy', 'target-busy') || Date.now() > deadline) throw e;
-          if (attempt === 1) log().info({ iqn, tid }, 'target busy with in-flight commands; retrying delete');
-          await sleep(Math.min(50 * attempt, 500));
-        }
-      }
-      // verified with one small request; only a tid still in use needs the listing (ours, or a new target's?)
-      if (await this.adm.targetExists(tid)) {
-        const still = (await this.adm.listTargets()).find(iqn);
-        if (still && still.tid === tid) {
-          log().warn({ iqn, tid }, 'silent failure of forced target removal; retrying without --force');
-          await this.adm.runTolerating(deleteTargetArgv(this.adm.ctx, tid), 'target-not-found');
-        }
-        if ((await this.adm.listTargets()).find(iqn)) throw new Error(`target ${iqn} (tid ${tid}) is still present after delete`);
-      }
+      await deleteTargetChecked(this.adm, tid, iqn, this.busyTimeoutMs, known);
       if (account) await this.deleteUnusedAccounts([account]);
     } catch (e) {
       log().error({ iqn, tid, err: e }, 'could not delete target');
@@ -845,20 +728,8 @@ export class TgtTarget implements TargetHelper {
     await this.accounts.forget(gone);
   }
 
-  /** Close the connections of sessions whose initiator matches (they cannot log in again). */
   private async closeSessions(target: Pick<TgtTargetInfo, 'tid' | 'iqn' | 'nexuses'>, matches: (initiator: string) => boolean): Promise<void> {
-    for (const nx of target.nexuses.filter((n) => matches(n.initiator))) {
-      const conns = nx.connections.length > 0 ? nx.connections : [{ cid: 0, address: null }];
-      for (const c of conns) {
-        await this.adm.runTolerating(
-          deleteConnectionArgv(this.adm.ctx, target.tid, nx.nexus, c.cid),
-          'session-not-found',
-          'connection-not-found',
-          'invalid-request',
-        );
-        log().info({ iqn: target.iqn, initiator: nx.initiator, sid: nx.nexus, cid: c.cid }, 'closed iSCSI session of revoked initiator');
-      }
-    }
+    await closeSessions(this.adm, target, matches);
   }
 
   private async unbindQuietly(tid: number, initiator: string, iqn: string): Promise<void> {

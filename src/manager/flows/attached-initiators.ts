@@ -9,19 +9,24 @@ export interface AttachedInitiators {
   live: number;
   /** their distinct connector initiators */
   initiators: string[];
+  /** their connectors (a per-host layout needs the host, not only the initiator) */
+  connectors: Connector[];
 }
 
 export async function attachedInitiators(deps: FlowDeps, volumeId: string): Promise<AttachedInitiators> {
   const live = (await deps.db.attachments.listByVolume(volumeId)).filter((a) => a.attach_status === 'attached' || a.attach_status === 'attaching');
   const initiators: string[] = [];
+  const connectors: Connector[] = [];
   for (const a of live) {
     if (!a.connector) continue;
     try {
       const c = JSON.parse(a.connector) as Connector;
+      if (c === null || typeof c !== 'object') continue;
+      connectors.push(c);
       if (typeof c.initiator === 'string' && !initiators.includes(c.initiator)) initiators.push(c.initiator);
     } catch {
       // an unreadable connector grants nothing
     }
   }
-  return { live: live.length, initiators };
+  return { live: live.length, initiators, connectors };
 }

@@ -54,8 +54,8 @@ export async function createVolume(deps: FlowDeps, ctx: Record<string, unknown>,
         status: 'available',
         ...(migrating ? { migration_status: 'migration_target' } : {}),
         launched_at: deps.db.now(),
-        // _driver_shares_targets(): the file pool and LVM report shared_targets false.
-        shared_targets: false,
+        // _driver_shares_targets(): true for iSCSI with a target per compute host, false per volume
+        shared_targets: deps.exports.sharedTargets,
         service_uuid: deps.service.serviceRecord?.uuid ?? null,
       });
       log.info(`Created volume successfully.`);

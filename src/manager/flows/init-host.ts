@@ -87,7 +87,7 @@ async function restoreAtStart(deps: FlowDeps, volumeId: string, report: InitHost
   const log = deps.logger;
   let vol = await deps.db.volumes.find(volumeId);
   if (!vol || !isOurs(deps, vol.host)) return 'skipped';
-  const { live, initiators } = await attachedInitiators(deps, vol.id);
+  const { live, initiators, connectors } = await attachedInitiators(deps, vol.id);
   let grown = false;
   if (vol.status === 'extending') {
     const r = await recoverExtending(deps, vol, live > 0);
@@ -109,7 +109,7 @@ async function restoreAtStart(deps: FlowDeps, volumeId: string, report: InitHost
   }
   if (vol.status !== 'in-use' && vol.status !== 'reserved') return 'skipped';
   try {
-    await deps.exports.ensureExport(driverVolume(vol), initiators);
+    await deps.exports.ensureExport(driverVolume(vol), initiators, connectors);
     report.exported += 1;
   } catch (err) {
     report.exportFailures += 1;

@@ -88,7 +88,7 @@ export async function manageExisting(deps: FlowDeps, _ctx: Record<string, unknow
   await deps.db.volumes.update(id, {
     status: 'available',
     launched_at: deps.db.now(),
-    shared_targets: false,
+    shared_targets: deps.exports.sharedTargets,
     service_uuid: deps.service.serviceRecord?.uuid ?? null,
   });
   log.info('Manage existing volume completed successfully.');

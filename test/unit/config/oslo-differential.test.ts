@@ -221,13 +221,13 @@ function queries(backends: readonly string[]): Query[] {
   for (const [g, defs] of Object.entries(STATIC_GROUPS)) {
     if (g === 'cinderblock') continue;
     for (const name of Object.keys(defs)) {
-      if (g === 'backend_defaults' && (name === 'file_volume_dir' || name === 'backend_host')) continue;
+      if (g === 'backend_defaults' && (name === 'file_volume_dir' || name === 'backend_host' || name === 'target_layout')) continue;
       out.push([g, name, 'plain']);
     }
   }
   for (const b of backends) {
     for (const name of Object.keys(BACKEND_OPTS)) {
-      if (name === 'file_volume_dir') continue;
+      if (name === 'file_volume_dir' || name === 'target_layout') continue;
       out.push([b.toLowerCase(), name, BACKEND_LOOKUP[name as keyof typeof BACKEND_LOOKUP] ?? 'backend']);
     }
   }
