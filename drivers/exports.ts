@@ -20,6 +20,8 @@ import type { DriverVolume, ModelUpdate, VolumeDriver } from './driver.js';
 import { validateIscsiConnector } from './targets/iscsi-common.js';
 import type { ConnectionInfo, Connector, ExportedVolume, TargetHelper } from './targets/target.js';
 import type { TargetSupervisor } from './targets/target-supervisor.js';
+import type { HostTargetRecord } from './targets/host-target/host-target-registry.js';
+import type { LiveHostTarget } from './targets/host-target/host-target.js';
 
 export type { ConnectionInfo, Connector } from './targets/target.js';
 
@@ -74,6 +76,20 @@ export interface VolumeExports {
   findExports(): Promise<BackendExport[]>;
   /** Delete the CHAP accounts the helper created that no target uses; returns how many. */
   removeOrphanAccounts(): Promise<number>;
+  /** What the audit compares with the database (src/manager/audit.ts). Never starts a daemon. */
+  inventory(): Promise<ExportInventory>;
+  /** audit --fix, per-host layout: take a volume out of one host target. */
+  unmapFromHostTarget?(iqn: string, volumeId: string): Promise<void>;
+  /** audit --fix, per-host layout: make a host target match its record again (removed when it has none). */
+  reapplyHostTarget?(iqn: string): Promise<void>;
+}
+
+/** The exports as recorded and as live, for the audit. */
+export interface ExportInventory {
+  /** per-host layout: the registry's records and the host targets live on the daemon; null per volume */
+  hostTargets: { records: HostTargetRecord[]; live: LiveHostTarget[] } | null;
+  /** per-volume targets of this backend's volumes (live or recorded) */
+  perVolume: BackendExport[];
 }
 
 export interface TargetExportsOptions {
@@ -211,5 +227,9 @@ export class TargetExports implements VolumeExports {
 
   async removeOrphanAccounts(): Promise<number> {
     return this.opts.target?.removeOrphanAccounts ? this.opts.target.removeOrphanAccounts() : 0;
+  }
+
+  async inventory(): Promise<ExportInventory> {
+    return { hostTargets: null, perVolume: await this.findExports() };
   }
 }

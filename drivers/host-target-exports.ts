@@ -21,7 +21,7 @@
 // provider_location `cinderblock:per-host` (the LUN and target depend on the host, so nothing
 // else about the export belongs on the volume row) and no provider_auth (CHAP is the host's).
 import type { DriverVolume, ModelUpdate, VolumeDriver } from './driver.js';
-import { runSupervised, type BackendExport, type RevokeOptions, type TargetExports, type VolumeExports } from './exports.js';
+import { runSupervised, type BackendExport, type ExportInventory, type RevokeOptions, type TargetExports, type VolumeExports } from './exports.js';
 import { hostTargetIqn, volumeSerial } from './targets/host-target/host-target-name.js';
 import {
   admittedInitiators,
@@ -323,13 +323,13 @@ export class HostTargetExports implements VolumeExports {
     return this.o.perVolume.removeOrphanAccounts();
   }
 
-  /** Every host target as the registry has it (audit, restore of all). */
-  async records(): Promise<HostTargetState> {
-    return this.o.registry.read();
+  async inventory(): Promise<ExportInventory> {
+    const [state, live, perVolume] = await Promise.all([this.o.registry.read(), this.o.helper.list(), this.o.perVolume.findExports()]);
+    return { hostTargets: { records: state.targets, live }, perVolume };
   }
 
   /** Make one host target match its record again (the audit's fix of a drift), under its lock. */
-  async reapply(iqn: string): Promise<void> {
+  async reapplyHostTarget(iqn: string): Promise<void> {
     await this.withHostTarget(iqn, async () => {
       const t = (await this.o.registry.read()).targets.find((x) => x.iqn === iqn);
       if (t) await this.apply(t);
@@ -337,8 +337,8 @@ export class HostTargetExports implements VolumeExports {
     });
   }
 
-  /** Drop mappings the database no longer backs (audit --fix), under the host target's lock. */
-  async unmap(iqn: string, volumeId: string): Promise<void> {
+  /** Drop a mapping the database no longer backs (audit --fix), under the host target's lock. */
+  async unmapFromHostTarget(iqn: string, volumeId: string): Promise<void> {
     await this.withHostTarget(iqn, async () => {
       const record = await this.o.registry.update((s) => {
         const t = s.targets.find((x) => x.iqn === iqn);

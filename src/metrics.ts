@@ -43,6 +43,19 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly auditFindings = new Gauge({
+    name: 'cinderblock_audit_findings',
+    help: 'Findings of the last export audit, by class (mapping-without-attachment is the bug 2004555 class); 0 when clean',
+    labelNames: ['backend', 'class'] as const,
+    registers: [this.registry],
+  });
+  readonly auditTimestamp = new Gauge({
+    name: 'cinderblock_audit_timestamp_seconds',
+    help: 'Unix time the last export audit finished, by backend',
+    labelNames: ['backend'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'cinderblock_' });
   }

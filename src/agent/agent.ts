@@ -20,6 +20,7 @@ import { DbAllocatedCapacity, DbServiceRegistry } from './db-ports.js';
 import { createDriver } from './driver-factory.js';
 import { RpcSchedulerNotifier, RpcSchedulerCreateVolume } from './scheduler-notifier.js';
 import { createExports, createTargetSide, type TargetSide } from './target-factory.js';
+import { startAuditLoop, type AuditLoop } from './audit-loop.js';
 import { newKeyedMutex, type FlowDeps } from '../manager/flows/common.js';
 import { ExportRestore, type ExportRestoreOptions } from '../manager/flows/export-restore.js';
 import { startIdleGc } from './idle-gc.js';
@@ -195,8 +196,10 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
   const sides: TargetSide[] = [];
   const restores: ExportRestore[] = [];
   const restoredAll: Array<Promise<void>> = [];
+  const audits: AuditLoop[] = [];
   const stopAll = async () => {
     idleGc.stop();
+    for (const a of audits) a.stop();
     for (const side of sides) side.supervisor.stop();
     for (const b of running) {
       await b.server.stop().catch((err: unknown) => logger.error({ err }, `stopping RPC server of ${b.backend.host} failed`));
@@ -278,6 +281,15 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
         return null;
       });
       restoredAll.push(init?.restored ?? Promise.resolve());
+      audits.push(
+        startAuditLoop({
+          ports: { backend: backend.name, host: backend.host, db, exports },
+          intervalMs: config.cinderblock.audit_interval * 1000,
+          logger: blog,
+          metrics: metrics ?? null,
+          after: init?.restored ?? Promise.resolve(),
+        }),
+      );
       if (!init) {
         recoverLate = async () => {
           await manager.initHost(restore);

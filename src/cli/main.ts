@@ -89,6 +89,16 @@ export function buildProgram(argv: string[]): Command {
     });
   }
 
+  addConfigOptions(program.command('audit'))
+    .description('compare what the targets export with what the database says is attached; exit 3 when something is found')
+    .option('--fix', 'remove exposures and orphans (never data, never access an attachment needs), printing each action')
+    .option('--json', 'machine-readable output')
+    .option('--backend <name>', 'only this backend')
+    .action(async (o: { fix?: boolean; json?: boolean; backend?: string }) => {
+      const { auditCommand } = await import('./audit.js');
+      await auditCommand(configSources(argv), { fix: Boolean(o.fix), json: Boolean(o.json), ...(o.backend ? { backend: o.backend } : {}) });
+    });
+
   const config = program.command('config').description('inspect configuration');
   addConfigOptions(config.command('show'))
     .description('print the effective configuration with its sources (secrets masked)')

@@ -30,7 +30,9 @@ import { execa } from 'execa';
 import { startCinderStack, cinderApi, waitFor, type CinderApi, type CinderStack } from '../helpers/cinder-stack.js';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent-process.js';
 import { startTgtd, type TgtdHandle } from '../helpers/tgtd.js';
-import { qemuIo, type IscsiLogin, type ToolResult } from '../helpers/libiscsi.js';
+import { iscsiLs, iscsiSerial, qemuIo, type IscsiLogin, type ToolResult } from '../helpers/libiscsi.js';
+import { hostTargetIqn } from '../../drivers/targets/host-target/host-target-name.js';
+import { repoRoot } from '../helpers/fixtures.js';
 import { createCinderDatabase, mysqlSession, type TestCinderDb } from '../helpers/cinder-db.js';
 import { createOwnVhost, type OwnVhost } from '../helpers/rabbit-vhost.js';
 import { freePort } from '../helpers/free-port.js';
@@ -50,6 +52,14 @@ export interface SoakOptions {
   tgtdOwner: 'agent' | 'script';
   /** how long the agent has to bring tgtd back before the script starts one itself */
   tgtdRestartWaitMs: number;
+  /**
+   * The backend's target_layout (default per-volume). per-host adds: every watcher now and then
+   * discovers and lists its host's LUNs by serial (a LUN of a volume the host has no attachment
+   * of is an exposure), LUN numbers a host is given must never serve two volumes, and the
+   * quiescence check reads host targets (LUN serials and ACLs against the database) and runs
+   * `cinderblock audit`.
+   */
+  targetLayout?: 'per-volume' | 'per-host';
   /** where JSON-lines logs go; a temp directory when omitted */
   logDir?: string;
   /** keep logDir even when the run passes */
@@ -68,6 +78,7 @@ export const HOSTS = {
 export type HostName = keyof typeof HOSTS;
 const HOST_NAMES = Object.keys(HOSTS) as HostName[];
 const IQN_PREFIX = 'iqn.2010-10.org.openstack:volume-';
+const HOST_IQN_MARK = 'iqn.2010-10.org.openstack:cb-';
 
 type OpKind = 'create' | 'complete' | 'delete' | 'reconcile-delete' | 'final-delete';
 type OpOutcome = 'ok' | 'rejected' | 'failed' | 'no-answer';
@@ -180,6 +191,8 @@ export interface SoakResult {
     attached_refused_outside_faults: number;
     attached_refused_in_faults: number;
     with_other_hosts_credentials: number;
+    /** per-host layout: discoveries with every LUN's serial read */
+    discovery_samples: number;
     per_host: Record<string, { samples: number; ok_reads: number; refused: number; no_target: number; errors: number; ambiguous: number }>;
     p50_ms: number;
   };
@@ -187,7 +200,7 @@ export interface SoakResult {
   corruptions: Array<Record<string, unknown>>;
   faults: FaultRecord[];
   reconcile: { orphans_found: number; orphans_deleted: number };
-  quiescence_audit: { stale_acls: string[]; missing_acls: string[]; targets_without_attachment: string[]; converged_after_s: number | null };
+  quiescence_audit: { stale_acls: string[]; missing_acls: string[]; targets_without_attachment: string[]; converged_after_s: number | null; cinderblock_audit_exit?: number };
   final: {
     attachments_deleted: number;
     attachments_left: number;
@@ -300,6 +313,9 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)]!;
   // watchers have their own random streams, so the op sequence stays the same for one seed
   const wrng = HOST_NAMES.map((_, i) => mulberry32(o.seed * 31 + i + 1));
+  const layout = o.targetLayout ?? 'per-volume';
+  /** per-host: the LUN numbers each host was given, and for which volume (never two volumes per number) */
+  const lunsGiven = new Map<string, string>();
 
   const phases: Record<string, number> = {};
   let phaseStart = now();
@@ -364,6 +380,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
       attached_refused_outside_faults: 0,
       attached_refused_in_faults: 0,
       with_other_hosts_credentials: 0,
+      discovery_samples: 0,
       per_host: {},
       p50_ms: 0,
     },
@@ -597,6 +614,14 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
         atts.set(att.id, { id: att.id, host: h, vol: v, completed: false, state: 'live', busy: false, deleting: false });
         p.live.add(att.id);
         ciOwn.set(pairKey(h, v), att.connection_info);
+        if (layout === 'per-host') {
+          const d = (att.connection_info.data ?? att.connection_info) as Record<string, any>;
+          const k = `${h}/${String(d.target_iqn)}/${String(d.target_lun)}`;
+          const before = lunsGiven.get(k);
+          if (before !== undefined && before !== volumeIds[v]) finding(`LUN number reused: host ${h} was given LUN ${String(d.target_lun)} of ${String(d.target_iqn)} for volume ${v} after volume ${volIndex.get(before) ?? before}`);
+          lunsGiven.set(k, volumeIds[v]!);
+          if (d.target_iqn !== hostTargetIqn('iqn.2010-10.org.openstack:', 'file', HOSTS[h].host)) finding(`host ${h} was given target ${String(d.target_iqn)}, not its own host target`);
+        }
         ciAny.set(v, { host: h, ci: att.connection_info });
       } else if (outcome === 'failed' || outcome === 'no-answer') {
         p.failedCreates++;
@@ -684,9 +709,57 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
 
   const samples: Sample[] = [];
   let watching = false;
+  /**
+   * per-host: what host h discovers on its own host target, LUN by LUN, by serial. A serial of a
+   * volume h had no attachment of, before and after the listing with nothing changed in between,
+   * is an exposure; so is one that belongs to no volume of the run.
+   */
+  const discoverySample = async (h: HostName): Promise<void> => {
+    const own = [...ciOwn.entries()].filter(([k]) => k.startsWith(`${h}/`)).map(([, ci]) => (ci.data ?? ci) as Record<string, any>);
+    const d = own[own.length - 1];
+    if (!d) return;
+    const before = volumeIds.map((_, v) => snapshot(h, v));
+    const t0 = now();
+    const ls = await iscsiLs({ portal: d.target_portal, initiator: HOSTS[h].initiator, user: d.auth_username, password: d.auth_password });
+    const seen: Array<{ iqn: string; lun: number; serial: string | null }> = [];
+    for (const t of ls.targets) {
+      if (t.iqn !== d.target_iqn) finding(`host ${h} discovered ${t.iqn}, which is not its own host target`);
+      for (const l of t.luns) {
+        if (l.lun === 0) continue;
+        const sr = await iscsiSerial({ portal: d.target_portal, iqn: t.iqn, lun: l.lun, initiator: HOSTS[h].initiator, user: d.auth_username, password: d.auth_password });
+        seen.push({ iqn: t.iqn, lun: l.lun, serial: sr.serial });
+      }
+    }
+    const t1 = now();
+    const after = volumeIds.map((_, v) => snapshot(h, v));
+    result.watcher.discovery_samples++;
+    for (const x of seen) {
+      if (x.serial === null) continue;
+      const v = volumeIds.findIndex((id) => id.replaceAll('-', '') === x.serial);
+      if (v < 0) {
+        finding(`host ${h} discovered LUN ${x.lun} with serial ${x.serial}, which is no volume of this run`);
+        continue;
+      }
+      const s0 = before[v]!;
+      const s1 = after[v]!;
+      if (s0.changes === s1.changes && !s0.busy && !s1.busy) {
+        result.exposures.push({ host: h, vol: v, volume_id: volumeIds[v], phase: 'discovery', lun: x.lun, t0, t1 });
+        finding(`exposure: host ${h} discovered volume ${v} as LUN ${x.lun} at ${t0.toFixed(1)}-${t1.toFixed(1)} s with no attachment of it`);
+      }
+      const k = `${h}/${x.iqn}/${x.lun}`;
+      const given = lunsGiven.get(k);
+      if (given !== undefined && given !== volumeIds[v]) finding(`host ${h} sees LUN ${x.lun} serving volume ${v}, but that number was given to it for volume ${volIndex.get(given) ?? given}`);
+    }
+  };
+
   const watcher = async (h: HostName, idx: number) => {
     const r = wrng[idx]!;
+    let round = 0;
     while (watching && !aborted()) {
+      if (layout === 'per-host' && round++ % 4 === 3) {
+        await discoverySample(h).catch((err: unknown) => say(`discovery sample of ${h} failed: ${String(err)}`));
+        continue;
+      }
       // half the time a volume this host touched in the last 5 s (just attached or detached)
       const recent = [...Array(o.volumes).keys()].filter((v) => Date.now() - pair(h, v).lastChangeAt < 5000);
       const v = recent.length && r() < 0.5 ? recent[Math.floor(r() * recent.length)]! : Math.floor(r() * o.volumes);
@@ -877,7 +950,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
       transportUrl: vhost.transportUrl,
       databaseUrl: db.url,
       backends: {
-        file: { volume_driver: 'file', volume_backend_name: 'file', target_helper: 'tgtadm', target_ip_address: '127.0.0.1', target_port: String(port) },
+        file: { volume_driver: 'file', volume_backend_name: 'file', target_helper: 'tgtadm', target_ip_address: '127.0.0.1', target_port: String(port), target_layout: layout },
       },
       extraSections: { cinderblock: { tgt_control_port: String(port), metrics_listen: '' } },
     });
@@ -1003,6 +1076,26 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
       const stale: string[] = [];
       const missing: string[] = [];
       const without: string[] = [];
+      if (layout === 'per-host') {
+        // host targets: each LUN's serial and each ACL backed by an attachment of that host
+        for (const h of HOST_NAMES) {
+          const iqn = hostTargetIqn('iqn.2010-10.org.openstack:', 'file', HOSTS[h].host);
+          const t = ts.find((x) => x.iqn === iqn);
+          const mine = rows.filter((r) => r.host === HOSTS[h].host && ['attaching', 'attached'].includes(r.status));
+          if (t) {
+            for (const acl of t.acls) if (!mine.some((r) => r.initiator === acl)) stale.push(`${h}: ACL ${acl} with no attachment of that host in the database`);
+            for (const l of t.luns.filter((x) => x.lun !== 0)) {
+              const vid = volumeIds.find((id) => id.replaceAll('-', '') === (l.scsiSn ?? '').trim());
+              if (!vid || !mine.some((r) => r.volumeId === vid)) stale.push(`${h}: LUN ${l.lun} (serial ${(l.scsiSn ?? '').trim()}) with no attachment of its volume from that host`);
+            }
+            if (mine.length === 0) without.push(`${h} ${iqn} luns=[${t.luns.map((x) => x.lun).join(',')}]`);
+          }
+          for (const r of mine) {
+            if (!t?.luns.some((l) => (l.scsiSn ?? '').trim() === r.volumeId.replaceAll('-', ''))) missing.push(`vol${volIndex.get(r.volumeId) ?? '?'}: attachment ${r.id} (${r.status}, ${r.host}) has no LUN in its host target${t ? '' : ' (no target)'}`);
+          }
+        }
+        for (const t of ts.filter((x) => x.iqn.startsWith(HOST_IQN_MARK) && !HOST_NAMES.some((h) => hostTargetIqn('iqn.2010-10.org.openstack:', 'file', HOSTS[h].host) === x.iqn))) without.push(`unknown host target ${t.iqn}`);
+      }
       for (const t of ts.filter((x) => x.iqn.startsWith(IQN_PREFIX))) {
         const vid = t.iqn.slice(IQN_PREFIX.length);
         const mine = rows.filter((r) => r.volumeId === vid);
@@ -1011,7 +1104,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
         for (const acl of t.acls) if (!allowed.has(acl)) stale.push(`vol${volIndex.get(vid) ?? '?'}: ACL ${acl} with no attachment of that initiator in the database`);
       }
       for (const r of rows) {
-        if (!r.initiator || !['attaching', 'attached'].includes(r.status)) continue;
+        if (layout === 'per-host' || !r.initiator || !['attaching', 'attached'].includes(r.status)) continue;
         const t = ts.find((x) => x.iqn === iqnOf(r.volumeId));
         if (!t || !t.acls.includes(r.initiator)) missing.push(`vol${volIndex.get(r.volumeId) ?? '?'}: attachment ${r.id} (${r.status}, ${r.host}) has no ACL${t ? '' : ' (no target)'}`);
       }
@@ -1027,6 +1120,12 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
         break;
       }
       await sleep(1000);
+    }
+    if (layout === 'per-host') {
+      // the agent's own audit, as an operator runs it, must agree: nothing found
+      const au = await execa(process.execPath, [join(repoRoot, 'bin', 'cinderblock.js'), 'audit', '--config-file', stack.confPath, '--json'], { reject: false, timeout: 120_000 });
+      result.quiescence_audit.cinderblock_audit_exit = au.exitCode ?? -1;
+      if (au.exitCode !== 0) finding(`cinderblock audit at quiescence exited ${String(au.exitCode)}: ${String(au.stdout).slice(0, 1500)} ${String(au.stderr).slice(0, 500)}`);
     }
     phase('audit');
 
@@ -1064,7 +1163,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
       const accs = (await accounts()) ?? [];
       const vols = await Promise.all(volumeIds.map(async (id, v) => ({ v, id, vol: await volume(id) })));
       return {
-        targets: ts.filter((x) => x.iqn.startsWith(IQN_PREFIX)).map((x) => `vol${volIndex.get(x.iqn.slice(IQN_PREFIX.length)) ?? '?'} ${x.iqn} acl=[${x.acls.join(',')}] accounts=[${x.accounts.length}]`),
+        targets: ts.filter((x) => x.iqn.startsWith(IQN_PREFIX) || x.iqn.startsWith(HOST_IQN_MARK)).map((x) => `vol${volIndex.get(x.iqn.slice(IQN_PREFIX.length)) ?? '?'} ${x.iqn} acl=[${x.acls.join(',')}] accounts=[${x.accounts.length}]`),
         accounts: accs.filter((a) => !bound.has(a)).map((a) => `${a.slice(0, 4)}…`),
         stuck: vols.filter((x) => x.vol?.status !== 'available').map((x) => `vol${x.v} ${x.id}: ${x.vol?.status ?? 'unknown'} (attach_status ${x.vol?.attach_status ?? '?'}, ${x.vol?.attachments?.length ?? '?'} attachments)`),
       };
