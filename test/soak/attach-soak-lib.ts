@@ -193,6 +193,8 @@ export interface SoakResult {
     with_other_hosts_credentials: number;
     /** per-host layout: discoveries with every LUN's serial read */
     discovery_samples: number;
+    /** per-host layout on tgt: LUNs seen between their creation and their serial (tgt's default serial) */
+    unidentified_luns_seen: number;
     per_host: Record<string, { samples: number; ok_reads: number; refused: number; no_target: number; errors: number; ambiguous: number }>;
     p50_ms: number;
   };
@@ -381,6 +383,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
       attached_refused_in_faults: 0,
       with_other_hosts_credentials: 0,
       discovery_samples: 0,
+      unidentified_luns_seen: 0,
       per_host: {},
       p50_ms: 0,
     },
@@ -714,6 +717,13 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
    * volume h had no attachment of, before and after the listing with nothing changed in between,
    * is an exposure; so is one that belongs to no volume of the run.
    */
+  /** The volume (by id) is attached to h, or an op on it is in flight: its LUN may be mapped. */
+  const pairBusyOrAttached = (h: HostName, volumeId: string): boolean => {
+    const v = volIndex.get(volumeId);
+    if (v === undefined) return false;
+    const snap = snapshot(h, v);
+    return snap.busy || snap.attached;
+  };
   const discoverySample = async (h: HostName): Promise<void> => {
     const own = [...ciOwn.entries()].filter(([k]) => k.startsWith(`${h}/`)).map(([, ci]) => (ci.data ?? ci) as Record<string, any>);
     const d = own[own.length - 1];
@@ -736,6 +746,15 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     for (const x of seen) {
       if (x.serial === null) continue;
       const v = volumeIds.findIndex((id) => id.replaceAll('-', '') === x.serial);
+      if (v < 0 && /^beaf\d+$/.test(x.serial)) {
+        // tgt's default serial ("beaf" + tid + LUN): the LUN is being made and its serial is set by
+        // the next tgtadm request (tgtadm cannot give it at creation). Its number must still be new
+        // to this host: one it was given for another volume would be the aliasing we guard against.
+        result.watcher.unidentified_luns_seen++;
+        const given = lunsGiven.get(`${h}/${x.iqn}/${x.lun}`);
+        if (given !== undefined && !pairBusyOrAttached(h, given)) finding(`host ${h} sees LUN ${x.lun} with tgt's default serial where it had volume ${volIndex.get(given) ?? given} before`);
+        continue;
+      }
       if (v < 0) {
         finding(`host ${h} discovered LUN ${x.lun} with serial ${x.serial}, which is no volume of this run`);
         continue;
@@ -833,6 +852,13 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     const missing: string[] = [];
     for (const a of atts.values()) {
       if (a.state !== 'live' || a.deleting) continue;
+      if (layout === 'per-host') {
+        // the host's own target, admitting it, with a LUN carrying this volume's serial
+        const t = ts.find((x) => x.iqn === hostTargetIqn('iqn.2010-10.org.openstack:', 'file', HOSTS[a.host].host));
+        const lun = t?.luns.some((l) => (l.scsiSn ?? '').trim() === volumeIds[a.vol]!.replaceAll('-', ''));
+        if (!t || !t.acls.includes(HOSTS[a.host].initiator) || !lun) missing.push(`${a.host}/vol${a.vol}${t ? (lun ? ' (no ACL)' : ' (no LUN)') : ' (no target)'}`);
+        continue;
+      }
       const t = ts.find((x) => x.iqn === iqnOf(volumeIds[a.vol]!));
       if (!t || !t.acls.includes(HOSTS[a.host].initiator)) missing.push(`${a.host}/vol${a.vol}${t ? '' : ' (no target)'}`);
     }

@@ -9,6 +9,7 @@ import { startCinderStack, waitFor, WaitAborted, type CinderStack } from '../../
 import { startAgentProcess, type AgentProcess } from '../../helpers/agent-process.js';
 import { startTgtd, tgtAvailable, type TgtdHandle } from '../../helpers/tgtd.js';
 import { iscsiReadCapacity16, qemuIo, qemuIscsiAvailable, type IscsiLogin } from '../../helpers/libiscsi.js';
+import { hostTargetIqn } from '../../../drivers/targets/host-target/host-target-name.js';
 
 const GiB = 1024 ** 3;
 const INITIATOR_A = 'iqn.1994-05.com.redhat:compute-a';
@@ -23,7 +24,11 @@ function login(ci: Record<string, any>, initiator: string): IscsiLogin {
   return { portal: ci.target_portal, iqn: ci.target_iqn, lun: ci.target_lun, initiator, user: ci.auth_username, password: ci.auth_password };
 }
 
-describe.runIf(ready)('volume lifecycle through cinder-api, cinderblock, tgt and libiscsi', () => {
+// Both target layouts: one target per volume (cinder's), and one per compute host (issue 12).
+describe.runIf(ready).each([
+  { layout: 'per-volume', apiPort: 18778, tgtPort: 13300 },
+  { layout: 'per-host', apiPort: 18779, tgtPort: 13320 },
+] as const)('volume lifecycle through cinder-api, cinderblock, tgt and libiscsi ($layout targets)', ({ layout, apiPort, tgtPort }) => {
   let stack: CinderStack;
   let agent: AgentProcess;
   let tgtd: TgtdHandle;
@@ -39,7 +44,7 @@ describe.runIf(ready)('volume lifecycle through cinder-api, cinderblock, tgt and
   }
   async function createVolume(body: Record<string, unknown>) {
     const r = await stack.api('POST', '/volumes', { volume: body });
-    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    if (r.status !== 202) expect.fail(`POST /volumes: ${r.status} ${JSON.stringify(r.body)}\n${(await stack.logs()).slice(-4000)}`);
     return waitStatus('volumes', r.body.volume.id, 'available');
   }
   async function attach(volumeId: string, initiator: string) {
@@ -50,9 +55,9 @@ describe.runIf(ready)('volume lifecycle through cinder-api, cinderblock, tgt and
 
   beforeAll(async () => {
     logDir = await mkdtemp(join(tmpdir(), 'cb-life-'));
-    tgtd = await startTgtd({ port: 13300, logDir });
+    tgtd = await startTgtd({ port: tgtPort, logDir });
     stack = await startCinderStack({
-      apiPort: 18778,
+      apiPort,
       backends: {
         file: {
           volume_driver: 'file',
@@ -60,6 +65,7 @@ describe.runIf(ready)('volume lifecycle through cinder-api, cinderblock, tgt and
           target_helper: 'tgtadm',
           target_ip_address: '127.0.0.1',
           target_port: String(tgtd.port),
+          target_layout: layout,
         },
       },
       extraSections: { cinderblock: { tgt_control_port: String(tgtd.controlPort), metrics_listen: '' } },
@@ -86,7 +92,11 @@ describe.runIf(ready)('volume lifecycle through cinder-api, cinderblock, tgt and
     const att = await attach(vol.id, INITIATOR_A);
     const ci = att.connection_info;
     expect(ci).toMatchObject({ driver_volume_type: 'iscsi', target_discovered: false, auth_method: 'CHAP', target_lun: 1, volume_id: vol.id, access_mode: 'rw', encrypted: false, attachment_id: att.id });
-    expect(ci.target_iqn).toBe(`iqn.2010-10.org.openstack:volume-${vol.id}`);
+    expect(ci.target_iqn).toBe(layout === 'per-volume' ? `iqn.2010-10.org.openstack:volume-${vol.id}` : hostTargetIqn('iqn.2010-10.org.openstack:', 'file', 'compute-a'));
+    // what os-brick's guard_connection reads (3.48+): shared per host, and the service's uuid
+    const shown = (await stack.api('GET', `/volumes/${vol.id}`)).body.volume;
+    expect(shown.shared_targets).toBe(layout === 'per-host');
+    expect(shown.service_uuid).toMatch(/^[0-9a-f-]{36}$/);
     expect(ci.auth_username).toHaveLength(20);
     expect(ci.auth_password).toHaveLength(16);
     const a = login(ci, INITIATOR_A);
