@@ -142,6 +142,35 @@ describe.skipIf(!haveTgt || !haveLibiscsi)('per-host targets on a real tgtd', ()
     expect((await iscsiSerial(await login(HOST_A, 'compute-a', 2))).serial).toBe(serialOf(v1));
   }, 120_000);
 
+  it('keeps a volume exported per volume before the switch on its own target until it is removed, then exports it per host', async () => {
+    const id = '0000000f-1111-4222-8333-44444444444f';
+    let v: DriverVolume = { id, name: `volume-${id}`, size: 1, providerLocation: null, providerAuth: null, multiattach: true };
+    writeFileSync(join(dir, v.name), '');
+    truncateSync(join(dir, v.name), 8 * 1024 * 1024);
+    const perVolume = (exports as unknown as { o: { perVolume: TargetExports } }).o.perVolume;
+    // exported under the old layout: its own target, provider_location naming it
+    const old = await perVolume.createExport(v);
+    v = { ...v, providerLocation: old!.provider_location!, providerAuth: old!.provider_auth! };
+    await perVolume.initializeConnection(v, connector(HOST_A));
+    // after the switch: a new attachment of it (another host) joins the old target
+    const again = await exports.createExport(v);
+    v = { ...v, providerLocation: again?.provider_location ?? v.providerLocation, providerAuth: again?.provider_auth ?? v.providerAuth };
+    const ciB = await exports.initializeConnection(v, connector(HOST_B));
+    expect(ciB.data.target_iqn).toBe(`${PREFIX}${v.name}`);
+    // both detach: the old target goes; the next export is per host
+    await exports.terminateConnection(v, connector(HOST_A), { remaining: [connector(HOST_B)] });
+    await exports.terminateConnection(v, connector(HOST_B), { remaining: [] });
+    await exports.removeExport(v);
+    const next = await exports.createExport(v);
+    expect(next).toEqual({ provider_location: PER_HOST_LOCATION, provider_auth: null });
+    v = { ...v, providerLocation: PER_HOST_LOCATION, providerAuth: null };
+    const ci = await exports.initializeConnection(v, connector(HOST_A));
+    expect(ci.data.target_iqn).toBe(iqnOf('compute-a'));
+    await exports.terminateConnection(v, connector(HOST_A), { remaining: [] });
+    await exports.removeExport(v);
+    expect((await tgtd.tgtadm('--lld', 'iscsi', '--op', 'show', '--mode', 'target')).stdout).not.toContain(v.name);
+  }, 120_000);
+
   it('refuses a second host presenting an initiator another host uses', async () => {
     const v5 = vols[5]!;
     await expect(exports.initializeConnection(v5, { host: 'compute-c', initiator: HOST_A.initiator })).rejects.toThrow(/already attached through host compute-a.*must not share/);
