@@ -415,7 +415,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
   const startAgent = async (): Promise<AgentProcess> => {
     agentGen++;
     const gen = agentGen;
-    const a = startAgentProcess(stack!.confPath);
+    const a = startAgentProcess(stack!.confPath, [], { CINDERBLOCK_LOG_LEVEL: process.env.CB_SOAK_AGENT_LOG_LEVEL ?? 'info' });
     const pid = a.child.pid!;
     if (o.watchdog) manifest.add({ kind: 'pid', pid, word: stack!.confPath });
     let buf = '';
@@ -1377,6 +1377,8 @@ export function summaryTable(r: SoakResult): string {
   const w = r.watcher;
   row('watcher samples', `${w.samples}: ok reads ${w.ok_reads}, refused by the ACL ${w.refused}, no target ${w.no_target}, other errors ${w.errors}; ambiguous ${w.ambiguous}; p50 ${w.p50_ms} ms a login + read`);
   row('clean samples', `${w.unattached_samples} unattached (host had no attachment), ${w.attached_samples} attached`);
+  if (w.discovery_samples > 0) row('discovery samples', `${w.discovery_samples} (every LUN of the host's target listed and its serial read); ${w.unidentified_luns_seen} LUN(s) seen while being made, before their serial`);
+  if (r.quiescence_audit.cinderblock_audit_exit !== undefined) row('cinderblock audit at quiescence', r.quiescence_audit.cinderblock_audit_exit === 0 ? 'clean (exit 0)' : `exit ${r.quiescence_audit.cinderblock_audit_exit}`);
   row('attached but not read', `${w.attached_refused_outside_faults} outside fault windows, ${w.attached_refused_in_faults} in them`);
   row('exposures', `${r.exposures.length}`);
   row('corruptions', `${r.corruptions.length}`);

@@ -17,7 +17,7 @@
 // CB_SOAK_TGTD (agent: the agent starts tgtd, as in production | script: the script starts it and
 // the agent treats it as someone else's), CB_SOAK_TGTD_WAIT_S (30: how long the agent has to bring
 // tgtd back), CB_SOAK_DEADLINE_S (2400: the whole run; the op phase stops issuing at 65% of it),
-// CB_SOAK_JSON (bench/results/attach-soak.json; "" = none), CB_SOAK_KEEP_LOGS (1 = keep the log
+// CB_SOAK_LAYOUT (per-volume | per-host: the backend's target_layout), CB_SOAK_JSON (bench/results/attach-soak.json; "" = none), CB_SOAK_KEEP_LOGS (1 = keep the log
 // directory also when the run passes; it is kept anyway on a failure).
 //
 // Exit code: 0 pass, 1 findings, 2 the run itself failed, 3 deadline, 130 interrupted. Everything it
@@ -47,6 +47,7 @@ const opts = {
   deadlineMs: num('CB_SOAK_DEADLINE_S', 2400) * 1000,
   faults: process.env.CB_SOAK_FAULTS !== '0',
   tgtdOwner: (process.env.CB_SOAK_TGTD === 'script' ? 'script' : 'agent') as 'agent' | 'script',
+  targetLayout: (process.env.CB_SOAK_LAYOUT === 'per-host' ? 'per-host' : 'per-volume') as 'per-volume' | 'per-host',
   tgtdRestartWaitMs: num('CB_SOAK_TGTD_WAIT_S', 30) * 1000,
   keepLogs: process.env.CB_SOAK_KEEP_LOGS === '1',
   watchdog: true,
