@@ -59,6 +59,7 @@ export const do_cleanup = flowMethod('do_cleanup', doCleanup);
 export const freeze_host = flowMethod('freeze_host', (deps) => freezeHost(deps));
 export const thaw_host = flowMethod('thaw_host', (deps) => thawHost(deps));
 export const failover = flowMethod('failover', failoverFlow);
+export const failover_host = flowMethod('failover_host', failoverFlow);
 export const failover_completed = flowMethod('failover_completed', failoverCompleted);
 export const enable_replication = flowMethod('enable_replication', enableReplication);
 export const disable_replication = flowMethod('disable_replication', disableReplication);
@@ -95,6 +96,7 @@ export const FLOW_METHODS = {
   freeze_host,
   thaw_host,
   failover,
+  failover_host,
   failover_completed,
   enable_replication,
   disable_replication,

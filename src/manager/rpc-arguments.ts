@@ -252,6 +252,8 @@ export const VOLUME_RPC_ARGUMENTS = {
   freeze_host: z.object({}),
   thaw_host: z.object({}),
   failover: z.object({ secondary_backend_id: optionalString }),
+  // what VolumeAPI.failover sends when pinned below 3.8 (cinder's manager aliases it to failover)
+  failover_host: z.object({ secondary_backend_id: optionalString }),
   failover_completed: z.object({ updates: dict }),
   enable_replication: z.object({ group }),
   disable_replication: z.object({ group }),
