@@ -67,12 +67,26 @@ export async function failover(deps: FlowDeps, _ctx: Record<string, unknown>, ar
   await deps.db.services.update(service.id, { disabled: true, replication_status: 'failover-error' });
 }
 
+/**
+ * The service fields finish_failover sends (replication_status, active_backend_id, disabled,
+ * disabled_reason); anything else in the dict is not a failover's to change and is dropped.
+ */
+function failoverUpdates(updates: Record<string, unknown>): Partial<Pick<Service, 'replication_status' | 'active_backend_id' | 'disabled' | 'disabled_reason'>> {
+  const out: Partial<Pick<Service, 'replication_status' | 'active_backend_id' | 'disabled' | 'disabled_reason'>> = {};
+  for (const key of ['replication_status', 'active_backend_id', 'disabled_reason'] as const) {
+    const v = updates[key];
+    if (typeof v === 'string' || v === null) out[key] = v;
+  }
+  if (typeof updates.disabled === 'boolean') out.disabled = updates.disabled;
+  return out;
+}
+
 export async function failoverCompleted(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'failover_completed'>): Promise<void> {
   const service = await ownService(deps);
   // driver.failover_completed is BaseVD's NotImplementedError: cinder records the driver error.
   const msg = 'Driver reported error during replication failover completion.';
   deps.logger.error(msg);
-  await deps.db.services.update(service.id, { ...args.updates, disabled: true, disabled_reason: msg, replication_status: 'error' });
+  await deps.db.services.update(service.id, { ...failoverUpdates(args.updates), disabled: true, disabled_reason: msg, replication_status: 'error' });
 }
 
 /** The group, refreshed, with the replication status `expected`, and its volumes in that status too. */

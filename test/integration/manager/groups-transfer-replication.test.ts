@@ -329,6 +329,34 @@ describe('groups, transfers, manageable lists, cleanup and replication (sqlite)'
     });
   });
 
+  describe('disable_replication, failover_replication, failover_completed', () => {
+    it('check the group and member statuses as cinder does, then the driver has no replication', async () => {
+      const g = await seedGroup({ status: 'available' });
+      const v = await createAvailable(1);
+      await h.db.volumes.update(v, { group_id: g, status: 'in-use', replication_status: 'failing-over' });
+      let err = await remoteError(h.call('disable_replication', { group: groupObj(g) }, '3.14'));
+      expect(err.remoteMessage.split('\n')[0]).toBe(`Invalid Group: Replication status in group ${g} is not disabling. Cannot disable replication.`);
+      await h.db.groups.update(g, { replication_status: 'failing-over' });
+      err = await remoteError(h.call('failover_replication', { group: groupObj(g), allow_attached_volume: false, secondary_backend_id: null }, '3.14'));
+      expect(err.className).toBe('InvalidVolume');
+      expect(err.remoteMessage.split('\n')[0]).toBe(`Invalid volume: Volume ${v} is attached but allow_attached_volume flag is False. Cannot failover replication.`);
+      err = await remoteError(h.call('failover_replication', { group: groupObj(g), allow_attached_volume: true, secondary_backend_id: 'x' }, '3.14'));
+      expect(err.className).toBe('NotImplementedError');
+      expect(await h.db.groups.get(g)).toMatchObject({ status: 'available', replication_status: 'failing-over' });
+    });
+
+    it('failover_completed: the updates are written, then the driver error leaves the service disabled with replication error', async () => {
+      await h.cast('failover_completed', { updates: { active_backend_id: 'secondary', replication_status: 'failed-over' } }, '3.8');
+      const svc = await waitFor('failover_completed', async () => {
+        const r = await h.db.services.getByHostAndBinary(h.backendHost);
+        return r?.active_backend_id === 'secondary' && r;
+      });
+      expect(svc).toMatchObject({ disabled: true, disabled_reason: 'Driver reported error during replication failover completion.', replication_status: 'error' });
+      const id = svc.id;
+      await h.db.services.update(id, { disabled: false, disabled_reason: null, replication_status: 'disabled', active_backend_id: null });
+    });
+  });
+
   describe('freeze, thaw and failover', () => {
     it('freeze_host disables the service as frozen, thaw_host enables it again; both answer True', async () => {
       expect(await h.call('freeze_host', {}, '3.0')).toBe(true);
