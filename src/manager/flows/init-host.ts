@@ -12,12 +12,14 @@
 // before RPC is served (extends a crash interrupted, the workers rows); the exports are restored
 // in the background (export-restore.ts), and a connection call for a volume not restored yet
 // restores that one first.
+import { logDropped } from '../../log.js';
 import { forEachLimited } from '../../concurrency/for-each-limited.js';
 import type { Volume } from '../../db/index.js';
 import { attachedInitiators } from './attached-initiators.js';
 import { driverVolume, errorMessage, isOurs, volumeNameOf, type FlowDeps } from './common.js';
 import { volumeConnectionLockName } from './connection-locks.js';
 import { cleanWorkers } from './cleanup.js';
+import { syncReplicationStatus } from './replication.js';
 import { ExportRestore, RECOVERY_CONCURRENCY, type RestoreOutcome } from './export-restore.js';
 import { removeLeftoverExports } from './leftover-exports.js';
 
@@ -46,6 +48,7 @@ export async function initHost(deps: FlowDeps, restore?: ExportRestore): Promise
   const extending = volumes.filter((v) => v.status === 'extending');
   await forEachLimited(extending, RECOVERY_CONCURRENCY, (v) => deps.locks.run(volumeConnectionLockName(v.id), async () => void (await restoreAtStart(deps, v.id, report))));
   await doCleanup(deps, report);
+  await syncReplicationStatus(deps).catch(logDropped(log, 'recording the replication status of the service', 'the services row keeps not-capable; failover-host is refused all the same'));
 
   const background = restore ?? new ExportRestore(deps);
   const rest = volumes.filter((v) => v.status !== 'extending');

@@ -30,6 +30,18 @@ async function ownService(deps: FlowDeps): Promise<Service> {
   return row;
 }
 
+/**
+ * init_host_with_rpc's part: a service that is not failed over records whether its driver
+ * replicates. Neither driver does (their stats carry no replication_enabled), so the row says
+ * `disabled`, as cinder-volume leaves it, where registration wrote `not-capable`. cinder-api
+ * refuses failover-host on either, with the same error.
+ */
+export async function syncReplicationStatus(deps: FlowDeps): Promise<void> {
+  const service = await deps.db.services.getByHostAndBinary(deps.service.host, VOLUME_BINARY);
+  if (!service || service.replication_status === 'failed-over' || service.replication_status === 'disabled') return;
+  await deps.db.services.update(service.id, { replication_status: 'disabled' });
+}
+
 export async function freezeHost(deps: FlowDeps): Promise<boolean> {
   // driver.freeze_backend: nothing for this backend to do (BaseVD returns True).
   const service = await ownService(deps);

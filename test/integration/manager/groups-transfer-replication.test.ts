@@ -359,6 +359,8 @@ describe('groups, transfers, manageable lists, cleanup and replication (sqlite)'
 
   describe('freeze, thaw and failover', () => {
     it('freeze_host disables the service as frozen, thaw_host enables it again; both answer True', async () => {
+      // init_host_with_rpc: a driver without replication leaves the service `disabled`
+      expect((await h.db.services.getByHostAndBinary(h.backendHost))?.replication_status).toBe('disabled');
       expect(await h.call('freeze_host', {}, '3.0')).toBe(true);
       let svc = await h.db.services.getByHostAndBinary(h.backendHost);
       expect(svc).toMatchObject({ disabled: true, disabled_reason: 'frozen' });
