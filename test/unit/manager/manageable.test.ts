@@ -86,3 +86,19 @@ describe('LvmVolumeDriver.listBackendObjects', () => {
     ]);
   });
 });
+
+describe('LvmVolumeDriver.manageExistingSnapshot', () => {
+  it("renames the LV to the snapshot's escaped name and sizes it as a volume's LV", async () => {
+    const fake = new FakeLvm('cinder-volumes', [20 * GiB]);
+    fake.addLv({ name: `volume-${A}`, sizeBytes: 1 * GiB });
+    fake.addLv({ name: 'backup-snap', sizeBytes: Math.floor(1.2 * GiB), kind: 'snapshot', origin: `volume-${A}` });
+    const driver = new LvmVolumeDriver({ volumeGroup: 'cinder-volumes', lvmType: 'default', backendName: 'lvm', hostname: 'vm', runner: fake.runner, sleep: async () => undefined });
+    await driver.doSetup();
+    expect(await driver.manageExistingSnapshotGetSize({ 'source-name': 'backup-snap' })).toBe(2);
+    const snapshot = { id: B, name: `snapshot-${B}`, volumeId: A, volumeName: `volume-${A}`, volumeSize: 1, providerLocation: null };
+    expect(await driver.manageExistingSnapshot(snapshot, { 'source-name': 'backup-snap' })).toBeNull();
+    expect(fake.lvs.has(`_snapshot-${B}`)).toBe(true);
+    expect(fake.lvs.has('backup-snap')).toBe(false);
+    await expect(driver.manageExistingSnapshotGetSize({ 'source-name': 'gone' })).rejects.toMatchObject({ className: 'ManageExistingInvalidReference' });
+  });
+});
