@@ -127,15 +127,3 @@ export async function isDefaultCgsnapshotType(db: DbHandle, groupTypeId: string 
     .executeTakeFirst();
   return row?.id === groupTypeId;
 }
-
-/** The groups this backend (or cluster) owns whose replication is on: GroupList.get_all_replicated. */
-export async function listReplicated(db: DbHandle, host: string): Promise<Group[]> {
-  return db.kysely
-    .selectFrom('groups')
-    .selectAll()
-    .where('deleted', '=', false)
-    .where((eb) => eb.or([eb('host', '=', host), eb('host', 'like', `${host}#%`)]))
-    .where('replication_status', 'is not', null)
-    .where('replication_status', 'not in', ['disabled', 'not-capable'])
-    .execute();
-}

@@ -140,7 +140,6 @@ function repositories(h: DbHandle, qopts: quotas.QuotaOptions) {
       volumes: groups.volumes,
       snapshots: groups.snapshots,
       isDefaultCgsnapshotType: groups.isDefaultCgsnapshotType,
-      listReplicated: groups.listReplicated,
     }),
   };
 }
