@@ -1,8 +1,9 @@
-// The methods issue 17 added, end to end: a real agent on RabbitMQ, cinder's schema on SQLite
+// The methods issue 17 added, end to end: a real agent on RabbitMQ, cinder's schema
 // with rows seeded as cinder-api writes them, the file pool on a temp dir. Generic groups (create,
 // add/remove, group snapshot, group from a group snapshot and from a group, delete with volumes),
 // accept_transfer, manageable lists and manage_existing_snapshot, do_cleanup, freeze/thaw,
-// failover and the replication-group methods; each checked in the database and on the pool.
+// failover and the replication-group methods; each checked in the database and on the pool, on
+// SQLite and on MariaDB.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -25,13 +26,13 @@ async function remoteError(p: Promise<unknown>): Promise<RemoteError> {
   throw new Error('expected a failure reply');
 }
 
-describe('groups, transfers, manageable lists, cleanup and replication (sqlite)', () => {
+describe.each(['sqlite', 'mysql'] as const)('groups, transfers, manageable lists, cleanup and replication (%s)', (backend) => {
   let h: Harness;
   let genericType: string;
   let cgType: string;
 
   beforeAll(async () => {
-    h = await startHarness({ withTgtd: false });
+    h = await startHarness({ withTgtd: false, backend });
     genericType = await seedGroupType('generic-' + randomUUID().slice(0, 6));
     // cinder-manage db sync creates it (the type consistency-group requests get)
     const cg = await h.db.kysely.selectFrom('group_types').select('id').where('name', '=', 'default_cgsnapshot_type').where('deleted', '=', false).executeTakeFirst();
