@@ -11,7 +11,7 @@ import { writeFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RemoteError } from '../../../src/rpc/client.js';
 import { VersionedObject } from '../../../src/rpc/ovo.js';
-import { seedSnapshot, seedVolume, PROJECT_ID, USER_ID } from '../../helpers/cinder-db.js';
+import { seedQuotaUsage, seedSnapshot, seedVolume, PROJECT_ID, USER_ID } from '../../helpers/cinder-db.js';
 import { startHarness, snapshotObject, volumeObject, waitFor, type Harness } from './helpers.js';
 
 const GiB = 1024 ** 3;
@@ -202,7 +202,8 @@ describe.each(['sqlite', 'mysql'] as const)('groups, transfers, manageable lists
       }
     });
 
-    it('delete_group with its volumes: members destroyed with their files, then the group', async () => {
+    it('delete_group with its volumes: members destroyed with their files, then the group; groups quota released', async () => {
+      await seedQuotaUsage(h.db, 'groups', 5);
       await h.db.groups.update(group, { status: 'deleting' });
       for (const v of members) await h.db.volumes.update(v, { status: 'deleting' });
       await h.call('delete_group', { group: groupObj(group) }, '3.9');
@@ -213,6 +214,8 @@ describe.each(['sqlite', 'mysql'] as const)('groups, transfers, manageable lists
         expect(await h.db.volumes.find(v)).toBeUndefined();
         expect(existsSync(join(h.poolDir, `volume-${v}`))).toBe(false);
       }
+      const after = await h.db.quotas.usagesByProject(PROJECT_ID);
+      expect(after.groups).toEqual({ in_use: 4, reserved: 0 });
     });
 
     it('delete_group refuses a group with an attached member (VolumeAttached), leaving it as it was', async () => {
