@@ -810,7 +810,8 @@ export class LvmVolumeDriver implements VolumeDriver {
     return report.lvs
       .filter((lv) => !lv.name.startsWith(CLONE_SNAPSHOT_PREFIX) && !lv.name.startsWith(WIPE_LV_PREFIX))
       .map((lv) => {
-        const snap = isThickSnapshot(lv);
+        // cinder's lv_is_snapshot looks for `s` only: an invalidated snapshot (`S`) lists as a volume
+        const snap = lv.attr[0] === 's';
         return {
           name: lv.name,
           cinderName: unescapeSnapshotName(lv.name),
