@@ -65,6 +65,11 @@ function checkOurs(deps: FlowDeps, kind: string, id: string, host: string | null
 export async function createGroup(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'create_group'>): Promise<void> {
   const group = await deps.db.groups.get(args.group.data.id);
   const log = deps.logger.child({ group_id: group.id });
+  // _set_resource_host: a clustered group sent to the cluster is ours now, in its pool
+  if (group.cluster_name && !isOurs(deps, group.host)) {
+    const pool = group.host?.includes('#') ? group.host.slice(group.host.indexOf('#') + 1) : null;
+    await deps.db.groups.update(group.id, { host: pool ? `${deps.service.host}#${pool}` : deps.service.host });
+  }
   try {
     requireDriver(deps);
     log.info(`Group ${String(group.name)}: creating`);
