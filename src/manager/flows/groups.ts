@@ -18,7 +18,6 @@
 // driver reported busy.
 import type { Group, GroupSnapshot, Snapshot, Volume } from '../../db/index.js';
 import {
-  glanceMetadataNotFound,
   invalidGroup,
   invalidInput,
   invalidVolume,
@@ -234,7 +233,7 @@ export async function createGroupSnapshot(deps: FlowDeps, _ctx: Record<string, u
       try {
         await deps.db.glanceMetadata.copyToSnapshot(s.id, vol.id);
       } catch (err) {
-        if ((err as CinderError).className !== glanceMetadataNotFound('').className) {
+        if ((err as Partial<CinderError>).className !== 'GlanceMetadataNotFound') {
           log.error({ err }, `Failed updating ${s.id} metadata using the provided volumes ${vol.id} metadata.`);
           await deps.db.snapshots.update(s.id, { status: 'error' });
           throw metadataCopyFailure(errorMessage(err));
