@@ -70,11 +70,12 @@ export async function failover(deps: FlowDeps, _ctx: Record<string, unknown>, ar
     await deps.db.volumes.update(vol.id, { previous_status: vol.status, status: 'error', replication_status: 'not-capable' });
     for (const snap of await deps.db.snapshots.listByVolume(vol.id)) await deps.db.snapshots.update(snap.id, { status: 'error' });
   }
-  // failover_host: this backend has no replication target to fail over to.
-  const err = notImplementedError('');
+  // failover_host: this backend has no replication target to fail over to (BaseVD's
+  // NotImplementedError), which cinder records as a failed failover.
   deps.logger.error(
-    { err },
-    `Error encountered during failover on host: ${deps.service.host} to ${String(secondary)}: the backend has no replication; the service is left disabled with replication_status failover-error`,
+    `Error encountered during failover on host: ${deps.service.host} to ${String(secondary)}: this backend has no replication. ` +
+      'The service is left disabled with replication_status failover-error and its non-replicated volumes in error, as cinder-volume leaves them; ' +
+      'to recover, `cinder reset-state` the volumes and snapshots, set the service replication_status back to disabled and `cinder service-enable` it',
   );
   await deps.db.services.update(service.id, { disabled: true, replication_status: 'failover-error' });
 }
