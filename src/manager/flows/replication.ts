@@ -75,7 +75,7 @@ export async function failover(deps: FlowDeps, _ctx: Record<string, unknown>, ar
   deps.logger.error(
     `Error encountered during failover on host: ${deps.service.host} to ${String(secondary)}: this backend has no replication. ` +
       'The service is left disabled with replication_status failover-error and its non-replicated volumes in error, as cinder-volume leaves them; ' +
-      'to recover, `cinder reset-state` the volumes and snapshots, set the service replication_status back to disabled and `cinder service-enable` it',
+      'to recover, `cinder reset-state` the volumes and snapshots, restart cinderblock (its start sets replication_status back to disabled, as cinder-volume does) and `cinder service-enable` the service',
   );
   await deps.db.services.update(service.id, { disabled: true, replication_status: 'failover-error' });
 }
