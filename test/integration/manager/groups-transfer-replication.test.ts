@@ -218,6 +218,25 @@ describe.each(['sqlite', 'mysql'] as const)('groups, transfers, manageable lists
       expect(after.groups).toEqual({ in_use: 4, reserved: 0 });
     });
 
+    it('after reset-status (an API-only write) a group and a group snapshot in error delete as any other (cinder-api sets deleting first)', async () => {
+      const g = await seedGroup({ status: 'error' });
+      const v = await createAvailable(1);
+      await h.db.volumes.update(v, { group_id: g });
+      const gs = await seedGroupSnapshot(g);
+      const s = await seedSnapshot(h.db, v, { status: 'error' });
+      await h.db.snapshots.update(s, { group_snapshot_id: gs });
+      await h.db.groups.updateSnapshot(gs, { status: 'deleting' });
+      await h.db.snapshots.update(s, { status: 'deleting' });
+      await h.call('delete_group_snapshot', { group_snapshot: groupSnapshotObj(gs) }, '3.9');
+      expect(await h.db.groups.findSnapshot(gs)).toBeUndefined();
+      expect(await h.db.snapshots.find(s)).toBeUndefined();
+      await h.db.volumes.update(v, { status: 'deleting' });
+      await h.db.groups.update(g, { status: 'deleting' });
+      await h.call('delete_group', { group: groupObj(g) }, '3.9');
+      expect(await h.db.groups.find(g)).toBeUndefined();
+      expect(existsSync(join(h.poolDir, `volume-${v}`))).toBe(false);
+    });
+
     it('delete_group refuses a group with an attached member (VolumeAttached), leaving it as it was', async () => {
       const g = await seedGroup({ status: 'deleting' });
       const v = await createAvailable(1);
