@@ -91,8 +91,6 @@ export const volumeBackendApiException = (data: string, cause?: unknown): Cinder
   raise('VolumeBackendAPIException', 500, `Bad or unexpected response from the storage volume backend API: ${data}`, { data }, cause);
 /** cinder.exception.VolumeDriverException: "Volume driver reported an error: %(message)s" */
 export const volumeDriverException = (message: string): CinderError => raise('VolumeDriverException', 500, `Volume driver reported an error: ${message}`, { message });
-/** The plain CinderException a manager raises with its own message ("Failed to create manage existing flow."). */
-export const cinderException = (message: string): CinderError => raise('CinderException', 500, message, {});
 export const replicationGroupError = (groupId: string, reason: string, cause?: unknown): CinderError =>
   raise('ReplicationGroupError', 500, `Group ${groupId} replication error: ${reason}.`, { group_id: groupId, reason }, cause);
 export const driverNotInitialized = (driver: string): CinderError => raise('DriverNotInitialized', 500, 'Volume driver not ready.', { driver });
