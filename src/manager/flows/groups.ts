@@ -29,7 +29,7 @@ import {
   volumeAttached,
   volumeDriverException,
   volumeNotFound,
-  type CinderError,
+  CinderError,
 } from '../../errors.js';
 import { logDropped } from '../../log.js';
 import type { RpcArguments } from '../rpc-arguments.js';
@@ -44,9 +44,9 @@ function pyTuple(xs: readonly string[]): string {
   return `(${xs.map((x) => `'${x}'`).join(', ')}${xs.length === 1 ? ',' : ''})`;
 }
 
+/** One of cinder's own exceptions (what cinder's `except exception.CinderException` catches). */
 function isCinderException(err: unknown): err is CinderError {
-  const e = err as Partial<CinderError> | null;
-  return Boolean(e && typeof e.className === 'string' && e.module === 'cinder.exception');
+  return err instanceof CinderError && err.module === 'cinder.exception';
 }
 
 /** The consistency-group calls cinder makes for the default cgsnapshot type: neither driver has them. */
