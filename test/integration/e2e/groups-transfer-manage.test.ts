@@ -11,7 +11,7 @@ import { readdir, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openDatabase, type CinderDb } from '../../../src/db/index.js';
 import { startAgentProcess, type AgentProcess } from '../../helpers/agent-process.js';
-import { seedVolume } from '../../helpers/cinder-db.js';
+import { createCinderDatabase, seedVolume, type TestCinderDb } from '../../helpers/cinder-db.js';
 import { startCinderStack, waitFor, WaitAborted, type CinderStack } from '../../helpers/cinder-stack.js';
 
 const GiB = 1024 ** 3;
@@ -20,6 +20,7 @@ describe('groups, transfers, manageable lists, cleanup, freeze and failover thro
   let stack: CinderStack;
   let agent: AgentProcess;
   let db: CinderDb;
+  let testDb: TestCinderDb;
   let pool: string;
   let backend: string;
   let typeId: string;
@@ -54,7 +55,11 @@ describe('groups, transfers, manageable lists, cleanup, freeze and failover thro
   }
 
   beforeAll(async () => {
+    // MariaDB: cinder-api, the scheduler, the agent and this test all write at once, which SQLite
+    // answers now and then with "database is locked" (a 500 from cinder-api)
+    testDb = await createCinderDatabase('mysql');
     stack = await startCinderStack({
+      databaseUrl: testDb.url,
       backends: { file: { volume_driver: 'file', volume_backend_name: 'file', target_helper: 'fake' } },
       apiPort: 18797,
       extraSections: { cinderblock: { metrics_listen: '' } },
@@ -67,7 +72,7 @@ describe('groups, transfers, manageable lists, cleanup, freeze and failover thro
       const r = await stack.api('GET', '/scheduler-stats/get_pools');
       return r.body?.pools?.length ? true : undefined;
     });
-    db = await openDatabase(`sqlite:///${join(stack.dir, 'cinder.sqlite')}`);
+    db = await openDatabase(testDb.url);
     const types = await stack.api('GET', '/types');
     typeId = types.body.volume_types.find((t: { name: string }) => t.name === '__DEFAULT__').id;
   }, 180_000);
@@ -75,6 +80,7 @@ describe('groups, transfers, manageable lists, cleanup, freeze and failover thro
     await db?.close();
     await agent?.stop();
     await stack?.stop();
+    await testDb?.drop();
   });
 
   it('transfer create and accept into another project', async () => {
