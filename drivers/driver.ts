@@ -64,6 +64,25 @@ export interface BackendStats {
   [extra: string]: unknown;
 }
 
+/**
+ * One object on the backend as the manageable listings see it (LVM: one LV; file pool: one
+ * file). The manager decides from these, as cinder's LVM driver does, which are safe to manage.
+ */
+export interface BackendObject {
+  /** The name on the backend: what a manage reference's `source-name` names. */
+  name: string;
+  /** The cinder name the object would carry (`volume-<id>`, `snapshot-<id>`), the name unescaped. */
+  cinderName: string;
+  /** GiB, rounded up. */
+  size: number;
+  /** Open or otherwise in use on the backend (LVM: lv_attr "open"): not safe to manage. */
+  inUse: boolean;
+  /** A snapshot (LVM: a thick snapshot, lv_attr `s`; thin snapshots are volumes to cinder). */
+  isSnapshot: boolean;
+  /** A snapshot's origin on the backend, when the backend knows it. */
+  origin: string | null;
+}
+
 /** What a clone needs of its source volume. */
 export type CloneSource = Pick<DriverVolume, 'id' | 'name' | 'size'>;
 
@@ -117,6 +136,12 @@ export interface VolumeDriver {
   manageExisting(volume: DriverVolume, ref: Record<string, unknown>): Promise<ModelUpdate | null>;
   /** Forget the volume without touching its data (cinder's unmanage). */
   unmanage(volume: DriverVolume): Promise<void>;
+  /** Every volume and snapshot on the backend, managed or not (the manageable listings' source). */
+  listBackendObjects(): Promise<BackendObject[]>;
+  /** Size in GiB (rounded up) of an existing snapshot named by `ref` (manage_existing_snapshot_get_size). */
+  manageExistingSnapshotGetSize(ref: Record<string, unknown>): Promise<number>;
+  /** Adopt the snapshot named by `ref` as `snapshot` (renaming it to the snapshot's name). */
+  manageExistingSnapshot(snapshot: DriverSnapshot, ref: Record<string, unknown>): Promise<ModelUpdate | null>;
 
   // What the export side needs of the data side (exports.ts).
   /** The device or file a target serves for the volume; it depends on the volume's name only. */

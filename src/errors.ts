@@ -52,6 +52,11 @@ export const invalidUuid = (uuid: string): CinderError => raise('InvalidUUID', 4
 export const invalidParameterValue = (err: string): CinderError => raise('InvalidParameterValue', 400, err, { err });
 export const invalidConfigurationValue = (option: string, value: unknown): CinderError =>
   raise('InvalidConfigurationValue', 400, `Value "${String(value)}" is not valid for configuration option "${option}"`, { option, value });
+export const invalidGroup = (reason: string): CinderError => raise('InvalidGroup', 400, `Invalid Group: ${reason}`, { reason });
+export const metadataCopyFailure = (reason: string): CinderError => raise('MetadataCopyFailure', 400, `Failed to copy metadata to volume: ${reason}`, { reason });
+/** The manager's _check_is_our_resource: cinder.exception.Invalid raised with its own message. */
+export const resourceNotLocal = (kind: string, id: string, backend: string): CinderError =>
+  raise('Invalid', 400, `Invalid ${kind}: ${kind} ${id} is not local to ${backend}.`, {});
 export const glanceMetadataExists = (key: string, volumeId: string): CinderError =>
   raise('GlanceMetadataExists', 400, `Glance metadata cannot be updated, key ${key} exists for volume id ${volumeId}`, { key, volume_id: volumeId });
 
@@ -72,6 +77,9 @@ export const volumeTypeNotFound = (volumeTypeId: string): CinderError =>
 export const volumeTypeNotFoundByName = (name: string): CinderError =>
   raise('VolumeTypeNotFoundByName', 404, `Volume type with name ${name} could not be found.`, { volume_type_name: name });
 export const qosSpecsNotFound = (specsId: string): CinderError => raise('QoSSpecsNotFound', 404, `No such QoS spec ${specsId}.`, { specs_id: specsId });
+export const groupNotFound = (groupId: string): CinderError => raise('GroupNotFound', 404, `Group ${groupId} could not be found.`, { group_id: groupId });
+export const groupSnapshotNotFound = (groupSnapshotId: string): CinderError =>
+  raise('GroupSnapshotNotFound', 404, `GroupSnapshot ${groupSnapshotId} could not be found.`, { group_snapshot_id: groupSnapshotId });
 export const glanceMetadataNotFound = (id: string): CinderError =>
   raise('GlanceMetadataNotFound', 404, `Glance metadata for volume/snapshot ${id} cannot be found.`, { id });
 export const workerNotFound = (filters: Record<string, unknown>): CinderError =>
@@ -81,6 +89,10 @@ export const workerNotFound = (filters: Record<string, unknown>): CinderError =>
 
 export const volumeBackendApiException = (data: string, cause?: unknown): CinderError =>
   raise('VolumeBackendAPIException', 500, `Bad or unexpected response from the storage volume backend API: ${data}`, { data }, cause);
+/** cinder.exception.VolumeDriverException: "Volume driver reported an error: %(message)s" */
+export const volumeDriverException = (message: string): CinderError => raise('VolumeDriverException', 500, `Volume driver reported an error: ${message}`, { message });
+export const replicationGroupError = (groupId: string, reason: string, cause?: unknown): CinderError =>
+  raise('ReplicationGroupError', 500, `Group ${groupId} replication error: ${reason}.`, { group_id: groupId, reason }, cause);
 export const driverNotInitialized = (driver: string): CinderError => raise('DriverNotInitialized', 500, 'Volume driver not ready.', { driver });
 export const volumeIsBusy = (volumeName: string): CinderError =>
   raise('VolumeIsBusy', 500, `deleting volume ${volumeName} that has snapshot`, { volume_name: volumeName });

@@ -11,7 +11,7 @@ import { constants as fsc } from 'node:fs';
 import { access, mkdir, open, readdir, rename, stat, statfs, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { volumeBackendApiException } from '../../src/errors.js';
-import type { BackendStats, CloneSource, DriverSnapshot, DriverVolume, ModelUpdate, VolumeDriver } from '../driver.js';
+import type { BackendObject, BackendStats, CloneSource, DriverSnapshot, DriverVolume, ModelUpdate, VolumeDriver } from '../driver.js';
 import { bytesToGiB, formatOverSubscriptionRatio } from '../capacity.js';
 import { sparseCopy } from './copy-fallback.js';
 import { assertSafeName, snapshotFileName } from './names.js';
@@ -303,6 +303,41 @@ export class FileVolumeDriver implements VolumeDriver {
 
   async unmanage(): Promise<void> {
     // The file stays where it is, under the volume's name.
+  }
+
+  /**
+   * The pool's regular files. A file named like a cinder snapshot is a snapshot; its origin is
+   * not recorded in the file (a snapshot is a full copy), so it is unknown. Nothing says whether
+   * a file is open, so none is reported in use: cinder_id is what marks a managed one.
+   */
+  async listBackendObjects(): Promise<BackendObject[]> {
+    const out: BackendObject[] = [];
+    for (const entry of await readdir(this.opts.directory, { withFileTypes: true })) {
+      if (!entry.isFile() || entry.name.startsWith('.')) continue;
+      let size: number;
+      try {
+        size = (await stat(join(this.opts.directory, entry.name))).size;
+      } catch {
+        continue; // removed while listing
+      }
+      out.push({ name: entry.name, cinderName: entry.name, size: Math.ceil(size / GiB), inUse: false, isSnapshot: entry.name.startsWith('snapshot'), origin: null });
+    }
+    return out;
+  }
+
+  async manageExistingSnapshotGetSize(ref: Record<string, unknown>): Promise<number> {
+    return this.manageExistingGetSize(ref);
+  }
+
+  /** The file takes the snapshot's name; its size is left as it is (a snapshot is never grown). */
+  async manageExistingSnapshot(snapshot: DriverSnapshot, ref: Record<string, unknown>): Promise<ModelUpdate | null> {
+    const src = this.manageSource(ref);
+    const dst = this.snapshotPath(snapshot);
+    if (src !== dst) {
+      if (await exists(dst)) throw new Error(`${dst} already exists`);
+      await rename(src, dst);
+    }
+    return null;
   }
 
   // ---- what a target exports ------------------------------------------------------------------

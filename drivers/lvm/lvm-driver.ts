@@ -31,7 +31,7 @@ import { access } from 'node:fs/promises';
 import type { Logger } from '../../src/log.js';
 import { log } from '../../src/log.js';
 import { blockDeviceSize, zeroOutRange } from '../../src/native/index.js';
-import type { BackendStats, CloneSource, DriverSnapshot, DriverVolume, ModelUpdate, PoolStats, VolumeDriver } from '../driver.js';
+import type { BackendObject, BackendStats, CloneSource, DriverSnapshot, DriverVolume, ModelUpdate, PoolStats, VolumeDriver } from '../driver.js';
 import { formatOverSubscriptionRatio } from '../capacity.js';
 import { gibSize } from './lvm-commands.js';
 import {
@@ -41,7 +41,7 @@ import {
 import type { ExtentRange } from './lvm-commands.js';
 import {
   CLONE_SNAPSHOT_PREFIX, WIPE_LV_PREFIX, cloneSnapshotName, decodeWipeTag, encodeWipeTags, escapeSnapshotName, exportPath,
-  isWipeTag, mapperPath, recoveryWipeLvName, wipeLvName,
+  isWipeTag, mapperPath, recoveryWipeLvName, unescapeSnapshotName, wipeLvName,
 } from './lvm-names.js';
 import {
   LVM_MINIMUM, extentCount, firstExtents, freeExtentsWithin, hasThickSnapshots, holdersWithin, isThickSnapshot, lvExtents,
@@ -797,6 +797,43 @@ export class LvmVolumeDriver implements VolumeDriver {
 
   async unmanage(): Promise<void> {
     // The LV stays as it is, under the volume's name.
+  }
+
+  /**
+   * The VG's LVs as cinder's _get_manageable_resource_info reads them: size rounded up from the
+   * `lvs` GiB figure, open ones in use, thick snapshots (attr `s`) as snapshots with their origin.
+   * The driver's own transient LVs (clone snapshots, wipe LVs) are left out: they are removed
+   * when their operation ends, and adopting one would take it from under that operation.
+   */
+  async listBackendObjects(): Promise<BackendObject[]> {
+    const report = await this.vg.report({ fresh: true });
+    return report.lvs
+      .filter((lv) => !lv.name.startsWith(CLONE_SNAPSHOT_PREFIX) && !lv.name.startsWith(WIPE_LV_PREFIX))
+      .map((lv) => {
+        // cinder's lv_is_snapshot looks for `s` only: an invalidated snapshot (`S`) lists as a volume
+        const snap = lv.attr[0] === 's';
+        return {
+          name: lv.name,
+          cinderName: unescapeSnapshotName(lv.name),
+          size: Math.ceil(lvmGiB(lv.sizeBytes)),
+          inUse: lv.open,
+          isSnapshot: snap,
+          origin: snap ? lv.origin || null : null,
+        };
+      });
+  }
+
+  /** cinder's manage_existing_snapshot_get_size: the same LV lookup as for a volume. */
+  async manageExistingSnapshotGetSize(ref: Record<string, unknown>): Promise<number> {
+    return this.manageExistingGetSize(ref);
+  }
+
+  /** The LV takes the snapshot's (escaped) name, as cinder's manage_existing_snapshot renames it. */
+  async manageExistingSnapshot(snapshot: DriverSnapshot, ref: Record<string, unknown>): Promise<ModelUpdate | null> {
+    const name = manageSourceName(ref);
+    const target = escapeSnapshotName(snapshot.name);
+    if (name !== target) await this.vg.rename(name, target);
+    return null;
   }
 
   async volumeExists(volume: DriverVolume): Promise<boolean> {

@@ -9,6 +9,7 @@
 import * as attachments from './attachments.js';
 import { openHandle, type DbHandle, type OpenDatabaseOptions } from './connect.js';
 import * as glanceMetadata from './glance-metadata.js';
+import * as groups from './groups.js';
 import * as messages from './messages.js';
 import * as quotas from './quotas.js';
 import * as services from './services.js';
@@ -127,6 +128,19 @@ function repositories(h: DbHandle, qopts: quotas.QuotaOptions) {
       encryptionGet: volumeTypes.encryptionGet,
     }),
     messages: bind(h, { create: messages.create, get: messages.get }),
+    groups: bind(h, {
+      get: groups.get,
+      find: groups.find,
+      update: groups.update,
+      destroy: groups.destroy,
+      getSnapshot: groups.getSnapshot,
+      findSnapshot: groups.findSnapshot,
+      updateSnapshot: groups.updateSnapshot,
+      destroySnapshot: groups.destroySnapshot,
+      volumes: groups.volumes,
+      snapshots: groups.snapshots,
+      isDefaultCgsnapshotType: groups.isDefaultCgsnapshotType,
+    }),
   };
 }
 
@@ -160,7 +174,7 @@ export { VOLUME_RPC_API_VERSION, VOLUME_OBJECT_VERSION, VOLUME_BINARY, VOLUME_TO
 export type { RegisterServiceOptions, RegisteredService } from './services.js';
 export { MessageAction, MessageDetail, MessageResource, translateDetailId } from './messages.js';
 export type { QuotaOptions, ReserveOptions, Deltas } from './quotas.js';
-export type { WorkerRow } from './workers.js';
+export type { WorkerRow, WorkerListFilters } from './workers.js';
 export type { VolumeWithRelations } from './volumes.js';
 export type { Expected, ReadDeleted, HostMatchLevel } from './common.js';
 export * from './schema.js';

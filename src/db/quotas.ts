@@ -34,11 +34,12 @@ export interface QuotaOptions {
   defaults?: Partial<Record<BaseResource, number>>;
 }
 
-type BaseResource = 'volumes' | 'snapshots' | 'gigabytes' | 'backups' | 'backup_gigabytes';
+// groups is GROUP_QUOTAS' one resource (cinder/quota.py GroupQuotaEngine); both engines share the tables.
+type BaseResource = 'volumes' | 'snapshots' | 'gigabytes' | 'backups' | 'backup_gigabytes' | 'groups';
 
-const BASE_DEFAULTS: Record<BaseResource, number> = { volumes: 10, snapshots: 10, gigabytes: 1000, backups: 10, backup_gigabytes: 1000 };
+const BASE_DEFAULTS: Record<BaseResource, number> = { volumes: 10, snapshots: 10, gigabytes: 1000, backups: 10, backup_gigabytes: 1000, groups: 10 };
 
-type SyncKind = 'volumes' | 'snapshots' | 'gigabytes' | 'backups' | 'backup_gigabytes';
+type SyncKind = 'volumes' | 'snapshots' | 'gigabytes' | 'backups' | 'backup_gigabytes' | 'groups';
 
 interface ResourceDef {
   name: string;
@@ -153,6 +154,11 @@ async function syncUsage(k: Trx | DbHandle['kysely'], projectId: string | null, 
         .where(proj)
         .executeTakeFirst();
       return r.sync === 'backups' ? Number(row?.count ?? 0) : Number(row?.gigabytes ?? 0);
+    }
+    case 'groups': {
+      // _sync_groups: the project's live groups.
+      const row = await k.selectFrom('groups').select((eb) => eb.fn.count<number>('id').as('count')).where('deleted', '=', false).where(proj).executeTakeFirst();
+      return Number(row?.count ?? 0);
     }
   }
 }

@@ -289,6 +289,49 @@ export interface TransfersTable extends SoftDeleteColumns {
   accepted: boolean | null;
 }
 
+/** Generic volume groups (models.py Group): what the group flows read and write. */
+export interface GroupsTable extends SoftDeleteColumns {
+  id: string;
+  user_id: string | null;
+  project_id: string | null;
+  cluster_name: string | null;
+  host: string | null;
+  availability_zone: string | null;
+  name: string | null;
+  description: string | null;
+  status: string | null;
+  group_type_id: string | null;
+  group_snapshot_id: string | null;
+  source_group_id: string | null;
+  replication_status: string | null;
+}
+
+export interface GroupSnapshotsTable extends SoftDeleteColumns {
+  id: string;
+  group_id: string;
+  user_id: string | null;
+  project_id: string | null;
+  name: string | null;
+  description: string | null;
+  status: string | null;
+  group_type_id: string | null;
+}
+
+/** Only soft-deleted with its group (group_destroy). */
+export interface GroupVolumeTypeMappingTable extends SoftDeleteColumns {
+  id: AutoId;
+  volume_type_id: string;
+  group_id: string;
+}
+
+/** Only what tells the default cgsnapshot type from a generic one. */
+export interface GroupTypesTable extends SoftDeleteColumns {
+  id: string;
+  name: string | null;
+  description: string | null;
+  is_public: boolean | null;
+}
+
 /** Only what quota usage sync reads (backups, backup_gigabytes). */
 export interface BackupsTable extends SoftDeleteColumns {
   id: string;
@@ -328,6 +371,10 @@ export interface CinderSchema {
   messages: MessagesTable;
   image_volume_cache_entries: ImageVolumeCacheEntriesTable;
   transfers: TransfersTable;
+  groups: GroupsTable;
+  group_snapshots: GroupSnapshotsTable;
+  group_types: GroupTypesTable;
+  group_volume_type_mapping: GroupVolumeTypeMappingTable;
   backups: BackupsTable;
   alembic_version: AlembicVersionTable;
 }
@@ -350,6 +397,8 @@ export type Reservation = Selectable<ReservationsTable>;
 export type Message = Selectable<MessagesTable>;
 export type Encryption = Selectable<EncryptionTable>;
 export type GlanceMetadata = Selectable<VolumeGlanceMetadataTable>;
+export type Group = Selectable<GroupsTable>;
+export type GroupSnapshot = Selectable<GroupSnapshotsTable>;
 
 /** The alembic revision `cinder-manage db sync` of cinder 21.x (Zed) leaves in alembic_version. */
 export const CINDER_ZED_ALEMBIC_HEAD = 'c92a3e68beed';

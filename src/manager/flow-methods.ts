@@ -7,6 +7,20 @@ import { createVolume } from './flows/create-volume.js';
 import { deleteVolume, extendVolume } from './flows/delete-extend.js';
 import { manageExisting, retype as retypeFlow } from './flows/retype-manage.js';
 import { createSnapshot, deleteSnapshot, revertToSnapshot } from './flows/snapshots.js';
+import { doCleanup } from './flows/cleanup.js';
+import { createGroup, createGroupFromSrc, createGroupSnapshot, deleteGroup, deleteGroupSnapshot, updateGroup } from './flows/groups.js';
+import { getManageableSnapshots, getManageableVolumes, manageExistingSnapshot } from './flows/manageable.js';
+import {
+  disableReplication,
+  enableReplication,
+  failover as failoverFlow,
+  failoverCompleted,
+  failoverReplication,
+  freezeHost,
+  listReplicationTargets,
+  thawHost,
+} from './flows/replication.js';
+import { acceptTransfer } from './flows/transfer.js';
 import { parseRpcArguments, type RpcArguments, type VolumeRpcMethod } from './rpc-arguments.js';
 
 export type FlowMethod<R = unknown> = (deps: FlowDeps, ctx: Record<string, unknown>, kwargs: Record<string, unknown>) => Promise<R>;
@@ -31,6 +45,27 @@ export const manage_existing = flowMethod('manage_existing', manageExisting);
 export const attach_volume = flowMethod('attach_volume', attachVolume);
 export const detach_volume = flowMethod('detach_volume', detachVolume);
 
+export const accept_transfer = flowMethod('accept_transfer', acceptTransfer);
+export const create_group = flowMethod('create_group', createGroup);
+export const update_group = flowMethod('update_group', updateGroup);
+export const delete_group = flowMethod('delete_group', deleteGroup);
+export const create_group_from_src = flowMethod('create_group_from_src', createGroupFromSrc);
+export const create_group_snapshot = flowMethod('create_group_snapshot', createGroupSnapshot);
+export const delete_group_snapshot = flowMethod('delete_group_snapshot', deleteGroupSnapshot);
+export const get_manageable_volumes = flowMethod('get_manageable_volumes', getManageableVolumes);
+export const get_manageable_snapshots = flowMethod('get_manageable_snapshots', getManageableSnapshots);
+export const manage_existing_snapshot = flowMethod('manage_existing_snapshot', manageExistingSnapshot);
+export const do_cleanup = flowMethod('do_cleanup', doCleanup);
+export const freeze_host = flowMethod('freeze_host', (deps) => freezeHost(deps));
+export const thaw_host = flowMethod('thaw_host', (deps) => thawHost(deps));
+export const failover = flowMethod('failover', failoverFlow);
+export const failover_host = flowMethod('failover_host', failoverFlow);
+export const failover_completed = flowMethod('failover_completed', failoverCompleted);
+export const enable_replication = flowMethod('enable_replication', enableReplication);
+export const disable_replication = flowMethod('disable_replication', disableReplication);
+export const failover_replication = flowMethod('failover_replication', failoverReplication);
+export const list_replication_targets = flowMethod('list_replication_targets', listReplicationTargets);
+
 export const FLOW_METHODS = {
   create_volume,
   delete_volume,
@@ -47,4 +82,24 @@ export const FLOW_METHODS = {
   manage_existing,
   attach_volume,
   detach_volume,
+  accept_transfer,
+  create_group,
+  update_group,
+  delete_group,
+  create_group_from_src,
+  create_group_snapshot,
+  delete_group_snapshot,
+  get_manageable_volumes,
+  get_manageable_snapshots,
+  manage_existing_snapshot,
+  do_cleanup,
+  freeze_host,
+  thaw_host,
+  failover,
+  failover_host,
+  failover_completed,
+  enable_replication,
+  disable_replication,
+  failover_replication,
+  list_replication_targets,
 } satisfies { [M in VolumeRpcMethod]?: FlowMethod };

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { Connector } from '../../drivers/exports.js';
 import { CinderError, invalidInput } from '../errors.js';
 import type { RpcHandler } from '../rpc/dispatcher.js';
-import { VersionedObject } from '../rpc/ovo.js';
+import { parseIsoDatetime, VersionedObject } from '../rpc/ovo.js';
 import { objectFromPrimitive, type RequestSpecObject, type SnapshotObject, type VolumeObject } from '../rpc/ovo-schemas.js';
 import { assertInitiatorName } from '../iscsi/index.js';
 import { isUuid } from '../validation/uuid.js';
@@ -121,6 +121,64 @@ const connectorToUndo = optionalDict.transform((v) => (v ?? null) as Connector |
 /** An argument cinder sends that the method does not use (it reads the row by id instead). */
 const unused = z.unknown();
 
+/**
+ * A cinder object the flow reads by id from the database (Group, GroupSnapshot, CleanupRequest
+ * fields aside): checked to be that object with a UUID id, and kept as sent.
+ */
+function objectWithId(name: string) {
+  return z.custom<VersionedObject & { data: { id: string } }>(
+    (v) => v instanceof VersionedObject && v.name === name && isUuid(v.data.id),
+    (v: unknown) => ({ message: `must be a ${name} object with a UUID id, got ${v instanceof VersionedObject ? `a ${v.name}` : shown(v)}` }),
+  );
+}
+const group = objectWithId('Group');
+const groupSnapshot = objectWithId('GroupSnapshot');
+
+/** A list of strings or none (sort keys and directions). */
+const optionalStrings = z
+  .custom<string[]>((v) => Array.isArray(v) && v.every((x) => typeof x === 'string'), { message: 'must be a list of strings' })
+  .nullish()
+  .transform((v) => v ?? null);
+
+/** A count (limit, offset) or none. */
+const optionalCount = z
+  .custom<number>((v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0, (v: unknown) => ({ message: `must be a non-negative integer, got ${shown(v)}` }))
+  .nullish()
+  .transform((v) => v ?? null);
+
+/** objects.CleanupRequest: which workers rows to clean (every field may be unset). */
+const cleanupRequest = z
+  .custom<VersionedObject>((v) => v instanceof VersionedObject && v.name === 'CleanupRequest', { message: 'must be a CleanupRequest object' })
+  .transform((v, ctx) => {
+    const d = v.data;
+    const str = (k: string): string | null => (typeof d[k] === 'string' ? (d[k] as string) : null);
+    const serviceId = d.service_id;
+    if (!isAbsent(serviceId) && !(typeof serviceId === 'number' && Number.isSafeInteger(serviceId))) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['service_id'], message: 'must be an integer' });
+      return z.NEVER;
+    }
+    const resourceId = str('resource_id');
+    if (resourceId !== null && !isUuid(resourceId)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['resource_id'], message: `must be a UUID, got ${shown(resourceId)}` });
+      return z.NEVER;
+    }
+    let until: Date | null = null;
+    if (!isAbsent(d.until)) {
+      try {
+        until = parseIsoDatetime(String(d.until));
+      } catch {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['until'], message: `must be a datetime, got ${shown(d.until)}` });
+        return z.NEVER;
+      }
+    }
+    return {
+      service_id: (serviceId as number | null | undefined) ?? null,
+      resource_type: str('resource_type'),
+      resource_id: resourceId,
+      until,
+    };
+  });
+
 // ---- one schema per method --------------------------------------------------------------------
 
 export const VOLUME_RPC_ARGUMENTS = {
@@ -165,6 +223,42 @@ export const VOLUME_RPC_ARGUMENTS = {
     volume: unused,
   }),
   detach_volume: z.object({ volume_id: uuid, attachment_id: optionalUuid, volume: unused }),
+  // issue 17: transfers, generic groups, manageable lists, cleanup, freeze/thaw and failover
+  accept_transfer: z.object({ volume_id: uuid, new_user: optionalString, new_project: optionalString, no_snapshots: bool(false) }),
+  create_group: z.object({ group }),
+  update_group: z.object({ group, add_volumes: optionalString, remove_volumes: optionalString }),
+  delete_group: z.object({ group }),
+  create_group_from_src: z.object({ group, group_snapshot: groupSnapshot.nullish().transform((v) => v ?? null), source_group: group.nullish().transform((v) => v ?? null) }),
+  create_group_snapshot: z.object({ group_snapshot: groupSnapshot }),
+  delete_group_snapshot: z.object({ group_snapshot: groupSnapshot }),
+  get_manageable_volumes: z.object({
+    marker: optionalString,
+    limit: optionalCount,
+    offset: optionalCount,
+    sort_keys: optionalStrings,
+    sort_dirs: optionalStrings,
+    want_objects: bool(false),
+  }),
+  get_manageable_snapshots: z.object({
+    marker: optionalString,
+    limit: optionalCount,
+    offset: optionalCount,
+    sort_keys: optionalStrings,
+    sort_dirs: optionalStrings,
+    want_objects: bool(false),
+  }),
+  manage_existing_snapshot: z.object({ snapshot, ref: optionalDict.transform((v) => v ?? {}) }),
+  do_cleanup: z.object({ cleanup_request: cleanupRequest }),
+  freeze_host: z.object({}),
+  thaw_host: z.object({}),
+  failover: z.object({ secondary_backend_id: optionalString }),
+  // what VolumeAPI.failover sends when pinned below 3.8 (cinder's manager aliases it to failover)
+  failover_host: z.object({ secondary_backend_id: optionalString }),
+  failover_completed: z.object({ updates: dict }),
+  enable_replication: z.object({ group }),
+  disable_replication: z.object({ group }),
+  failover_replication: z.object({ group, allow_attached_volume: bool(false), secondary_backend_id: optionalString }),
+  list_replication_targets: z.object({ group }),
 } satisfies Record<string, z.ZodTypeAny>;
 
 export type VolumeRpcMethod = keyof typeof VOLUME_RPC_ARGUMENTS;

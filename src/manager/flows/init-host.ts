@@ -12,16 +12,16 @@
 // before RPC is served (extends a crash interrupted, the workers rows); the exports are restored
 // in the background (export-restore.ts), and a connection call for a volume not restored yet
 // restores that one first.
+import { logDropped } from '../../log.js';
 import { forEachLimited } from '../../concurrency/for-each-limited.js';
 import type { Volume } from '../../db/index.js';
 import { attachedInitiators } from './attached-initiators.js';
 import { driverVolume, errorMessage, isOurs, volumeNameOf, type FlowDeps } from './common.js';
 import { volumeConnectionLockName } from './connection-locks.js';
-import { deleteVolumeById } from './delete-extend.js';
+import { cleanWorkers } from './cleanup.js';
+import { syncReplicationStatus } from './replication.js';
 import { ExportRestore, RECOVERY_CONCURRENCY, type RestoreOutcome } from './export-restore.js';
 import { removeLeftoverExports } from './leftover-exports.js';
-import { deleteSnapshotLocked } from './snapshots.js';
-import { withLock } from './common.js';
 
 export interface InitHostReport {
   exported: number;
@@ -48,6 +48,7 @@ export async function initHost(deps: FlowDeps, restore?: ExportRestore): Promise
   const extending = volumes.filter((v) => v.status === 'extending');
   await forEachLimited(extending, RECOVERY_CONCURRENCY, (v) => deps.locks.run(volumeConnectionLockName(v.id), async () => void (await restoreAtStart(deps, v.id, report))));
   await doCleanup(deps, report);
+  await syncReplicationStatus(deps).catch(logDropped(log, 'recording the replication status of the service', 'the services row keeps not-capable; failover-host is refused all the same'));
 
   const background = restore ?? new ExportRestore(deps);
   const rest = volumes.filter((v) => v.status !== 'extending');
@@ -152,44 +153,5 @@ async function recoverExtending(deps: FlowDeps, vol: Volume, attached: boolean):
 async function doCleanup(deps: FlowDeps, report: InitHostReport): Promise<void> {
   const serviceId = deps.service.serviceRecord?.id;
   if (serviceId === undefined) return;
-  const log = deps.logger;
-  for (const worker of await deps.db.workers.listByService(serviceId)) {
-    if (!(await deps.db.workers.claimForCleanup(serviceId, worker))) continue;
-    const type = worker.resource_type;
-    const id = worker.resource_id;
-    let action = 'skipped';
-    try {
-      if (type === 'Volume') {
-        const vol = await deps.db.volumes.find(id);
-        if (vol && vol.status === worker.status) {
-          if (vol.status === 'deleting') {
-            await deps.db.workers.destroy({ id: worker.id });
-            await deleteVolumeById(deps, id, { unmanageOnly: false, cascade: true });
-            action = 'deleted';
-          } else if (vol.status === 'creating' || vol.status === 'downloading') {
-            await deps.db.volumes.update(id, { status: 'error' });
-            action = 'error';
-          }
-        }
-      } else if (type === 'Snapshot') {
-        const snap = await deps.db.snapshots.find(id);
-        if (snap && snap.status === worker.status) {
-          if (snap.status === 'deleting') {
-            await deps.db.workers.destroy({ id: worker.id });
-            await withLock(deps, `${id}-delete_snapshot`, true, () => deleteSnapshotLocked(deps, id, false));
-            action = 'deleted';
-          } else if (snap.status === 'creating') {
-            await deps.db.snapshots.update(id, { status: 'error' });
-            action = 'error';
-          }
-        }
-      }
-    } catch (err) {
-      log.error({ err, resource_type: type, resource_id: id }, `cleanup of ${type} ${id} failed: ${errorMessage(err)}`);
-      action = 'failed';
-    }
-    await deps.db.workers.destroy({ id: worker.id }).catch(() => undefined);
-    report.cleaned.push({ type, id, status: worker.status, action });
-    log.info(`Cleaned ${type} with id ${id} and status ${worker.status}: ${action}`);
-  }
+  report.cleaned.push(...(await cleanWorkers(deps, { serviceId })));
 }

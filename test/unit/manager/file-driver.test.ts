@@ -127,4 +127,22 @@ describe('file pool driver', () => {
     await d.manageExisting(m, { 'source-name': 'old-disk' });
     expect((await stat(d.localPath(m))).size).toBe(GiB);
   });
+  it('lists its files for the manageable listings and adopts a file as a snapshot; an unsafe reference is refused', async () => {
+    const d = new FileVolumeDriver(base());
+    await d.doSetup();
+    await d.createVolume(vol('a', 1));
+    await writeFile(join(dir, 'foreign'), Buffer.alloc(10));
+    await writeFile(join(dir, '.partial'), '');
+    const list = (await d.listBackendObjects()).sort((x, y) => x.name.localeCompare(y.name));
+    expect(list).toEqual([
+      { name: 'foreign', cinderName: 'foreign', size: 1, inUse: false, isSnapshot: false, origin: null },
+      { name: 'volume-a', cinderName: 'volume-a', size: 1, inUse: false, isSnapshot: false, origin: null },
+    ]);
+    const s = snap('s1', vol('a', 1));
+    expect(await d.manageExistingSnapshotGetSize({ 'source-name': 'foreign' })).toBe(1);
+    await d.manageExistingSnapshot(s, { 'source-name': 'foreign' });
+    expect((await stat(join(dir, 'snapshot-s1'))).size).toBe(10);
+    expect((await d.listBackendObjects()).find((o) => o.name === 'snapshot-s1')).toMatchObject({ isSnapshot: true });
+    await expect(d.manageExistingSnapshot(s, { 'source-name': '../etc/passwd' })).rejects.toThrow(/unsafe/);
+  });
 });

@@ -123,3 +123,37 @@ describe('volume RPC argument schemas', () => {
     );
   });
 });
+
+describe('issue-17 method schemas', () => {
+  it('a group is a Group object with a UUID id; a group snapshot or source group may be none', () => {
+    const g = new VersionedObject('Group', { id: randomUUID() });
+    const args = parseRpcArguments('create_group_from_src', { group: g });
+    expect(args.group).toBe(g);
+    expect(args.group_snapshot).toBeNull();
+    expect(args.source_group).toBeNull();
+    expect(refusal('create_group', { group: volume() })?.reason).toBe('group must be a Group object with a UUID id, got a Volume');
+    expect(refusal('delete_group_snapshot', { group_snapshot: { id: randomUUID() } })?.className).toBe('InvalidInput');
+  });
+
+  it('cleanup_request: its filters typed, until read as cinder writes it, a bad one refused', () => {
+    const rid = randomUUID();
+    const args = parseRpcArguments('do_cleanup', {
+      cleanup_request: new VersionedObject('CleanupRequest', { service_id: 3, resource_type: 'Volume', resource_id: rid, until: '2026-12-02T12:00:00Z', is_up: true }),
+    });
+    expect(args.cleanup_request).toEqual({ service_id: 3, resource_type: 'Volume', resource_id: rid, until: new Date('2026-12-02T12:00:00Z') });
+    expect(parseRpcArguments('do_cleanup', { cleanup_request: new VersionedObject('CleanupRequest', {}) }).cleanup_request).toEqual({
+      service_id: null,
+      resource_type: null,
+      resource_id: null,
+      until: null,
+    });
+    expect(refusal('do_cleanup', { cleanup_request: new VersionedObject('CleanupRequest', { until: 'yesterday' }) })?.reason).toBe('cleanup_request until must be a datetime, got "yesterday"');
+    expect(refusal('do_cleanup', { cleanup_request: new VersionedObject('CleanupRequest', { service_id: '3' }) })?.reason).toBe('cleanup_request service_id must be an integer');
+  });
+
+  it('manageable listings: limit and offset are counts, sort keys and directions lists of strings', () => {
+    const args = parseRpcArguments('get_manageable_volumes', { marker: null, limit: 10, offset: 0, sort_keys: ['size'], sort_dirs: ['asc'] });
+    expect(args).toEqual({ marker: null, limit: 10, offset: 0, sort_keys: ['size'], sort_dirs: ['asc'], want_objects: false });
+    expect(refusal('get_manageable_snapshots', { marker: null, limit: -1, offset: 0, sort_keys: [], sort_dirs: [] })?.reason).toBe('limit must be a non-negative integer, got -1');
+  });
+});
