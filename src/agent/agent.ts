@@ -283,7 +283,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
       restoredAll.push(init?.restored ?? Promise.resolve());
       audits.push(
         startAuditLoop({
-          ports: { backend: backend.name, host: backend.host, db, exports },
+          ports: { backend: backend.name, host: backend.host, db, exports, driver },
           intervalMs: config.cinderblock.audit_interval * 1000,
           logger: blog,
           metrics: metrics ?? null,

@@ -39,8 +39,9 @@ export async function auditBackends(config: CinderConfig, opts: AuditCommandOpti
   try {
     for (const backend of backends) {
       const side = createTargetSide(backend, { logger, probeIntervalMs: 0 });
-      const exports = createExports(createDriver(config, backend), side, { backend, statePath: config.default.state_path, lockPath: config.concurrency.lock_path ?? null });
-      const ports = { backend: backend.name, host: backend.host, db, exports };
+      const driver = createDriver(config, backend);
+      const exports = createExports(driver, side, { backend, statePath: config.default.state_path, lockPath: config.concurrency.lock_path ?? null });
+      const ports = { backend: backend.name, host: backend.host, db, exports, driver };
       const findings = await runAudit(ports, opts.settleMs !== undefined ? { settleMs: opts.settleMs } : {});
       const actions = opts.fix ? await fixFindings(ports, findings) : [];
       side?.supervisor.stop();

@@ -14,6 +14,7 @@
 // backs, a LUN nobody recorded or with the wrong serial (the host target is made to match its
 // record again), a host target with no record, the export of a volume that is gone. It never
 // deletes a volume's data and never adds access.
+import type { BackendObject, VolumeDriver } from '../../drivers/driver.js';
 import type { ExportInventory, VolumeExports } from '../../drivers/exports.js';
 import { PER_HOST_LOCATION } from '../../drivers/host-target-exports.js';
 import type { CinderDb, Volume, VolumeAttachment } from '../db/index.js';
@@ -26,6 +27,7 @@ export const FINDING_CLASSES = [
   'orphan-host-target',
   'export-of-deleted-volume',
   'attachment-without-mapping',
+  'object-without-volume',
 ] as const;
 export type FindingClass = (typeof FINDING_CLASSES)[number];
 
@@ -51,6 +53,8 @@ export interface AuditPorts {
   host: string;
   db: Pick<CinderDb, 'volumes' | 'attachments'>;
   exports: Pick<VolumeExports, 'inventory' | 'unmapFromHostTarget' | 'reapplyHostTarget' | 'removeExport'>;
+  /** the data side, for objects no volume row names; absent: not checked */
+  driver?: Pick<VolumeDriver, 'listBackendObjects'>;
 }
 
 export interface AuditOptions {
@@ -84,12 +88,14 @@ function connectorOf(a: VolumeAttachment): { host: string | null; initiator: str
 
 interface Snapshot {
   inventory: ExportInventory;
+  objects: BackendObject[];
   volumes: Map<string, Volume>;
   attachments: Map<string, VolumeAttachment[]>;
 }
 
 async function snapshot(p: AuditPorts): Promise<Snapshot> {
   const inventory = await p.exports.inventory();
+  const objects = p.driver ? await p.driver.listBackendObjects() : [];
   const ids = new Set<string>();
   for (const t of inventory.hostTargets?.records ?? []) for (const m of t.luns) ids.add(m.volumeId);
   const volumes = new Map<string, Volume>();
@@ -104,7 +110,14 @@ async function snapshot(p: AuditPorts): Promise<Snapshot> {
   }
   const attachments = new Map<string, VolumeAttachment[]>();
   for (const id of ids) attachments.set(id, await p.db.attachments.listByVolume(id));
-  return { inventory, volumes, attachments };
+  // a volume object whose name id no row of this backend has: maybe another backend's, else orphaned
+  for (const o of objects) {
+    const id = /^volume-([0-9a-f-]{36})$/.exec(o.cinderName)?.[1];
+    if (!id || [...volumes.values()].some((v) => (v._name_id ?? v.id) === id)) continue;
+    const v = await p.db.volumes.find(id);
+    if (v) volumes.set(v.id, v);
+  }
+  return { inventory, objects, volumes, attachments };
 }
 
 function findingsOf(p: AuditPorts, s: Snapshot): Finding[] {
@@ -166,6 +179,13 @@ function findingsOf(p: AuditPorts, s: Snapshot): Finding[] {
         }
       }
     }
+  }
+  for (const o of s.objects) {
+    if (o.isSnapshot) continue;
+    const id = /^volume-([0-9a-f-]{36})$/.exec(o.cinderName)?.[1];
+    if (!id) continue; // not a name cinder gives: someone else's object
+    if ([...s.volumes.values()].some((v) => !v.deleted && (v._name_id ?? v.id) === id)) continue;
+    out.push({ class: 'object-without-volume', kind: 'orphan', backend, volumeId: id, meaning: `backend object ${o.name} (${o.size} GiB${o.inUse ? ', open' : ''}) has no volume row: a crash mid-create or mid-delete, or data cinder forgot; \`cinder manage\` adopts it, or remove it by hand once you know it holds nothing anyone needs`, fix: null });
   }
   for (const e of s.inventory.perVolume) {
     const id = /([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i.exec(e.volumeName)?.[1];

@@ -89,6 +89,15 @@ describe('the export audit', () => {
     expect(calls.sort()).toEqual([`reapply ${IQN}`, 'reapply iqn.2010-10.org.openstack:cb-old-0123456789ab', `unmap ${IQN} ${GONE}`]);
   });
 
+  it('reports a volume object no row names, never offering to delete it, and ignores names cinder does not give', async () => {
+    const inv = { hostTargets: null, perVolume: [] };
+    const p = ports(() => inv, [attached]);
+    const obj = (name: string) => ({ name, cinderName: name, size: 1, inUse: false, isSnapshot: false, origin: null });
+    p.driver = { listBackendObjects: async () => [obj(`volume-${VOL}`), obj(`volume-${GONE}`), obj('swap'), { ...obj(`volume-${GONE}`), isSnapshot: true }] };
+    const f = await runAudit(p, { settleMs: 0 });
+    expect(f.map((x) => [x.class, x.volumeId, x.fix])).toEqual([['object-without-volume', GONE, null]]);
+  });
+
   it('keeps only what a second look still sees', async () => {
     let n = 0;
     const clean = { hostTargets: { records: [record([mapped(1, VOL)])], live: live([{ lun: 1, serial: VOL }]) }, perVolume: [] };
