@@ -21,18 +21,15 @@ import { sameIscsiName, validateIscsiTargetOptions, type IscsiTargetOptions } fr
 import { assertBackingPath, assertBsoflags, assertDirectory } from '../validate.js';
 import { TgtAccountRecord, tgtAccountsPath } from './tgt-accounts.js';
 import {
-  bindAccountArgv,
   bindInitiatorNameArgv,
   deleteAccountArgv,
   deleteLunArgv,
   isTgtadmError,
-  newAccountArgv,
-  setTargetStateArgv,
   Tgtadm,
   WRITE_CACHE_OFF_MODE_PAGE,
 } from './tgtadm.js';
 import { isInitiatorNameAcl, type TgtLun, type TgtTargetInfo } from './tgtadm-parse.js';
-import { closeSessions, createTargetOnFreeTid, daemonState, deleteTargetChecked, retryWhileBusy, unbindAclArgv, type DaemonState } from './tgtd-state.js';
+import { closeSessions, createTargetOnFreeTid, daemonState, deleteTargetChecked, readyWithOnlyAccount, retryWhileBusy, unbindAclArgv, type DaemonState } from './tgtd-state.js';
 
 
 export interface TgtHostTargetOptions extends IscsiTargetOptions {
@@ -116,16 +113,7 @@ export class TgtHostTarget implements HostTargetHelper {
    */
   private async reconcile(t: HostTargetRecord, target: TgtTargetInfo): Promise<void> {
     const tid = target.tid;
-    if (target.state !== null && target.state !== 'ready') await this.adm.run(setTargetStateArgv(this.adm.ctx, tid, 'ready'));
-    if (!target.accounts.includes(t.chap.username)) {
-      const accounts = await this.adm.showAccounts();
-      if (!accounts.includes(t.chap.username)) {
-        await this.accounts.remember(t.chap.username, t.iqn);
-        await this.adm.runTolerating(newAccountArgv(this.adm.ctx, t.chap.username, t.chap.password), 'account-exists');
-      }
-      await this.adm.runTolerating(bindAccountArgv(this.adm.ctx, tid, t.chap.username), 'account-exists', 'binding-exists');
-    }
-    for (const other of target.accounts.filter((a) => a !== t.chap.username)) await this.adm.unbindAccount(tid, other);
+    await readyWithOnlyAccount(this.adm, this.accounts, target, t.chap);
 
     // LUNs that must go: not in the record, or serving another path or serial than recorded
     const keep = new Set<number>();

@@ -79,11 +79,9 @@ import {
   type TgtTargetConfig,
 } from './tgt-config.js';
 import {
-  bindAccountArgv,
   bindInitiatorNameArgv,
   deleteAccountArgv,
   isTgtadmError,
-  newAccountArgv,
   setTargetStateArgv,
   Tgtadm,
   unbindInitiatorNameArgv,
@@ -91,7 +89,7 @@ import {
 } from './tgtadm.js';
 import { isInitiatorNameAcl, TargetListing, type TgtTargetInfo } from './tgtadm-parse.js';
 import { HOST_TARGET_MARK } from '../host-target/host-target-name.js';
-import { closeSessions, createTargetOnFreeTid, daemonState, deleteTargetChecked, HANDOFF_MS, unbindAclArgv, type DaemonState, type Handoff, type Snapshot } from './tgtd-state.js';
+import { closeSessions, createTargetOnFreeTid, daemonState, readyWithOnlyAccount, deleteTargetChecked, HANDOFF_MS, unbindAclArgv, type DaemonState, type Handoff, type Snapshot } from './tgtd-state.js';
 
 export { HANDOFF_MS, tgtLockKeys } from './tgtd-state.js';
 
@@ -594,24 +592,8 @@ export class TgtTarget implements TargetHelper {
     const tid = target.tid;
     let acls = [...target.acls];
     try {
-      // a target left offline (an extend interrupted midway) admits nobody: back to ready
-      if (target.state !== null && target.state !== 'ready') {
-        await this.adm.run(setTargetStateArgv(this.adm.ctx, tid, 'ready'));
-        log().warn({ iqn: d.iqn, tid, state: target.state }, 'target was not ready; set it ready');
-      }
-      // CHAP: exactly our account, incoming. Bound means it exists; otherwise tgtd is asked.
-      if (!target.accounts.includes(d.chap.username)) {
-        const accounts = await this.adm.showAccounts();
-        if (!accounts.includes(d.chap.username)) {
-          // recorded first: a crash right after the account exists leaves it recognisably ours
-          await this.accounts.remember(d.chap.username, d.iqn);
-          await this.adm.runTolerating(newAccountArgv(this.adm.ctx, d.chap.username, d.chap.password), 'account-exists');
-        }
-        await this.adm.runTolerating(bindAccountArgv(this.adm.ctx, tid, d.chap.username), 'account-exists', 'binding-exists');
-      }
-      for (const other of target.accounts.filter((a) => a !== d.chap.username)) {
-        await this.adm.unbindAccount(tid, other);
-      }
+      // ready (an extend interrupted midway leaves it offline), with exactly our CHAP account
+      await readyWithOnlyAccount(this.adm, this.accounts, target, d.chap);
 
       // LUN 1
       const lu = target.luns.find((l) => l.lun === TGT_LUN);

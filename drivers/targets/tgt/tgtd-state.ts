@@ -6,11 +6,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KeyedMutex } from '../../../src/concurrency/keyed-mutex.js';
 import { log } from '../../../src/log.js';
+import type { ChapCredentials } from '../../../src/iscsi/index.js';
+import type { TgtAccountRecord } from './tgt-accounts.js';
 import {
+  bindAccountArgv,
   deleteConnectionArgv,
   deleteTargetArgv,
   isTgtadmError,
+  newAccountArgv,
   newTargetArgv,
+  setTargetStateArgv,
   unbindInitiatorAddressArgv,
   unbindInitiatorNameArgv,
   type Tgtadm,
@@ -172,4 +177,26 @@ export async function retryWhileBusy<T>(op: () => Promise<T>, busyTimeoutMs: num
       await sleep(Math.min(50 * attempt, 500));
     }
   }
+}
+
+/**
+ * A target made ready (one left offline by an interrupted extend admits nobody) with exactly one
+ * incoming CHAP account, ours. Bound means it exists; otherwise tgtd is asked, and a new account is
+ * recorded before it is created, so a crash right after leaves it recognisably ours.
+ */
+export async function readyWithOnlyAccount(adm: Tgtadm, record: TgtAccountRecord, target: TgtTargetInfo, chap: ChapCredentials): Promise<void> {
+  const tid = target.tid;
+  if (target.state !== null && target.state !== 'ready') {
+    await adm.run(setTargetStateArgv(adm.ctx, tid, 'ready'));
+    log().warn({ iqn: target.iqn, tid, state: target.state }, 'target was not ready; set it ready');
+  }
+  if (!target.accounts.includes(chap.username)) {
+    const accounts = await adm.showAccounts();
+    if (!accounts.includes(chap.username)) {
+      await record.remember(chap.username, target.iqn);
+      await adm.runTolerating(newAccountArgv(adm.ctx, chap.username, chap.password), 'account-exists');
+    }
+    await adm.runTolerating(bindAccountArgv(adm.ctx, tid, chap.username), 'account-exists', 'binding-exists');
+  }
+  for (const other of target.accounts.filter((a) => a !== chap.username)) await adm.unbindAccount(tid, other);
 }
