@@ -23,6 +23,9 @@ import { createExports, createTargetSide, type TargetSide } from './target-facto
 import { newKeyedMutex, type FlowDeps } from '../manager/flows/common.js';
 import { ExportRestore, type ExportRestoreOptions } from '../manager/flows/export-restore.js';
 import { startIdleGc } from './idle-gc.js';
+import { adminSocketPath, startAdminSocket, type AdminSocket } from './admin-socket.js';
+import { adminOps, type AdminBackendView } from './admin-ops.js';
+import { packageVersion } from '../version.js';
 import type { TargetSupervisor } from '../../drivers/targets/target-supervisor.js';
 import type { VolumeExports } from '../../drivers/exports.js';
 
@@ -42,6 +45,8 @@ export interface AgentOptions {
    * and makes startAgent reject with StartCancelled.
    */
   signal?: AbortSignal;
+  /** The admin socket (cinderblock status, log-level): default <state_path>/cinderblock/admin.sock; false: none. */
+  adminSocket?: string | false;
 }
 
 /** startAgent gave up because its signal was aborted; everything it had started is stopped. */
@@ -195,8 +200,11 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
   const sides: TargetSide[] = [];
   const restores: ExportRestore[] = [];
   const restoredAll: Array<Promise<void>> = [];
+  const adminViews: AdminBackendView[] = [];
+  let admin: AdminSocket | null = null;
   const stopAll = async () => {
     idleGc.stop();
+    await admin?.close();
     for (const side of sides) side.supervisor.stop();
     for (const b of running) {
       await b.server.stop().catch((err: unknown) => logger.error({ err }, `stopping RPC server of ${b.backend.host} failed`));
@@ -295,10 +303,20 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
       });
       await server.start();
       running.push({ backend, service, server, exports, supervisor: side?.supervisor ?? null, restore });
+      adminViews.push({ running: running[running.length - 1]!, locks: flows.locks, logger: blog });
       blog.info({ queues: server.queueNames }, `volume service ${backend.host} consuming`);
       await service.startPeriodicTasks();
     }
     throwIfCancelled(signal);
+    if (opts.adminSocket !== false) {
+      const path = opts.adminSocket ?? adminSocketPath(config.default.state_path);
+      // Only the operator's view depends on it: the volume service serves without it.
+      admin = await startAdminSocket(path, adminOps({ backends: () => adminViews, logLevels, version: packageVersion() }), logger).catch((err: unknown) => {
+        logger.error({ err }, `cannot listen on the admin socket ${path}; \`cinderblock status\` and \`log-level\` will not reach this agent. Check that state_path is writable by the agent`);
+        return null;
+      });
+      if (admin) logger.info(`admin socket ${admin.path}`);
+    }
   } catch (err) {
     signal?.removeEventListener('abort', interrupt);
     await stopAll();

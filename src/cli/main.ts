@@ -1,22 +1,7 @@
 // `cinderblock` command line. Each subcommand lives in its own module and is imported only when
 // used, so `cinderblock --version` does not load the broker, database or native code.
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
-
-function packageVersion(): string {
-  // dist/src/cli/main.js and src/cli/main.ts both sit three levels below the package root.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    try {
-      return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version as string;
-    } catch {
-      dir = dirname(dir);
-    }
-  }
-  return 'unknown';
-}
+import { packageVersion } from '../version.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 

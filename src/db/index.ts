@@ -9,6 +9,7 @@
 import * as attachments from './attachments.js';
 import { openHandle, type DbHandle, type OpenDatabaseOptions } from './connect.js';
 import * as glanceMetadata from './glance-metadata.js';
+import * as inspect from './inspect.js';
 import * as messages from './messages.js';
 import * as quotas from './quotas.js';
 import * as services from './services.js';
@@ -127,6 +128,16 @@ function repositories(h: DbHandle, qopts: quotas.QuotaOptions) {
       encryptionGet: volumeTypes.encryptionGet,
     }),
     messages: bind(h, { create: messages.create, get: messages.get }),
+    /** read-only views for the operator's debug CLI */
+    inspect: bind(h, {
+      volumeServices: inspect.volumeServices,
+      volumeCountsByStatus: inspect.volumeCountsByStatus,
+      listVolumes: inspect.listVolumes,
+      findVolumes: inspect.findVolumes,
+      attachmentsOnBackend: inspect.attachmentsOnBackend,
+      workersOfService: inspect.workersOfService,
+      serverUtcNow: inspect.serverUtcNow,
+    }),
   };
 }
 
