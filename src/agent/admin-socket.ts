@@ -74,7 +74,8 @@ function serve(socket: Socket, handlers: Record<string, AdminHandler>, logger: L
     handler(request).then(
       (result) => reply({ ok: true, result }),
       (err: unknown) => {
-        logger.warn({ err, op }, 'admin socket request failed');
+        // a refused request (unknown backend, bad level) is the caller's mistake; the caller gets the reason
+        logger.debug({ err, op }, 'admin socket request refused');
         reply({ ok: false, error: err instanceof Error ? err.message : String(err) });
       },
     );
