@@ -192,7 +192,9 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
   const envPort = Number.parseInt(process.env.CINDERBLOCK_TGTD_CONTROL_PORT ?? '', 10);
   const confPort = config.cinderblock.tgt_control_port;
   const tgtControlPort = opts.tgtControlPort ?? (confPort > 0 ? confPort : Number.isSafeInteger(envPort) && envPort > 0 ? envPort : undefined);
-  const logLevels = new LogLevelControl(logger);
+  // set_log_levels reaches the backends' loggers too (made before any change; see LogLevelControl)
+  const backendLoggers: Logger[] = [];
+  const logLevels = new LogLevelControl(logger, 'cinderblock', () => backendLoggers);
   // the heap a burst of work (hundreds of exports, a restore) grew goes back once idle (idle-gc.ts)
   const idleGc = startIdleGc({ logger });
 
@@ -222,6 +224,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
     for (const backend of config.backends) {
       throwIfCancelled(signal);
       const blog = logger.child({ backend: backend.name });
+      backendLoggers.push(blog);
       let side: TargetSide | null = null;
       try {
         side = createTargetSide(backend, {
