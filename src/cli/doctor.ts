@@ -7,7 +7,7 @@
 // 1: at least one check failed; 2: cinder.conf cannot be read.
 import { constants as fsc } from 'node:fs';
 import { access, readdir, readFile, stat } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import type { BackendConfig, CinderConfig, ConfigSourceArg } from '../config/index.js';
 import { AmqpConnection, redactTransportUrl } from '../rpc/index.js';
 import { AdminSocketError, adminRequest, adminSocketPath } from '../agent/admin-socket.js';
@@ -174,7 +174,10 @@ async function pathChecks(config: CinderConfig): Promise<Check[]> {
   if (!lockPath) out.push(warn('lock_path', '[oslo_concurrency] lock_path is not set: locks are this process\'s only', 'set [oslo_concurrency] lock_path = /var/lock/cinder'));
   else {
     const d = await writableDir(lockPath);
-    if (!d.ok) out.push(fail('lock_path', d.detail, `mkdir -p ${lockPath} && chmod 0755 ${lockPath} (owned by the agent's user)`));
+    const parent = d.ok ? null : await writableDir(dirname(lockPath));
+    // the agent makes lock_path on its first lock, as oslo's lockutils does; its parent must let it
+    if (!d.ok && parent?.ok && /does not exist/.test(d.detail)) out.push(warn('lock_path', `${d.detail}; the agent creates it on its first lock`, `or make it now: mkdir -p ${lockPath}`));
+    else if (!d.ok) out.push(fail('lock_path', d.detail, `mkdir -p ${lockPath} && chmod 0755 ${lockPath} (owned by the agent's user)`));
     else if (d.worldWritable) out.push(warn('lock_path', `${d.detail}: world-writable`, `chmod o-w ${lockPath}`));
     else out.push(ok('lock_path', d.detail));
   }

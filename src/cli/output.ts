@@ -5,7 +5,8 @@
 import { loadConfig, type CinderConfig, type ConfigSourceArg } from '../config/index.js';
 import { openDatabase, type CinderDb } from '../db/index.js';
 import { ConfigError } from '../errors.js';
-import { createLogger } from '../log.js';
+import type { LevelWithSilent } from 'pino';
+import { createLogger, setRootLogger } from '../log.js';
 
 /**
  * Exit codes of the debug commands. 1 means the command worked and found something wrong
@@ -104,6 +105,8 @@ export async function openCliDatabase(config: CinderConfig): Promise<CinderDb> {
 
 /** Runs a command body: a CliFailure prints its message and sets its exit code. */
 export async function runCli(body: () => Promise<number>): Promise<void> {
+  // stdout carries the answer (JSON for scripts); what the modules underneath log goes to stderr
+  setRootLogger(createLogger({ level: (process.env.CINDERBLOCK_LOG_LEVEL as LevelWithSilent | undefined) ?? 'error', pretty: false, destination: 2 }));
   try {
     process.exitCode = await body();
   } catch (err) {
