@@ -139,7 +139,7 @@ async function targetChecks(config: CinderConfig, b: BackendConfig): Promise<Che
   return out;
 }
 
-async function backendChecks(config: CinderConfig, b: BackendConfig): Promise<Check[]> {
+export async function backendChecks(config: CinderConfig, b: BackendConfig): Promise<Check[]> {
   let kind;
   try {
     kind = backendKind(config, b);
