@@ -5,13 +5,54 @@
 import type { KeyedMutex } from '../concurrency/keyed-mutex.js';
 import type { Logger } from '../log.js';
 import { LogLevelControl } from '../manager/log-levels.js';
+import type { Handler } from '../manager/volume-manager.js';
 import type { AdminHandler } from './admin-socket.js';
 import type { RunningBackend } from './agent.js';
 
-/** One backend as the admin socket sees it: what the agent composed, plus its locks and logger. */
+export interface InFlightCall {
+  method: string;
+  /** the caller's request_id: `cinderblock logs --request-id` shows its lines */
+  requestId: string | null;
+  startedAt: string;
+  seconds: number;
+}
+
+/**
+ * The RPC calls a backend is running now, by method and request id: what `status` lists as
+ * in-flight operations (the RPC server itself only counts them).
+ */
+export class InFlightCalls {
+  private readonly calls = new Map<number, { method: string; requestId: string | null; started: number }>();
+  private next = 0;
+
+  wrap(methods: Record<string, Handler>): Record<string, Handler> {
+    return Object.fromEntries(
+      Object.entries(methods).map(([method, fn]) => [
+        method,
+        async (ctx: Record<string, unknown>, args: Record<string, unknown>) => {
+          const id = this.next++;
+          const rid = ctx.request_id;
+          this.calls.set(id, { method, requestId: typeof rid === 'string' ? rid.slice(0, 128) : null, started: Date.now() });
+          try {
+            return await fn(ctx, args);
+          } finally {
+            this.calls.delete(id);
+          }
+        },
+      ]),
+    );
+  }
+
+  list(now = Date.now()): InFlightCall[] {
+    return [...this.calls.values()].map((c) => ({ method: c.method, requestId: c.requestId, startedAt: new Date(c.started).toISOString(), seconds: Math.round((now - c.started) / 1000) }));
+  }
+}
+
+/** One backend as the admin socket sees it: what the agent composed, plus its locks, calls and logger. */
 export interface AdminBackendView {
   running: RunningBackend;
   locks: KeyedMutex;
+  calls?: InFlightCalls;
   logger: Logger;
 }
 
@@ -20,7 +61,7 @@ export interface LiveBackendStatus {
   host: string;
   driverInitialized: boolean;
   serviceId: number | null;
-  rpc: { inFlight: number; held: number; queues: string[] };
+  rpc: { inFlight: number; held: number; queues: string[]; calls: InFlightCall[] };
   /** keys of the in-process resource locks taken or waited for (cinder's lock names) */
   locks: string[];
   target: { up: boolean; armed: boolean; restoring: boolean; losses: number } | null;
@@ -63,7 +104,7 @@ async function backendStatus(v: AdminBackendView, levels: LogLevelControl): Prom
     host: running.backend.host,
     driverInitialized: running.service.driverInitialized,
     serviceId: running.service.serviceRecord?.id ?? null,
-    rpc: { inFlight: running.server.inFlight, held: running.server.heldCount, queues: running.server.queueNames },
+    rpc: { inFlight: running.server.inFlight, held: running.server.heldCount, queues: running.server.queueNames, calls: v.calls?.list() ?? [] },
     locks: v.locks.busyKeys(),
     target: running.supervisor ? running.supervisor.status() : null,
     pools: [],

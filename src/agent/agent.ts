@@ -24,7 +24,7 @@ import { newKeyedMutex, type FlowDeps } from '../manager/flows/common.js';
 import { ExportRestore, type ExportRestoreOptions } from '../manager/flows/export-restore.js';
 import { startIdleGc } from './idle-gc.js';
 import { adminSocketPath, startAdminSocket, type AdminSocket } from './admin-socket.js';
-import { adminOps, type AdminBackendView } from './admin-ops.js';
+import { adminOps, InFlightCalls, type AdminBackendView } from './admin-ops.js';
 import { packageVersion } from '../version.js';
 import type { TargetSupervisor } from '../../drivers/targets/target-supervisor.js';
 import type { VolumeExports } from '../../drivers/exports.js';
@@ -293,11 +293,12 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
           await manager.initHost(restore);
         };
       }
+      const calls = new InFlightCalls();
       const server = new RpcServer({
         connection: consumeConn,
         publishConnection: publishConn,
         targets: targetsForVolumeService({ host: backend.host, cluster: backend.cluster }),
-        endpoints: [{ version: manager.version, methods: instrument(manager.methods(), backend.name, metrics) }],
+        endpoints: [{ version: manager.version, methods: calls.wrap(instrument(manager.methods(), backend.name, metrics)) }],
         controlExchange: config.default.control_exchange,
         maxInFlight: config.cinderblock.rpc_max_in_flight,
         name: backend.host,
@@ -306,7 +307,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
       });
       await server.start();
       running.push({ backend, service, server, exports, supervisor: side?.supervisor ?? null, restore });
-      adminViews.push({ running: running[running.length - 1]!, locks: flows.locks, logger: blog });
+      adminViews.push({ running: running[running.length - 1]!, locks: flows.locks, calls, logger: blog });
       blog.info({ queues: server.queueNames }, `volume service ${backend.host} consuming`);
       await service.startPeriodicTasks();
     }

@@ -66,7 +66,8 @@ export function table(headers: readonly string[], rows: ReadonlyArray<readonly u
 /** `key: value` lines, keys aligned. */
 export function keyValues(pairs: ReadonlyArray<readonly [string, unknown]>, indent = ''): string {
   const w = Math.max(0, ...pairs.map(([k]) => k.length));
-  return pairs.map(([k, v]) => `${indent}${`${k}:`.padEnd(w + 1)} ${cell(v)}\n`).join('');
+  // an empty key continues the line above (a list under one heading)
+  return pairs.map(([k, v]) => `${indent}${(k ? `${k}:` : '').padEnd(w + 1)} ${cell(v)}\n`).join('');
 }
 
 /** Loads cinder.conf as serve does; a configuration error becomes exit code 2 with its message. */

@@ -190,6 +190,7 @@ export function formatStatus(r: StatusReport): string {
       pairs.push(['driver', b.live.driverInitialized ? 'initialized' : 'NOT initialized (see the agent log)']);
       pairs.push(['exports', b.live.exportsError ? `unknown: ${b.live.exportsError}` : `${b.live.exports.length} (${b.live.exports.filter((e) => !e.live).length} recorded but not live)`]);
       pairs.push(['rpc in flight', `${b.live.rpc.inFlight} running, ${b.live.rpc.held} held back`]);
+      for (const c of b.live.rpc.calls ?? []) pairs.push(['', `${c.method} ${c.requestId ?? '-'} for ${c.seconds}s`]);
       pairs.push(['locks held', b.live.locks.length ? b.live.locks.join(', ') : 'none']);
       pairs.push(['log level', Object.values(b.live.logLevels).join(',')]);
     }

@@ -53,7 +53,7 @@ const live = {
   host: 'storage1@lvm',
   driverInitialized: true,
   serviceId: 1,
-  rpc: { inFlight: 2, held: 0, queues: [] },
+  rpc: { inFlight: 2, held: 0, queues: [], calls: [{ method: 'delete_volume', requestId: 'req-9', startedAt: '2026-12-02T11:59:00.000Z', seconds: 60 }] },
   locks: ['volume-1-delete_volume'],
   target: { up: true, armed: true, restoring: false, losses: 1 },
   pools: [{ pool_name: 'lvm', total_capacity_gb: 100, free_capacity_gb: 40, provisioned_capacity_gb: 60, max_over_subscription_ratio: '20.0', total_volumes: 3, backend_state: 'up' }],
@@ -80,7 +80,7 @@ describe('status as text', () => {
     expect(text).toMatch(/lvm\s+lvm\s+100\s+40\s+60\s+20\.0\s+3\s+up/);
     expect(text).toContain('volumes:       available=2 in-use=1');
     expect(text).toContain('exports:       1 (0 recorded but not live)');
-    expect(text).toContain('rpc in flight: 2 running, 0 held back');
+    expect(text).toContain(`rpc in flight: 2 running, 0 held back\n${' '.repeat(19)}delete_volume req-9 for 60s\n`);
     expect(text).toContain('locks held:    volume-1-delete_volume');
     expect(text).toContain('target daemon: up, 1 loss(es) since start');
   });
