@@ -30,6 +30,8 @@ export interface BackendReport {
   host: string;
   service: ServiceState | null;
   volumes: Record<string, number> | null;
+  /** what the database counts against the backend's capacity (cinder's allocated_capacity_gb) */
+  allocated: { count: number; gigabytes: number } | null;
   attachments: Record<string, number> | null;
   /** cinder's workers rows for the service: cleanable operations not finished (or left by a crash) */
   workers: Array<{ resource_type: string; resource_id: string; status: string }> | null;
@@ -74,6 +76,7 @@ async function fromDatabase(db: CinderDb, backends: readonly BackendConfig[], se
       host: b.host,
       service: serviceState(row, now, serviceDownTime),
       volumes: await db.inspect.volumeCountsByStatus(b.host),
+      allocated: await db.volumes.dataGetForHost(b.host),
       attachments,
       workers: row ? (await db.inspect.workersOfService(row.id)).map(({ resource_type, resource_id, status }) => ({ resource_type, resource_id, status })) : [],
     });
@@ -120,6 +123,7 @@ export async function collectStatus(config: CinderConfig, opts: { socket?: strin
       host: b.host,
       service: fromDb?.service ?? null,
       volumes: fromDb?.volumes ?? null,
+      allocated: fromDb?.allocated ?? null,
       attachments: fromDb?.attachments ?? null,
       workers: fromDb?.workers ?? null,
       live: l,
@@ -183,6 +187,7 @@ export function formatStatus(r: StatusReport): string {
     out += `  ${b.name} (${b.host})\n`;
     const pairs: Array<[string, unknown]> = [
       ['volumes', counts(b.volumes)],
+      ['allocated', b.allocated ? `${b.allocated.gigabytes} GiB in ${b.allocated.count} volume(s) (database)` : '-'],
       ['attachments', counts(b.attachments)],
       ['target daemon', targetText(b)],
     ];

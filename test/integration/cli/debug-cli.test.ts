@@ -79,6 +79,8 @@ describe('cinderblock status, volume, doctor, log-level, logs', () => {
     expect(b.live.pools[0].pool_name).toBe('file');
     expect(b.live.rpc.inFlight).toBe(0);
     expect(b.live.locks).toEqual([]);
+    expect(b.live.rpc.calls).toEqual([]);
+    expect(b.allocated).toEqual({ count: 1, gigabytes: 1 });
     if (h.tgtd) {
       expect(b.volumes).toEqual({ 'in-use': 1 });
       expect(b.attachments).toEqual({ attached: 1 });

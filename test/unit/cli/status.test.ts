@@ -31,6 +31,7 @@ function backend(extra: Partial<BackendReport> = {}): BackendReport {
     host: 'storage1@lvm',
     service: serviceState(row(now), now, 60),
     volumes: { available: 2, 'in-use': 1 },
+    allocated: { count: 3, gigabytes: 30 },
     attachments: { attached: 1 },
     workers: [],
     live: null,
@@ -79,6 +80,7 @@ describe('status as text', () => {
     expect(text).toMatch(/lvm\s+storage1@lvm\s+up\s+no\s+2026-12-02T12:00:00Z\s+0s\s+3\.18\s+1\.39/);
     expect(text).toMatch(/lvm\s+lvm\s+100\s+40\s+60\s+20\.0\s+3\s+up/);
     expect(text).toContain('volumes:       available=2 in-use=1');
+    expect(text).toContain('allocated:     30 GiB in 3 volume(s) (database)');
     expect(text).toContain('exports:       1 (0 recorded but not live)');
     expect(text).toContain(`rpc in flight: 2 running, 0 held back\n${' '.repeat(19)}delete_volume req-9 for 60s\n`);
     expect(text).toContain('locks held:    volume-1-delete_volume');
