@@ -5,10 +5,11 @@
 // writes while serving an RPC carries request_id and global_request_id (log.ts), so one id
 // follows a request from cinder-api through the agent.
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import type { CinderConfig, ConfigSourceArg } from '../config/index.js';
 import { AdminSocketError, adminRequest, adminSocketPath } from '../agent/admin-socket.js';
-import { processRunner } from '../exec/run-command.js';
+import { processRunner, startProcess } from '../exec/run-command.js';
 import { CliFailure, emit, EXIT, loadCliConfig, runCli, table, type OutputOptions } from './output.js';
 
 /** The level names cinder-manage's `service set_log --level` takes. */
@@ -106,11 +107,77 @@ export function formatLogLines(lines: readonly LogLine[]): string {
     .join('');
 }
 
-export async function logsCommand(sources: ConfigSourceArg[], opts: OutputOptions & { requestId: string; file?: string; unit?: string; since?: string }): Promise<void> {
+/**
+ * Follows a growing log file from `from` (bytes) and hands each complete new line to `onText`,
+ * until `signal` is aborted. A file that shrinks was rotated: it is read again from its start.
+ */
+export async function followFile(path: string, from: number, onText: (text: string) => void, signal: AbortSignal, pollMs = 500): Promise<void> {
+  let offset = from;
+  let partial = '';
+  while (!signal.aborted) {
+    const size = await stat(path).then(
+      (st) => st.size,
+      () => offset,
+    );
+    if (size < offset) {
+      offset = 0;
+      partial = '';
+    }
+    if (size > offset) {
+      const fh = await open(path, 'r');
+      try {
+        const buf = Buffer.alloc(size - offset);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+        offset += bytesRead;
+        const text = partial + buf.subarray(0, bytesRead).toString('utf8');
+        const cut = text.lastIndexOf('\n');
+        partial = cut === -1 ? text : text.slice(cut + 1);
+        if (cut !== -1) onText(text.slice(0, cut + 1));
+      } finally {
+        await fh.close();
+      }
+    }
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, pollMs);
+      signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    });
+  }
+}
+
+/** Prints the request's lines as they are written, until Ctrl-C. */
+async function followRequest(src: { file: string } | { journal: true }, opts: OutputOptions & { requestId: string; unit?: string }): Promise<number> {
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  process.once('SIGTERM', () => stop.abort());
+  const print = (text: string) => {
+    const lines = matchRequest(text, opts.requestId);
+    if (opts.json) process.stdout.write(lines.map((l) => `${JSON.stringify(l.raw)}\n`).join(''));
+    else process.stdout.write(formatLogLines(lines));
+  };
+  if ('file' in src) {
+    await followFile(src.file, 0, print, stop.signal);
+    return EXIT.ok;
+  }
+  // journalctl -f never ends: the one runner starts it writing to a scratch file, which is followed
+  const dir = await mkdtemp(join(tmpdir(), 'cinderblock-logs-'));
+  const out = join(dir, 'journal');
+  const child = startProcess(['journalctl', '-u', opts.unit ?? 'cinderblock.service', '-o', 'cat', '--no-pager', '--grep', opts.requestId, '--follow'], { logFile: out });
+  void child.exited.then(() => stop.abort());
+  try {
+    await followFile(out, 0, print, stop.signal);
+  } finally {
+    child.kill('SIGTERM');
+    await rm(dir, { recursive: true, force: true });
+  }
+  return EXIT.ok;
+}
+
+export async function logsCommand(sources: ConfigSourceArg[], opts: OutputOptions & { requestId: string; file?: string; unit?: string; since?: string; follow?: boolean }): Promise<void> {
   await runCli(async () => {
     if (!/^[A-Za-z0-9._:-]+$/.test(opts.requestId)) throw new CliFailure(`--request-id ${JSON.stringify(opts.requestId)} is not a request id (req-<uuid>)`, EXIT.usage);
     const config = await loadCliConfig(sources);
     const src = logSource(config, opts.file);
+    if (opts.follow) return followRequest(src, opts);
     let text: string;
     if ('file' in src) {
       try {

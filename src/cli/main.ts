@@ -139,8 +139,9 @@ export function buildProgram(argv: string[]): Command {
     .option('--file <path>', 'read this log file instead')
     .option('--unit <unit>', 'systemd unit whose journal to read', 'cinderblock.service')
     .option('--since <time>', "journalctl --since (e.g. '1 hour ago')")
+    .option('-f, --follow', 'keep printing the request\'s lines as they are written (Ctrl-C ends)')
     .option('--json', 'print the JSON lines')
-    .action(async (o: { requestId: string; file?: string; unit?: string; since?: string; json?: boolean }) => {
+    .action(async (o: { requestId: string; file?: string; unit?: string; since?: string; follow?: boolean; json?: boolean }) => {
       const { logsCommand } = await import('./logs.js');
       await logsCommand(configSources(argv), o);
     });

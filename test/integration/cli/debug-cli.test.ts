@@ -3,9 +3,9 @@
 // with the same cinder.conf, as an operator runs it. Checks what each command shows, its exit
 // code, and that the CHAP secret is never printed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { repoRoot } from '../../helpers/fixtures.js';
@@ -174,6 +174,21 @@ describe('cinderblock status, volume, doctor, log-level, logs', () => {
     expect(r.stdout.trim().split('\n')).toHaveLength(2);
     expect(r.stdout).toContain('ERROR    [file] failed');
     expect((await cli(['logs', '--request-id', 'req-zzz', '--file', file, '--config-file', conf])).code).toBe(1);
+  });
+
+  it('logs --follow prints the request\'s lines as the agent writes them, until Ctrl-C', async () => {
+    const file = join(h.dir, 'follow.log');
+    await writeFile(file, `${JSON.stringify({ level: 30, time: 't0', msg: 'before', request_id: 'req-f' })}\n`);
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'cinderblock.js'), 'logs', '--request-id', 'req-f', '--follow', '--file', file, '--config-file', conf, '--json']);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await waitFor('the existing line', async () => out.includes('"before"'));
+    await appendFile(file, `${JSON.stringify({ level: 40, time: 't1', msg: 'after', request_id: 'req-f' })}\n${JSON.stringify({ level: 30, msg: 'someone else', request_id: 'req-x' })}\n`);
+    await waitFor('the appended line', async () => out.includes('"after"'));
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(out.trim().split('\n').map((l) => JSON.parse(l).msg)).toEqual(['before', 'after']);
   });
 
   it('doctor checks the database, the broker, the file pool, tgtd and the paths, with a fix for each failure', async () => {

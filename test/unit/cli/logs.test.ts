@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { configFromText } from '../../../src/config/load.js';
-import { formatLogLines, logSource, matchRequest, normalizeLevel } from '../../../src/cli/logs.js';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { followFile, formatLogLines, logSource, matchRequest, normalizeLevel } from '../../../src/cli/logs.js';
 import { CliFailure } from '../../../src/cli/output.js';
 
 describe('logs --request-id', () => {
@@ -40,6 +43,33 @@ describe('log-level names', () => {
       normalizeLevel('verbose');
     } catch (err) {
       expect((err as CliFailure).exitCode).toBe(2);
+    }
+  });
+});
+
+describe('logs --follow', () => {
+  it('hands over each complete line as it is appended, and starts over when the file is rotated', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cb-follow-'));
+    const file = join(dir, 'agent.log');
+    await writeFile(file, 'old line\n');
+    const seen: string[] = [];
+    const stop = new AbortController();
+    const done = followFile(file, 9, (t) => seen.push(t), stop.signal, 20);
+    const settle = () => new Promise((r) => setTimeout(r, 120));
+    try {
+      await appendFile(file, 'first req-1\nhalf');
+      await settle();
+      expect(seen).toEqual(['first req-1\n']);
+      await appendFile(file, ' done\n');
+      await settle();
+      expect(seen).toEqual(['first req-1\n', 'half done\n']);
+      await writeFile(file, 'new\n');
+      await settle();
+      expect(seen.at(-1)).toBe('new\n');
+    } finally {
+      stop.abort();
+      await done;
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
