@@ -89,6 +89,9 @@ function serve(socket: Socket, handlers: Record<string, AdminHandler>, logger: L
 export async function startAdminSocket(path: string, handlers: Record<string, AdminHandler>, logger: Logger): Promise<AdminSocket> {
   const dir = join(path, '..');
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  // the directory is the gate between bind() and the chmod below (the umask is process-wide and
+  // other work runs meanwhile, so it is not touched)
+  await chmod(dir, 0o700);
   if (await answers(path)) {
     throw new Error(`another process answers on the admin socket ${path}: is a second cinderblock running with this state_path?`);
   }
@@ -96,19 +99,13 @@ export async function startAdminSocket(path: string, handlers: Record<string, Ad
     if (err.code !== 'ENOENT') throw err;
   });
   const server: Server = createServer((s) => serve(s, handlers, logger));
-  // the umask decides the mode between bind and chmod; a tight one closes that window
-  const oldMask = process.umask(0o177);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => {
-        server.off('error', reject);
-        resolve();
-      });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
     });
-  } finally {
-    process.umask(oldMask);
-  }
+  });
   await chmod(path, 0o600);
   server.unref();
   return {
