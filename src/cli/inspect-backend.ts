@@ -12,6 +12,9 @@ import { Configfs } from '../../drivers/targets/lio/configfs.js';
 import { LvmVolumeGroup } from '../../drivers/lvm/lvm-vg.js';
 import { lvmCommandRunner } from '../../drivers/lvm/lvm-runner.js';
 import { createDriver, driverKind, type DriverKind } from '../agent/driver-factory.js';
+import { createExports, createTargetSide } from '../agent/target-factory.js';
+import type { BackendExport } from '../../drivers/exports.js';
+import { log } from '../log.js';
 
 /** A debug command waits this long for one tgtadm or lvm call. */
 const COMMAND_TIMEOUT_MS = 15_000;
@@ -178,4 +181,20 @@ export async function readBackendObject(config: CinderConfig, backend: BackendCo
     out.active = null;
   }
   return out;
+}
+
+/**
+ * The backend's exports as the agent's start-up sweep finds them (live on the daemon or in the
+ * helper's record, told by their backing path), for `status` when the agent is down. The same
+ * code the agent runs; it never starts a daemon.
+ */
+export async function findBackendExports(config: CinderConfig, backend: BackendConfig): Promise<BackendExport[]> {
+  const port = tgtControlPort(config);
+  const side = createTargetSide(backend, { logger: log(), probeIntervalMs: 0, ...(port ? { tgtControlPort: port } : {}) });
+  if (!side) return [];
+  try {
+    return await createExports(createDriver(config, backend), side).findExports();
+  } finally {
+    side.supervisor.stop();
+  }
 }

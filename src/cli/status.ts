@@ -10,7 +10,7 @@ import { isUp, type CinderDb } from '../db/index.js';
 import { AdminSocketError, adminRequest, adminSocketPath } from '../agent/admin-socket.js';
 import type { LiveBackendStatus, LiveStatus } from '../agent/admin-ops.js';
 import { CliFailure, emit, EXIT, keyValues, loadCliConfig, openCliDatabase, runCli, table, type OutputOptions } from './output.js';
-import { targetDaemonState, type TargetDaemonState } from './inspect-backend.js';
+import { findBackendExports, targetDaemonState, type TargetDaemonState } from './inspect-backend.js';
 
 export interface ServiceState {
   /** `missing`: no services row for this backend (the agent never started it) */
@@ -37,7 +37,13 @@ export interface BackendReport {
   workers: Array<{ resource_type: string; resource_id: string; status: string }> | null;
   live: LiveBackendStatus | null;
   target: TargetDaemonState | null;
+  /** with the agent down: the exports found on the daemon and in the helper's record */
+  exports: Array<{ volumeName: string; iqn: string; live: boolean }> | null;
+  exportsError?: string;
 }
+
+/** what the database says of a backend */
+type DbPart = Omit<BackendReport, 'live' | 'target' | 'exports' | 'exportsError'>;
 
 export interface StatusReport {
   agent: { running: boolean; socket: string; detail: string; pid?: number; version?: string; uptimeSeconds?: number };
@@ -62,11 +68,11 @@ export function serviceState(row: { updated_at: Date | null; created_at?: Date |
   };
 }
 
-async function fromDatabase(db: CinderDb, backends: readonly BackendConfig[], serviceDownTime: number): Promise<Map<string, Omit<BackendReport, 'live' | 'target'>>> {
+async function fromDatabase(db: CinderDb, backends: readonly BackendConfig[], serviceDownTime: number): Promise<Map<string, DbPart>> {
   const rows = await db.inspect.volumeServices(backends.map((b) => b.host));
   // the heartbeat was written with the agent host's clock, as cinder-api reads it with its own
   const now = new Date();
-  const out = new Map<string, Omit<BackendReport, 'live' | 'target'>>();
+  const out = new Map<string, DbPart>();
   for (const b of backends) {
     const row = rows.find((r) => r.host === b.host);
     const attachments: Record<string, number> = {};
@@ -104,7 +110,7 @@ export async function collectStatus(config: CinderConfig, opts: { socket?: strin
         ? err.message
         : String(err);
   }
-  let dbRows: Map<string, Omit<BackendReport, 'live' | 'target'>> | null = null;
+  let dbRows: Map<string, DbPart> | null = null;
   let db: CinderDb | null = null;
   try {
     db = await openCliDatabase(config);
@@ -118,7 +124,18 @@ export async function collectStatus(config: CinderConfig, opts: { socket?: strin
   for (const b of config.backends) {
     const fromDb = dbRows?.get(b.name);
     const l = live?.backends.find((x) => x.name === b.name) ?? null;
+    let exports: BackendReport['exports'] = null;
+    let exportsError: string | undefined;
+    if (!l) {
+      try {
+        exports = await findBackendExports(config, b);
+      } catch (err) {
+        exportsError = err instanceof Error ? err.message : String(err);
+      }
+    }
     report.backends.push({
+      ...(exportsError ? { exportsError } : {}),
+      exports,
       name: b.name,
       host: b.host,
       service: fromDb?.service ?? null,
@@ -199,6 +216,7 @@ export function formatStatus(r: StatusReport): string {
       pairs.push(['locks held', b.live.locks.length ? b.live.locks.join(', ') : 'none']);
       pairs.push(['log level', Object.values(b.live.logLevels).join(',')]);
     }
+    else pairs.push(['exports', b.exportsError ? `unknown: ${b.exportsError}` : b.exports ? `${b.exports.length} (${b.exports.filter((e) => !e.live).length} recorded but not live; read without the agent)` : '-']);
     pairs.push(['workers rows', b.workers === null ? '-' : b.workers.length ? b.workers.map((w) => `${w.resource_type} ${w.resource_id} ${w.status}`).join('; ') : 'none']);
     out += keyValues(pairs, '    ');
   }

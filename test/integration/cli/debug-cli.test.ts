@@ -229,7 +229,11 @@ describe('cinderblock status, volume, doctor, log-level, logs', () => {
     expect(s.agent.detail).toMatch(/not running/);
     expect(s.backends[0].service.state).toBe('up');
     expect(s.backends[0].live).toBeNull();
-    if (h.tgtd) expect(s.backends[0].target.state).toBe('up');
+    if (h.tgtd) {
+      expect(s.backends[0].target.state).toBe('up');
+      // the export found the way the agent's start-up sweep finds it, without the agent
+      expect(s.backends[0].exports).toEqual([{ volumeName: `volume-${volumeId}`, iqn: `iqn.2010-10.org.openstack:volume-${volumeId}`, live: true }]);
+    }
     const text = await cli(['status', '--config-file', conf]);
     expect(text.stdout).toContain('agent not running: no live capacity');
     const lvl = await cli(['log-level', 'DEBUG', '--config-file', conf]);

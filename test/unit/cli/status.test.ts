@@ -36,6 +36,7 @@ function backend(extra: Partial<BackendReport> = {}): BackendReport {
     workers: [],
     live: null,
     target: { helper: 'tgtadm', state: 'up', detail: 'tgtd answers' },
+    exports: [{ volumeName: 'volume-1', iqn: 'iqn.x:volume-1', live: true }],
     ...extra,
   };
 }
@@ -93,5 +94,6 @@ describe('status as text', () => {
     expect(text).toMatch(/storage1@lvm\s+DOWN/);
     expect(text).toContain('agent not running: no live capacity');
     expect(text).toContain('target daemon: up (tgtd answers; probed directly)');
+    expect(text).toContain('exports:       1 (0 recorded but not live; read without the agent)');
   });
 });
