@@ -105,7 +105,7 @@ export async function collectStatus(config: CinderConfig, opts: { socket?: strin
   } catch (err) {
     const unreachable = err instanceof AdminSocketError && err.unreachable;
     report.agent.detail = unreachable
-      ? `not running (nothing listens on ${socket}): the live parts below are missing; exports, pools and locks are read from the database and the target daemon only`
+      ? `not running (nothing listens on ${socket}): pools, RPC in flight and locks are unknown; the rest comes from the database, the target daemon and the helper's records`
       : err instanceof Error
         ? err.message
         : String(err);
