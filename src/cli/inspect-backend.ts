@@ -2,7 +2,8 @@
 // commands, without changing anything: tgtadm's show operations (tgtadm.ts builds the argv,
 // tgtadm-parse.ts reads the answer), LIO's configfs read through Configfs, LVM's report through
 // LvmVolumeGroup, a file pool's file through stat. Works whether the agent runs or not.
-import { stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { BackendConfig, CinderConfig } from '../config/index.js';
 import { processRunner } from '../exec/run-command.js';
 import { parseProviderAuth, parseProviderLocation } from '../iscsi/index.js';
@@ -197,4 +198,32 @@ export async function findBackendExports(config: CinderConfig, backend: BackendC
   } finally {
     side.supervisor.stop();
   }
+}
+
+/**
+ * Inodes with a lock held on them, from /proc/locks. The agent's external locks are OFD locks,
+ * which the kernel lists with pid -1 (they belong to an open file, not a process), and cinder's
+ * are POSIX ones; either means "held". Waiters (`->`) hold nothing.
+ */
+export function heldLockInodes(procLocks: string): Set<number> {
+  const out = new Set<number>();
+  for (const line of procLocks.split('\n')) {
+    if (line.includes('->')) continue;
+    const m = /\s[0-9a-f]+:[0-9a-f]+:(\d+)\s/i.exec(line);
+    if (m) out.add(Number(m[1]));
+  }
+  return out;
+}
+
+/** The lock files under lock_path that someone (the agent, or a cinder process) holds now. */
+export async function heldLockFiles(lockPath: string | null, procLocksPath = '/proc/locks'): Promise<string[]> {
+  if (!lockPath) return [];
+  const held = heldLockInodes(await readFile(procLocksPath, 'utf8').catch(() => ''));
+  if (held.size === 0) return [];
+  const out: string[] = [];
+  for (const name of await readdir(lockPath).catch(() => [] as string[])) {
+    const st = await stat(join(lockPath, name)).catch(() => null);
+    if (st?.isFile() && held.has(st.ino)) out.push(name);
+  }
+  return out.sort();
 }

@@ -10,7 +10,7 @@ import { isUp, type CinderDb } from '../db/index.js';
 import { AdminSocketError, adminRequest, adminSocketPath } from '../agent/admin-socket.js';
 import type { LiveBackendStatus, LiveStatus } from '../agent/admin-ops.js';
 import { CliFailure, emit, EXIT, keyValues, loadCliConfig, openCliDatabase, runCli, table, type OutputOptions } from './output.js';
-import { findBackendExports, targetDaemonState, type TargetDaemonState } from './inspect-backend.js';
+import { findBackendExports, heldLockFiles, targetDaemonState, type TargetDaemonState } from './inspect-backend.js';
 
 export interface ServiceState {
   /** `missing`: no services row for this backend (the agent never started it) */
@@ -49,6 +49,8 @@ export interface StatusReport {
   agent: { running: boolean; socket: string; detail: string; pid?: number; version?: string; uptimeSeconds?: number };
   database: { reachable: boolean; url: string | null; error?: string };
   serviceDownTime: number;
+  /** lock files under lock_path held now, by the agent or any cinder process on this host */
+  externalLocks: string[];
   backends: BackendReport[];
 }
 
@@ -96,6 +98,7 @@ export async function collectStatus(config: CinderConfig, opts: { socket?: strin
     agent: { running: false, socket, detail: '' },
     database: { reachable: false, url: null },
     serviceDownTime: config.default.service_down_time,
+    externalLocks: await heldLockFiles(config.concurrency.lock_path ?? null),
     backends: [],
   };
   let live: LiveStatus | null = null;
@@ -181,6 +184,7 @@ export function formatStatus(r: StatusReport): string {
     ['admin socket', r.agent.socket],
     ['database', r.database.reachable ? r.database.url : `UNREACHABLE: ${r.database.error ?? ''}`],
     ['service_down_time', `${r.serviceDownTime} s`],
+    ['file locks held', r.externalLocks.length ? r.externalLocks.join(', ') : 'none'],
   ]);
   out += '\nservices\n';
   out += table(

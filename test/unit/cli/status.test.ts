@@ -46,6 +46,7 @@ function report(agentRunning: boolean, dbReachable: boolean, backends: BackendRe
     agent: { running: agentRunning, socket: '/var/lib/cinder/cinderblock/admin.sock', detail: agentRunning ? 'pid 1, up 5 s' : 'not running' },
     database: dbReachable ? { reachable: true, url: 'mysql+pymysql://cinder:***@db/cinder' } : { reachable: false, url: null, error: 'refused' },
     serviceDownTime: 60,
+    externalLocks: ['cinder-volume-1-delete_volume'],
     backends,
   };
 }
@@ -85,6 +86,7 @@ describe('status as text', () => {
     expect(text).toContain('exports:       1 (0 recorded but not live)');
     expect(text).toContain(`rpc in flight: 2 running, 0 held back\n${' '.repeat(19)}delete_volume req-9 for 60s\n`);
     expect(text).toContain('locks held:    volume-1-delete_volume');
+    expect(text).toContain('file locks held:   cinder-volume-1-delete_volume');
     expect(text).toContain('target daemon: up, 1 loss(es) since start');
   });
 
