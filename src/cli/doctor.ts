@@ -9,6 +9,7 @@ import { constants as fsc } from 'node:fs';
 import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import type { BackendConfig, CinderConfig, ConfigSourceArg } from '../config/index.js';
+import { isUp } from '../db/index.js';
 import { AmqpConnection, redactTransportUrl } from '../rpc/index.js';
 import { AdminSocketError, adminRequest, adminSocketPath } from '../agent/admin-socket.js';
 import type { LiveStatus } from '../agent/admin-ops.js';
@@ -188,7 +189,7 @@ async function pathChecks(config: CinderConfig): Promise<Check[]> {
   return out;
 }
 
-async function databaseChecks(config: CinderConfig): Promise<Check[]> {
+async function databaseChecks(config: CinderConfig, agentRunning: boolean): Promise<Check[]> {
   let db;
   try {
     db = await openCliDatabase(config);
@@ -209,6 +210,17 @@ async function databaseChecks(config: CinderConfig): Promise<Check[]> {
       if (Math.abs(skew) >= limit) out.push(fail('clock skew', detail, `heartbeats look ${skew >= 0 ? 'fresh when stale' : 'stale'} to cinder-api (service_down_time ${config.default.service_down_time} s): sync the clocks (chrony/systemd-timesyncd)`));
       else if (Math.abs(skew) >= 5) out.push(warn('clock skew', detail, 'sync the clocks (chrony/systemd-timesyncd)'));
       else out.push(ok('clock skew', detail));
+    }
+    // A row heartbeating while no agent runs here: another process serves this host's backends
+    // (cinder-volume in a container, or another host configured with the same `host`).
+    if (!agentRunning) {
+      const now = new Date();
+      for (const row of await db.inspect.volumeServices(config.backends.map((b) => b.host))) {
+        if (isUp(row, now, config.default.service_down_time) && row.updated_at) {
+          const age = Math.round((now.getTime() - row.updated_at.getTime()) / 1000);
+          out.push(fail(`service ${row.host}`, `heartbeat ${age} s ago, yet no cinderblock runs here`, `find what serves it (a cinder-volume in a container or on another host with host = ${(row.host ?? '').split('@')[0]}) and stop it before starting cinderblock`));
+        }
+      }
     }
   } catch (err) {
     out.push(fail('database', message(err), 'the database answers but a read failed: check the user\'s grants on the cinder schema'));
@@ -253,11 +265,12 @@ async function serviceChecks(config: CinderConfig): Promise<Check[]> {
 
 export async function runDoctor(config: CinderConfig, opts: { broker?: boolean } = {}): Promise<Check[]> {
   const checks: Check[] = [];
-  checks.push(...(await serviceChecks(config)));
+  const services = await serviceChecks(config);
+  checks.push(...services);
   checks.push(...(await pathChecks(config)));
   for (const b of config.backends) checks.push(...(await backendChecks(config, b)));
   checks.push(...(await connectorChecks()));
-  checks.push(...(await databaseChecks(config)));
+  checks.push(...(await databaseChecks(config, services.some((c) => c.name === 'agent' && c.status === 'ok'))));
   if (opts.broker !== false) checks.push(await brokerCheck(config));
   return checks;
 }
