@@ -218,7 +218,10 @@ async function databaseChecks(config: CinderConfig, agentRunning: boolean): Prom
       for (const row of await db.inspect.volumeServices(config.backends.map((b) => b.host))) {
         if (isUp(row, now, config.default.service_down_time) && row.updated_at) {
           const age = Math.round((now.getTime() - row.updated_at.getTime()) / 1000);
-          out.push(fail(`service ${row.host}`, `heartbeat ${age} s ago, yet no cinderblock runs here`, `find what serves it (a cinder-volume in a container or on another host with host = ${(row.host ?? '').split('@')[0]}) and stop it before starting cinderblock`));
+          const fix = `find what serves it (a cinder-volume in a container or on another host with host = ${(row.host ?? '').split('@')[0]}) and stop it before starting cinderblock`;
+          // beyond two report intervals without a beat, whatever served it has most likely just stopped
+          if (age <= 2 * config.default.report_interval) out.push(fail(`service ${row.host}`, `heartbeat ${age} s ago, yet no cinderblock runs here`, fix));
+          else out.push(warn(`service ${row.host}`, `last heartbeat ${age} s ago with no cinderblock running here: stopped recently?`, `if nothing should serve it, ${fix}`));
         }
       }
     }
