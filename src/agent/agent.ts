@@ -24,6 +24,9 @@ import { startAuditLoop, type AuditLoop } from './audit-loop.js';
 import { newKeyedMutex, type FlowDeps } from '../manager/flows/common.js';
 import { ExportRestore, type ExportRestoreOptions } from '../manager/flows/export-restore.js';
 import { startIdleGc } from './idle-gc.js';
+import { adminSocketPath, startAdminSocket, type AdminSocket } from './admin-socket.js';
+import { adminOps, InFlightCalls, type AdminBackendView } from './admin-ops.js';
+import { packageVersion } from '../version.js';
 import type { TargetSupervisor } from '../../drivers/targets/target-supervisor.js';
 import type { VolumeExports } from '../../drivers/exports.js';
 
@@ -43,6 +46,8 @@ export interface AgentOptions {
    * and makes startAgent reject with StartCancelled.
    */
   signal?: AbortSignal;
+  /** The admin socket (cinderblock status, log-level): default <state_path>/cinderblock/admin.sock; false: none. */
+  adminSocket?: string | false;
 }
 
 /** startAgent gave up because its signal was aborted; everything it had started is stopped. */
@@ -188,7 +193,9 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
   const envPort = Number.parseInt(process.env.CINDERBLOCK_TGTD_CONTROL_PORT ?? '', 10);
   const confPort = config.cinderblock.tgt_control_port;
   const tgtControlPort = opts.tgtControlPort ?? (confPort > 0 ? confPort : Number.isSafeInteger(envPort) && envPort > 0 ? envPort : undefined);
-  const logLevels = new LogLevelControl(logger);
+  // set_log_levels reaches the backends' loggers too (made before any change; see LogLevelControl)
+  const backendLoggers: Logger[] = [];
+  const logLevels = new LogLevelControl(logger, 'cinderblock', () => backendLoggers);
   // the heap a burst of work (hundreds of exports, a restore) grew goes back once idle (idle-gc.ts)
   const idleGc = startIdleGc({ logger });
 
@@ -197,9 +204,12 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
   const restores: ExportRestore[] = [];
   const restoredAll: Array<Promise<void>> = [];
   const audits: AuditLoop[] = [];
+  const adminViews: AdminBackendView[] = [];
+  let admin: AdminSocket | null = null;
   const stopAll = async () => {
     idleGc.stop();
     for (const a of audits) a.stop();
+    await admin?.close();
     for (const side of sides) side.supervisor.stop();
     for (const b of running) {
       await b.server.stop().catch((err: unknown) => logger.error({ err }, `stopping RPC server of ${b.backend.host} failed`));
@@ -217,6 +227,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
     for (const backend of config.backends) {
       throwIfCancelled(signal);
       const blog = logger.child({ backend: backend.name });
+      backendLoggers.push(blog);
       let side: TargetSide | null = null;
       try {
         side = createTargetSide(backend, {
@@ -295,11 +306,12 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
           await manager.initHost(restore);
         };
       }
+      const calls = new InFlightCalls();
       const server = new RpcServer({
         connection: consumeConn,
         publishConnection: publishConn,
         targets: targetsForVolumeService({ host: backend.host, cluster: backend.cluster }),
-        endpoints: [{ version: manager.version, methods: instrument(manager.methods(), backend.name, metrics) }],
+        endpoints: [{ version: manager.version, methods: calls.wrap(instrument(manager.methods(), backend.name, metrics)) }],
         controlExchange: config.default.control_exchange,
         maxInFlight: config.cinderblock.rpc_max_in_flight,
         name: backend.host,
@@ -308,10 +320,20 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
       });
       await server.start();
       running.push({ backend, service, server, exports, supervisor: side?.supervisor ?? null, restore });
+      adminViews.push({ running: running[running.length - 1]!, locks: flows.locks, calls, logger: blog });
       blog.info({ queues: server.queueNames }, `volume service ${backend.host} consuming`);
       await service.startPeriodicTasks();
     }
     throwIfCancelled(signal);
+    if (opts.adminSocket !== false) {
+      const path = opts.adminSocket ?? adminSocketPath(config.default.state_path);
+      // Only the operator's view depends on it: the volume service serves without it.
+      admin = await startAdminSocket(path, adminOps({ backends: () => adminViews, logLevels, version: packageVersion() }), logger).catch((err: unknown) => {
+        logger.error({ err }, `cannot listen on the admin socket ${path}; \`cinderblock status\` and \`log-level\` will not reach this agent. Check that state_path is writable by the agent`);
+        return null;
+      });
+      if (admin) logger.info(`admin socket ${admin.path}`);
+    }
   } catch (err) {
     signal?.removeEventListener('abort', interrupt);
     await stopAll();

@@ -1,22 +1,7 @@
 // `cinderblock` command line. Each subcommand lives in its own module and is imported only when
 // used, so `cinderblock --version` does not load the broker, database or native code.
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
-
-function packageVersion(): string {
-  // dist/src/cli/main.js and src/cli/main.ts both sit three levels below the package root.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    try {
-      return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version as string;
-    } catch {
-      dir = dirname(dir);
-    }
-  }
-  return 'unknown';
-}
+import { packageVersion } from '../version.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -105,6 +90,70 @@ export function buildProgram(argv: string[]): Command {
     .action(async () => {
       const { showConfig } = await import('./config-show.js');
       await showConfig(configSources(argv));
+    });
+
+  // The operator's debug commands (read-only unless they say otherwise): see README "Debug CLI".
+  addConfigOptions(program.command('status'))
+    .description("this host's backends: service rows, pools, volumes, exports, target daemon, in-flight work and locks")
+    .option('--json', 'print JSON instead of tables')
+    .option('--socket <path>', 'admin socket of the agent (default <state_path>/cinderblock/admin.sock)')
+    .action(async (o: { json?: boolean; socket?: string }) => {
+      const { statusCommand } = await import('./status.js');
+      await statusCommand(configSources(argv), o);
+    });
+
+  const volume = program.command('volume').description('one volume as the database, the backend and the target daemon see it');
+  addConfigOptions(volume.command('show'))
+    .description('database row, LV or file, export (target, LUNs, ACLs, sessions), attachments and what disagrees')
+    .argument('<id-or-name>', 'volume id or display name')
+    .option('--json', 'print JSON instead of tables')
+    .action(async (idOrName: string, o: { json?: boolean }) => {
+      const { volumeShowCommand } = await import('./volume.js');
+      await volumeShowCommand(configSources(argv), idOrName, o);
+    });
+  addConfigOptions(volume.command('list'))
+    .description("volumes on this host's backends (or --host, --all)")
+    .option('--host <host>', 'host, host@backend or host@backend#pool, matched as cinder does')
+    .option('--status <status>', 'only volumes with this status')
+    .option('--all', 'every host, not only this one')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (o: { host?: string; status?: string; all?: boolean; json?: boolean }) => {
+      const { volumeListCommand } = await import('./volume.js');
+      await volumeListCommand(configSources(argv), o);
+    });
+
+  addConfigOptions(program.command('doctor'))
+    .description('pre-flight: check what cinder.conf needs on this host, and say what to do about each failure')
+    .option('--json', 'print JSON instead of text')
+    .option('--no-broker', 'do not connect to the broker')
+    .action(async (o: { json?: boolean; broker?: boolean }) => {
+      const { doctorCommand } = await import('./doctor.js');
+      await doctorCommand(configSources(argv), o);
+    });
+
+  addConfigOptions(program.command('log-level'))
+    .description("show or set the running agent's log level (cinder's set_log_levels)")
+    .argument('[level]', 'DEBUG, INFO, WARNING, ERROR or CRITICAL; omitted: show the levels')
+    .option('--backend <name>', 'only this backend (section name or host@backend)')
+    .option('--prefix <prefix>', 'logger name prefix, as cinder-manage service set_log --prefix')
+    .option('--socket <path>', 'admin socket of the agent (default <state_path>/cinderblock/admin.sock)')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (level: string | undefined, o: { backend?: string; prefix?: string; socket?: string; json?: boolean }) => {
+      const { logLevelCommand } = await import('./logs.js');
+      await logLevelCommand(configSources(argv), level, o);
+    });
+
+  addConfigOptions(program.command('logs'))
+    .description("one request's log lines, from the journal or [DEFAULT] log_file")
+    .requiredOption('--request-id <id>', 'request_id or global_request_id (req-…)')
+    .option('--file <path>', 'read this log file instead')
+    .option('--unit <unit>', 'systemd unit whose journal to read', 'cinderblock.service')
+    .option('--since <time>', "journalctl --since (e.g. '1 hour ago')")
+    .option('-f, --follow', 'keep printing the request\'s lines as they are written (Ctrl-C ends)')
+    .option('--json', 'print the JSON lines')
+    .action(async (o: { requestId: string; file?: string; unit?: string; since?: string; follow?: boolean; json?: boolean }) => {
+      const { logsCommand } = await import('./logs.js');
+      await logsCommand(configSources(argv), o);
     });
 
   return program;

@@ -10,6 +10,7 @@ import * as attachments from './attachments.js';
 import { openHandle, type DbHandle, type OpenDatabaseOptions } from './connect.js';
 import * as glanceMetadata from './glance-metadata.js';
 import * as groups from './groups.js';
+import * as inspect from './inspect.js';
 import * as messages from './messages.js';
 import * as quotas from './quotas.js';
 import * as services from './services.js';
@@ -140,6 +141,16 @@ function repositories(h: DbHandle, qopts: quotas.QuotaOptions) {
       volumes: groups.volumes,
       snapshots: groups.snapshots,
       isDefaultCgsnapshotType: groups.isDefaultCgsnapshotType,
+    }),
+    /** read-only views for the operator's debug CLI */
+    inspect: bind(h, {
+      volumeServices: inspect.volumeServices,
+      volumeCountsByStatus: inspect.volumeCountsByStatus,
+      listVolumes: inspect.listVolumes,
+      findVolumes: inspect.findVolumes,
+      attachmentsOnBackend: inspect.attachmentsOnBackend,
+      workersOfService: inspect.workersOfService,
+      serverUtcNow: inspect.serverUtcNow,
     }),
   };
 }

@@ -10,6 +10,11 @@ export class LogLevelControl {
   constructor(
     private readonly logger: Logger,
     private readonly name = 'cinderblock',
+    /**
+     * Loggers made from `logger` before the change (each backend's): pino copies a level into a
+     * child when it is made, so a later change of the root alone leaves their lines as they were.
+     */
+    private readonly followers: () => readonly Logger[] = () => [],
   ) {}
 
   /** {logger name: level name} for loggers whose name starts with prefix (None/'' = all). */
@@ -24,6 +29,7 @@ export class LogLevelControl {
     const pinoLevel = FROM_PYTHON[level.toUpperCase()];
     if (!pinoLevel) throw new Error(`unknown log level ${level}: use DEBUG, INFO, WARNING, ERROR or CRITICAL`);
     this.logger.level = pinoLevel;
+    for (const f of this.followers()) f.level = pinoLevel;
     this.logger.info(`log level set to ${level.toUpperCase()} by set_log_levels`);
   }
 }
