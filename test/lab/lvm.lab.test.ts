@@ -23,6 +23,7 @@ import { freeExtentsWithin, lvExtents, parseCinderVgs, parsePvSegments, parseThi
 import type { VolumeCopyFn } from '../../drivers/lvm/volume-copy.js';
 import { createLogger } from '../../src/log.js';
 import { blockDeviceSize } from '../../src/native/index.js';
+import { manageableEntries } from '../../src/manager/flows/manageable.js';
 
 const inLab = process.env.CINDERBLOCK_LAB === '1' && Boolean(process.env.CBLAB_DISKS);
 const DISK = (process.env.CBLAB_DISKS ?? '').split(' ')[0] ?? '';
@@ -141,6 +142,20 @@ describe.skipIf(!inLab).sequential('LVM driver on a real VG (lab guest)', () => 
       await writeAt(d.localPath(A), 0, P2);
       expect(await readAt(d.snapshotPath(S), 0)).toEqual(P1);
       expect(await readAt(d.localPath(A), 0)).toEqual(P2);
+    });
+
+    it("lists the VG for cinder's manageable listings: an unmanaged LV is safe, a volume cinder has is not, a snapshot names its origin", async () => {
+      sh(['lvcreate', '-y', '-L', '8m', '-n', 'legacy-data', VG]);
+      try {
+        const objects = await d.listBackendObjects();
+        const volumes = manageableEntries('volume', objects, new Set([A.id]));
+        expect(volumes.find((e) => e.reference['source-name'] === 'legacy-data')).toMatchObject({ safe_to_manage: true, reason_not_safe: null, cinder_id: null, size: 1 });
+        expect(volumes.find((e) => e.reference['source-name'] === A.name)).toMatchObject({ safe_to_manage: false, reason_not_safe: 'already managed', cinder_id: A.id, size: 1 });
+        const snapshots = manageableEntries('snapshot', objects, new Set());
+        expect(snapshots.find((e) => e.reference['source-name'] === `_${S.name}` || e.reference['source-name'] === S.name)).toMatchObject({ source_reference: { 'source-name': A.name } });
+      } finally {
+        sh(['lvremove', '-f', `${VG}/legacy-data`]);
+      }
     });
 
     it('creates a volume from the snapshot (copy)', async () => {
