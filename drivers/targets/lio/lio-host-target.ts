@@ -275,7 +275,10 @@ export class LioHostTarget implements HostTargetHelper {
   /** Target (mapped LUNs, ACLs, LUNs, portals, TPG) then the storage objects nothing links now. */
   private async destroy(iqn: string): Promise<void> {
     const live = await this.fs.readHostTarget(iqn);
+    const started = Date.now();
     await this.fs.removeTarget(iqn);
+    // the kernel closes the target's sessions inside these writes: how long that took is worth knowing
+    log().debug({ iqn, ms: Date.now() - started, sessions: live?.acls.filter((a) => a.session !== null).length ?? 0 }, 'host target removed from configfs');
     if (await this.fs.readHostTarget(iqn)) throw new Error(`host target ${iqn} still present in configfs after removal`);
     for (const l of live?.luns ?? []) if (l.backstore) await this.releaseBackstore(basename(l.backstore));
   }
