@@ -163,6 +163,7 @@ volume_driver = cinder.volume.drivers.lvm.LVMVolumeDriver
 volume_group = ${VG}
 lvm_type = default
 volume_clear = none
+lvm_conf_file = ${WORK}/lvm/lvm.conf
 target_helper = lioadm
 target_protocol = iscsi
 target_ip_address = 127.0.0.1
@@ -194,6 +195,12 @@ volumes_dir = ${WORK}/volumes
     mkdirSync(`${WORK}/locks`, { recursive: true });
     mkdirSync(OUT, { recursive: true });
     setRootLogger(createLogger({ level: 'debug', pretty: false, destination: LOG }));
+    // The guest is storage node and compute hosts at once: LVM must not scan the hosts' iSCSI disks,
+    // or every LVM command waits out a session in recovery (120 s) after the configfs loss. Done as
+    // cinder's operators do it, lvm_conf_file with a filter (cinder's own docs advise it for LVM on
+    // hosts that also attach iSCSI).
+    mkdirSync(`${WORK}/lvm`, { recursive: true });
+    writeFileSync(`${WORK}/lvm/lvm.conf`, `devices {\n    global_filter = [ "a|^${DISK}$|", "r|.*|" ]\n}\n`);
     sh(['pvcreate', '-y', DISK]);
     sh(['vgcreate', VG, DISK]);
     mkdirSync('/etc/iscsi', { recursive: true });
