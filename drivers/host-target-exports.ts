@@ -328,6 +328,26 @@ export class HostTargetExports implements VolumeExports {
     return this.o.registry.read();
   }
 
+  /**
+   * Host targets the registry maps LUNs into that the daemon does not serve now (configfs cleared,
+   * modules reloaded): for the target supervisor's probe. One that looks missing is looked at again
+   * under its lock: the registry is written before the daemon is changed, so only then does a
+   * difference mean a loss rather than a map in flight.
+   */
+  async missingHostTargets(): Promise<string[]> {
+    const liveIqns = async (): Promise<Set<string>> => new Set(this.o.helper.liveIqns ? await this.o.helper.liveIqns() : (await this.o.helper.list()).map((t) => t.iqn));
+    const live = await liveIqns();
+    const candidates = (await this.o.registry.read()).targets.filter((t) => t.luns.length > 0 && !live.has(t.iqn)).map((t) => t.iqn);
+    const missing: string[] = [];
+    for (const iqn of candidates) {
+      await this.withHostTarget(iqn, async () => {
+        const t = (await this.o.registry.read()).targets.find((x) => x.iqn === iqn);
+        if (t && t.luns.length > 0 && !(await liveIqns()).has(iqn)) missing.push(iqn);
+      });
+    }
+    return missing;
+  }
+
   /** Make one host target match its record again (the audit's fix of a drift), under its lock. */
   async reapply(iqn: string): Promise<void> {
     await this.withHostTarget(iqn, async () => {

@@ -106,7 +106,7 @@ export function createExports(driver: VolumeDriver, side: TargetSide | null, ctx
     throw invalidInput(`[${ctx.backend.name}] target_layout = per-host is not available with target_helper = ${ctx.backend.target_helper}; use tgtadm or lioadm, or target_layout = per-volume`);
   }
   const registry = new HostTargetRegistry({ path: hostTargetsPath(ctx.statePath, ctx.backend.name), backend: ctx.backend.name, lockPath: ctx.lockPath });
-  return new HostTargetExports({
+  const exports = new HostTargetExports({
     backend: ctx.backend.name,
     iscsi: side.iscsi,
     helper: side.hostHelper,
@@ -116,6 +116,10 @@ export function createExports(driver: VolumeDriver, side: TargetSide | null, ctx
     driver,
     perVolume,
   });
+  // LIO has no daemon whose death says "restore": its watch compares configfs with what we
+  // promised, and for host targets the registry holds that (tgt's watch sees tgtd go instead)
+  if (side.supervisor.watch instanceof LioWatch) side.supervisor.watch.watchHostTargets(() => exports.missingHostTargets());
+  return exports;
 }
 
 /** The backend's (unsupervised) target helper, or null for target_helper = fake (no exports). */

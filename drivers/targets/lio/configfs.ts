@@ -340,6 +340,10 @@ export class Configfs {
     for (const [k, v] of TPG_ATTRIBS) await this.io.writeFile(join(this.tpgPath(iqn), 'attrib', k), `${v}\n`);
   }
 
+  async tpgEnabled(iqn: string): Promise<boolean> {
+    return (await this.read(join(this.tpgPath(iqn), 'enable'))) === '1';
+  }
+
   async setTpgEnabled(iqn: string, on: boolean): Promise<void> {
     await this.io.writeFile(join(this.tpgPath(iqn), 'enable'), on ? '1\n' : '0\n');
   }

@@ -299,6 +299,16 @@ export class LioHostTarget implements HostTargetHelper {
     log().debug({ iqn: t.iqn, lun }, 'extend: LIO iblock sees the new size by itself');
   }
 
+  /** Our host targets present in configfs with their TPG enabled (one readdir, one read each). */
+  async liveIqns(): Promise<string[]> {
+    if (!(await this.fs.available())) return [];
+    const out: string[] = [];
+    for (const iqn of await this.fs.listTargets()) {
+      if (this.isHostTargetIqn(iqn) && (await this.fs.tpgEnabled(iqn))) out.push(iqn);
+    }
+    return out;
+  }
+
   async list(): Promise<LiveHostTarget[]> {
     if (!(await this.fs.available())) return [];
     const out: LiveHostTarget[] = [];

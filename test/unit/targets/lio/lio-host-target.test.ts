@@ -9,6 +9,11 @@ import { emptyHostTarget, type HostTargetRecord } from '../../../../drivers/targ
 import { parseAclSession, parseUnitSerial } from '../../../../drivers/targets/lio/configfs.js';
 import { hostBackstoreName, LioHostTarget, wantedAcls } from '../../../../drivers/targets/lio/lio-host-target.js';
 import { LioTarget } from '../../../../drivers/targets/lio/lio-target.js';
+import { LioWatch } from '../../../../drivers/targets/lio/lio-watch.js';
+import { HostTargetExports, PER_HOST_LOCATION } from '../../../../drivers/host-target-exports.js';
+import { HostTargetRegistry } from '../../../../drivers/targets/host-target/host-target-registry.js';
+import { TargetExports } from '../../../../drivers/exports.js';
+import type { DriverVolume } from '../../../../drivers/driver.js';
 import { makeStandIn } from './configfs-standin.js';
 
 const base = mkdtempSync('/tmp/cinderblock-lio-host-unit-');
@@ -155,6 +160,41 @@ describe('LioHostTarget on the configfs stand-in', () => {
     expect(await lio.listExports()).toEqual([]);
     expect(await lio.findExports()).toEqual([]);
     expect(await lio.missingExports()).toEqual([]);
+  });
+});
+
+describe('a lost host target is noticed', () => {
+  it('missingHostTargets and LioWatch report a host target gone from configfs, and nothing once ensureExport rebuilt it', async () => {
+    const { helper, fs, root, si, dir, iscsi } = await setup();
+    const driver = { exportPath: (v: Pick<DriverVolume, 'name'>) => `/dev/vg/${v.name}`, prepareExport: async () => undefined };
+    const lio = new LioTarget({ ...iscsi, volumesDir: join(dir, 'volumes'), configfsRoot: root, io: si.io, backend: 'configfs' });
+    const exports = new HostTargetExports({
+      backend: 'lvm',
+      iscsi,
+      helper,
+      registry: new HostTargetRegistry({ path: join(dir, 'state', 'host-targets-lvm.json'), backend: 'lvm', lockPath: null }),
+      supervisor: null,
+      lockPath: null,
+      driver,
+      perVolume: new TargetExports({ target: lio, supervisor: null, driver }),
+    });
+    const watch = new LioWatch(lio);
+    watch.watchHostTargets(() => exports.missingHostTargets());
+    const v: DriverVolume = { id: ids[0]!, name: `volume-${ids[0]}`, size: 1, providerLocation: PER_HOST_LOCATION, providerAuth: null, multiattach: false };
+    const info = await exports.initializeConnection(v, { host: 'compute-a', initiator: A1 });
+    const iqn = info.data.target_iqn as string;
+    await watch.settle();
+    expect(await watch.probe()).toEqual({ state: 'up' });
+    await fs.removeTarget(iqn);
+    expect(await exports.missingHostTargets()).toEqual([iqn]);
+    expect((await watch.probe()).state).toBe('lost');
+    // the restore the supervisor has the manager run
+    await exports.ensureExport(v, [A1], [{ host: 'compute-a', initiator: A1 }]);
+    expect(await exports.missingHostTargets()).toEqual([]);
+    expect(await watch.probe()).toEqual({ state: 'up' });
+    // a host whose last LUN went has no target to miss
+    await exports.terminateConnection(v, { host: 'compute-a', initiator: A1 }, { remaining: [] });
+    expect(await exports.missingHostTargets()).toEqual([]);
   });
 });
 
