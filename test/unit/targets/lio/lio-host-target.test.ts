@@ -14,6 +14,8 @@ import { HostTargetExports, PER_HOST_LOCATION } from '../../../../drivers/host-t
 import { HostTargetRegistry } from '../../../../drivers/targets/host-target/host-target-registry.js';
 import { TargetExports } from '../../../../drivers/exports.js';
 import type { DriverVolume } from '../../../../drivers/driver.js';
+import { TargetSupervisor } from '../../../../drivers/targets/target-supervisor.js';
+import type { Logger } from '../../../../src/log.js';
 import { makeStandIn } from './configfs-standin.js';
 
 const base = mkdtempSync('/tmp/cinderblock-lio-host-unit-');
@@ -25,6 +27,8 @@ const A2 = 'iqn.1994-05.com.redhat:compute-a-2';
 const B = 'iqn.1994-05.com.redhat:compute-b';
 const CHAP = { username: 'userAAAAAAAAAAAAAAAA', password: 'passAAAAAAAAAAAAAAAA' };
 const ids = ['11111111-0000-4000-8000-000000000001', '22222222-0000-4000-8000-000000000002', '33333333-0000-4000-8000-000000000003'];
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} } as unknown as Logger;
 
 let n = 0;
 async function setup() {
@@ -168,20 +172,24 @@ describe('a lost host target is noticed', () => {
     const { helper, fs, root, si, dir, iscsi } = await setup();
     const driver = { exportPath: (v: Pick<DriverVolume, 'name'>) => `/dev/vg/${v.name}`, prepareExport: async () => undefined };
     const lio = new LioTarget({ ...iscsi, volumesDir: join(dir, 'volumes'), configfsRoot: root, io: si.io, backend: 'configfs' });
+    const watch = new LioWatch(lio);
+    // the supervisor's first ready() runs inside the first map, which holds the host target's lock:
+    // the probe must not wait for that lock
+    const supervisor = new TargetSupervisor(watch, { logger: silent, intervalMs: 0 });
     const exports = new HostTargetExports({
       backend: 'lvm',
       iscsi,
       helper,
       registry: new HostTargetRegistry({ path: join(dir, 'state', 'host-targets-lvm.json'), backend: 'lvm', lockPath: null }),
-      supervisor: null,
+      supervisor,
       lockPath: null,
       driver,
-      perVolume: new TargetExports({ target: lio, supervisor: null, driver }),
+      perVolume: new TargetExports({ target: lio, supervisor, driver }),
     });
-    const watch = new LioWatch(lio);
     watch.watchHostTargets(() => exports.missingHostTargets());
     const v: DriverVolume = { id: ids[0]!, name: `volume-${ids[0]}`, size: 1, providerLocation: PER_HOST_LOCATION, providerAuth: null, multiattach: false };
     const info = await exports.initializeConnection(v, { host: 'compute-a', initiator: A1 });
+    expect(supervisor.status()).toMatchObject({ armed: true, up: true });
     const iqn = info.data.target_iqn as string;
     await watch.settle();
     expect(await watch.probe()).toEqual({ state: 'up' });
