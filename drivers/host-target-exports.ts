@@ -67,6 +67,13 @@ export function connectorHost(connector: Connector): string {
 
 // one per process: every backend's host targets, keyed by IQN (IQNs include the backend)
 const hostTargetLocks = new KeyedMutex();
+// IQN -> operations holding or waiting for its lock, and how many began or ended so far: the loss
+// probe leaves alone a host target that was busy at any moment of its look
+const hostTargetsBusy = new Map<string, number>();
+const hostTargetsEpoch = new Map<string, number>();
+const touch = (iqn: string): void => {
+  hostTargetsEpoch.set(iqn, (hostTargetsEpoch.get(iqn) ?? 0) + 1);
+};
 
 export class HostTargetExports implements VolumeExports {
   readonly sharedTargets = true;
@@ -83,14 +90,23 @@ export class HostTargetExports implements VolumeExports {
 
   /** Holds the host target's lock (in-process, then the external file) around fn. */
   private async withHostTarget<T>(iqn: string, fn: () => Promise<T>): Promise<T> {
-    return hostTargetLocks.run(iqn, async () => {
-      const release = this.o.lockPath ? await acquireExternalLock(this.o.lockPath, `cinderblock-host-target-${iqn}`) : null;
-      try {
-        return await fn();
-      } finally {
-        await release?.();
-      }
-    });
+    hostTargetsBusy.set(iqn, (hostTargetsBusy.get(iqn) ?? 0) + 1);
+    touch(iqn);
+    try {
+      return await hostTargetLocks.run(iqn, async () => {
+        const release = this.o.lockPath ? await acquireExternalLock(this.o.lockPath, `cinderblock-host-target-${iqn}`) : null;
+        try {
+          return await fn();
+        } finally {
+          await release?.();
+        }
+      });
+    } finally {
+      touch(iqn);
+      const n = (hostTargetsBusy.get(iqn) ?? 1) - 1;
+      if (n === 0) hostTargetsBusy.delete(iqn);
+      else hostTargetsBusy.set(iqn, n);
+    }
   }
 
   private async apply(record: HostTargetRecord): Promise<void> {
@@ -326,6 +342,21 @@ export class HostTargetExports implements VolumeExports {
   async inventory(): Promise<ExportInventory> {
     const [state, live, perVolume] = await Promise.all([this.o.registry.read(), this.o.helper.list(), this.o.perVolume.findExports()]);
     return { hostTargets: { records: state.targets, live }, perVolume };
+  }
+
+  /**
+   * Host targets the registry maps LUNs into that the daemon does not serve now (configfs cleared,
+   * modules reloaded): for the target supervisor's probe. A host target with an operation in flight
+   * is left out: the registry is written before the daemon is changed, so a difference then is no
+   * loss, and that operation makes the daemon match anyway. Never waits for a host target's lock:
+   * the supervisor may probe from inside an operation that holds one (its first ready()).
+   */
+  async missingHostTargets(): Promise<string[]> {
+    const epochs = new Map(hostTargetsEpoch);
+    const state = await this.o.registry.read();
+    const live = new Set(this.o.helper.liveIqns ? await this.o.helper.liveIqns() : (await this.o.helper.list()).map((t) => t.iqn));
+    const quiet = (iqn: string): boolean => !hostTargetsBusy.has(iqn) && hostTargetsEpoch.get(iqn) === epochs.get(iqn);
+    return state.targets.filter((t) => t.luns.length > 0 && !live.has(t.iqn) && quiet(t.iqn)).map((t) => t.iqn);
   }
 
   /** Make one host target match its record again (the audit's fix of a drift), under its lock. */

@@ -19,6 +19,7 @@ import type { IscsiTargetOptions } from '../../drivers/targets/iscsi-common.js';
 import { TgtHostTarget } from '../../drivers/targets/tgt/tgt-host-target.js';
 import { invalidInput } from '../errors.js';
 import { TgtTarget } from '../../drivers/targets/tgt/tgt-target.js';
+import { LioHostTarget } from '../../drivers/targets/lio/lio-host-target.js';
 import { LioTarget } from '../../drivers/targets/lio/lio-target.js';
 import { LioWatch } from '../../drivers/targets/lio/lio-watch.js';
 import { TgtdWatch } from '../../drivers/targets/tgt/tgtd-watch.js';
@@ -69,8 +70,9 @@ export function createTargetSide(backend: BackendConfig, opts: TargetFactoryOpti
   if (backend.target_helper === 'lioadm') {
     // configfs directly (targetcli when configfs is not writable). Our own objects are mended from
     // our record before the first operation; other owners' objects are never touched.
+    // per-host: one target per compute host on the same configfs (lio-host-target.ts)
     const lio = new LioTarget(iscsi);
-    return supervise(lio, new LioWatch(lio), null);
+    return supervise(lio, new LioWatch(lio), new LioHostTarget(iscsi));
   }
   const controlPort = opts.tgtControlPort;
   const tgtOptions = {
@@ -101,10 +103,10 @@ export function createExports(driver: VolumeDriver, side: TargetSide | null, ctx
   const perVolume = new TargetExports({ target: side?.helper ?? null, supervisor: side?.supervisor ?? null, driver });
   if (!ctx || ctx.backend.target_layout !== 'per-host') return perVolume;
   if (!side?.hostHelper) {
-    throw invalidInput(`[${ctx.backend.name}] target_layout = per-host is not available with target_helper = ${ctx.backend.target_helper}; use tgtadm, or target_layout = per-volume`);
+    throw invalidInput(`[${ctx.backend.name}] target_layout = per-host is not available with target_helper = ${ctx.backend.target_helper}; use tgtadm or lioadm, or target_layout = per-volume`);
   }
   const registry = new HostTargetRegistry({ path: hostTargetsPath(ctx.statePath, ctx.backend.name), backend: ctx.backend.name, lockPath: ctx.lockPath });
-  return new HostTargetExports({
+  const exports = new HostTargetExports({
     backend: ctx.backend.name,
     iscsi: side.iscsi,
     helper: side.hostHelper,
@@ -114,6 +116,10 @@ export function createExports(driver: VolumeDriver, side: TargetSide | null, ctx
     driver,
     perVolume,
   });
+  // LIO has no daemon whose death says "restore": its watch compares configfs with what we
+  // promised, and for host targets the registry holds that (tgt's watch sees tgtd go instead)
+  if (side.supervisor.watch instanceof LioWatch) side.supervisor.watch.watchHostTargets(() => exports.missingHostTargets());
+  return exports;
 }
 
 /** The backend's (unsupervised) target helper, or null for target_helper = fake (no exports). */

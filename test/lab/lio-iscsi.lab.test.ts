@@ -313,7 +313,7 @@ volumes_dir = ${WORK}/volumes
       // another owner's target, made the same way (it must survive and stay as it was)
       sh(['truncate', '-s', '16M', `${WORK}/foreign.img`]);
       loop = sh(['losetup', '-f', '--show', `${WORK}/foreign.img`]).trim();
-      const bs = await configfs.createIblockBackstore(await configfs.freeIblockHba(), 'foreign', loop);
+      const bs = await configfs.createIblockBackstore(await configfs.freeIblockHba(), 'foreign', loop, 'f0f0f0f0-0000-4000-8000-00000000f0f0');
       await configfs.createTarget(FOREIGN);
       await configfs.createLun0(FOREIGN, bs.path);
       await configfs.addAcl(FOREIGN, 'iqn.2003-01.org.example.other:client', 'otheruser', 'otherpassword12');

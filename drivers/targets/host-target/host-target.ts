@@ -46,4 +46,6 @@ export interface HostTargetHelper {
   extend(t: HostTargetRecord, lun: number): Promise<void>;
   /** Every host target of ours live on the daemon (never starts a daemon). */
   list(): Promise<LiveHostTarget[]>;
+  /** Only the IQNs of list(), where the tool can tell them cheaply (a probe asks every few seconds). */
+  liveIqns?(): Promise<string[]>;
 }

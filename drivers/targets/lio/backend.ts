@@ -10,8 +10,8 @@ export interface LioBackend {
   readonly kind: 'configfs' | 'targetcli';
   readonly fs: Configfs;
   findBackstore(name: string): Promise<BackstoreInfo | null>;
-  /** caller holds the global lock (iblock index allocation) */
-  createBackstore(name: string, dev: string): Promise<BackstoreInfo>;
+  /** caller holds the global lock (iblock index allocation); `serial` = the volume's (volumeSerial) */
+  createBackstore(name: string, dev: string, serial: string): Promise<BackstoreInfo>;
   removeBackstore(b: BackstoreInfo): Promise<void>;
   listTargets(): Promise<string[]>;
   readTarget(iqn: string): Promise<TargetInfo | null>;
@@ -32,8 +32,8 @@ export class ConfigfsBackend implements LioBackend {
   findBackstore(name: string) {
     return this.fs.findBackstore(name);
   }
-  async createBackstore(name: string, dev: string) {
-    return this.fs.createIblockBackstore(await this.fs.freeIblockHba(), name, dev);
+  async createBackstore(name: string, dev: string, serial: string) {
+    return this.fs.createIblockBackstore(await this.fs.freeIblockHba(), name, dev, serial);
   }
   removeBackstore(b: BackstoreInfo) {
     return this.fs.removeBackstore(b);
@@ -78,7 +78,8 @@ export class ConfigfsBackend implements LioBackend {
 const tpg = (iqn: string) => `/iscsi/${iqn}/tpg1`;
 
 export const targetcliArgv = {
-  createBackstore: (name: string, dev: string) => ['targetcli', '/backstores/block', 'create', `name=${name}`, `dev=${dev}`],
+  /** wwn= sets the unit serial (rtslib writes it to wwn/vpd_unit_serial before any LUN exists) */
+  createBackstore: (name: string, dev: string, serial: string) => ['targetcli', '/backstores/block', 'create', `name=${name}`, `dev=${dev}`, `wwn=${serial}`],
   deleteBackstore: (name: string) => ['targetcli', '/backstores/block', 'delete', name],
   createTarget: (iqn: string) => ['targetcli', '/iscsi', 'create', iqn],
   deleteTarget: (iqn: string) => ['targetcli', '/iscsi', 'delete', iqn],
@@ -124,8 +125,8 @@ export class TargetcliBackend implements LioBackend {
   findBackstore(name: string) {
     return this.fs.findBackstore(name);
   }
-  async createBackstore(name: string, dev: string) {
-    await this.run(targetcliArgv.createBackstore(name, dev));
+  async createBackstore(name: string, dev: string, serial: string) {
+    await this.run(targetcliArgv.createBackstore(name, dev, serial));
     const b = await this.fs.findBackstore(name);
     if (!b) throw new Error(`targetcli created backstore ${name} but it is not in configfs`);
     return b;

@@ -10,6 +10,10 @@
 //   iscsi/<iqn>/tpgt_1/acls/<initiator>/auth/{userid,password}
 //   iscsi/<iqn>/tpgt_1/acls/<initiator>/lun_0/<alias> -> ../../lun/lun_0  (symlink)
 //
+// Host targets (target_layout = per-host, lio-host-target.ts) use the same objects with many LUNs:
+// `lun/lun_<n>` per mapped volume and, per initiator, `acls/<i>/lun_<n>` for exactly the LUNs
+// that initiator attached (readHostTarget, createLun, mapLun ...).
+//
 // Every call goes through a ConfigfsIo (node:fs by default) under a root path, so the layer runs
 // unchanged against a temp directory that stands in for configfs in unit tests. Real configfs
 // creates the default groups (attrib/, auth/, param/ ...) itself on mkdir and removes them on
@@ -18,7 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 export const DEFAULT_CONFIGFS_ROOT = '/sys/kernel/config/target';
 export const TPG = 'tpgt_1';
@@ -96,6 +100,58 @@ export interface TargetInfo {
   lun0Backstore: string | null;
   portals: string[];
   acls: AclInfo[];
+}
+
+export interface HostLunInfo {
+  lun: number;
+  /** the storage object the LUN links (absolute path), or null */
+  backstore: string | null;
+  /** its udev_path and unit serial ('' when unknown) */
+  udevPath: string;
+  serial: string;
+}
+
+export interface HostAclInfo {
+  initiator: string;
+  userid: string;
+  password: string;
+  /** mapped LUN number (what the initiator sees) -> the TPG LUN it links, null when unlinked */
+  mapped: Record<number, number | null>;
+  /** the initiator's session as acls/<i>/info tells it; null when none */
+  session: { state: string; address: string | null } | null;
+}
+
+export interface HostTargetInfo {
+  iqn: string;
+  tpg: boolean;
+  enabled: boolean;
+  attribs: Record<string, string>;
+  luns: HostLunInfo[];
+  portals: string[];
+  acls: HostAclInfo[];
+}
+
+/** `lun_<n>` -> n */
+export function lunNumber(name: string): number | null {
+  const m = /^lun_(\d+)$/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+/** wwn/vpd_unit_serial reads `T10 VPD Unit Serial Number: <serial>`; a bare value is taken as is. */
+export function parseUnitSerial(text: string): string {
+  const m = /Serial Number:\s*(\S*)/.exec(text);
+  return (m ? m[1]! : text).trim();
+}
+
+/**
+ * acls/<i>/info: `No active iSCSI Session for Initiator Endpoint: <i>` or, while logged in, lines
+ * with `Session State: TARG_SESS_STATE_LOGGED_IN` and the connection's `Address <ip> TCP`.
+ */
+export function parseAclSession(text: string): { state: string; address: string | null } | null {
+  if (text === '' || /No active iSCSI Session/i.test(text)) return null;
+  const state = /Session State:\s*(\S+)/.exec(text)?.[1];
+  if (!state) return null;
+  return { state, address: /Address\s+(\S+)/.exec(text)?.[1] ?? null };
 }
 
 export const TPG_ATTRIBS: ReadonlyArray<readonly [string, string]> = [
@@ -227,8 +283,14 @@ export class Configfs {
     return `iblock_${n}`;
   }
 
-  /** mkdir core/<hba>/<name>, control udev_path, udev_path, enable, unit serial; undone on failure. */
-  async createIblockBackstore(hba: string, name: string, dev: string): Promise<BackstoreInfo> {
+  /**
+   * mkdir core/<hba>/<name>, control udev_path, udev_path, enable, unit serial; undone on failure.
+   * `serial` is the volume's (host-target-name.ts volumeSerial), not a random one: LIO derives the
+   * NAA designator of VPD page 0x83 from it too, so multipath never merges two volumes and an
+   * initiator can tell whose device it holds. The kernel takes the serial only while no LUN links
+   * the object, hence here, before any LUN exists.
+   */
+  async createIblockBackstore(hba: string, name: string, dev: string, serial: string): Promise<BackstoreInfo> {
     const hbaPath = join(this.root, 'core', hba);
     const madeHba = await this.mkdirIne(hbaPath);
     const p = join(hbaPath, name);
@@ -237,13 +299,18 @@ export class Configfs {
       await this.io.writeFile(join(p, 'control'), `udev_path=${dev}`);
       await this.io.writeFile(join(p, 'udev_path'), dev);
       await this.io.writeFile(join(p, 'enable'), '1\n');
-      await this.io.writeFile(join(p, 'wwn', 'vpd_unit_serial'), `${randomUUID()}\n`);
+      await this.io.writeFile(join(p, 'wwn', 'vpd_unit_serial'), `${serial}\n`);
     } catch (e) {
       await this.rmdirIfExists(p).catch(() => undefined);
       if (madeHba) await this.rmdirIfExists(hbaPath).catch(() => undefined);
       throw e;
     }
     return { hba, name, path: p, udevPath: dev, enabled: true };
+  }
+
+  /** The unit serial of a storage object; the kernel prints `T10 VPD Unit Serial Number: <s>`. */
+  async readUnitSerial(backstorePath: string): Promise<string> {
+    return parseUnitSerial(await this.read(join(backstorePath, 'wwn', 'vpd_unit_serial')));
   }
 
   async removeBackstore(b: Pick<BackstoreInfo, 'path' | 'hba'>): Promise<void> {
@@ -271,6 +338,10 @@ export class Configfs {
 
   async setTpgAttribs(iqn: string): Promise<void> {
     for (const [k, v] of TPG_ATTRIBS) await this.io.writeFile(join(this.tpgPath(iqn), 'attrib', k), `${v}\n`);
+  }
+
+  async tpgEnabled(iqn: string): Promise<boolean> {
+    return (await this.read(join(this.tpgPath(iqn), 'enable'))) === '1';
   }
 
   async setTpgEnabled(iqn: string, on: boolean): Promise<void> {
@@ -354,6 +425,121 @@ export class Configfs {
       });
     }
     return info;
+  }
+
+  // ---- many LUNs per target (host targets) -------------------------------------------------------
+  tpgLunPath(iqn: string, lun: number): string {
+    return join(this.tpgPath(iqn), 'lun', `lun_${lun}`);
+  }
+
+  /** lun/lun_<n> linked to the backstore (no-op when a link is there). */
+  async createLun(iqn: string, lun: number, backstorePath: string): Promise<void> {
+    const dir = this.tpgLunPath(iqn, lun);
+    await this.mkdirIne(dir);
+    if (await this.firstLink(dir)) return;
+    await this.io.symlink(backstorePath, join(dir, randomUUID().slice(-10)));
+  }
+
+  /** Unlinks and removes lun/lun_<n>; every ACL's mapping of it must be gone first. */
+  async removeLun(iqn: string, lun: number): Promise<void> {
+    const dir = this.tpgLunPath(iqn, lun);
+    await this.unlinkLinksIn(dir);
+    await this.rmdirIfExists(dir);
+  }
+
+  /**
+   * acls/<initiator> with the CHAP credentials written into its auth files (never on a command
+   * line). Rewrites them only when they differ. Returns whether the ACL was new.
+   */
+  async ensureAcl(iqn: string, initiator: string, userid: string, password: string): Promise<boolean> {
+    const p = this.aclPath(iqn, initiator);
+    const made = await this.mkdirIne(p);
+    try {
+      if ((await this.read(join(p, 'auth', 'userid'))) !== userid) await this.io.writeFile(join(p, 'auth', 'userid'), userid);
+      if ((await this.read(join(p, 'auth', 'password'))) !== password) await this.io.writeFile(join(p, 'auth', 'password'), password);
+    } catch (e) {
+      if (made) await this.removeAcl(iqn, initiator).catch(() => undefined);
+      throw e;
+    }
+    return made;
+  }
+
+  /** acls/<initiator>/lun_<mapped> linked to the TPG's lun_<tpgLun>: the initiator sees that LUN. */
+  async mapLun(iqn: string, initiator: string, mapped: number, tpgLun: number): Promise<void> {
+    const dir = join(this.aclPath(iqn, initiator), `lun_${mapped}`);
+    await this.mkdirIne(dir);
+    if (await this.firstLink(dir)) return;
+    await this.io.symlink(this.tpgLunPath(iqn, tpgLun), join(dir, randomUUID().slice(-10)));
+  }
+
+  /** Takes one LUN out of an initiator's view; its session and other LUNs stay. */
+  async unmapLun(iqn: string, initiator: string, mapped: number): Promise<void> {
+    const dir = join(this.aclPath(iqn, initiator), `lun_${mapped}`);
+    await this.unlinkLinksIn(dir);
+    await this.rmdirIfExists(dir);
+  }
+
+  private async linkTarget(dir: string): Promise<string | null> {
+    const link = await this.firstLink(dir);
+    if (!link) return null;
+    const t = await this.io.readlink(link);
+    // the kernel answers relative to the link's directory
+    return t.startsWith('/') ? t : join(dir, t);
+  }
+
+  /** A target with any number of LUNs, as it is in configfs now; null when absent. */
+  async readHostTarget(iqn: string): Promise<HostTargetInfo | null> {
+    if ((await this.io.kind(this.targetPath(iqn))) !== 'dir') return null;
+    const tpgPath = this.tpgPath(iqn);
+    const info: HostTargetInfo = { iqn, tpg: false, enabled: false, attribs: {}, luns: [], portals: [], acls: [] };
+    if ((await this.io.kind(tpgPath)) !== 'dir') return info;
+    info.tpg = true;
+    info.enabled = (await this.read(join(tpgPath, 'enable'))) === '1';
+    for (const [k] of TPG_ATTRIBS) info.attribs[k] = await this.read(join(tpgPath, 'attrib', k));
+    for (const name of await this.list(join(tpgPath, 'lun'))) {
+      const n = lunNumber(name);
+      if (n === null) continue;
+      const backstore = await this.linkTarget(join(tpgPath, 'lun', name));
+      info.luns.push({
+        lun: n,
+        backstore,
+        udevPath: backstore ? await this.read(join(backstore, 'udev_path')) : '',
+        serial: backstore ? await this.readUnitSerial(backstore) : '',
+      });
+    }
+    info.luns.sort((a, b) => a.lun - b.lun);
+    info.portals = await this.list(join(tpgPath, 'np'));
+    for (const initiator of await this.list(join(tpgPath, 'acls'))) {
+      const p = join(tpgPath, 'acls', initiator);
+      if ((await this.io.kind(p)) !== 'dir') continue;
+      const mapped: Record<number, number | null> = {};
+      for (const name of await this.list(p)) {
+        const m = lunNumber(name);
+        if (m === null) continue;
+        const to = await this.linkTarget(join(p, name));
+        mapped[m] = to ? lunNumber(basename(to)) : null;
+      }
+      info.acls.push({
+        initiator,
+        userid: await this.read(join(p, 'auth', 'userid')),
+        password: await this.read(join(p, 'auth', 'password')),
+        mapped,
+        session: parseAclSession(await this.read(join(p, 'info'))),
+      });
+    }
+    return info;
+  }
+
+  /** Paths of the storage objects linked from any LUN of the given targets. */
+  async linkedBackstores(iqns: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const iqn of iqns) {
+      for (const name of await this.list(join(this.tpgPath(iqn), 'lun'))) {
+        const to = await this.linkTarget(join(this.tpgPath(iqn), 'lun', name));
+        if (to) out.add(to);
+      }
+    }
+    return out;
   }
 
   /** Bottom-up: mapped LUNs + ACLs, LUNs, portals, TPG, target. Missing pieces are fine. */

@@ -50,6 +50,7 @@ import type { ConnectionInfo, Connector, EnsureExportOptions, ExportedVolume, Ex
 import { assertBackingPath, assertDirectory, assertVolumeName } from '../validate.js';
 import { ConfigfsBackend, TargetcliBackend, type LioBackend } from './backend.js';
 import { Configfs, DEFAULT_CONFIGFS_ROOT, portalName, TPG_ATTRIBS, type ConfigfsIo } from './configfs.js';
+import { HOST_TARGET_MARK, volumeSerial } from '../host-target/host-target-name.js';
 import { lioStatePath, readLioState, writeLioState, type LioExportRecord, type LioState } from './lio-state.js';
 
 export const LIO_LUN = 0;
@@ -73,10 +74,30 @@ export interface LioTargetOptions extends IscsiTargetOptions {
 interface Desired {
   volumeId: string;
   iqn: string;
+  /** the backstore's unit serial when it is made: the volume's (volumeSerial) */
+  serial: string;
   backingPath: string;
   chap: ChapCredentials;
   /** exact: ACLs become exactly these initiators; keep: existing ACLs stay (CHAP refreshed) */
   acl: { mode: 'exact'; initiators: string[] } | { mode: 'keep' };
+}
+
+/** The iSCSI options both LIO layouts check: LIO binds portals to IP addresses, not host names. */
+export function validateLioOptions(o: IscsiTargetOptions): void {
+  validateIscsiTargetOptions(o);
+  for (const ip of portalIps(o)) {
+    if (isIP(ip) === 0) throw invalidInput(`LIO portals need IP addresses; target_ip_address/iscsi_secondary_ip_addresses has ${JSON.stringify(ip)}`);
+  }
+}
+
+/** The portals (`np/` names) every target of ours has: target_ip_address + the secondary ones. */
+export function lioPortalNames(o: IscsiTargetOptions): string[] {
+  return portalIps(o).map((ip) => portalName(ip, o.targetPort));
+}
+
+/** Host targets (target_layout = per-host, lio-host-target.ts) are not per-volume exports. */
+function isHostTarget(prefix: string, iqn: string): boolean {
+  return iqn.startsWith(`${prefix}${HOST_TARGET_MARK}`);
 }
 
 function uniqueNames(names: readonly string[]): string[] {
@@ -96,11 +117,8 @@ export class LioTarget implements TargetHelper {
   private backendP: Promise<LioBackend> | null = null;
 
   constructor(private readonly o: LioTargetOptions) {
-    validateIscsiTargetOptions(o);
+    validateLioOptions(o);
     assertDirectory(o.volumesDir, 'volumes_dir');
-    for (const ip of portalIps(o)) {
-      if (isIP(ip) === 0) throw invalidInput(`LIO portals need IP addresses; target_ip_address/iscsi_secondary_ip_addresses has ${JSON.stringify(ip)}`);
-    }
     this.root = o.configfsRoot ?? DEFAULT_CONFIGFS_ROOT;
   }
 
@@ -173,7 +191,7 @@ export class LioTarget implements TargetHelper {
         const { creds, generated } = parseProviderAuth(v.providerAuth) || !rec ? chapForExport(v.providerAuth) : { creds: rec.chap, generated: false };
         // cinder calls create_export before every attachment: the recorded initiators stay
         const acl: Desired['acl'] = rec ? { mode: 'exact', initiators: rec.initiators } : { mode: 'keep' };
-        const created = await this.build({ volumeId: v.id, iqn, backingPath: v.backingPath, chap: creds, acl });
+        const created = await this.build({ volumeId: v.id, iqn, serial: volumeSerial(v), backingPath: v.backingPath, chap: creds, acl });
         const initiators = rec ? rec.initiators : ((await (await this.backend()).readTarget(iqn))?.acls.map((a) => a.initiator) ?? []);
         try {
           await this.updateState((s) => {
@@ -208,7 +226,7 @@ export class LioTarget implements TargetHelper {
         if (opts.initiators) initiators = uniqueNames(opts.initiators);
         else if (rec) initiators = rec.initiators;
         else initiators = (await (await this.backend()).readTarget(iqn))?.acls.map((a) => a.initiator) ?? [];
-        const created = await this.build({ volumeId: v.id, iqn, backingPath: v.backingPath, chap: creds, acl: { mode: 'exact', initiators } });
+        const created = await this.build({ volumeId: v.id, iqn, serial: volumeSerial(v), backingPath: v.backingPath, chap: creds, acl: { mode: 'exact', initiators } });
         await this.updateState((s) => {
           s.exports[iqn] = { volumeId: v.id, iqn, backingPath: v.backingPath, chap: creds, initiators };
         });
@@ -317,13 +335,14 @@ export class LioTarget implements TargetHelper {
   }
 
   async listExports(): Promise<string[]> {
-    return (await (await this.backend()).listTargets()).filter((iqn) => iqn.startsWith(this.o.targetPrefix));
+    return (await (await this.backend()).listTargets()).filter((iqn) => iqn.startsWith(this.o.targetPrefix) && !isHostTarget(this.o.targetPrefix, iqn));
   }
 
   /** Targets with our prefix in configfs, and our record's entries (the start-up sweep). */
   async findExports(): Promise<FoundExport[]> {
     const nameOf = (iqn: string): string | null => {
-      if (!iqn.startsWith(this.o.targetPrefix)) return null;
+      // a host target is not a volume's export: the per-host layout keeps it from its own registry
+      if (!iqn.startsWith(this.o.targetPrefix) || isHostTarget(this.o.targetPrefix, iqn)) return null;
       const name = iqn.slice(this.o.targetPrefix.length);
       try {
         assertVolumeName(name);
@@ -387,7 +406,14 @@ export class LioTarget implements TargetHelper {
             outcome[i] = 'ok';
             return;
           }
-          await this.build({ volumeId: r.volumeId, iqn: r.iqn, backingPath: r.backingPath, chap: r.chap, acl: { mode: 'exact', initiators: r.initiators } });
+          await this.build({
+            volumeId: r.volumeId,
+            iqn: r.iqn,
+            serial: volumeSerial({ id: r.volumeId, name: r.iqn.slice(this.o.targetPrefix.length) }),
+            backingPath: r.backingPath,
+            chap: r.chap,
+            acl: { mode: 'exact', initiators: r.initiators },
+          });
           outcome[i] = 'mended';
           log().warn({ volume_id: r.volumeId, iqn: r.iqn }, 'LIO reconcile: export mended from record');
         } catch (e) {
@@ -405,7 +431,7 @@ export class LioTarget implements TargetHelper {
   // ---- internals --------------------------------------------------------------------------------
 
   private wantedPortals(): string[] {
-    return portalIps(this.o).map((ip) => portalName(ip, this.o.targetPort));
+    return lioPortalNames(this.o);
   }
 
   /** Does configfs hold exactly what the record says? */
@@ -445,7 +471,7 @@ export class LioTarget implements TargetHelper {
           const again = await b.findBackstore(d.iqn);
           if (again) return again;
           madeBackstore = true;
-          return b.createBackstore(d.iqn, d.backingPath);
+          return b.createBackstore(d.iqn, d.backingPath, d.serial);
         });
       }
       madeTarget = await b.createTarget(d.iqn);

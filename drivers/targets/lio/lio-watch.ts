@@ -14,8 +14,22 @@ import type { LioTarget } from './lio-target.js';
 export class LioWatch implements DaemonWatch {
   readonly name = 'LIO (configfs)';
   private accepted = new Set<string>();
+  private hostTargets: (() => Promise<string[]>) | null = null;
 
   constructor(private readonly lio: Pick<LioTarget, 'reconcile' | 'missingExports'>) {}
+
+  /**
+   * target_layout = per-host: host targets are not in our per-volume record (their registry is),
+   * so the exports tell which of them are gone from configfs; a loss then gets the same restore.
+   */
+  watchHostTargets(missing: () => Promise<string[]>): void {
+    this.hostTargets = missing;
+  }
+
+  private async missing(): Promise<string[]> {
+    const perVolume = await this.lio.missingExports();
+    return this.hostTargets ? [...perVolume, ...(await this.hostTargets())] : perVolume;
+  }
 
   /** Before the first operation: mend our exports from the record (configfs is empty after a boot). */
   async prepare(): Promise<void> {
@@ -27,7 +41,7 @@ export class LioWatch implements DaemonWatch {
   }
 
   async probe(): Promise<ProbeOutcome> {
-    const missing = await this.lio.missingExports();
+    const missing = await this.missing();
     // back in configfs: if it goes again, that is a new loss
     const now = new Set(missing);
     for (const iqn of this.accepted) if (!now.has(iqn)) this.accepted.delete(iqn);
@@ -46,6 +60,6 @@ export class LioWatch implements DaemonWatch {
   }
 
   async settle(): Promise<void> {
-    this.accepted = new Set(await this.lio.missingExports());
+    this.accepted = new Set(await this.missing());
   }
 }

@@ -5,7 +5,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configFromText } from '../../../src/config/index.js';
-import { createTargetHelper } from '../../../src/agent/target-factory.js';
+import { createExports, createTargetHelper, createTargetSide } from '../../../src/agent/target-factory.js';
+import { HostTargetExports } from '../../../drivers/host-target-exports.js';
+import type { VolumeDriver } from '../../../drivers/driver.js';
+import { LioHostTarget } from '../../../drivers/targets/lio/lio-host-target.js';
+import { TgtHostTarget } from '../../../drivers/targets/tgt/tgt-host-target.js';
 import { createLogger } from '../../../src/log.js';
 
 const logger = createLogger({ level: 'silent' });
@@ -31,5 +35,19 @@ describe('createTargetHelper', () => {
   it('refuses a helper it does not have rather than exporting through the wrong one', () => {
     expect(createTargetHelper(backendWith('scstadmin'), { logger })).toBeNull();
     expect(createTargetHelper(backendWith('lioadm', 'target_protocol = nvmet_tcp'), { logger })).toBeNull();
+  });
+
+  it('target_layout = per-host: both helpers have a host target side (LIO through configfs)', () => {
+    const driver = { exportPath: () => '/dev/x', prepareExport: async () => undefined } as unknown as VolumeDriver;
+    for (const [helper, kind] of [
+      ['tgtadm', TgtHostTarget],
+      ['lioadm', LioHostTarget],
+    ] as const) {
+      const backend = backendWith(helper, 'target_layout = per-host');
+      const side = createTargetSide(backend, { logger, probeIntervalMs: 0 })!;
+      expect(side.hostHelper, helper).toBeInstanceOf(kind);
+      const exports = createExports(driver, side, { backend, statePath: mkdtempSync(join(tmpdir(), 'cb-tf-state-')), lockPath: null });
+      expect(exports, helper).toBeInstanceOf(HostTargetExports);
+    }
   });
 });

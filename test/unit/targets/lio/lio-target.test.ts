@@ -69,6 +69,8 @@ describe('LioTarget createExport', () => {
     expect(r.provider_auth).toMatch(/^CHAP [A-Za-z0-9]{20} [A-Za-z0-9]{16}$/);
     const bs = await s.fs.findBackstore(IQN);
     expect(bs).toMatchObject({ hba: 'iblock_0', udevPath: DEV, enabled: true });
+    // the volume's own serial, not a random one: multipath and os-brick compare it
+    expect(await s.fs.readUnitSerial(bs!.path)).toBe(ID);
     const t = await s.fs.readTarget(IQN);
     expect(t).toMatchObject({
       enabled: true,
@@ -282,7 +284,7 @@ describe('LioTarget removeExport / ensureExport / reconcile', () => {
 
 describe('targetcli fallback', () => {
   it('builds argv arrays and masks CHAP in logs', () => {
-    expect(targetcliArgv.createBackstore(IQN, DEV)).toEqual(['targetcli', '/backstores/block', 'create', `name=${IQN}`, `dev=${DEV}`]);
+    expect(targetcliArgv.createBackstore(IQN, DEV, 'abc')).toEqual(['targetcli', '/backstores/block', 'create', `name=${IQN}`, `dev=${DEV}`, 'wwn=abc']);
     expect(targetcliArgv.createTarget(IQN)).toEqual(['targetcli', '/iscsi', 'create', IQN]);
     expect(targetcliArgv.setTpgAttribs(IQN)).toEqual(['targetcli', `/iscsi/${IQN}/tpg1`, 'set', 'attribute', 'authentication=1', 'generate_node_acls=0', 'demo_mode_write_protect=0']);
     expect(targetcliArgv.createLun0(IQN, IQN)).toEqual(['targetcli', `/iscsi/${IQN}/tpg1/luns`, 'create', `/backstores/block/${IQN}`, 'lun=0', 'add_mapped_luns=false']);
@@ -309,7 +311,7 @@ describe('targetcli fallback', () => {
       const [, path, cmd, ...args] = argv as string[];
       const m = /^\/iscsi\/([^/]+)\/tpg1(?:\/(luns|portals|acls)(?:\/(.+))?)?$/.exec(path!);
       if (path === '/backstores/block' && cmd === 'create') {
-        await fs.createIblockBackstore(await fs.freeIblockHba(), args[0]!.slice(5), args[1]!.slice(4));
+        await fs.createIblockBackstore(await fs.freeIblockHba(), args[0]!.slice(5), args[1]!.slice(4), args[2]!.slice(4));
       } else if (path === '/backstores/block' && cmd === 'delete') await fs.removeBackstore((await fs.findBackstore(args[0]!))!);
       else if (path === '/iscsi' && cmd === 'create') {
         await fs.createTarget(args[0]!);
