@@ -170,7 +170,7 @@ target_ip_address = 127.0.0.1
 target_layout = per-host
 volumes_dir = ${WORK}/volumes
 `;
-  const state = (): Promise<HostTargetState> => exports.records();
+  const state = async (): Promise<HostTargetState> => ({ version: 1, targets: (await exports.inventory()).hostTargets?.records ?? [] });
   const recordOf = async (h: Host) => (await state()).targets.find((t) => t.host === h.host);
   const iqnOf = async (h: Host) => (await recordOf(h))!.iqn;
   const lunsOf = async (h: Host): Promise<Record<number, string>> => Object.fromEntries(((await recordOf(h))?.luns ?? []).map((m) => [m.lun, m.serial]));
