@@ -56,6 +56,25 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly poolCapacityGb = new Gauge({
+    name: 'cinderblock_pool_capacity_gb',
+    help: 'Pool capacity as last reported to the scheduler, GiB: total, free, allocated (cinder volumes) and provisioned',
+    labelNames: ['backend', 'pool', 'kind'] as const,
+    registers: [this.registry],
+  });
+
+  /** The pools of a capability report (numbers only: 'infinite'/'unknown' are left out). */
+  recordCapabilities(backend: string, capabilities: Record<string, unknown>): void {
+    const pools = Array.isArray(capabilities.pools) ? (capabilities.pools as Array<Record<string, unknown>>) : [];
+    for (const p of pools) {
+      const pool = String(p.pool_name ?? backend);
+      for (const [kind, key] of [['total', 'total_capacity_gb'], ['free', 'free_capacity_gb'], ['allocated', 'allocated_capacity_gb'], ['provisioned', 'provisioned_capacity_gb']] as const) {
+        const v = p[key];
+        if (typeof v === 'number' && Number.isFinite(v)) this.poolCapacityGb.set({ backend, pool, kind }, v);
+      }
+    }
+  }
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'cinderblock_' });
   }

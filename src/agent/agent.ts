@@ -259,6 +259,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
         extraCapabilities: parseExtraCapabilities(backend.name, backend.extra_capabilities),
         sharedTargets: exports.sharedTargets,
         onHeartbeat: () => metrics?.heartbeatTimestamp.set({ backend: backend.name }, Date.now() / 1000),
+        onCapabilities: (caps) => metrics?.recordCapabilities(backend.name, caps),
         onDriverRecovered: async () => {
           await recoverLate?.();
         },

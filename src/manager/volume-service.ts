@@ -35,6 +35,8 @@ export interface VolumeServiceOptions {
   sharedTargets?: boolean;
   /** Called after each heartbeat written (metrics, systemd status). */
   onHeartbeat?: () => void;
+  /** Called with each capability report sent to the scheduler (metrics). */
+  onCapabilities?: (capabilities: Record<string, unknown>) => void;
   /**
    * Called once when a driver that failed its setup at start comes up later, before the service
    * reports itself up: init_host's recovery (re-export in-use volumes) was skipped at start.
@@ -110,6 +112,7 @@ export class VolumeService {
     }
     const capabilities = await this.collectCapabilities();
     this.lastCapabilities = capabilities;
+    this.opts.onCapabilities?.(capabilities);
     await this.opts.scheduler.updateServiceCapabilities({ host: this.opts.host, capabilities, clusterName: this.opts.clusterName });
     await this.opts.scheduler.notifyServiceCapabilities({ backend: this.opts.clusterName ?? this.opts.host, capabilities });
     this.opts.logger.debug({ pools: (capabilities.pools as unknown[]).length }, 'capabilities sent to the scheduler');
