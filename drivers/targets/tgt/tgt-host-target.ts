@@ -12,14 +12,15 @@
 // No target file is written for host targets: the agent itself restores them from its registry at
 // start and after a tgtd loss (the supervisor's restore), with the same LUN numbers and CHAP.
 import { samePath } from '../../../src/fs/same-path.js';
-import { processRunner, type CommandRunner } from '../../../src/exec/run-command.js';
+import { processRunner } from '../../../src/exec/run-command.js';
 import { log } from '../../../src/log.js';
 import { HOST_TARGET_MARK } from '../host-target/host-target-name.js';
 import { admittedInitiators, type HostTargetRecord, type LunRange } from '../host-target/host-target-registry.js';
 import type { HostTargetHelper, LiveHostTarget } from '../host-target/host-target.js';
-import { sameIscsiName, validateIscsiTargetOptions, type IscsiTargetOptions } from '../iscsi-common.js';
+import { sameIscsiName, validateIscsiTargetOptions } from '../iscsi-common.js';
 import { assertBackingPath, assertBsoflags, assertDirectory } from '../validate.js';
 import { TgtAccountRecord, tgtAccountsPath } from './tgt-accounts.js';
+import type { TgtTargetOptions } from './tgt-target.js';
 import {
   bindInitiatorNameArgv,
   deleteAccountArgv,
@@ -31,16 +32,8 @@ import {
 import { isInitiatorNameAcl, type TgtLun, type TgtTargetInfo } from './tgtadm-parse.js';
 import { closeSessions, createTargetOnFreeTid, daemonState, deleteTargetChecked, readyWithOnlyAccount, retryWhileBusy, unbindAclArgv, type DaemonState } from './tgtd-state.js';
 
-
-export interface TgtHostTargetOptions extends IscsiTargetOptions {
-  /** volumes_dir: where the record of CHAP accounts the agent created lives (tgt-accounts.ts) */
-  volumesDir: string;
-  iscsiWriteCache: 'on' | 'off';
-  iscsiTargetFlags: string;
-  controlPort?: number;
-  runner?: CommandRunner;
-  busyTimeoutMs?: number;
-}
+/** The per-volume helper's options (volumes_dir holds the record of CHAP accounts both create). */
+export type TgtHostTargetOptions = Omit<TgtTargetOptions, 'quiesceSettleMs' | 'servingPid'>;
 
 /** tgt prints the serial padded to its field width; compare without the padding. */
 function lunSerial(l: TgtLun): string | null {
