@@ -60,7 +60,7 @@ export interface VolumeExports {
    * Recreate a missing or partial export (restart, daemon loss). `initiators`, the database's
    * attached initiators, replaces the helper's own record of who may log in.
    */
-  ensureExport(volume: DriverVolume, initiators?: readonly string[], connectors?: readonly Connector[]): Promise<void>;
+  ensureExport(volume: DriverVolume, initiators?: readonly string[], connectors?: readonly Connector[], given?: ReadonlyArray<Record<string, unknown> | null>): Promise<void>;
   /** Remove the target, its account and its record. Idempotent. */
   removeExport(volume: DriverVolume): Promise<void>;
   /** Admit the connector's initiator and return the target part of connection_info. */

@@ -31,6 +31,7 @@ import {
   type HostTargetRecord,
   type HostTargetRegistry,
   type HostTargetState,
+  type LunRange,
 } from './targets/host-target/host-target-registry.js';
 import type { HostTargetHelper } from './targets/host-target/host-target.js';
 import { connectorInitiator, iscsiConnectionInfo, iscsiLocation, sameIscsiName, volumeIqn, type IscsiTargetOptions } from './targets/iscsi-common.js';
@@ -38,7 +39,7 @@ import type { TargetSupervisor } from './targets/target-supervisor.js';
 import type { ConnectionInfo, Connector } from './targets/target.js';
 import { KeyedMutex } from '../src/concurrency/keyed-mutex.js';
 import { invalidInput, iscsiTargetAttachFailed, iscsiTargetDetachFailed } from '../src/errors.js';
-import { formatProviderAuth } from '../src/iscsi/index.js';
+import { assertChapCredential, formatProviderAuth, type ChapCredentials } from '../src/iscsi/index.js';
 import { log } from '../src/log.js';
 import { acquireExternalLock } from '../src/native/lock.js';
 
@@ -271,11 +272,12 @@ export class HostTargetExports implements VolumeExports {
    * moved away): its connection_info in nova names the old number, so the host must reattach,
    * which is logged.
    */
-  async ensureExport(volume: DriverVolume, initiators?: readonly string[], connectors?: readonly Connector[]): Promise<void> {
+  async ensureExport(volume: DriverVolume, initiators?: readonly string[], connectors?: readonly Connector[], given?: ReadonlyArray<Record<string, unknown> | null>): Promise<void> {
     if (this.isLegacy(volume)) return this.o.perVolume.ensureExport(volume, initiators);
     await this.o.driver.prepareExport(volume);
     const attached = new Map<string, string[]>();
-    for (const c of connectors ?? []) {
+    const told = new Map<string, Told>();
+    for (const [i, c] of (connectors ?? []).entries()) {
       let host: string;
       let initiator: string;
       try {
@@ -285,8 +287,10 @@ export class HostTargetExports implements VolumeExports {
         continue;
       }
       const list = attached.get(host) ?? [];
-      if (!list.some((i) => sameIscsiName(i, initiator))) list.push(initiator);
+      if (!list.some((x) => sameIscsiName(x, initiator))) list.push(initiator);
       attached.set(host, list);
+      const t = toldByConnectionInfo(given?.[i] ?? null, this.iqnFor(host), this.o.helper.lunRange);
+      if (t && !told.has(host)) told.set(host, t);
     }
     const state = await this.o.registry.read();
     const hosts = new Set([...attached.keys(), ...state.targets.filter((t) => t.luns.some((m) => m.volumeId === volume.id)).map((t) => t.host)]);
@@ -302,17 +306,29 @@ export class HostTargetExports implements VolumeExports {
             if (t && m) releaseLun(t, m.lun);
             return t ? structuredClone(t) : null;
           }
+          const was = told.get(host);
           if (!t) {
-            t = emptyHostTarget(host, iqn);
+            // no record of this host (the registry was lost): its CHAP as the host was told it
+            t = emptyHostTarget(host, iqn, ...(was?.chap ? [was.chap] : []));
             s.targets.push(t);
+            log().warn({ iqn, host, chap_from_attachment: Boolean(was?.chap) }, `host target of ${host} had no record; rebuilt from the database`);
           }
           const m = t.luns.find((x) => x.volumeId === volume.id);
           if (m) {
             m.initiators = [...want];
             m.backingPath = backingPath;
           } else {
-            const lun = allocateLun(t, this.o.helper.lunRange);
-            log().warn({ volume_id: volume.id, iqn, lun }, `volume ${volume.id} is attached to host ${host} but the host target registry had no LUN for it; mapped as LUN ${lun}: the host must detach and attach it again`);
+            // the number the host was told for this very volume, when no other volume holds it and it
+            // was not released in this generation (a device of another instance on that host may still
+            // point at it); else a new one
+            const keep = was?.lun !== undefined && !t.luns.some((x) => x.lun === was.lun) && t.released[String(was.lun)] !== t.generation ? was.lun : null;
+            const lun = keep ?? allocateLun(t, this.o.helper.lunRange);
+            if (keep !== null) {
+              t.nextLun = Math.max(t.nextLun, keep + 1);
+              log().warn({ volume_id: volume.id, iqn, lun }, `volume ${volume.id} had no LUN in the host target registry; mapped again as LUN ${lun}, the number its attachment's connection_info gave host ${host}`);
+            } else {
+              log().warn({ volume_id: volume.id, iqn, lun }, `volume ${volume.id} is attached to host ${host} but the host target registry had no LUN for it; mapped as LUN ${lun}: the host must detach and attach it again`);
+            }
             t.luns.push({ lun, volumeId: volume.id, volumeName: volume.name, backingPath, serial: volumeSerial(volume), initiators: [...want] });
           }
           return structuredClone(t);
@@ -385,6 +401,33 @@ export class HostTargetExports implements VolumeExports {
   get helper(): HostTargetHelper {
     return this.o.helper;
   }
+}
+
+/** What an attachment's stored connection_info told the host about its host target. */
+interface Told {
+  lun?: number;
+  chap?: ChapCredentials;
+}
+
+/**
+ * The LUN and CHAP in a connection_info cinder-api stored (flat, as attachment_update returns it,
+ * or under `data`), when it names this host target; checked as any input from the database.
+ */
+function toldByConnectionInfo(ci: Record<string, unknown> | null, iqn: string, range: LunRange): Told | null {
+  if (!ci) return null;
+  const d = (ci.data !== null && typeof ci.data === 'object' ? ci.data : ci) as Record<string, unknown>;
+  if (d.target_iqn !== iqn) return null;
+  const out: Told = {};
+  const lun = typeof d.target_lun === 'string' ? Number(d.target_lun) : d.target_lun;
+  if (typeof lun === 'number' && Number.isSafeInteger(lun) && lun >= range.min && lun <= range.max) out.lun = lun;
+  try {
+    assertChapCredential(d.auth_username, 'username');
+    assertChapCredential(d.auth_password, 'password');
+    out.chap = { username: d.auth_username, password: d.auth_password };
+  } catch {
+    // no usable CHAP in it: a new one is made
+  }
+  return out;
 }
 
 /**

@@ -88,7 +88,7 @@ async function restoreAtStart(deps: FlowDeps, volumeId: string, report: InitHost
   const log = deps.logger;
   let vol = await deps.db.volumes.find(volumeId);
   if (!vol || !isOurs(deps, vol.host)) return 'skipped';
-  const { live, initiators, connectors } = await attachedInitiators(deps, vol.id);
+  const { live, initiators, connectors, given } = await attachedInitiators(deps, vol.id);
   let grown = false;
   if (vol.status === 'extending') {
     const r = await recoverExtending(deps, vol, live > 0);
@@ -110,7 +110,7 @@ async function restoreAtStart(deps: FlowDeps, volumeId: string, report: InitHost
   }
   if (vol.status !== 'in-use' && vol.status !== 'reserved') return 'skipped';
   try {
-    await deps.exports.ensureExport(driverVolume(vol), initiators, connectors);
+    await deps.exports.ensureExport(driverVolume(vol), initiators, connectors, given);
     report.exported += 1;
   } catch (err) {
     report.exportFailures += 1;

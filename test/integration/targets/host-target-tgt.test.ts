@@ -194,6 +194,28 @@ describe.skipIf(!haveTgt || !haveLibiscsi)('per-host targets on a real tgtd', ()
     expect(Object.keys(a[iqnOf('compute-a')]!).map(Number).sort((x, y) => x - y)).toEqual(before.targets.find((t) => t.host === 'compute-a')!.luns.map((m) => m.lun).sort((x, y) => x - y));
   }, 120_000);
 
+  it('a lost registry is rebuilt from what the attachments told their hosts: same LUN numbers and CHAP', async () => {
+    const before = await registry.read();
+    // what cinder-api stored per attachment: the flat connection_info attachment_update returned
+    const rows = before.targets.flatMap((t) =>
+      t.luns.map((m) => ({ volumeId: m.volumeId, connector: connector(t.host === 'compute-a' ? HOST_A : HOST_B), given: { driver_volume_type: 'iscsi', target_iqn: t.iqn, target_lun: m.lun, auth_method: 'CHAP', auth_username: t.chap.username, auth_password: t.chap.password } })),
+    );
+    rmSync(registry.path);
+    await tgtd.kill();
+    await tgtd.start();
+    for (const v of vols) {
+      const mine = rows.filter((r) => r.volumeId === v.id);
+      if (mine.length > 0) await exports.ensureExport(v, mine.map((r) => r.connector.initiator), mine.map((r) => r.connector), mine.map((r) => r.given));
+    }
+    const after = await registry.read();
+    const shape = (st: typeof before) => st.targets.map((t) => [t.host, t.chap, t.luns.map((m) => [m.lun, m.volumeId]).sort()]).sort();
+    expect(shape(after)).toEqual(shape(before));
+    // and the host logs in with the credentials it already had and reads its volumes at their old numbers
+    for (const m of before.targets.find((t) => t.host === 'compute-a')!.luns) {
+      expect((await iscsiSerial(await login(HOST_A, 'compute-a', m.lun))).serial).toBe(m.serial.replaceAll('-', ''));
+    }
+  }, 120_000);
+
   it('force detach without a connector takes the volume out of every host target; the last LUN takes the target with it', async () => {
     const v3 = vols[3]!;
     await exports.terminateConnection(v3, null, { force: true });
