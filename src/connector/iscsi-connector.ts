@@ -12,7 +12,7 @@ import { constants } from 'node:fs';
 import { access, readdir, readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { invalidInput } from '../errors.js';
-import { log, type Logger } from '../log.js';
+import { log, logDropped, type Logger } from '../log.js';
 import { processRunner, redactArgv, type CommandResult, type CommandRunner } from '../exec/run-command.js';
 import { assertTargetIqn } from '../iscsi/index.js';
 import {
@@ -246,8 +246,13 @@ export class IscsiConnector {
       await this.exec(loginArgv(n), [0, ISCSI_ERR.SESS_EXISTS]);
     } catch (e) {
       // a session of ours may still be using the record (login retried on an existing session)
-      const live = this.sessionsOf(await this.sessions().catch(() => []), p);
-      if (live.length === 0) await this.exec(nodeDeleteArgv(n), [0, ISCSI_ERR.NO_OBJS_FOUND]).catch(() => undefined);
+      const live = this.sessionsOf(await this.sessions().catch((err: unknown) => {
+        logDropped(this.logger, 'listing sessions after a failed login', 'the node record is deleted as if none used it; the next login writes it again')(err);
+        return [];
+      }), p);
+      if (live.length === 0) {
+        await this.exec(nodeDeleteArgv(n), [0, ISCSI_ERR.NO_OBJS_FOUND]).catch(logDropped(this.logger, `deleting the node record of ${p.iqn} at ${p.portal} after a failed login`, 'the login error is the one reported; a stale record is rewritten by the next login'));
+      }
       throw e;
     }
   }
@@ -319,7 +324,7 @@ export class IscsiConnector {
       // the LUN may have been added after the login's scan: ask once, after a grace period
       if (!rescanned && Date.now() - started > 3000) {
         rescanned = true;
-        await this.exec(sessionRescanArgv(s.sid)).catch(() => undefined);
+        await this.exec(sessionRescanArgv(s.sid)).catch(logDropped(this.logger, `rescanning session ${s.sid}`, 'the wait for the disk goes on and reports the missing LUN if it never appears'));
       }
       return null;
     });
@@ -340,8 +345,9 @@ export class IscsiConnector {
         const d = await this.diskFor(p);
         if (!d) {
           // no use for a session without the disk: leave nothing behind for this portal
-          await this.exec(logoutArgv(this.node(p)), [0, ISCSI_ERR.NO_OBJS_FOUND]).catch(() => undefined);
-          await this.exec(nodeDeleteArgv(this.node(p)), [0, ISCSI_ERR.NO_OBJS_FOUND]).catch(() => undefined);
+          const why = 'the missing disk is the error reported; `iscsiadm -m session` shows what is left to log out';
+          await this.exec(logoutArgv(this.node(p)), [0, ISCSI_ERR.NO_OBJS_FOUND]).catch(logDropped(this.logger, `logging out of ${p.iqn} at ${p.portal} after its LUN never appeared`, why));
+          await this.exec(nodeDeleteArgv(this.node(p)), [0, ISCSI_ERR.NO_OBJS_FOUND]).catch(logDropped(this.logger, `deleting the node record of ${p.iqn} at ${p.portal}`, why));
           throw new ConnectorError(`logged in to ${p.iqn} at ${p.portal} but LUN ${p.lun} never appeared as a SCSI disk (is the LUN mapped to this initiator?)`);
         }
         found.push({ path: p, ...d });
@@ -391,7 +397,7 @@ export class IscsiConnector {
     };
     let map = await this.waitFor(half, anyMap);
     if (!map) {
-      for (const d of devices) await this.exec(addPathArgv(d), [0, 1]).catch(() => undefined);
+      for (const d of devices) await this.exec(addPathArgv(d), [0, 1]).catch(logDropped(this.logger, `asking multipathd to add ${d}`, 'the map is waited for again, and its absence is reported'));
       map = await this.waitFor(half, anyMap);
     }
     if (!map) return null;
