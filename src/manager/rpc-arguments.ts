@@ -181,6 +181,16 @@ const cleanupRequest = z
 
 // ---- one schema per method --------------------------------------------------------------------
 
+/** get_manageable_volumes and get_manageable_snapshots take the same arguments. */
+const manageableListArgs = z.object({
+  marker: optionalString,
+  limit: optionalCount,
+  offset: optionalCount,
+  sort_keys: optionalStrings,
+  sort_dirs: optionalStrings,
+  want_objects: bool(false),
+});
+
 export const VOLUME_RPC_ARGUMENTS = {
   // discover asks cinder's driver to refresh its cached stats; ours are never cached.
   get_capabilities: z.object({ discover: unused }),
@@ -231,22 +241,8 @@ export const VOLUME_RPC_ARGUMENTS = {
   create_group_from_src: z.object({ group, group_snapshot: groupSnapshot.nullish().transform((v) => v ?? null), source_group: group.nullish().transform((v) => v ?? null) }),
   create_group_snapshot: z.object({ group_snapshot: groupSnapshot }),
   delete_group_snapshot: z.object({ group_snapshot: groupSnapshot }),
-  get_manageable_volumes: z.object({
-    marker: optionalString,
-    limit: optionalCount,
-    offset: optionalCount,
-    sort_keys: optionalStrings,
-    sort_dirs: optionalStrings,
-    want_objects: bool(false),
-  }),
-  get_manageable_snapshots: z.object({
-    marker: optionalString,
-    limit: optionalCount,
-    offset: optionalCount,
-    sort_keys: optionalStrings,
-    sort_dirs: optionalStrings,
-    want_objects: bool(false),
-  }),
+  get_manageable_volumes: manageableListArgs,
+  get_manageable_snapshots: manageableListArgs,
   manage_existing_snapshot: z.object({ snapshot, ref: optionalDict.transform((v) => v ?? {}) }),
   do_cleanup: z.object({ cleanup_request: cleanupRequest }),
   freeze_host: z.object({}),

@@ -192,6 +192,15 @@ export async function deleteGroup(deps: FlowDeps, _ctx: Record<string, unknown>,
 
 // ---- group snapshots ---------------------------------------------------------------------------
 
+/**
+ * What cinder does when a group snapshot's create or delete fails with one of its exceptions: the
+ * group snapshot goes to error, and its snapshots too unless the driver step had set each one's.
+ */
+async function markGroupSnapshotFailed(deps: FlowDeps, groupSnapshotId: string, perSnapshot: Map<string, string> | null, snapshots: readonly Snapshot[]): Promise<void> {
+  await deps.db.groups.updateSnapshot(groupSnapshotId, { status: 'error' });
+  if (!perSnapshot || perSnapshot.size === 0) for (const s of snapshots) await deps.db.snapshots.update(s.id, { status: 'error' });
+}
+
 export async function createGroupSnapshot(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'create_group_snapshot'>): Promise<void> {
   const gs = await deps.db.groups.getSnapshot(args.group_snapshot.data.id);
   const log = deps.logger.child({ group_snapshot_id: gs.id });
@@ -223,8 +232,7 @@ export async function createGroupSnapshot(deps: FlowDeps, _ctx: Record<string, u
   } catch (err) {
     // cinder only catches its own exceptions here; anything else leaves the rows as they are
     if (!isCinderException(err)) throw err;
-    await deps.db.groups.updateSnapshot(gs.id, { status: 'error' });
-    if (!perSnapshot || perSnapshot.size === 0) for (const s of snapshots) await deps.db.snapshots.update(s.id, { status: 'error' });
+    await markGroupSnapshotFailed(deps, gs.id, perSnapshot, snapshots);
     throw err;
   }
   for (const s of snapshots) {
@@ -278,8 +286,7 @@ export async function deleteGroupSnapshot(deps: FlowDeps, _ctx: Record<string, u
     await deps.db.groups.updateSnapshot(gs.id, { status });
   } catch (err) {
     if (!isCinderException(err)) throw err;
-    await deps.db.groups.updateSnapshot(gs.id, { status: 'error' });
-    if (!perSnapshot || perSnapshot.size === 0) for (const s of snapshots) await deps.db.snapshots.update(s.id, { status: 'error' });
+    await markGroupSnapshotFailed(deps, gs.id, perSnapshot, snapshots);
     throw err;
   }
   for (const s of snapshots) {
