@@ -32,6 +32,9 @@ import {
   scsiDeviceRescanPath,
   sessionListArgv,
   sessionRescanArgv,
+  nodeManualScanArgv,
+  scsiHostScanPath,
+  targetedScanText,
   type ChapAuth,
   type IscsiNode,
   type IscsiSession,
@@ -243,6 +246,8 @@ export class IscsiConnector {
     await this.exec(nodeNewArgv(n));
     try {
       for (const argv of nodeAuthArgvs(n, chap)) await this.exec(argv);
+      // an iscsiadm without manual scan (older open-iscsi) still logs in; the LUN then comes from its automatic scan
+      await this.exec(nodeManualScanArgv(n)).catch((err: unknown) => this.logger.warn({ err, iqn: p.iqn }, 'iscsiadm cannot set node.session.scan = manual; relying on the automatic scan'));
       await this.exec(loginArgv(n), [0, ISCSI_ERR.SESS_EXISTS]);
     } catch (e) {
       // a session of ours may still be using the record (login retried on an existing session)
@@ -315,13 +320,19 @@ export class IscsiConnector {
   /** The disk of the LUN on the session to `p`, once the kernel has made it. */
   private async diskFor(p: IscsiTargetPath): Promise<{ disk: string; sid: number } | null> {
     let rescanned = false;
+    let targeted = false;
     const started = Date.now();
     return this.waitFor(this.o.deviceWaitMs ?? 30_000, async () => {
       const s = this.sessionsOf(await this.sessions(), p)[0];
       if (!s) return null;
       const d = s.disks.find((x) => x.lun === p.lun && x.name);
       if (d?.name && (await this.io.exists(`${this.dev}/${d.name}`))) return { disk: d.name, sid: s.sid };
-      // the LUN may have been added after the login's scan: ask once, after a grace period
+      // scan exactly this LUN (the login scanned none; on a session the host already had, the LUN is new)
+      if (!targeted && s.hostNumber !== null && !s.disks.some((x) => x.lun === p.lun)) {
+        targeted = true;
+        await this.io.writeFile(scsiHostScanPath(s.hostNumber, this.sys), targetedScanText(p.lun)).catch((err: unknown) => this.logger.warn({ err, sid: s.sid, lun: p.lun }, 'targeted LUN scan failed; falling back to a session rescan'));
+      }
+      // not there yet: the whole session, once, after a grace period
       if (!rescanned && Date.now() - started > 3000) {
         rescanned = true;
         await this.exec(sessionRescanArgv(s.sid)).catch(logDropped(this.logger, `rescanning session ${s.sid}`, 'the wait for the disk goes on and reports the missing LUN if it never appears'));

@@ -117,6 +117,28 @@ export function nodeAuthArgvs(n: IscsiNode, chap: ChapAuth | null): string[][] {
   return out;
 }
 
+/**
+ * `node.session.scan = manual` (os-brick sets it on every login it makes): the login scans no LUN,
+ * the connector then scans exactly the LUN it was given (scsiHostScanPath). On a target shared by
+ * several of the host's volumes an automatic scan would make a device for every LUN, including
+ * ones being unmapped; a targeted scan makes only the one asked for.
+ */
+export function nodeManualScanArgv(n: IscsiNode): string[] {
+  return nodeUpdateArgv(n, 'node.session.scan', 'manual');
+}
+
+/** sysfs file of a SCSI host (an iSCSI session's) whose write of `- - <lun>` scans that one LUN. */
+export function scsiHostScanPath(hostNumber: number, sysfs = '/sys'): string {
+  if (!Number.isSafeInteger(hostNumber) || hostNumber < 0) throw invalidInput(`SCSI host number must be a non-negative integer, got ${String(hostNumber)}`);
+  return `${sysfs}/class/scsi_host/host${hostNumber}/scan`;
+}
+
+/** What scsiHostScanPath takes to scan one LUN: any channel, any target id (an iSCSI session has one), that LUN. */
+export function targetedScanText(lun: number): string {
+  if (!Number.isSafeInteger(lun) || lun < 0) throw invalidInput(`LUN must be a non-negative integer, got ${String(lun)}`);
+  return `- - ${lun}`;
+}
+
 export function loginArgv(n: IscsiNode): string[] {
   return [...nodeBase(n), '--login'];
 }

@@ -54,7 +54,7 @@ describe('parseConnectionInfo', () => {
 });
 
 /** A host with iscsiadm, multipathd and sysfs modelled just enough for the connector's flow. */
-function fakeHost(opts: { multipathd?: boolean; refuse?: boolean } = {}) {
+function fakeHost(opts: { multipathd?: boolean; refuse?: boolean; manualScan?: boolean } = {}) {
   const calls: string[][] = [];
   const files = new Map<string, string>();
   const dirs = new Map<string, string[]>();
@@ -67,7 +67,8 @@ function fakeHost(opts: { multipathd?: boolean; refuse?: boolean } = {}) {
       .map(
         (s) =>
           `\tCurrent Portal: ${s.portal},1\n\t\tIface Name: default\n\t\tSID: ${s.sid}\n\t\tiSCSI Connection State: LOGGED IN\n\t\tiSCSI Session State: LOGGED_IN\n` +
-          `\t\tHost Number: ${s.sid + 1}\tState: running\n\t\tscsi${s.sid + 1} Channel 00 Id 0 Lun: 0\n\t\t\tAttached scsi disk ${s.disk}\t\tState: running\n`,
+          `\t\tHost Number: ${s.sid + 1}\tState: running\n` +
+          (s.disk ? `\t\tscsi${s.sid + 1} Channel 00 Id 0 Lun: 0\n\t\t\tAttached scsi disk ${s.disk}\t\tState: running\n` : ''),
       )
       .join('');
   const makeMap = () => {
@@ -90,7 +91,9 @@ function fakeHost(opts: { multipathd?: boolean; refuse?: boolean } = {}) {
       const portal = argv[argv.indexOf('-p') + 1]!;
       const disk = disks[sessions.length]!;
       const sid = nextSid++;
-      sessions.push({ sid, portal, disk, hctl: `${sid + 1}:0:0:0` });
+      // with node.session.scan = manual the login makes no disk: the targeted scan does
+      const manual = opts.manualScan && calls.some((a) => a.includes('node.session.scan'));
+      sessions.push({ sid, portal, disk: manual ? '' : disk, hctl: `${sid + 1}:0:0:0` });
       files.set(`/dev/${disk}`, '');
       files.set(`/sys/block/${disk}/size`, '2097152\n');
       makeMap();
@@ -126,6 +129,9 @@ function fakeHost(opts: { multipathd?: boolean; refuse?: boolean } = {}) {
     },
     writeFile: async (p, d) => {
       written.push([p, d]);
+      const scan = /^\/sys\/class\/scsi_host\/host(\d+)\/scan$/.exec(p);
+      const s = scan ? sessions.find((x) => x.sid + 1 === Number(scan[1])) : undefined;
+      if (s && d === '- - 0') s.disk = disks[s.sid - 1]!;
     },
     readdir: async (p) => {
       const v = dirs.get(p);
@@ -166,9 +172,19 @@ describe('IscsiConnector', () => {
       '-p 10.0.0.5:3260 --interface default --op update -n node.session.auth.authmethod -v CHAP',
       '-p 10.0.0.5:3260 --interface default --op update -n node.session.auth.username -v 2rX53svf7cbhNF4R2J3E',
       `-p 10.0.0.5:3260 --interface default --op update -n node.session.auth.password -v ${SECRET}`,
-      '-p 10.0.0.5:3260 --interface default --login',
+      '-p 10.0.0.5:3260 --interface default --op update -n node.session.scan -v manual',
     ]);
     expect(sink.lines.join('\n')).not.toContain(SECRET);
+  });
+
+  it('manual scan: the login scans nothing, the connector scans exactly its LUN on the session (os-brick does the same)', async () => {
+    const h = fakeHost({ manualScan: true });
+    const c = new IscsiConnector({ runner: h.runner, io: h.io, sleep: async () => undefined, pollMs: 1, logger: logSink().logger });
+    const d = await c.connectVolume(info, { multipath: false });
+    expect(d.path).toBe('/dev/sdb');
+    expect(h.written).toEqual([['/sys/class/scsi_host/host2/scan', '- - 0']]);
+    // no whole-session rescan was needed
+    expect(h.calls.some((a) => a.includes('--rescan'))).toBe(false);
   });
 
   it('single path when asked: the first portal only, the disk itself', async () => {

@@ -15,6 +15,9 @@ import {
   scsiDeviceRescanPath,
   sessionListArgv,
   sessionRescanArgv,
+  nodeManualScanArgv,
+  scsiHostScanPath,
+  targetedScanText,
 } from '../../../src/connector/iscsiadm-commands.js';
 import { redactArgv as redactIscsiadmArgv } from '../../../src/exec/redact-argv.js';
 
@@ -141,5 +144,15 @@ describe('iscsiadm login failures (captured stderr)', () => {
     expect(fx('iscsiadm-login-auth-failed.stderr.txt')).toMatch(/\(24 - iSCSI login failed due to authorization failure\)/);
     expect(fx('iscsiadm-login-not-authorized.stderr.txt')).toMatch(/\(24 - iSCSI login failed due to authorization failure\)/);
     expect(fx('iscsiadm-login-session-exists.stderr.txt')).toMatch(/already present/);
+  });
+});
+
+describe('manual scan and the targeted LUN scan', () => {
+  it('sets node.session.scan = manual on the record, and scans one LUN through its SCSI host', () => {
+    expect(nodeManualScanArgv({ iqn: 'iqn.2010-10.org.openstack:cb-h-0123456789ab', portal: '10.0.0.5:3260' }).slice(-4)).toEqual(['-n', 'node.session.scan', '-v', 'manual']);
+    expect(scsiHostScanPath(7)).toBe('/sys/class/scsi_host/host7/scan');
+    expect(targetedScanText(12)).toBe('- - 12');
+    expect(() => scsiHostScanPath(-1)).toThrow(/host number/);
+    expect(() => targetedScanText(1.5)).toThrow(/LUN/);
   });
 });
