@@ -10,6 +10,7 @@ PACKAGES=(
   python3-os-brick python3-oslo.messaging python3-oslo.concurrency
   sqlite3 tgt libiscsi-bin qemu-utils qemu-block-extra lvm2 thin-provisioning-tools rabbitmq-server mariadb-server
   python3 make g++ xfsprogs btrfs-progs util-linux fio valgrind xxhash
+  debootstrap dpkg-repack podman runc
 )
 
 missing=()

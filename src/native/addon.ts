@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findPackageRootFrom } from '../package-root.js';
 
 /**
  * A file or device: a path (opened with O_CLOEXEC and closed by the call), or an fd the caller
@@ -114,15 +115,11 @@ export class NativeAddonError extends Error {
 }
 
 /**
- * The repository (or install) root: the nearest ancestor of this module that holds binding.gyp.
- * That is ../.. from src/native/ (tsx, vitest) and ../../.. from dist/src/native/ (after tsc).
+ * The repository (or install) root: the nearest ancestor of `fromDir` holding cinderblock's
+ * package.json (src/package-root.ts), else ../.. of it as in the source tree.
  */
 export function findPackageRoot(fromDir: string = path.dirname(fileURLToPath(import.meta.url))): string {
-  for (let dir = fromDir; ; dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, 'binding.gyp'))) return dir;
-    if (path.dirname(dir) === dir) break;
-  }
-  return path.resolve(fromDir, '..', '..');
+  return findPackageRootFrom(fromDir)?.dir ?? path.resolve(fromDir, '..', '..');
 }
 
 /**

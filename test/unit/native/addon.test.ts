@@ -1,5 +1,5 @@
 // The loader: where it looks for the addon and what it says when the addon is missing.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -14,6 +14,19 @@ describe('native addon loader', () => {
     expect(findPackageRoot(path.join(repoRoot, 'src', 'native'))).toBe(repoRoot);
     expect(findPackageRoot(path.join(repoRoot, 'dist', 'src', 'native'))).toBe(repoRoot);
     expect(findPackageRoot()).toBe(repoRoot);
+  });
+
+  it("finds an installed root (the Debian package's /usr/lib/cinderblock) that has no binding.gyp", () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'cb-root-'));
+    try {
+      mkdirSync(path.join(root, 'dist', 'src', 'native'), { recursive: true });
+      writeFileSync(path.join(root, 'package.json'), JSON.stringify({ name: 'cinderblock', version: '9.9.9~test' }));
+      // a dependency's package.json on the way up is not ours
+      writeFileSync(path.join(root, 'dist', 'package.json'), JSON.stringify({ name: 'something-else' }));
+      expect(findPackageRoot(path.join(root, 'dist', 'src', 'native'))).toBe(root);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('looks in build/Release unless CINDERBLOCK_NATIVE_ADDON says otherwise', () => {
