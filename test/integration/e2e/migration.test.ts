@@ -150,7 +150,7 @@ describe.each([
   afterAll(async () => {
     if (process.env.CB_MIGRATION_LOGS) {
       await writeFile(join(process.env.CB_MIGRATION_LOGS, `agents-${apiPort}.log`), agents.map((a) => a.text()).join('\n'));
-      await writeFile(join(process.env.CB_MIGRATION_LOGS, `stack-${apiPort}.log`), await stack.logs());
+      if (stack) await writeFile(join(process.env.CB_MIGRATION_LOGS, `stack-${apiPort}.log`), await stack.logs());
     }
     await db?.close();
     for (const a of agents) await a.stop();
