@@ -76,19 +76,26 @@ describe.each([
       return done(v) ? v : undefined;
     });
   }
-  /** Nothing but the named volumes in either pool, and no live migration row. */
+  /**
+   * Nothing but the named volumes in either pool, no live temporary or deleting row, and cinder-api
+   * listing only the kept volumes (a delete removes the file before the row: both are waited for).
+   */
   async function expectNoLeftovers(kept: Record<'a' | 'b', string[]>) {
-    await waitFor('the temporary volumes to be deleted', 60_000, async () => {
-      const a = (await readdir(dirs.a)).sort();
-      const b = (await readdir(dirs.b)).sort();
-      return JSON.stringify([a, b]) === JSON.stringify([kept.a.sort(), kept.b.sort()]) ? true : undefined;
-    }).catch(async (err: unknown) => {
-      throw new Error(`${String(err)}: a=${(await readdir(dirs.a)).join(',')} b=${(await readdir(dirs.b)).join(',')}\n${agentLogs()}`);
-    });
-    const rows = await db.kysely.selectFrom('volumes').select(['id', 'status', 'migration_status']).where('deleted', '=', false).execute();
-    expect(rows.filter((r) => r.migration_status?.startsWith('target:') || r.status === 'deleting')).toEqual([]);
-    const listed = (await stack.api('GET', '/volumes/detail?all_tenants=1')).body.volumes as Array<{ id: string }>;
-    expect(listed.length).toBe(kept.a.length + kept.b.length);
+    const state = async () => {
+      const rows = await db.kysely.selectFrom('volumes').select(['id', 'status', 'migration_status']).where('deleted', '=', false).execute();
+      return {
+        a: (await readdir(dirs.a)).sort(),
+        b: (await readdir(dirs.b)).sort(),
+        rows: rows.filter((r) => r.migration_status?.startsWith('target:') || r.status === 'deleting'),
+        listed: ((await stack.api('GET', '/volumes/detail?all_tenants=1')).body.volumes as unknown[]).length,
+      };
+    };
+    const wanted = { a: [...kept.a].sort(), b: [...kept.b].sort(), rows: [], listed: kept.a.length + kept.b.length };
+    await waitFor('the temporary volumes to be deleted', 60_000, async () => (JSON.stringify(await state()) === JSON.stringify(wanted) ? true : undefined)).catch(
+      async (err: unknown) => {
+        throw new Error(`${String(err)}: ${JSON.stringify(await state())}\n${agentLogs()}`);
+      },
+    );
   }
   /** A volume of `type`, or of the default type (no backend named: it may go to either pool). */
   async function createVolume(type: string | null, name: string) {
