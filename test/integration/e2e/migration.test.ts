@@ -155,6 +155,7 @@ describe.each([
     }
   }, 240_000);
   afterAll(async () => {
+    // CB_MIGRATION_LOGS=<dir> keeps the agents' and the stack's logs for a failed run
     if (process.env.CB_MIGRATION_LOGS) {
       await writeFile(join(process.env.CB_MIGRATION_LOGS, `agents-${apiPort}.log`), agents.map((a) => a.text()).join('\n'));
       if (stack) await writeFile(join(process.env.CB_MIGRATION_LOGS, `stack-${apiPort}.log`), await stack.logs());
