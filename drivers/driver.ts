@@ -83,6 +83,19 @@ export interface BackendObject {
   origin: string | null;
 }
 
+/** Where a migration goes: the destination pool's host and its location_info as the scheduler reported them. */
+export interface MigrationDestination {
+  /** `host@backend#pool` */
+  host: string;
+  locationInfo: unknown;
+}
+
+/** What driver-assisted migration did (cinder's driver.migrate_volume return value). */
+export interface DriverMigration {
+  moved: boolean;
+  modelUpdate: ModelUpdate | null;
+}
+
 /** What a clone needs of its source volume. */
 export type CloneSource = Pick<DriverVolume, 'id' | 'name' | 'size'>;
 
@@ -142,6 +155,25 @@ export interface VolumeDriver {
   manageExistingSnapshotGetSize(ref: Record<string, unknown>): Promise<number>;
   /** Adopt the snapshot named by `ref` as `snapshot` (renaming it to the snapshot's name). */
   manageExistingSnapshot(snapshot: DriverSnapshot, ref: Record<string, unknown>): Promise<ModelUpdate | null>;
+
+  // Migration (manager.py migrate_volume, update_migrated_volume).
+  /**
+   * Moves the volume to the destination pool without the manager's generic copy, when the
+   * destination's storage is reachable from here (cinder's rule: same host, another VG or
+   * directory). moved=false (or NotImplementedError) makes the manager migrate generically.
+   */
+  migrateVolume(volume: DriverVolume, status: string | null, destination: MigrationDestination): Promise<DriverMigration>;
+  /**
+   * The local path of the volume named `name` in the pool at `locationInfo` (any pool's
+   * location_info) when that pool is on this host, else null: the generic migration's copy
+   * writes there directly instead of attaching the destination over iSCSI.
+   */
+  pathInPool(locationInfo: unknown, name: string): string | null;
+  /**
+   * Gives the volume another name on the backend (update_migrated_volume: the migrated copy takes
+   * the source's name). Throws when the name is taken or the backend cannot rename.
+   */
+  renameVolume(volume: DriverVolume, newName: string): Promise<void>;
 
   // What the export side needs of the data side (exports.ts).
   /** The device or file a target serves for the volume; it depends on the volume's name only. */

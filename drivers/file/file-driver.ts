@@ -8,10 +8,11 @@
 // setup), otherwise sparse copies. The file itself is what a target exports (exportPath); the
 // export side is built beside the driver (drivers/exports.ts).
 import { constants as fsc } from 'node:fs';
-import { access, mkdir, open, readdir, rename, stat, statfs, truncate, unlink } from 'node:fs/promises';
+import { access, link, mkdir, open, readdir, rename, stat, statfs, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { volumeBackendApiException } from '../../src/errors.js';
-import type { BackendObject, BackendStats, CloneSource, DriverSnapshot, DriverVolume, ModelUpdate, VolumeDriver } from '../driver.js';
+import type { BackendObject, BackendStats, CloneSource, DriverMigration, DriverSnapshot, DriverVolume, MigrationDestination, ModelUpdate, VolumeDriver } from '../driver.js';
+import { parseLocationInfo, volumePathOnHost } from '../location-info.js';
 import { bytesToGiB, formatOverSubscriptionRatio } from '../capacity.js';
 import { sparseCopy } from './copy-fallback.js';
 import { assertSafeName, snapshotFileName } from './names.js';
@@ -338,6 +339,50 @@ export class FileVolumeDriver implements VolumeDriver {
       await rename(src, dst);
     }
     return null;
+  }
+
+  // ---- migration ------------------------------------------------------------------------------
+
+  /**
+   * cinder's rule for driver-assisted migration, as its LVM driver applies it: an available
+   * volume, and a destination pool of this kind on this host in another directory. The file
+   * keeps its name (it follows _name_id) and moves: a hard link then an unlink on one
+   * filesystem (atomic, never overwriting, and the file stays as thin as it was), else a sparse
+   * copy into the other directory, removed again if the copy fails.
+   */
+  async migrateVolume(volume: DriverVolume, status: string | null, destination: MigrationDestination): Promise<DriverMigration> {
+    const notMoved = { moved: false, modelUpdate: null };
+    const loc = parseLocationInfo(destination.locationInfo);
+    if (status !== 'available' || loc?.kind !== 'file' || loc.hostname !== this.opts.hostname) return notMoved;
+    if (loc.directory === this.opts.directory) {
+      throw volumeBackendApiException(`Refusing to migrate volume ID: ${volume.id}: source and destination are the same directory ${loc.directory}`);
+    }
+    try {
+      if (!(await stat(loc.directory)).isDirectory()) return notMoved;
+    } catch {
+      return notMoved; // cinder: "Destination Volume Group does not exist" -> generic migration
+    }
+    const src = this.localPath(volume);
+    const dst = join(loc.directory, volume.name);
+    try {
+      await link(src, dst);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      await this.duplicate(src, dst, (await stat(src)).size);
+    }
+    await unlink(src);
+    return { moved: true, modelUpdate: null };
+  }
+
+  pathInPool(locationInfo: unknown, name: string): string | null {
+    return volumePathOnHost(locationInfo, this.opts.hostname, name, assertSafeName);
+  }
+
+  /** rename(2) would replace a file already under the new name: a hard link refuses (EEXIST). */
+  async renameVolume(volume: DriverVolume, newName: string): Promise<void> {
+    const src = this.localPath(volume);
+    await link(src, this.localPath({ name: newName }));
+    await unlink(src);
   }
 
   // ---- what a target exports ------------------------------------------------------------------

@@ -19,6 +19,7 @@ import { AmqpConnection, RpcClient, RpcServer, SchedulerRpcClient, targetsForVol
 import { DbAllocatedCapacity, DbServiceRegistry } from './db-ports.js';
 import { createDriver } from './driver-factory.js';
 import { RpcSchedulerNotifier, RpcSchedulerCreateVolume } from './scheduler-notifier.js';
+import { RpcVolumePeers } from './volume-peers.js';
 import { createExports, createTargetSide, type TargetSide } from './target-factory.js';
 import { startAuditLoop, type AuditLoop } from './audit-loop.js';
 import { newKeyedMutex, type FlowDeps } from '../manager/flows/common.js';
@@ -190,6 +191,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
   });
   const notifier = new RpcSchedulerNotifier(new SchedulerRpcClient(rpcClient));
   const rescheduler = new RpcSchedulerCreateVolume(rpcClient);
+  const peers = new RpcVolumePeers(rpcClient);
   const envPort = Number.parseInt(process.env.CINDERBLOCK_TGTD_CONTROL_PORT ?? '', 10);
   const confPort = config.cinderblock.tgt_control_port;
   const tgtControlPort = opts.tgtControlPort ?? (confPort > 0 ? confPort : Number.isSafeInteger(envPort) && envPort > 0 ? envPort : undefined);
@@ -274,6 +276,8 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
         exports,
         service,
         scheduler: rescheduler,
+        peers,
+        migrationCreateVolumeTimeoutSecs: config.default.migration_create_volume_timeout_secs,
         logger: blog,
         lockPath: config.concurrency.lock_path ?? null,
         locks: newKeyedMutex(),

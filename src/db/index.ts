@@ -51,6 +51,7 @@ function repositories(h: DbHandle, qopts: quotas.QuotaOptions) {
       get: volumes.get,
       find: volumes.find,
       update: volumes.update,
+      create: volumes.create,
       conditionalUpdate: volumes.conditionalUpdate,
       destroy: volumes.destroy,
       listByHost: volumes.listByHost,

@@ -63,6 +63,19 @@ export async function update(db: DbHandle, id: string, values: VolumeValues): Pr
 }
 
 /**
+ * volume_create: inserts a live row (created_at = now) with the given columns and returns it.
+ * Metadata goes through metadataUpdate/adminMetadataUpdate, as cinder's volume_create writes it.
+ */
+export async function create(db: DbHandle, values: VolumeValues & { id: string; volume_type_id: string }): Promise<Volume> {
+  assertColumns('volumes', VOLUME_COLUMNS, Object.keys(values));
+  await db.kysely
+    .insertInto('volumes')
+    .values({ created_at: db.now(), updated_at: null, deleted_at: null, deleted: false, ...values })
+    .execute();
+  return get(db, values.id);
+}
+
+/**
  * cinder's conditional_update (compare-and-swap): UPDATE volumes SET … WHERE id = ? AND <expected>
  * and reports whether a row matched. `expected` maps columns to a value, a list (IN; null in the
  * list matches NULL) or `{not: value|list}` (also matches NULL unless null is listed).

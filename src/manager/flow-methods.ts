@@ -6,6 +6,7 @@ import type { FlowDeps } from './flows/common.js';
 import { createVolume } from './flows/create-volume.js';
 import { deleteVolume, extendVolume } from './flows/delete-extend.js';
 import { manageExisting, retype as retypeFlow } from './flows/retype-manage.js';
+import { migrateVolume, migrateVolumeCompletion, updateMigratedVolume } from './flows/migrate-volume.js';
 import { createSnapshot, deleteSnapshot, revertToSnapshot } from './flows/snapshots.js';
 import { doCleanup } from './flows/cleanup.js';
 import { createGroup, createGroupFromSrc, createGroupSnapshot, deleteGroup, deleteGroupSnapshot, updateGroup } from './flows/groups.js';
@@ -42,6 +43,9 @@ export const delete_snapshot = flowMethod('delete_snapshot', deleteSnapshot);
 export const revert_to_snapshot = flowMethod('revert_to_snapshot', revertToSnapshot);
 export const retype = flowMethod('retype', retypeFlow);
 export const manage_existing = flowMethod('manage_existing', manageExisting);
+export const migrate_volume = flowMethod('migrate_volume', migrateVolume);
+export const migrate_volume_completion = flowMethod('migrate_volume_completion', migrateVolumeCompletion);
+export const update_migrated_volume = flowMethod('update_migrated_volume', updateMigratedVolume);
 export const attach_volume = flowMethod('attach_volume', attachVolume);
 export const detach_volume = flowMethod('detach_volume', detachVolume);
 
@@ -80,6 +84,9 @@ export const FLOW_METHODS = {
   revert_to_snapshot,
   retype,
   manage_existing,
+  migrate_volume,
+  migrate_volume_completion,
+  update_migrated_volume,
   attach_volume,
   detach_volume,
   accept_transfer,

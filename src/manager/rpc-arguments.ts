@@ -179,6 +179,19 @@ const cleanupRequest = z
     };
   });
 
+/**
+ * The backend a volume migrates to, as rpcapi sends it: {host: 'host@backend#pool',
+ * cluster_name (3.5+), capabilities: the pool's capabilities from the scheduler}.
+ */
+const destinationBackend = dict.transform((v, ctx) => {
+  if (typeof v.host !== 'string' || !v.host) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['host'], message: `must be a host name, got ${shown(v.host)}` });
+    return z.NEVER;
+  }
+  const cluster = typeof v.cluster_name === 'string' ? v.cluster_name : null;
+  return { host: v.host, cluster_name: cluster, capabilities: isDict(v.capabilities) ? v.capabilities : {} };
+});
+
 // ---- one schema per method --------------------------------------------------------------------
 
 /** get_manageable_volumes and get_manageable_snapshots take the same arguments. */
@@ -217,13 +230,15 @@ export const VOLUME_RPC_ARGUMENTS = {
   retype: z.object({
     volume,
     new_type_id: uuid,
-    // {host, cluster_name, capabilities} of the destination backend
-    host: dict,
+    host: destinationBackend,
     migration_policy: optionalString.transform((v) => v ?? 'never'),
     reservations,
     old_reservations: reservations,
   }),
   manage_existing: z.object({ volume, ref: dict }),
+  migrate_volume: z.object({ volume, host: destinationBackend, force_host_copy: bool(false) }),
+  migrate_volume_completion: z.object({ volume, new_volume: volume, error: bool(false) }),
+  update_migrated_volume: z.object({ volume, new_volume: volume, volume_status: optionalString }),
   attach_volume: z.object({
     volume_id: uuid,
     instance_uuid: optionalUuid,

@@ -19,6 +19,19 @@ export interface SchedulerCreateVolume {
   ): Promise<void>;
 }
 
+/**
+ * cinder's volume rpcapi as one volume service calls another (a migration's source and
+ * destination): each goes to the service of the volume's host (or cluster), wherever it runs.
+ */
+export interface VolumePeers {
+  /** create_volume cast (v3.0) with no request spec and no reschedule: the migration target. */
+  createVolume(ctx: Record<string, unknown>, volume: VersionedObject): Promise<void>;
+  /** delete_volume cast. */
+  deleteVolume(ctx: Record<string, unknown>, volume: VersionedObject): Promise<void>;
+  /** update_migrated_volume call to new_volume's service. */
+  updateMigratedVolume(ctx: Record<string, unknown>, volume: VersionedObject, newVolume: VersionedObject, volumeStatus: string | null): Promise<void>;
+}
+
 /** The parts of the volume service a flow needs. */
 export interface ServiceView {
   readonly host: string;
@@ -35,6 +48,10 @@ export interface FlowDeps {
   exports: VolumeExports;
   service: ServiceView;
   scheduler: SchedulerCreateVolume;
+  /** The other volume services (a migration's peer); absent: migration is refused. */
+  peers?: VolumePeers;
+  /** [DEFAULT] migration_create_volume_timeout_secs (cinder's default 300). */
+  migrationCreateVolumeTimeoutSecs?: number;
   logger: Logger;
   /** [oslo_concurrency] lock_path; null: in-process locks only. */
   lockPath: string | null;

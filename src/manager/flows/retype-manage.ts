@@ -1,7 +1,8 @@
 // retype and manage_existing (manager.py retype, flows/manager/manage_existing.py).
 // Unmanage is delete_volume with unmanage_only (delete-extend.ts).
 import { logDropped } from '../../log.js';
-import { volumeMigrationFailed } from '../../errors.js';
+import { invalidVolume, volumeMigrationFailed } from '../../errors.js';
+import { migrateVolumeRow } from './migrate-volume.js';
 import type { RpcArguments } from '../rpc-arguments.js';
 import {
   backendOf,
@@ -13,7 +14,7 @@ import {
   type FlowDeps,
 } from './common.js';
 
-export async function retype(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'retype'>): Promise<void> {
+export async function retype(deps: FlowDeps, ctx: Record<string, unknown>, args: RpcArguments<'retype'>): Promise<void> {
   const { volume, new_type_id: newTypeId, host, migration_policy: policy, reservations, old_reservations: oldReservations } = args;
   const id = volume.data.id;
   const log = deps.logger.child({ volume_id: id });
@@ -28,27 +29,63 @@ export async function retype(deps: FlowDeps, _ctx: Record<string, unknown>, args
     await deps.db.volumes.update(id, { status: restored });
   };
   let retyped = false;
+  let newSpecs: Record<string, string | null> = {};
   try {
     requireDriver(deps);
-    const targetHost = typeof host.host === 'string' ? host.host : null;
-    const sameBackend = targetHost === null || isOurs(deps, targetHost) || backendOf(targetHost) === backendOf(vol.host);
-    if (sameBackend) {
-      const newType = await deps.db.volumeTypes.get(newTypeId);
-      retyped = await deps.driver.retype(driverVolume(vol), newType.extra_specs ?? {});
-    }
+    newSpecs = (await deps.db.volumeTypes.get(newTypeId)).extra_specs ?? {};
+    const sameBackend = isOurs(deps, host.host) || backendOf(host.host) === backendOf(vol.host);
+    if (sameBackend) retyped = await deps.driver.retype(driverVolume(vol), newSpecs);
   } catch (err) {
     await rollback(errorMessage(err), err);
     throw err;
   }
-  if (!retyped) {
-    const reason = policy === 'never' ? 'Retype requires migration but is not allowed.' : 'Retype requires migrating the data, which this backend does not do yet.';
-    await rollback(reason);
-    throw volumeMigrationFailed(reason);
+  if (retyped) {
+    await deps.db.volumes.update(id, { volume_type_id: newTypeId, host: host.host, cluster_name: host.cluster_name, status: restored, ...(vol.status === 'retyping' ? { previous_status: null } : {}) });
+  } else {
+    // The type needs another backend (or the driver said no): move the volume, if allowed.
+    if (policy === 'never') {
+      const reason = 'Retype requires migration but is not allowed.';
+      await rollback(reason);
+      throw volumeMigrationFailed(reason);
+    }
+    if ((await deps.db.snapshots.listByVolume(id)).length > 0) {
+      const reason = 'Volume must not have snapshots.';
+      await rollback(reason);
+      throw invalidVolume(reason);
+    }
+    if (vol.replication_status !== null && vol.replication_status !== 'disabled' && vol.replication_status !== 'not-capable') {
+      const reason = 'Volume must not be replicated.';
+      await rollback(reason);
+      throw invalidVolume(reason);
+    }
+    await deps.db.volumes.update(id, { migration_status: 'starting' });
+    const oldSpecs = vol.volume_type_id ? ((await deps.db.volumeTypes.get(vol.volume_type_id)).extra_specs ?? {}) : {};
+    try {
+      await migrateVolumeRow(deps, ctx, { ...vol, migration_status: 'starting' }, host, {
+        forceHostCopy: false,
+        newTypeId,
+        driverMigrationAllowed: onlyPlacementDiffers(oldSpecs, newSpecs),
+      });
+    } catch (err) {
+      await rollback(errorMessage(err), err);
+      throw err;
+    }
   }
-  await deps.db.quotas.commit(reservations, projectId);
   await deps.db.quotas.commit(oldReservations, projectId);
-  await deps.db.volumes.update(id, { volume_type_id: newTypeId, status: restored, ...(vol.status === 'retyping' ? { previous_status: null } : {}) });
+  await deps.db.quotas.commit(reservations, projectId);
   log.info('Retype volume completed successfully.');
+  void deps.service.publishServiceCapabilities().catch(logDropped(deps.logger, 'the capability report after this change', 'the next periodic report carries it'));
+}
+
+/**
+ * _can_use_driver_migration on the extra specs: a driver may move the volume itself only when the
+ * types differ in nothing but where the volume lives (backend name, availability zones). QoS and
+ * encryption specs are not compared: cinderblock's backends have neither.
+ */
+export function onlyPlacementDiffers(oldSpecs: Record<string, string | null>, newSpecs: Record<string, string | null>): boolean {
+  const placement = new Set(['volume_backend_name', 'RESKEY:availability_zones']);
+  const keys = new Set([...Object.keys(oldSpecs), ...Object.keys(newSpecs)]);
+  return [...keys].every((k) => placement.has(k) || oldSpecs[k] === newSpecs[k]);
 }
 
 export async function manageExisting(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'manage_existing'>): Promise<string> {

@@ -67,11 +67,18 @@ describe('volume RPC argument schemas', () => {
     expect(args.request_spec).toBeNull();
     expect(args.allow_reschedule).toBe(true);
     expect(parseRpcArguments('delete_volume', { volume: vol })).toMatchObject({ unmanage_only: false, cascade: false });
-    expect(parseRpcArguments('retype', { volume: vol, new_type_id: randomUUID(), host: {}, migration_policy: null })).toMatchObject({
+    // the destination backend as rpcapi sends it; cinder's manager reads host['host'] unguarded
+    const host = { host: 'h@b#b', capabilities: { location_info: 'x' } };
+    expect(parseRpcArguments('retype', { volume: vol, new_type_id: randomUUID(), host, migration_policy: null })).toMatchObject({
+      host: { host: 'h@b#b', cluster_name: null, capabilities: { location_info: 'x' } },
       migration_policy: 'never',
       reservations: [],
       old_reservations: [],
     });
+    expect(parseRpcArguments('migrate_volume', { volume: vol, host: { host: 'h@b#b' } })).toMatchObject({ host: { host: 'h@b#b', cluster_name: null, capabilities: {} }, force_host_copy: false });
+    expect(parseRpcArguments('update_migrated_volume', { volume: vol, new_volume: vol })).toMatchObject({ volume_status: null });
+    expect(parseRpcArguments('migrate_volume_completion', { volume: vol, new_volume: vol })).toMatchObject({ error: false });
+    expect(refusal('migrate_volume', { volume: vol, host: {} })?.reason).toMatch(/host host must be a host name/);
     expect(parseRpcArguments('attach_volume', { volume_id: vol.data.id })).toMatchObject({ instance_uuid: null, host_name: null, mountpoint: null, mode: 'rw' });
     expect(parseRpcArguments('terminate_connection', { volume_id: vol.data.id, connector: null })).toMatchObject({ connector: null, force: false });
   });
