@@ -10,7 +10,8 @@ function allZero(buf: Buffer, n: number): boolean {
   return true;
 }
 
-export async function sparseCopy(src: string, dst: string, bytes: number): Promise<void> {
+export async function sparseCopy(src: string, dst: string, bytes: number, o: { skipZeros?: boolean } = {}): Promise<void> {
+  const skipZeros = o.skipZeros ?? true;
   const input = await open(src, 'r');
   try {
     const output = await open(dst, 'r+');
@@ -21,7 +22,7 @@ export async function sparseCopy(src: string, dst: string, bytes: number): Promi
         const want = Math.min(CHUNK, bytes - pos);
         const { bytesRead } = await input.read(buf, 0, want, pos);
         if (bytesRead === 0) break;
-        if (!allZero(buf, bytesRead)) {
+        if (!skipZeros || !allZero(buf, bytesRead)) {
           let off = 0;
           while (off < bytesRead) {
             const { bytesWritten } = await output.write(buf, off, bytesRead - off, pos + off);

@@ -18,7 +18,12 @@ import { sparseCopy } from './copy-fallback.js';
 import { assertSafeName, snapshotFileName } from './names.js';
 
 /** Copies the first `bytes` of src into dst (an existing file that reads as zeros there). */
-export type CopyFn = (src: string, dst: string, bytes: number) => Promise<void>;
+/**
+ * Copies `bytes` of src over dst. destinationIsZeroed (default true): dst reads as zeros where
+ * it is not written (a fresh or truncated file), so zero runs may be skipped; false for anything
+ * else (a block device of another pool), which must get every byte, zeros included.
+ */
+export type CopyFn = (src: string, dst: string, bytes: number, destinationIsZeroed?: boolean) => Promise<void>;
 /** FICLONE of a whole file; dst is a path that must not exist or an open fd. */
 export type CloneFn = (src: string, dst: string | number) => Promise<void>;
 
@@ -46,18 +51,18 @@ export interface FilePoolOptions {
 const GiB = 1024 ** 3;
 const VERSION = '1.0.0';
 
-async function defaultCopy(src: string, dst: string, bytes: number): Promise<void> {
+async function defaultCopy(src: string, dst: string, bytes: number, destinationIsZeroed = true): Promise<void> {
   try {
     const native = await import('../../src/native/index.js');
     if (typeof native.copy === 'function') {
-      await native.copy(src, dst, { length: bytes, sparse: true, destinationIsZeroed: true });
+      await native.copy(src, dst, { length: bytes, sparse: destinationIsZeroed, destinationIsZeroed });
       return;
     }
   } catch (err) {
     // Only an addon that is not built falls back; a failed copy (or a refused argument) is an error.
     if ((err as Error | null)?.name !== 'NativeAddonError') throw err;
   }
-  await sparseCopy(src, dst, bytes);
+  await sparseCopy(src, dst, bytes, { skipZeros: destinationIsZeroed });
 }
 
 async function defaultClone(src: string, dst: string | number): Promise<void> {
@@ -232,7 +237,9 @@ export class FileVolumeDriver implements VolumeDriver {
       await truncate(dst, st.size);
     }
     try {
-      await this.copyFn(src, dst, bytes);
+      // Anything but a file we just emptied (a migration's destination LV, say) may hold another
+      // volume's old blocks: every byte is written there, or the zero runs would leak them.
+      await this.copyFn(src, dst, bytes, st.isFile());
     } catch (err) {
       if (isNoSpace(err)) throw poolFull(this.opts.directory, err);
       throw err;

@@ -145,4 +145,16 @@ describe('file pool driver', () => {
     expect((await d.listBackendObjects()).find((o) => o.name === 'snapshot-s1')).toMatchObject({ isSnapshot: true });
     await expect(d.manageExistingSnapshot(s, { 'source-name': '../etc/passwd' })).rejects.toThrow(/unsafe/);
   });
+  it('copyData skips zero runs only on a file it emptied; any other destination gets every byte', async () => {
+    const calls: Array<[string, boolean | undefined]> = [];
+    const d = new FileVolumeDriver(base({ copy: async (_s, dst, _b, zeroed) => void calls.push([dst, zeroed]) }));
+    const src = join(dir, 'src');
+    const dstFile = join(dir, 'dst');
+    await writeFile(src, 'x');
+    await writeFile(dstFile, 'stale');
+    await d.copyData(src, dstFile, 1);
+    // a character device stands in for a block device of another pool (a migration's LV)
+    await d.copyData(src, '/dev/null', 1);
+    expect(calls).toEqual([[dstFile, true], ['/dev/null', false]]);
+  });
 });
