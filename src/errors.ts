@@ -153,6 +153,8 @@ export const imageDownloadFailed = (imageHref: string, reason: string, cause?: u
   raise('ImageDownloadFailed', 500, `Failed to download image ${imageHref}, reason: ${reason}`, { image_href: imageHref, reason }, cause);
 export const imageConversionNotAllowed = (imageId: string, reason: string): CinderError =>
   raise('ImageConversionNotAllowed', 500, `Image Conversion disallowed for image ${imageId}: ${reason}`, { image_id: imageId, reason });
+export const imageSignatureVerificationException = (reason: string): CinderError =>
+  raise('ImageSignatureVerificationException', 500, `Failed to verify image signature, reason: ${reason}.`, { reason });
 export const imageLimitExceeded = (reason: string): CinderError => raise('ImageLimitExceeded', 413, 'Image quota exceeded', { reason });
 export const metadataUpdateFailure = (reason: string): CinderError => raise('MetadataUpdateFailure', 400, `Failed to update metadata for volume: ${reason}`, { reason });
 

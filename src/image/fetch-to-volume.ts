@@ -63,10 +63,17 @@ export function checkImageRecord(image: ImageMeta, volumeSizeGb: number): string
   return disk;
 }
 
-export async function fetchToVolume(tools: ImageTools, ctx: GlanceCallContext, image: ImageMeta, target: VolumeTarget): Promise<FetchResult> {
-  const disk = checkImageRecord(image, target.sizeGb);
+/**
+ * An image made ready to be written: a raw one is streamed when written (its header is checked
+ * then); any other is already downloaded, inspected and accepted by qemu-img info, so a volume is
+ * only created for an image that can fill it. `dispose` removes the temporary file.
+ */
+export type PreparedImage = { kind: 'stream' } | { kind: 'file'; path: string; format: string; bytes: number; dispose(): Promise<void> };
+
+export async function prepareImage(tools: ImageTools, ctx: GlanceCallContext, image: ImageMeta, volumeSizeGb: number): Promise<PreparedImage> {
+  const disk = checkImageRecord(image, volumeSizeGb);
   const qemuFormat = expectedQemuFormat(disk);
-  if (qemuFormat === 'raw') return streamRaw(tools, ctx, image, target);
+  if (qemuFormat === 'raw') return { kind: 'stream' };
   if (tools.options.conversionDisabled) {
     throw imageConversionNotAllowed(
       image.id,
@@ -74,7 +81,32 @@ export async function fetchToVolume(tools: ImageTools, ctx: GlanceCallContext, i
         `but the image you are using has the disk_format property '${disk}'. You must use an image with the disk_format property 'raw' to create a volume of this type.`,
     );
   }
-  return convertThroughTempFile(tools, ctx, image, target, qemuFormat);
+  return downloadAndInspect(tools, ctx, image, volumeSizeGb, qemuFormat);
+}
+
+/** Writes a prepared image onto the volume (the temporary file stays: the caller disposes of it). */
+export async function writeImage(tools: ImageTools, ctx: GlanceCallContext, image: ImageMeta, prepared: PreparedImage, target: VolumeTarget): Promise<FetchResult> {
+  if (prepared.kind === 'stream') return streamRaw(tools, ctx, image, target);
+  const argv = qemuImgConvertArgv({
+    source: prepared.path,
+    sourceFormat: prepared.format,
+    dest: target.path,
+    destFormat: 'raw',
+    targetExists: true,
+    cacheNone: await isBlockDevice(target.path),
+  });
+  await runConvert(tools, image.id, argv);
+  return { path: 'convert', bytes: prepared.bytes };
+}
+
+/** fetch_to_raw in one go (reimage: the volume exists already). */
+export async function fetchToVolume(tools: ImageTools, ctx: GlanceCallContext, image: ImageMeta, target: VolumeTarget): Promise<FetchResult> {
+  const prepared = await prepareImage(tools, ctx, image, target.sizeGb);
+  try {
+    return await writeImage(tools, ctx, image, prepared, target);
+  } finally {
+    if (prepared.kind === 'file') await prepared.dispose();
+  }
 }
 
 /** The header check of a downloaded image against its claimed format (check_image_format). */
@@ -108,10 +140,11 @@ async function streamRaw(tools: ImageTools, ctx: GlanceCallContext, image: Image
   }
 }
 
-async function convertThroughTempFile(tools: ImageTools, ctx: GlanceCallContext, image: ImageMeta, target: VolumeTarget, claimed: string | null): Promise<FetchResult> {
+async function downloadAndInspect(tools: ImageTools, ctx: GlanceCallContext, image: ImageMeta, volumeSizeGb: number, claimed: string | null): Promise<PreparedImage> {
   const { conversionDir, backendName } = tools.options;
   await checkAvailableSpace(conversionDir, image.size ?? 0, image.id);
   const tmp = await createTemporaryFile(conversionDir, `image_fetch_${image.id}_`, backendName);
+  const dispose = () => rm(tmp, { force: true });
   try {
     const bytes = await downloadToFile(tools, ctx, image, tmp);
     const head = await readHead(tmp);
@@ -119,11 +152,11 @@ async function convertThroughTempFile(tools: ImageTools, ctx: GlanceCallContext,
     refuseMismatch(image, found, claimed);
     const info = await qemuImgInfo(tools, tmp, found.format);
     checkQemuInfo(image, info, found.format, tools.options.vmdkAllowedTypes);
-    checkVirtualSize(info.virtualSize, target.sizeGb, image.id);
-    await runConvert(tools, image.id, qemuImgConvertArgv({ source: tmp, sourceFormat: found.format, dest: target.path, destFormat: 'raw', targetExists: true, cacheNone: await isBlockDevice(target.path) }));
-    return { path: 'convert', bytes };
-  } finally {
-    await rm(tmp, { force: true });
+    checkVirtualSize(info.virtualSize, volumeSizeGb, image.id);
+    return { kind: 'file', path: tmp, format: found.format, bytes, dispose };
+  } catch (err) {
+    await dispose();
+    throw err;
   }
 }
 

@@ -11,10 +11,8 @@ import type { LogLevelControl } from '../../../src/manager/log-levels.js';
 import type { VolumeService } from '../../../src/manager/volume-service.js';
 import { SYSTEM_PYTHON } from '../../helpers/cinder-db.js';
 
-/** Methods answered elsewhere (their own issues): images, migration, backup. */
+/** Methods answered elsewhere (their own issues): migration, backup. */
 const TAKEN_BY_OTHER_ISSUES: Readonly<Record<string, string>> = {
-  copy_volume_to_image: 'images',
-  reimage: 'images',
   migrate_volume: 'migration',
   migrate_volume_completion: 'migration',
   update_migrated_volume: 'migration',
