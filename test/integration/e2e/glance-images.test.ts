@@ -47,7 +47,7 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
   }
   async function createFromImage(imageId: string, size = 1): Promise<string> {
     const r = await stack.api('POST', '/volumes', { volume: { size, imageRef: imageId, name: `from-${imageId.slice(0, 8)}` } });
-    if (r.status !== 202) expect.fail(`POST /volumes: ${r.status} ${JSON.stringify(r.body)}`);
+    if (r.status !== 202) expect.fail(`POST /volumes: ${r.status} ${JSON.stringify(r.body)}\n${(await stack.logs()).split('\n').filter((l) => / ERROR /.test(l)).slice(-30).join('\n')}`);
     return r.body.volume.id as string;
   }
   async function readVolume(id: string, length: number): Promise<Buffer> {
