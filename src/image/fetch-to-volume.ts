@@ -15,6 +15,7 @@ import type { ImageMeta } from './image-meta.js';
 import type { ImageTools } from './image-tools.js';
 import { parseQemuImgInfo, qemuImgConvertArgv, qemuImgInfoArgv, type QemuImgInfo } from './qemu-img-commands.js';
 import { rechunk } from './rechunk.js';
+import { transferProgress } from './transfer-progress.js';
 import { ZeroSkippingWriter } from './zero-skipping-writer.js';
 
 const GiB = 1024 ** 3;
@@ -123,7 +124,9 @@ async function streamRaw(tools: ImageTools, ctx: GlanceCallContext, image: Image
   try {
     const writer = new ZeroSkippingWriter(fh, target.readsZeros);
     let inspected = false;
+    const progress = transferProgress(tools.logger, `downloading image ${image.id} onto ${target.path}`, image.size);
     for await (const chunk of rechunk(tools.glance().download(ctx, image), CHUNK)) {
+      progress.add(chunk.length);
       if (!inspected) {
         refuseMismatch(image, inspectImageHead(chunk, { vmdkAllowedTypes: tools.options.vmdkAllowedTypes }), 'raw');
         inspected = true;
@@ -195,7 +198,11 @@ async function downloadToFile(tools: ImageTools, ctx: GlanceCallContext, image: 
   try {
     // a fresh file reads zeros: zero runs stay holes, so a mostly empty image takes little room
     const writer = new ZeroSkippingWriter(fh, true);
-    for await (const chunk of rechunk(tools.glance().download(ctx, image), CHUNK)) await writer.write(chunk);
+    const progress = transferProgress(tools.logger, `downloading image ${image.id} to ${path}`, image.size);
+    for await (const chunk of rechunk(tools.glance().download(ctx, image), CHUNK)) {
+      progress.add(chunk.length);
+      await writer.write(chunk);
+    }
     await fh.truncate(writer.position);
     return writer.position;
   } catch (err) {

@@ -12,6 +12,7 @@ import type { GlanceCallContext, UploadExtras } from './glance-client.js';
 import type { ImageTools } from './image-tools.js';
 import { qemuImgInfo, runConvert } from './fetch-to-volume.js';
 import { qemuImgConvertArgv } from './qemu-img-commands.js';
+import { transferProgress, type TransferProgress } from './transfer-progress.js';
 
 const GiB = 1024 ** 3;
 const READ_CHUNK = 1024 * 1024;
@@ -39,7 +40,8 @@ export async function uploadVolume(tools: ImageTools, ctx: GlanceCallContext, re
   if (req.containerFormat === 'compressed') throw imageUnacceptable(req.imageId, "container_format 'compressed' is not supported by cinderblock");
   const bytes = req.volumeSizeGb * GiB;
   if (req.diskFormat === 'raw') {
-    await tools.glance().upload(ctx, req.imageId, createReadStream(req.volumePath, { start: 0, end: bytes - 1, highWaterMark: READ_CHUNK }), req.extras);
+    const progress = transferProgress(tools.logger, `uploading ${req.volumePath} to image ${req.imageId}`, bytes);
+    await tools.glance().upload(ctx, req.imageId, counted(createReadStream(req.volumePath, { start: 0, end: bytes - 1, highWaterMark: READ_CHUNK }), progress), req.extras);
     return { path: 'stream', bytes };
   }
   if (tools.options.conversionDisabled) {
@@ -66,7 +68,8 @@ export async function uploadVolume(tools: ImageTools, ctx: GlanceCallContext, re
     const fh = await open(tmp, 'r');
     const size = (await fh.stat()).size;
     await fh.close();
-    await tools.glance().upload(ctx, req.imageId, createReadStream(tmp, { highWaterMark: READ_CHUNK }), req.extras);
+    const progress = transferProgress(tools.logger, `uploading ${outFormat} image ${req.imageId}`, size);
+    await tools.glance().upload(ctx, req.imageId, counted(createReadStream(tmp, { highWaterMark: READ_CHUNK }), progress), req.extras);
     return { path: 'convert', bytes: size };
   } finally {
     await rm(tmp, { force: true });
@@ -83,5 +86,12 @@ async function refuseUnsafeVolumeContent(tools: ImageTools, path: string): Promi
     if (found.unsafe) throw invalid('Image/Volume failed safety check');
   } finally {
     await fh.close();
+  }
+}
+
+async function* counted(source: AsyncIterable<Buffer>, progress: TransferProgress): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    progress.add(chunk.length);
+    yield chunk;
   }
 }
