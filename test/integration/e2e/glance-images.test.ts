@@ -83,17 +83,18 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
     glance = await startGlance({ port: 19292 });
     stack = await startCinderStack({
       apiPort: 18900,
+      startTimeoutMs: 240_000,
       defaults: { glance_api_servers: glance.url, glance_num_retries: '1', image_conversion_dir: join(work, 'conversion') },
       backends: { file: { volume_driver: 'file', volume_backend_name: 'file', target_helper: 'fake' } },
       extraSections: { cinderblock: { metrics_listen: '' } },
     });
     agent = startAgentProcess(stack.confPath);
-    await agent.waitForLog(/serving 1 backend/);
-    await waitFor('the scheduler to know the pool', 30_000, async () => {
+    await agent.waitForLog(/serving 1 backend/, 120_000);
+    await waitFor('the scheduler to know the pool', 120_000, async () => {
       const r = await stack.api('GET', '/scheduler-stats/get_pools');
       return r.body?.pools?.length ? true : undefined;
     });
-  }, 180_000);
+  }, 420_000);
   afterAll(async () => {
     await agent?.stop();
     await stack?.stop();
