@@ -75,7 +75,7 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
   }
   /** The volume went to error (a failed attempt, maybe rescheduled first) and holds none of `forbidden`. */
   async function expectRefused(volumeId: string, forbidden: Buffer) {
-    await waitStatus(volumeId, 'error', 120_000);
+    await waitStatus(volumeId, 'error', 240_000);
     const v = await volumeStatus(volumeId);
     expect(v.bootable).toBe('false');
     if (existsSync(volumeFile(volumeId))) {
@@ -205,10 +205,10 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
     tampered[MiB] = tampered[MiB]! ^ 0xff;
     await writeFile(stored, tampered);
     const dVol = await createFromImage(d.id);
-    await waitStatus(dVol, 'error', 120_000);
+    await waitStatus(dVol, 'error', 240_000);
     expect((await volumeStatus(dVol)).bootable).toBe('false');
     expect(agent.text()).toMatch(/Corrupt image download|Hash was/);
     expect(agent.text()).toMatch(/failed safety check|backed by/);
     expect(agent.text()).toContain("was claimed to be 'qcow2'");
-  }, 400_000);
+  }, 1_200_000);
 });
