@@ -12,6 +12,7 @@ import { execa } from 'execa';
 import { startCinderStack, waitFor, WaitAborted, type CinderStack } from '../../helpers/cinder-stack.js';
 import { startAgentProcess, type AgentProcess } from '../../helpers/agent-process.js';
 import { glanceAvailable, startGlance, type GlanceHandle } from '../../helpers/glance.js';
+import { createOwnVhost, type OwnVhost } from '../../helpers/rabbit-vhost.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -26,6 +27,9 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
   let stack: CinderStack;
   let agent: AgentProcess;
   let work: string;
+  // every stack's scheduler consumes `cinder-scheduler`: on a shared vhost another engineer's
+  // scheduler takes our creates (and answers VolumeNotFound), leaving them `creating`
+  let vhost: OwnVhost;
 
   const volumeFile = (id: string) => join(stack.dir, 'file-volumes', `volume-${id}`);
 
@@ -87,8 +91,10 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'cb-images-'));
     glance = await startGlance({ port: 19292 });
+    vhost = await createOwnVhost('cb-images');
     stack = await startCinderStack({
       apiPort: 18900,
+      transportUrl: vhost.transportUrl,
       startTimeoutMs: 240_000,
       defaults: { glance_api_servers: glance.url, glance_num_retries: '1', image_conversion_dir: join(work, 'conversion') },
       backends: { file: { volume_driver: 'file', volume_backend_name: 'file', target_helper: 'fake' } },
@@ -105,6 +111,7 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
     await agent?.stop();
     await stack?.stop();
     await glance?.stop();
+    await vhost?.drop();
     if (work) await rm(work, { recursive: true, force: true });
   });
 
