@@ -143,7 +143,9 @@ async function reschedule(
   }
   // _pre_reschedule
   const now = deps.db.now();
-  await deps.db.volumes.update(id, { scheduled_at: now, host: null });
+  // a create from an image failed in `downloading`: the rescheduled request must find `creating`
+  // again, or the stale-request guard above drops it and the volume stays downloading
+  await deps.db.volumes.update(id, { scheduled_at: now, host: null, status: 'creating' });
   volume.set('scheduled_at', formatOvoDatetime(now));
   volume.set('host', null);
   // _reschedule
