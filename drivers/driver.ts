@@ -124,6 +124,11 @@ export interface VolumeDriver {
   extendVolume(volume: DriverVolume, newSizeGb: number): Promise<void>;
   /** The local block device or file that holds the volume's data. */
   localPath(volume: Pick<DriverVolume, 'name'>): string;
+  /**
+   * A volume createVolume just made reads zeros everywhere (thin LV, sparse file): an image or copy
+   * written onto it may leave zero runs unwritten and keep it thin (cinder's sparse_copy_volume).
+   */
+  newVolumeReadsZeros(): boolean;
   /** Whether the volume's data exists on the backend (crash recovery, tests). */
   volumeExists(volume: DriverVolume): Promise<boolean>;
 

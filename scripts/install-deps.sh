@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs and starts what cinderblock and its tests need on a Debian (bookworm) machine:
-# cinder's control plane (for end-to-end tests and the quick-start stack), the iSCSI tools, and
+# cinder's control plane and glance-api (for end-to-end tests and the quick-start stack), the iSCSI tools, and
 # the services (RabbitMQ, MariaDB). Safe to run again: it installs only what is missing and starts
 # only what is not running.
 set -euo pipefail
 
 PACKAGES=(
   python3-cinder cinder-api cinder-scheduler cinder-volume python3-cinderclient
+  glance-api
   python3-os-brick python3-oslo.messaging python3-oslo.concurrency
   sqlite3 tgt libiscsi-bin qemu-utils qemu-block-extra lvm2 thin-provisioning-tools rabbitmq-server mariadb-server
   python3 make g++ xfsprogs btrfs-progs util-linux fio valgrind xxhash

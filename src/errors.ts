@@ -60,6 +60,16 @@ export const resourceNotLocal = (kind: string, id: string, backend: string): Cin
 export const glanceMetadataExists = (key: string, volumeId: string): CinderError =>
   raise('GlanceMetadataExists', 400, `Glance metadata cannot be updated, key ${key} exists for volume id ${volumeId}`, { key, volume_id: volumeId });
 
+/** ImageUnacceptable(Invalid): the image cannot become this volume (format, size, safety). */
+export const imageUnacceptable = (imageId: string, reason: string): CinderError =>
+  raise('ImageUnacceptable', 400, `Image ${imageId} is unacceptable: ${reason}`, { image_id: imageId, reason });
+/** ImageTooBig(Invalid): no room for the image in image_conversion_dir. */
+export const imageTooBig = (imageId: string, reason: string): CinderError =>
+  raise('ImageTooBig', 400, `Image ${imageId} size exceeded available disk space: ${reason}`, { image_id: imageId, reason });
+/** ImageCopyFailure(Invalid): writing the image onto the volume failed (never rescheduled). */
+export const imageCopyFailure = (reason: string, cause?: unknown): CinderError =>
+  raise('ImageCopyFailure', 400, `Failed to copy image to volume: ${reason}`, { reason }, cause);
+
 // NotFound (404) and its subclasses
 
 export const volumeNotFound = (volumeId: string): CinderError => raise('VolumeNotFound', 404, `Volume ${volumeId} could not be found.`, { volume_id: volumeId });
@@ -84,6 +94,8 @@ export const glanceMetadataNotFound = (id: string): CinderError =>
   raise('GlanceMetadataNotFound', 404, `Glance metadata for volume/snapshot ${id} cannot be found.`, { id });
 export const workerNotFound = (filters: Record<string, unknown>): CinderError =>
   raise('WorkerNotFound', 404, `Worker with ${Object.entries(filters).map(([k, v]) => `${k}=${String(v)}`).join(', ')} could not be found.`, filters);
+
+export const imageNotFound = (imageId: string): CinderError => raise('ImageNotFound', 404, `Image ${imageId} could not be found.`, { image_id: imageId });
 
 // CinderException (500) and its other subclasses
 
@@ -130,6 +142,21 @@ export const overQuota = (overs: string[], quotas: Record<string, number>, usage
 export const serviceTooOld = (message: string): CinderError => raise('ServiceTooOld', 400, message, {});
 /** cinder.exception.ProgrammingError: a caller asked for something the schema cannot express. */
 export const programmingError = (reason: string): CinderError => raise('ProgrammingError', 500, `Programming error in Cinder: ${reason}`, { reason });
+
+export const imageNotAuthorized = (imageId: string): CinderError =>
+  raise('ImageNotAuthorized', 500, `Not authorized for image ${imageId}.`, { image_id: imageId });
+/** NotAuthorized (403): glance refused a call that names no image. */
+export const notAuthorized = (): CinderError => raise('NotAuthorized', 403, 'Not authorized.', {});
+export const glanceConnectionFailed = (reason: string, cause?: unknown): CinderError =>
+  raise('GlanceConnectionFailed', 500, `Connection to glance failed: ${reason}`, { reason }, cause);
+export const imageDownloadFailed = (imageHref: string, reason: string, cause?: unknown): CinderError =>
+  raise('ImageDownloadFailed', 500, `Failed to download image ${imageHref}, reason: ${reason}`, { image_href: imageHref, reason }, cause);
+export const imageConversionNotAllowed = (imageId: string, reason: string): CinderError =>
+  raise('ImageConversionNotAllowed', 500, `Image Conversion disallowed for image ${imageId}: ${reason}`, { image_id: imageId, reason });
+export const imageSignatureVerificationException = (reason: string): CinderError =>
+  raise('ImageSignatureVerificationException', 500, `Failed to verify image signature, reason: ${reason}.`, { reason });
+export const imageLimitExceeded = (reason: string): CinderError => raise('ImageLimitExceeded', 413, 'Image quota exceeded', { reason });
+export const metadataUpdateFailure = (reason: string): CinderError => raise('MetadataUpdateFailure', 400, `Failed to update metadata for volume: ${reason}`, { reason });
 
 /**
  * Python's NotImplementedError (module builtins, no kwargs). From revert_to_snapshot the manager

@@ -122,6 +122,11 @@ export class FileVolumeDriver implements VolumeDriver {
     }
   }
 
+  newVolumeReadsZeros(): boolean {
+    // a new volume is a sparse file: a hole reads as zeros
+    return true;
+  }
+
   secureFileOperationsEnabled(): boolean {
     return false;
   }

@@ -193,6 +193,11 @@ export class LvmVolumeDriver implements VolumeDriver {
     return this.resolvedType;
   }
 
+  newVolumeReadsZeros(): boolean {
+    // a thick LV holds whatever its extents held before (volume_clear may be none)
+    return this.sparseCopyVolume;
+  }
+
   secureFileOperationsEnabled(): boolean {
     return false;
   }

@@ -41,6 +41,28 @@ export const DEFAULT_OPTS = {
 
   // cinder/image/glance.py
   allowed_direct_url_schemes: list([]),
+  verify_glance_signatures: choice(['disabled', 'enabled'], 'enabled'),
+  glance_catalog_info: str('image:glance:publicURL'),
+
+  // cinder/common/config.py image_opts: how the Glance client reaches glance-api
+  glance_api_servers: list(null),
+  glance_num_retries: int(3, { min: 0 }),
+  glance_api_insecure: bool(false),
+  glance_api_ssl_compression: bool(false),
+  glance_ca_certificates_file: str(null),
+  glance_certfile: str(null),
+  glance_keyfile: str(null),
+  glance_request_timeout: int(null),
+
+  // cinder/image/image_utils.py image_opts: temp files, conversion and its safety limits
+  image_conversion_dir: str('$state_path/conversion'),
+  image_compress_on_upload: bool(true),
+  image_conversion_cpu_limit: int(60),
+  /** GiB */
+  image_conversion_address_space_limit: int(1),
+  image_conversion_disable: bool(false),
+  vmdk_allowed_types: list(['streamOptimized', 'monolithicSparse']),
+  reserved_image_namespaces: list([]),
 
   // cinder/cmd/volume.py
   cluster: str(null),

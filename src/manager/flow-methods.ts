@@ -22,6 +22,8 @@ import {
   thawHost,
 } from './flows/replication.js';
 import { acceptTransfer } from './flows/transfer.js';
+import { copyVolumeToImage } from './flows/copy-volume-to-image.js';
+import { reimage as reimageFlow } from './flows/reimage.js';
 import { parseRpcArguments, type RpcArguments, type VolumeRpcMethod } from './rpc-arguments.js';
 
 export type FlowMethod<R = unknown> = (deps: FlowDeps, ctx: Record<string, unknown>, kwargs: Record<string, unknown>) => Promise<R>;
@@ -69,6 +71,8 @@ export const enable_replication = flowMethod('enable_replication', enableReplica
 export const disable_replication = flowMethod('disable_replication', disableReplication);
 export const failover_replication = flowMethod('failover_replication', failoverReplication);
 export const list_replication_targets = flowMethod('list_replication_targets', listReplicationTargets);
+export const copy_volume_to_image = flowMethod('copy_volume_to_image', copyVolumeToImage);
+export const reimage = flowMethod('reimage', reimageFlow);
 
 export const FLOW_METHODS = {
   create_volume,
@@ -109,4 +113,6 @@ export const FLOW_METHODS = {
   disable_replication,
   failover_replication,
   list_replication_targets,
+  copy_volume_to_image,
+  reimage,
 } satisfies { [M in VolumeRpcMethod]?: FlowMethod };

@@ -204,6 +204,18 @@ const manageableListArgs = z.object({
   want_objects: bool(false),
 });
 
+/**
+ * The image cinder-api casts with copy_volume_to_image and reimage (a Glance image dict, datetimes
+ * as strings): the id and formats checked here, since they end up in URLs and qemu-img argv.
+ */
+const imageMeta = z
+  .object({
+    id: uuid,
+    disk_format: z.enum(['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop']),
+    container_format: z.enum(['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed']).nullish(),
+  })
+  .passthrough();
+
 export const VOLUME_RPC_ARGUMENTS = {
   // discover asks cinder's driver to refresh its cached stats; ours are never cached.
   get_capabilities: z.object({ discover: unused }),
@@ -270,6 +282,9 @@ export const VOLUME_RPC_ARGUMENTS = {
   disable_replication: z.object({ group }),
   failover_replication: z.object({ group, allow_attached_volume: bool(false), secondary_backend_id: optionalString }),
   list_replication_targets: z.object({ group }),
+  // issue 13: Glance image paths
+  copy_volume_to_image: z.object({ volume_id: uuid, image_meta: imageMeta }),
+  reimage: z.object({ volume, image_meta: imageMeta }),
 } satisfies Record<string, z.ZodTypeAny>;
 
 export type VolumeRpcMethod = keyof typeof VOLUME_RPC_ARGUMENTS;

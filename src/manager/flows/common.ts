@@ -8,6 +8,7 @@ import { KeyedMutex } from '../../concurrency/keyed-mutex.js';
 import type { CinderDb, Snapshot, Volume, WorkerRow } from '../../db/index.js';
 import { driverNotInitialized, volumeNotFound } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import type { ImageTools } from '../../image/image-tools.js';
 import { withExternalLock } from '../../native/index.js';
 import { VersionedObject } from '../../rpc/ovo.js';
 
@@ -62,6 +63,19 @@ export interface FlowDeps {
   reportDiscardSupported?: boolean;
   /** The restart restore while it runs in the background (connection-locks.ts). */
   pendingRestore?: PendingRestore;
+  /** Glance, qemu-img and the image options: create-from-image, upload, reimage. */
+  images?: ImageTools;
+  /** Nova's external events (os-server-external-events), for a reimage of a reserved volume. */
+  novaEvents?: NovaVolumeEvents;
+}
+
+/**
+ * The nova external event cinder sends after reimaging a volume nova reserved for a rebuild
+ * (compute.API().reimage_volume: event `volume-reimaged`, microversion 2.93). Provided by the nova
+ * client; absent, the reimage flow logs that nova was not told.
+ */
+export interface NovaVolumeEvents {
+  volumeReimaged(ctx: Record<string, unknown>, instanceUuids: string[], volumeId: string): Promise<void>;
 }
 
 /**

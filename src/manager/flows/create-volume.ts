@@ -1,5 +1,5 @@
 // create_volume (manager.py create_volume + flows/manager/create_volume.py): blank, from a
-// snapshot or from a volume; status available + launched_at + shared_targets + service_uuid on
+// snapshot, from a volume or from a Glance image (create-from-image.ts); status available + launched_at + shared_targets + service_uuid on
 // success; on failure rescheduled through the scheduler when filter_properties.retry is present
 // (OnFailureRescheduleTask), else status error.
 import { logDropped } from '../../log.js';
@@ -8,6 +8,7 @@ import { CinderError, invalidInput } from '../../errors.js';
 import { contextFromMessage } from '../../rpc/context.js';
 import { formatOvoDatetime, VersionedObject } from '../../rpc/ovo.js';
 import type { RpcArguments } from '../rpc-arguments.js';
+import { createFromImage } from './create-from-image.js';
 import {
   driverSnapshot,
   driverVolume,
@@ -47,7 +48,8 @@ export async function createVolume(deps: FlowDeps, ctx: Record<string, unknown>,
       row = await setResourceHost(deps, row!);
       const size = row.size;
       if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1) throw invalidInput(`volume size must be a positive integer, got ${String(size)}`);
-      const model = await runCreate(deps, row);
+      const imageId = requestSpec?.data.image_id;
+      const model = imageId ? await createFromImage(deps, ctx, row, imageId) : await runCreate(deps, row);
       const migrating = row.migration_status === 'migration_target_creating';
       await deps.db.volumes.update(id, {
         ...(model ?? {}),
@@ -141,7 +143,9 @@ async function reschedule(
   }
   // _pre_reschedule
   const now = deps.db.now();
-  await deps.db.volumes.update(id, { scheduled_at: now, host: null });
+  // a create from an image failed in `downloading`: the rescheduled request must find `creating`
+  // again, or the stale-request guard above drops it and the volume stays downloading
+  await deps.db.volumes.update(id, { scheduled_at: now, host: null, status: 'creating' });
   volume.set('scheduled_at', formatOvoDatetime(now));
   volume.set('host', null);
   // _reschedule

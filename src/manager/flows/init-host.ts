@@ -12,6 +12,7 @@
 // before RPC is served (extends a crash interrupted, the workers rows); the exports are restored
 // in the background (export-restore.ts), and a connection call for a volume not restored yet
 // restores that one first.
+import { cleanupTemporaryFiles } from '../../image/conversion-dir.js';
 import { logDropped } from '../../log.js';
 import { forEachLimited } from '../../concurrency/for-each-limited.js';
 import type { Volume } from '../../db/index.js';
@@ -48,6 +49,7 @@ export async function initHost(deps: FlowDeps, restore?: ExportRestore): Promise
   const extending = volumes.filter((v) => v.status === 'extending');
   await forEachLimited(extending, RECOVERY_CONCURRENCY, (v) => deps.locks.run(volumeConnectionLockName(v.id), async () => void (await restoreAtStart(deps, v.id, report))));
   await doCleanup(deps, report);
+  await removeConversionLeftovers(deps);
   await syncReplicationStatus(deps).catch(logDropped(log, 'recording the replication status of the service', 'the services row keeps not-capable; failover-host is refused all the same'));
 
   const background = restore ?? new ExportRestore(deps);
@@ -154,4 +156,19 @@ async function doCleanup(deps: FlowDeps, report: InitHostReport): Promise<void> 
   const serviceId = deps.service.serviceRecord?.id;
   if (serviceId === undefined) return;
   report.cleaned.push(...(await cleanWorkers(deps, { serviceId })));
+}
+
+/**
+ * cinder's init_host cleanup_temporary_file(backend_name): image downloads and upload conversions
+ * a crash interrupted leave files in image_conversion_dir that nothing else removes.
+ */
+async function removeConversionLeftovers(deps: FlowDeps): Promise<void> {
+  if (!deps.images) return;
+  const { conversionDir, backendName } = deps.images.options;
+  try {
+    const removed = await cleanupTemporaryFiles(conversionDir, backendName);
+    if (removed.length) deps.logger.info(`removed ${removed.length} temporary image file(s) left in ${conversionDir}: ${removed.join(', ')}`);
+  } catch (err) {
+    deps.logger.warn({ err }, `could not clean ${conversionDir}: ${errorMessage(err)}; the files stay until the next start`);
+  }
 }

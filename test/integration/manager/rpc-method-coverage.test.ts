@@ -11,10 +11,8 @@ import type { LogLevelControl } from '../../../src/manager/log-levels.js';
 import type { VolumeService } from '../../../src/manager/volume-service.js';
 import { SYSTEM_PYTHON } from '../../helpers/cinder-db.js';
 
-/** Methods answered elsewhere (their own issues): images, backup. */
+/** Methods answered elsewhere (their own issues): backup. */
 const TAKEN_BY_OTHER_ISSUES: Readonly<Record<string, string>> = {
-  copy_volume_to_image: 'images',
-  reimage: 'images',
   get_backup_device: 'backup',
   initialize_connection_snapshot: 'backup',
   terminate_connection_snapshot: 'backup',

@@ -1,0 +1,40 @@
+// The image paths' tools for one backend, from cinder.conf's [DEFAULT] Glance and image options.
+// One Glance client per backend (its image schema is fetched once, not per call as cinder does).
+import type { BackendConfig, CinderConfig } from '../config/index.js';
+import { processRunner } from '../exec/run-command.js';
+import { GlanceClient } from '../image/glance-client.js';
+import { imageTools, type ImageTools } from '../image/image-tools.js';
+import type { Logger } from '../log.js';
+
+export function createImageTools(config: CinderConfig, backend: BackendConfig, logger: Logger): ImageTools {
+  const d = config.default;
+  const servers = d.glance_api_servers ?? [];
+  const glance = servers.length
+    ? new GlanceClient({
+        apiServers: servers,
+        numRetries: d.glance_num_retries,
+        requestTimeoutSec: d.glance_request_timeout,
+        insecure: d.glance_api_insecure,
+        caFile: d.glance_ca_certificates_file,
+        certFile: d.glance_certfile,
+        keyFile: d.glance_keyfile,
+        logger,
+      })
+    : null;
+  if (!glance) logger.warn('glance_api_servers is not set: volumes cannot be created from images, uploaded or reimaged on this backend');
+  return imageTools({
+    glance,
+    // qemu-img convert of a large image takes as long as it takes; qemu-img info gets its own limit
+    runner: processRunner({ timeoutMs: 0 }),
+    options: {
+      conversionDir: d.image_conversion_dir,
+      conversionDisabled: d.image_conversion_disable,
+      compressOnUpload: d.image_compress_on_upload,
+      vmdkAllowedTypes: d.vmdk_allowed_types,
+      verifySignatures: d.verify_glance_signatures,
+      limits: { cpuSeconds: d.image_conversion_cpu_limit, addressSpaceGiB: d.image_conversion_address_space_limit },
+      backendName: backend.name,
+    },
+    logger,
+  });
+}

@@ -1,0 +1,70 @@
+// reimage (manager.py reimage, API 3.68): cinder-api set the volume `downloading` with
+// previous_status its old status; the image is written over the volume (fetch_to_raw, without
+// the signature check), the volume's glance metadata replaced, and the status put back. A volume
+// nova reserved for a rebuild gets nova's `volume-reimaged` event. On failure the volume is
+// `error` (previous_status `downloading`), with a user message when conversion was not allowed;
+// nova is not told of a failure, as cinder does not tell it.
+import { MessageAction, MessageDetail } from '../../db/index.js';
+import { CinderError } from '../../errors.js';
+import { fetchToVolume } from '../../image/fetch-to-volume.js';
+import { volumeImageMetadata } from '../../image/image-meta.js';
+import { glanceContext } from '../../image/image-tools.js';
+import type { RpcArguments } from '../rpc-arguments.js';
+import { asCopyFailure, requireImages } from './create-from-image.js';
+import { driverVolume, errorMessage, getVolume, requireDriver, type FlowDeps } from './common.js';
+
+export async function reimage(deps: FlowDeps, ctx: Record<string, unknown>, args: RpcArguments<'reimage'>): Promise<void> {
+  const volumeId = args.volume.data.id;
+  const imageId = args.image_meta.id;
+  const log = deps.logger.child({ volume_id: volumeId, image_id: imageId });
+  try {
+    const row = await getVolume(deps, volumeId);
+    requireDriver(deps);
+    const tools = requireImages(deps);
+    const gctx = glanceContext(ctx);
+    const image = await tools.glance().show(gctx, imageId);
+    const dv = driverVolume(row);
+    // the volume holds the old image: every byte is written, zeros included
+    const result = await fetchToVolume(tools, gctx, image, { path: deps.driver.localPath(dv), sizeGb: row.size ?? 0, readsZeros: false }).catch((err: unknown) => {
+      throw asCopyFailure(err);
+    });
+    // _refresh_volume_glance_meta
+    await deps.db.volumes.update(volumeId, { bootable: true });
+    await deps.db.glanceMetadata.deleteByVolume(volumeId);
+    await deps.db.glanceMetadata.bulkCreate(volumeId, volumeImageMetadata(image));
+    const status = row.previous_status ?? 'available';
+    await deps.db.volumes.update(volumeId, { status });
+    log.info(`Re-imaged ${imageId} to volume ${volumeId} successfully (${result.bytes} bytes, ${result.path}).`);
+    if (status === 'reserved') await tellNova(deps, ctx, volumeId);
+  } catch (err) {
+    log.error({ err }, `Failed to re-image volume ${volumeId} with image ${imageId}: ${errorMessage(err)}`);
+    const current = await deps.db.volumes.find(volumeId);
+    await deps.db.volumes.update(volumeId, { previous_status: current?.status ?? null, status: 'error' });
+    if (err instanceof CinderError && err.className === 'ImageConversionNotAllowed') await writeMessage(deps, ctx, volumeId);
+    throw err;
+  }
+}
+
+async function tellNova(deps: FlowDeps, ctx: Record<string, unknown>, volumeId: string): Promise<void> {
+  const attachments = await deps.db.attachments.listByVolume(volumeId);
+  const instances = attachments.map((a) => a.instance_uuid).filter((u): u is string => typeof u === 'string');
+  if (!deps.novaEvents) {
+    deps.logger.error(`volume ${volumeId} was reimaged for a rebuild, but no nova client is configured: nova is not sent volume-reimaged for ${instances.join(', ')}`);
+    return;
+  }
+  await deps.novaEvents.volumeReimaged(ctx, instances, volumeId);
+}
+
+async function writeMessage(deps: FlowDeps, ctx: Record<string, unknown>, volumeId: string): Promise<void> {
+  const projectId = typeof ctx.project_id === 'string' ? ctx.project_id : null;
+  if (!projectId) return;
+  await deps.db.messages
+    .create({
+      projectId,
+      requestId: typeof ctx.request_id === 'string' ? ctx.request_id : null,
+      actionId: MessageAction.REIMAGE_VOLUME,
+      resourceUuid: volumeId,
+      detailId: MessageDetail.IMAGE_FORMAT_UNACCEPTABLE,
+    })
+    .catch((e: unknown) => deps.logger.warn({ err: e }, `the user message for volume ${volumeId} could not be written`));
+}
