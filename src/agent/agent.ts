@@ -27,6 +27,8 @@ import { startIdleGc } from './idle-gc.js';
 import { adminSocketPath, startAdminSocket, type AdminSocket } from './admin-socket.js';
 import { adminOps, InFlightCalls, type AdminBackendView } from './admin-ops.js';
 import { packageVersion } from '../version.js';
+import { novaAccessFrom } from '../nova/nova-access.js';
+import { NovaEventsClient } from '../nova/nova-events-client.js';
 import type { TargetSupervisor } from '../../drivers/targets/target-supervisor.js';
 import type { VolumeExports } from '../../drivers/exports.js';
 
@@ -190,6 +192,10 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
   });
   const notifier = new RpcSchedulerNotifier(new SchedulerRpcClient(rpcClient));
   const rescheduler = new RpcSchedulerCreateVolume(rpcClient);
+  // nova's external events, from [nova] as cinder reads it; one client for every backend
+  const novaAccess = novaAccessFrom(config.nova);
+  if (!novaAccess.usable) logger.warn(`nova will not hear of in-use extends (each leaves a user message): ${novaAccess.reason}`);
+  const compute = new NovaEventsClient(novaAccess, logger.child({ component: 'nova' }));
   const envPort = Number.parseInt(process.env.CINDERBLOCK_TGTD_CONTROL_PORT ?? '', 10);
   const confPort = config.cinderblock.tgt_control_port;
   const tgtControlPort = opts.tgtControlPort ?? (confPort > 0 ? confPort : Number.isSafeInteger(envPort) && envPort > 0 ? envPort : undefined);
@@ -274,6 +280,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
         exports,
         service,
         scheduler: rescheduler,
+        compute,
         logger: blog,
         lockPath: config.concurrency.lock_path ?? null,
         locks: newKeyedMutex(),

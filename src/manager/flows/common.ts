@@ -10,6 +10,7 @@ import { driverNotInitialized, volumeNotFound } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { withExternalLock } from '../../native/index.js';
 import { VersionedObject } from '../../rpc/ovo.js';
+import type { ComputeEvents } from '../ports.js';
 
 /** The scheduler cast a failed create_volume is rescheduled with (scheduler/rpcapi.py create_volume). */
 export interface SchedulerCreateVolume {
@@ -35,6 +36,8 @@ export interface FlowDeps {
   exports: VolumeExports;
   service: ServiceView;
   scheduler: SchedulerCreateVolume;
+  /** nova's external events (volume-extended, volume-reimaged); absent: nobody is told (tests). */
+  compute?: ComputeEvents;
   logger: Logger;
   /** [oslo_concurrency] lock_path; null: in-process locks only. */
   lockPath: string | null;
