@@ -29,6 +29,7 @@ import { adminOps, InFlightCalls, type AdminBackendView } from './admin-ops.js';
 import { packageVersion } from '../version.js';
 import { novaAccessFrom } from '../nova/nova-access.js';
 import { NovaEventsClient } from '../nova/nova-events-client.js';
+import { RpcBackupCallback } from './backup-callback.js';
 import type { TargetSupervisor } from '../../drivers/targets/target-supervisor.js';
 import type { VolumeExports } from '../../drivers/exports.js';
 
@@ -196,6 +197,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
   const novaAccess = novaAccessFrom(config.nova);
   if (!novaAccess.usable) logger.warn(`nova will not hear of in-use extends (each leaves a user message): ${novaAccess.reason}`);
   const compute = new NovaEventsClient(novaAccess, logger.child({ component: 'nova' }));
+  const backupCallback = new RpcBackupCallback(rpcClient);
   const envPort = Number.parseInt(process.env.CINDERBLOCK_TGTD_CONTROL_PORT ?? '', 10);
   const confPort = config.cinderblock.tgt_control_port;
   const tgtControlPort = opts.tgtControlPort ?? (confPort > 0 ? confPort : Number.isSafeInteger(envPort) && envPort > 0 ? envPort : undefined);
@@ -281,6 +283,8 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
         service,
         scheduler: rescheduler,
         compute,
+        backup: backupCallback,
+        backupUseTempSnapshot: backend.backup_use_temp_snapshot,
         logger: blog,
         lockPath: config.concurrency.lock_path ?? null,
         locks: newKeyedMutex(),

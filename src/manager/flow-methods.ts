@@ -21,6 +21,7 @@ import {
   thawHost,
 } from './flows/replication.js';
 import { acceptTransfer } from './flows/transfer.js';
+import { getBackupDevice, initializeConnectionSnapshot, removeExportSnapshot, terminateConnectionSnapshot } from './flows/backup.js';
 import { parseRpcArguments, type RpcArguments, type VolumeRpcMethod } from './rpc-arguments.js';
 
 export type FlowMethod<R = unknown> = (deps: FlowDeps, ctx: Record<string, unknown>, kwargs: Record<string, unknown>) => Promise<R>;
@@ -66,6 +67,11 @@ export const disable_replication = flowMethod('disable_replication', disableRepl
 export const failover_replication = flowMethod('failover_replication', failoverReplication);
 export const list_replication_targets = flowMethod('list_replication_targets', listReplicationTargets);
 
+export const get_backup_device = flowMethod('get_backup_device', getBackupDevice);
+export const initialize_connection_snapshot = flowMethod('initialize_connection_snapshot', initializeConnectionSnapshot);
+export const terminate_connection_snapshot = flowMethod('terminate_connection_snapshot', terminateConnectionSnapshot);
+export const remove_export_snapshot = flowMethod('remove_export_snapshot', removeExportSnapshot);
+
 export const FLOW_METHODS = {
   create_volume,
   delete_volume,
@@ -102,4 +108,8 @@ export const FLOW_METHODS = {
   disable_replication,
   failover_replication,
   list_replication_targets,
+  get_backup_device,
+  initialize_connection_snapshot,
+  terminate_connection_snapshot,
+  remove_export_snapshot,
 } satisfies { [M in VolumeRpcMethod]?: FlowMethod };

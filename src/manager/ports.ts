@@ -36,3 +36,9 @@ export interface ComputeEvents {
   /** volume-reimaged for each server (microversion 2.93), after a reimage of a reserved volume. */
   volumeReimaged(ctx: Record<string, unknown>, serverIds: ReadonlyArray<string | null>, volumeId: string): Promise<boolean>;
 }
+
+/** cinder.backup.rpcapi.BackupAPI as the volume service uses it: the answer to get_backup_device. */
+export interface BackupCallback {
+  /** continue_backup cast to the backup's host (topic cinder-backup), with the BackupDeviceInfo. */
+  continueBackup(ctx: Record<string, unknown>, backup: unknown, backupDevice: unknown): Promise<void>;
+}

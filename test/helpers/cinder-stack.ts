@@ -23,6 +23,8 @@ export interface StackOptions {
   databaseUrl?: string;
   /** Further sections, e.g. { cinderblock: { tgt_control_port: '13261' } }. */
   extraSections?: Record<string, Record<string, string>>;
+  /** How long cinder-api may take to listen; 60 s by default (more on a loaded host). */
+  listenTimeoutMs?: number;
 }
 
 export interface CinderStack {
@@ -189,7 +191,7 @@ export async function startCinderStack(opts: StackOptions): Promise<CinderStack>
     },
   };
   try {
-    await waitFor('cinder-api to listen', 60_000, async () => {
+    await waitFor('cinder-api to listen', opts.listenTimeoutMs ?? 60_000, async () => {
       const res = await fetch(`http://127.0.0.1:${apiPort}/`);
       return res.status < 500 ? true : undefined;
     });

@@ -10,7 +10,7 @@ import { driverNotInitialized, volumeNotFound } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { withExternalLock } from '../../native/index.js';
 import { VersionedObject } from '../../rpc/ovo.js';
-import type { ComputeEvents } from '../ports.js';
+import type { BackupCallback, ComputeEvents } from '../ports.js';
 
 /** The scheduler cast a failed create_volume is rescheduled with (scheduler/rpcapi.py create_volume). */
 export interface SchedulerCreateVolume {
@@ -38,6 +38,10 @@ export interface FlowDeps {
   scheduler: SchedulerCreateVolume;
   /** nova's external events (volume-extended, volume-reimaged); absent: nobody is told (tests). */
   compute?: ComputeEvents;
+  /** cinder-backup's RPC, for get_backup_device's continue_backup; absent: get_backup_device answers the device instead. */
+  backup?: BackupCallback;
+  /** [backend] backup_use_temp_snapshot: an in-use volume is backed up from a temporary snapshot, not a clone. */
+  backupUseTempSnapshot?: boolean;
   logger: Logger;
   /** [oslo_concurrency] lock_path; null: in-process locks only. */
   lockPath: string | null;
