@@ -11,17 +11,13 @@ import type { LogLevelControl } from '../../../src/manager/log-levels.js';
 import type { VolumeService } from '../../../src/manager/volume-service.js';
 import { SYSTEM_PYTHON } from '../../helpers/cinder-db.js';
 
-/** Methods answered elsewhere (their own issues): images, migration, backup. */
+/** Methods answered elsewhere (their own issues): images, migration. */
 const TAKEN_BY_OTHER_ISSUES: Readonly<Record<string, string>> = {
   copy_volume_to_image: 'images',
   reimage: 'images',
   migrate_volume: 'migration',
   migrate_volume_completion: 'migration',
   update_migrated_volume: 'migration',
-  get_backup_device: 'backup',
-  initialize_connection_snapshot: 'backup',
-  terminate_connection_snapshot: 'backup',
-  remove_export_snapshot: 'backup',
 };
 
 // The method names VolumeAPI puts on the wire: its public methods, each sending its own name (and
