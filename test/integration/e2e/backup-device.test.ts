@@ -33,7 +33,9 @@ describe.runIf(existsSync(CINDER_BACKUP))('cinder-backup asks the agent for the 
     return (await stack.api('GET', `/volumes/${id}`)).body.volume as Record<string, any> | undefined;
   }
   async function waitVolume(id: string, status: string) {
-    return waitFor(`volume ${id} to be ${status}`, 150_000, async () => ((await volume(id))?.status === status ? true : undefined));
+    return waitFor(`volume ${id} to be ${status}`, 150_000, async () => ((await volume(id))?.status === status ? true : undefined)).catch(async (err: Error) => {
+      throw new Error(`${err.message} (now ${(await volume(id))?.status})\n${agent.text().slice(-2500)}\n${(await backupLogText()).slice(-2500)}`);
+    });
   }
   async function newVolume(): Promise<string> {
     const r = await stack.api('POST', '/volumes', { volume: { size: 1, name: 'backup-source' } });
@@ -48,6 +50,8 @@ describe.runIf(existsSync(CINDER_BACKUP))('cinder-backup asks the agent for the 
     return waitFor(`backup ${id} to settle`, 150_000, async () => {
       const b = (await stack.api('GET', `/backups/${id}`)).body.backup;
       return b && b.status !== 'creating' ? b : undefined;
+    }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${agent.text().slice(-2500)}\n${(await backupLogText()).slice(-4000)}`);
     });
   }
 

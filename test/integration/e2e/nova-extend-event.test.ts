@@ -27,6 +27,8 @@ describe.runIf(novaAvailable())('volume-extended to a keyless nova-api after an 
       const v = await volume(id);
       if (v?.status?.startsWith('error')) throw new WaitAborted(`volume ${id} went to ${v.status}\n${agent.text().slice(-3000)}`);
       return want(v) ? v : undefined;
+    }).catch(async (err: Error) => {
+      throw new Error(`${err.message} (now ${JSON.stringify((await volume(id))?.status)})\n${agent.text().slice(-3000)}\n${(await stack.logs()).slice(-2000)}`);
     });
   }
   async function inUseVolume(instance: string) {
