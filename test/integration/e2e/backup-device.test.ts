@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCinderStack, waitFor, type CinderStack } from '../../helpers/cinder-stack.js';
 import { startAgentProcess, type AgentProcess } from '../../helpers/agent-process.js';
+import { createCinderDatabase, type TestCinderDb } from '../../helpers/cinder-db.js';
 
 const CINDER_BACKUP = '/usr/bin/cinder-backup';
 const API_PORT = 18921;
@@ -27,6 +28,7 @@ describe.runIf(existsSync(CINDER_BACKUP))('cinder-backup asks the agent for the 
   let backupDaemon: ChildProcess;
   let backupDir: string;
   let backupLog: string;
+  let db: TestCinderDb;
 
   const backupLogText = () => readFile(backupLog, 'utf8').catch(() => '');
   async function volume(id: string) {
@@ -57,8 +59,11 @@ describe.runIf(existsSync(CINDER_BACKUP))('cinder-backup asks the agent for the 
 
   beforeAll(async () => {
     backupDir = await mkdtemp(join(tmpdir(), 'cb-backups-'));
+    // MariaDB: four writers (api, scheduler, backup, agent) lock a SQLite file out under load
+    db = await createCinderDatabase('mysql');
     stack = await startCinderStack({
       apiPort: API_PORT,
+      databaseUrl: db.url,
       listenTimeoutMs: 180_000,
       defaults: { backup_driver: 'cinder.backup.drivers.posix.PosixBackupDriver', backup_posix_path: backupDir },
       backends: { file: { volume_driver: 'file', volume_backend_name: 'file', target_helper: 'fake' } },
@@ -84,6 +89,7 @@ describe.runIf(existsSync(CINDER_BACKUP))('cinder-backup asks the agent for the 
     }
     await stack?.stop();
     await rm(backupDir, { recursive: true, force: true });
+    await db?.drop();
   }, 60_000);
 
   it('available volume: continue_backup names the volume itself; the failed attach leaves it available', async () => {
