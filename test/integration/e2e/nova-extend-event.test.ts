@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCinderStack, waitFor, WaitAborted, type CinderStack } from '../../helpers/cinder-stack.js';
 import { startAgentProcess, type AgentProcess } from '../../helpers/agent-process.js';
+import { createCinderDatabase, type TestCinderDb } from '../../helpers/cinder-db.js';
 import { novaAvailable, startNovaApi, type NovaApi } from '../../helpers/nova.js';
 
 const NOVA_PORT = 18774;
@@ -17,6 +18,7 @@ describe.runIf(novaAvailable())('volume-extended to a keyless nova-api after an 
   let nova: NovaApi | null = null;
   let stack: CinderStack;
   let agent: AgentProcess;
+  let db: TestCinderDb;
 
   async function volume(id: string) {
     return (await stack.api('GET', `/volumes/${id}`)).body.volume as Record<string, any>;
@@ -55,8 +57,11 @@ describe.runIf(novaAvailable())('volume-extended to a keyless nova-api after an 
 
   beforeAll(async () => {
     nova = await startNovaApi({ port: NOVA_PORT });
+    // MariaDB: api, scheduler and agent lock a SQLite file out on a loaded host
+    db = await createCinderDatabase('mysql');
     stack = await startCinderStack({
       apiPort: API_PORT,
+      databaseUrl: db.url,
       listenTimeoutMs: 180_000,
       backends: { file: { volume_driver: 'file', volume_backend_name: 'file', target_helper: 'fake' } },
       extraSections: {
@@ -77,6 +82,7 @@ describe.runIf(novaAvailable())('volume-extended to a keyless nova-api after an 
     await agent?.stop();
     await stack?.stop();
     await nova?.stop();
+    await db?.drop();
   }, 60_000);
 
   it('nova-api accepts volume-extended for the attached instance (207, per-instance result); no user message', async () => {
