@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCinderStack, waitFor, type CinderStack } from '../../helpers/cinder-stack.js';
 import { startAgentProcess, type AgentProcess } from '../../helpers/agent-process.js';
 import { createCinderDatabase, type TestCinderDb } from '../../helpers/cinder-db.js';
+import { createOwnVhost, type OwnVhost } from '../../helpers/rabbit-vhost.js';
 
 const CINDER_BACKUP = '/usr/bin/cinder-backup';
 const API_PORT = 18921;
@@ -29,6 +30,8 @@ describe.runIf(existsSync(CINDER_BACKUP))('cinder-backup asks the agent for the 
   let backupDir: string;
   let backupLog: string;
   let db: TestCinderDb;
+  // every stack's scheduler consumes `cinder-scheduler`: a vhost of our own, or other stacks take our requests
+  let vhost: OwnVhost;
 
   const backupLogText = () => readFile(backupLog, 'utf8').catch(() => '');
   async function volume(id: string) {
@@ -61,9 +64,11 @@ describe.runIf(existsSync(CINDER_BACKUP))('cinder-backup asks the agent for the 
     backupDir = await mkdtemp(join(tmpdir(), 'cb-backups-'));
     // MariaDB: four writers (api, scheduler, backup, agent) lock a SQLite file out under load
     db = await createCinderDatabase('mysql');
+    vhost = await createOwnVhost('nb-backup');
     stack = await startCinderStack({
       apiPort: API_PORT,
       databaseUrl: db.url,
+      transportUrl: vhost.transportUrl,
       listenTimeoutMs: 180_000,
       defaults: { backup_driver: 'cinder.backup.drivers.posix.PosixBackupDriver', backup_posix_path: backupDir },
       backends: { file: { volume_driver: 'file', volume_backend_name: 'file', target_helper: 'fake' } },
@@ -90,6 +95,7 @@ describe.runIf(existsSync(CINDER_BACKUP))('cinder-backup asks the agent for the 
     await stack?.stop();
     await rm(backupDir, { recursive: true, force: true });
     await db?.drop();
+    await vhost?.drop();
   }, 60_000);
 
   it('available volume: continue_backup names the volume itself; the failed attach leaves it available', async () => {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCinderStack, waitFor, WaitAborted, type CinderStack } from '../../helpers/cinder-stack.js';
 import { startAgentProcess, type AgentProcess } from '../../helpers/agent-process.js';
 import { createCinderDatabase, type TestCinderDb } from '../../helpers/cinder-db.js';
+import { createOwnVhost, type OwnVhost } from '../../helpers/rabbit-vhost.js';
 import { novaAvailable, startNovaApi, type NovaApi } from '../../helpers/nova.js';
 
 const NOVA_PORT = 18774;
@@ -19,6 +20,8 @@ describe.runIf(novaAvailable())('volume-extended to a keyless nova-api after an 
   let stack: CinderStack;
   let agent: AgentProcess;
   let db: TestCinderDb;
+  // every stack's scheduler consumes `cinder-scheduler`: a vhost of our own, or other stacks take our requests
+  let vhost: OwnVhost;
 
   async function volume(id: string) {
     return (await stack.api('GET', `/volumes/${id}`)).body.volume as Record<string, any>;
@@ -59,9 +62,11 @@ describe.runIf(novaAvailable())('volume-extended to a keyless nova-api after an 
     nova = await startNovaApi({ port: NOVA_PORT });
     // MariaDB: api, scheduler and agent lock a SQLite file out on a loaded host
     db = await createCinderDatabase('mysql');
+    vhost = await createOwnVhost('nb-nova');
     stack = await startCinderStack({
       apiPort: API_PORT,
       databaseUrl: db.url,
+      transportUrl: vhost.transportUrl,
       listenTimeoutMs: 180_000,
       backends: { file: { volume_driver: 'file', volume_backend_name: 'file', target_helper: 'fake' } },
       extraSections: {
@@ -83,6 +88,7 @@ describe.runIf(novaAvailable())('volume-extended to a keyless nova-api after an 
     await stack?.stop();
     await nova?.stop();
     await db?.drop();
+    await vhost?.drop();
   }, 60_000);
 
   it('nova-api accepts volume-extended for the attached instance (207, per-instance result); no user message', async () => {
