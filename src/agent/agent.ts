@@ -29,6 +29,9 @@ import { startIdleGc } from './idle-gc.js';
 import { adminSocketPath, startAdminSocket, type AdminSocket } from './admin-socket.js';
 import { adminOps, InFlightCalls, type AdminBackendView } from './admin-ops.js';
 import { packageVersion } from '../version.js';
+import { novaAccessFrom } from '../nova/nova-access.js';
+import { NovaEventsClient } from '../nova/nova-events-client.js';
+import { RpcBackupCallback } from './backup-callback.js';
 import type { TargetSupervisor } from '../../drivers/targets/target-supervisor.js';
 import type { VolumeExports } from '../../drivers/exports.js';
 
@@ -193,6 +196,11 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
   const notifier = new RpcSchedulerNotifier(new SchedulerRpcClient(rpcClient));
   const rescheduler = new RpcSchedulerCreateVolume(rpcClient);
   const peers = new RpcVolumePeers(rpcClient);
+  // nova's external events, from [nova] as cinder reads it; one client for every backend
+  const novaAccess = novaAccessFrom(config.nova);
+  if (!novaAccess.usable) logger.warn(`nova will not hear of in-use extends (each leaves a user message): ${novaAccess.reason}`);
+  const compute = new NovaEventsClient(novaAccess, logger.child({ component: 'nova' }));
+  const backupCallback = new RpcBackupCallback(rpcClient);
   const envPort = Number.parseInt(process.env.CINDERBLOCK_TGTD_CONTROL_PORT ?? '', 10);
   const confPort = config.cinderblock.tgt_control_port;
   const tgtControlPort = opts.tgtControlPort ?? (confPort > 0 ? confPort : Number.isSafeInteger(envPort) && envPort > 0 ? envPort : undefined);
@@ -279,6 +287,9 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
         scheduler: rescheduler,
         peers,
         migrationCreateVolumeTimeoutSecs: config.default.migration_create_volume_timeout_secs,
+        compute,
+        backup: backupCallback,
+        backupUseTempSnapshot: backend.backup_use_temp_snapshot,
         logger: blog,
         lockPath: config.concurrency.lock_path ?? null,
         locks: newKeyedMutex(),

@@ -38,6 +38,8 @@ export const BACKEND_OPTS = {
   iscsi_secondary_ip_addresses: list([]),
   target_port: port(3260),
   num_volume_device_scan_tries: int(3),
+  // read by the driver's get_backup_device (an in-use volume's backup: temp snapshot or clone)
+  backup_use_temp_snapshot: bool(false),
   volume_backend_name: str(null),
   volume_clear: choice(['none', 'zero'] as const, 'zero'),
   volume_clear_size: int(0, { max: 1024 }),

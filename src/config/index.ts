@@ -14,6 +14,7 @@ export {
   CONCURRENCY_OPTS,
   COORDINATION_OPTS,
   NOTIFICATION_OPTS,
+  NOVA_OPTS,
   CINDERBLOCK_OPTS,
 } from './options.js';
 export { BACKEND_OPTS, TARGET_HELPERS, TARGET_PROTOCOLS } from './backend-options.js';
@@ -27,6 +28,7 @@ export type {
   ConcurrencyConfig,
   CoordinationConfig,
   NotificationsConfig,
+  NovaConfig,
   CinderblockConfig,
   BackendOptions,
   BackendConfig,

@@ -19,6 +19,7 @@ import {
   DATABASE_OPTS,
   DEFAULT_OPTS,
   NOTIFICATION_OPTS,
+  NOVA_OPTS,
   RABBIT_OPTS,
   STATIC_GROUPS,
 } from './options.js';
@@ -128,6 +129,7 @@ function buildConfig(files: IniFile[], opts: LoadConfigOptions): CinderConfig {
     concurrency: group('oslo_concurrency', CONCURRENCY_OPTS),
     coordination: group('coordination', COORDINATION_OPTS),
     notifications: group('oslo_messaging_notifications', NOTIFICATION_OPTS),
+    nova: group('nova', NOVA_OPTS),
     backendDefaults: group(BACKEND_DEFAULTS_GROUP, BACKEND_OPTS),
     backends: Object.freeze(backends),
     cinderblock: group('cinderblock', CINDERBLOCK_OPTS),

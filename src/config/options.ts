@@ -202,6 +202,34 @@ export const NOTIFICATION_OPTS = {
   retry: int(-1),
 } as const satisfies OptGroupDefs;
 
+/**
+ * [nova] as cinder reads it to send nova's external events (cinder/compute/nova.py): its own
+ * nova_opts, keystoneauth's session options (get_session_conf_options) and the auth options
+ * (get_auth_common_conf_options), plus the options of the two keyless auth plugins,
+ * `admin_token` (endpoint + token) and `none` (endpoint), which load_auth_from_conf_options
+ * registers when auth_type names them.
+ */
+export const NOVA_OPTS = {
+  // cinder/compute/nova.py nova_opts
+  region_name: str(null),
+  interface: choice(['public', 'admin', 'internal'], 'public'),
+  token_auth_url: str(null),
+  // keystoneauth1 loading/session.py
+  cafile: str(null),
+  certfile: str(null),
+  keyfile: str(null),
+  insecure: bool(false),
+  timeout: int(null),
+  collect_timing: bool(false),
+  split_loggers: bool(false),
+  // keystoneauth1 loading/conf.py
+  auth_type: str(null, { deprecated: [{ name: 'auth_plugin' }] }),
+  auth_section: str(null),
+  // keystoneauth1 loading/_plugins/admin_token.py and noauth.py
+  endpoint: str(null, { deprecated: [{ name: 'url' }] }),
+  token: str(null, { secret: true }),
+} as const satisfies OptGroupDefs;
+
 /** [cinderblock]: knobs of the agent that cinder-volume does not have. */
 export const CINDERBLOCK_OPTS = {
   /** host:port of the Prometheus endpoint; empty disables it. */
@@ -226,6 +254,7 @@ export const STATIC_GROUPS: Readonly<Record<string, OptGroupDefs>> = {
   coordination: COORDINATION_OPTS,
   oslo_messaging_notifications: NOTIFICATION_OPTS,
   backend_defaults: BACKEND_OPTS,
+  nova: NOVA_OPTS,
   cinderblock: CINDERBLOCK_OPTS,
 };
 

@@ -9,6 +9,7 @@ import type {
   DATABASE_OPTS,
   DEFAULT_OPTS,
   NOTIFICATION_OPTS,
+  NOVA_OPTS,
   RABBIT_OPTS,
 } from './options.js';
 import type { ValueOrigin } from './resolver.js';
@@ -19,6 +20,7 @@ export type RabbitConfig = OptionValues<typeof RABBIT_OPTS>;
 export type ConcurrencyConfig = OptionValues<typeof CONCURRENCY_OPTS>;
 export type CoordinationConfig = OptionValues<typeof COORDINATION_OPTS>;
 export type NotificationsConfig = OptionValues<typeof NOTIFICATION_OPTS>;
+export type NovaConfig = OptionValues<typeof NOVA_OPTS>;
 export type CinderblockConfig = OptionValues<typeof CINDERBLOCK_OPTS>;
 /** The options of one backend section (or of [backend_defaults]). */
 export type BackendOptions = OptionValues<typeof BACKEND_OPTS>;
@@ -62,6 +64,8 @@ export interface CinderConfig {
   readonly coordination: CoordinationConfig;
   /** [oslo_messaging_notifications] */
   readonly notifications: NotificationsConfig;
+  /** [nova]: how cinder reaches nova for external events. */
+  readonly nova: NovaConfig;
   /** [backend_defaults] as cinder sees it (what a backend section falls back to). */
   readonly backendDefaults: BackendOptions;
   /** One per enabled_backends entry, in that order. */

@@ -7,6 +7,7 @@
 //
 // Every function mirrors the cinder.db.api call the volume manager makes (names in each file).
 import * as attachments from './attachments.js';
+import * as backups from './backups.js';
 import { openHandle, type DbHandle, type OpenDatabaseOptions } from './connect.js';
 import * as glanceMetadata from './glance-metadata.js';
 import * as groups from './groups.js';
@@ -65,6 +66,7 @@ function repositories(h: DbHandle, qopts: quotas.QuotaOptions) {
       updateStatusBasedOnAttachment: volumes.updateStatusBasedOnAttachment,
       getWithRelations: volumes.getWithRelations,
     }),
+    backups: bind(h, { setTemporaryResource: backups.setTemporaryResource }),
     attachments: bind(h, {
       get: attachments.get,
       listByVolume: attachments.listByVolume,

@@ -332,7 +332,7 @@ export interface GroupTypesTable extends SoftDeleteColumns {
   is_public: boolean | null;
 }
 
-/** Only what quota usage sync reads (backups, backup_gigabytes). */
+/** What quota usage sync reads (backups, backup_gigabytes) and get_backup_device writes (temp_*). */
 export interface BackupsTable extends SoftDeleteColumns {
   id: string;
   user_id: string | null;
@@ -341,6 +341,9 @@ export interface BackupsTable extends SoftDeleteColumns {
   host: string | null;
   status: string | null;
   size: number | null;
+  /** the temporary volume or snapshot the volume service made for this backup */
+  temp_volume_id: string | null;
+  temp_snapshot_id: string | null;
 }
 
 export interface AlembicVersionTable {

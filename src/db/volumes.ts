@@ -10,7 +10,8 @@ import type { DbHandle, Executor } from './connect.js';
 import { retryOnDeadlock } from './connect.js';
 import { and, assertColumns, conditionalUpdateRow, deletedFilter, expectedExpr, filterHost, type ConditionalUpdateOptions, type Expected, type ReadDeleted } from './common.js';
 import { volumeNotFound } from '../errors.js';
-import type { CinderSchema, Volume, VolumeAttachment, VolumesTable, VolumeType } from './schema.js';
+import type { CinderSchema, NewVolume, Volume, VolumeAttachment, VolumesTable, VolumeType } from './schema.js';
+import { randomUUID } from 'node:crypto';
 
 export type VolumeColumn = keyof VolumesTable & string;
 
@@ -60,19 +61,6 @@ export async function update(db: DbHandle, id: string, values: VolumeValues): Pr
     .where('deleted', '=', false)
     .executeTakeFirst();
   if (Number(res.numUpdatedRows) === 0) throw volumeNotFound(id);
-}
-
-/**
- * volume_create: inserts a live row (created_at = now) with the given columns and returns it.
- * Metadata goes through metadataUpdate/adminMetadataUpdate, as cinder's volume_create writes it.
- */
-export async function create(db: DbHandle, values: VolumeValues & { id: string; volume_type_id: string }): Promise<Volume> {
-  assertColumns('volumes', VOLUME_COLUMNS, Object.keys(values));
-  await db.kysely
-    .insertInto('volumes')
-    .values({ created_at: db.now(), updated_at: null, deleted_at: null, deleted: false, ...values })
-    .execute();
-  return get(db, values.id);
 }
 
 /**
@@ -330,4 +318,22 @@ async function loadRelations(trx: Transaction<CinderSchema>, id: string): Promis
     volumeType = { ...type, extra_specs: extra };
   }
   return { volume, metadata, adminMetadata, attachments, volumeType };
+}
+
+/**
+ * volume_create with admin metadata in the same transaction, as Volume.create() writes a volume
+ * the volume service makes itself (the backup's temporary volumes: admin_metadata temporary=True,
+ * use_quota False). created_at = now.
+ */
+export async function create(db: DbHandle, values: Omit<NewVolume, 'id'> & { id?: string }, adminMetadata: Record<string, string> = {}): Promise<Volume> {
+  assertColumns('volumes', VOLUME_COLUMNS, Object.keys(values));
+  const id = values.id ?? randomUUID();
+  await db.transaction(async (trx) => {
+    const now = db.now();
+    await trx.insertInto('volumes').values({ created_at: now, updated_at: null, deleted_at: null, deleted: false, use_quota: true, ...values, id }).execute();
+    for (const [key, value] of Object.entries(adminMetadata)) {
+      await trx.insertInto('volume_admin_metadata').values({ created_at: now, updated_at: null, deleted_at: null, deleted: false, key, value, volume_id: id }).execute();
+    }
+  });
+  return get(db, id);
 }

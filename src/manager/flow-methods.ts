@@ -24,6 +24,7 @@ import {
 import { acceptTransfer } from './flows/transfer.js';
 import { copyVolumeToImage } from './flows/copy-volume-to-image.js';
 import { reimage as reimageFlow } from './flows/reimage.js';
+import { getBackupDevice, initializeConnectionSnapshot, removeExportSnapshot, terminateConnectionSnapshot } from './flows/backup.js';
 import { parseRpcArguments, type RpcArguments, type VolumeRpcMethod } from './rpc-arguments.js';
 
 export type FlowMethod<R = unknown> = (deps: FlowDeps, ctx: Record<string, unknown>, kwargs: Record<string, unknown>) => Promise<R>;
@@ -74,6 +75,11 @@ export const list_replication_targets = flowMethod('list_replication_targets', l
 export const copy_volume_to_image = flowMethod('copy_volume_to_image', copyVolumeToImage);
 export const reimage = flowMethod('reimage', reimageFlow);
 
+export const get_backup_device = flowMethod('get_backup_device', getBackupDevice);
+export const initialize_connection_snapshot = flowMethod('initialize_connection_snapshot', initializeConnectionSnapshot);
+export const terminate_connection_snapshot = flowMethod('terminate_connection_snapshot', terminateConnectionSnapshot);
+export const remove_export_snapshot = flowMethod('remove_export_snapshot', removeExportSnapshot);
+
 export const FLOW_METHODS = {
   create_volume,
   delete_volume,
@@ -115,4 +121,8 @@ export const FLOW_METHODS = {
   list_replication_targets,
   copy_volume_to_image,
   reimage,
+  get_backup_device,
+  initialize_connection_snapshot,
+  terminate_connection_snapshot,
+  remove_export_snapshot,
 } satisfies { [M in VolumeRpcMethod]?: FlowMethod };

@@ -24,3 +24,21 @@ export interface SchedulerNotifier {
 export interface AllocatedCapacitySource {
   allocatedGbByPool(backendHost: string): Promise<Map<string, number>>;
 }
+
+/**
+ * cinder's compute.API as far as the volume service uses it: nova's external events. Each method
+ * says whether nova took the events; it never throws (nova down, refusing, misconfigured: false).
+ * Built in the composition root from [nova] (src/nova/).
+ */
+export interface ComputeEvents {
+  /** volume-extended for each server (microversion 2.51), after an in-use extend. */
+  volumeExtended(ctx: Record<string, unknown>, serverIds: ReadonlyArray<string | null>, volumeId: string): Promise<boolean>;
+  /** volume-reimaged for each server (microversion 2.93), after a reimage of a reserved volume. */
+  volumeReimaged(ctx: Record<string, unknown>, serverIds: ReadonlyArray<string | null>, volumeId: string): Promise<boolean>;
+}
+
+/** cinder.backup.rpcapi.BackupAPI as the volume service uses it: the answer to get_backup_device. */
+export interface BackupCallback {
+  /** continue_backup cast to the backup's host (topic cinder-backup), with the BackupDeviceInfo. */
+  continueBackup(ctx: Record<string, unknown>, backup: unknown, backupDevice: unknown): Promise<void>;
+}

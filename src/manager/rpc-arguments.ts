@@ -132,6 +132,16 @@ function objectWithId(name: string) {
   );
 }
 const group = objectWithId('Group');
+/** The Backup cinder-backup sends: what get_backup_device reads of it is checked, the rest kept as sent. */
+const backupObject = z.custom<VersionedObject & { data: { id: string; volume_id: string; snapshot_id?: string | null } }>(
+  (v) =>
+    v instanceof VersionedObject &&
+    v.name === 'Backup' &&
+    isUuid(v.data.id) &&
+    isUuid(v.data.volume_id) &&
+    (isAbsent(v.data.snapshot_id) || isUuid(v.data.snapshot_id)),
+  (v: unknown) => ({ message: `must be a Backup object with UUID id, volume_id and snapshot_id, got ${v instanceof VersionedObject ? `a ${v.name}` : shown(v)}` }),
+);
 const groupSnapshot = objectWithId('GroupSnapshot');
 
 /** A list of strings or none (sort keys and directions). */
@@ -260,6 +270,11 @@ export const VOLUME_RPC_ARGUMENTS = {
     volume: unused,
   }),
   detach_volume: z.object({ volume_id: uuid, attachment_id: optionalUuid, volume: unused }),
+  // issue 14: cinder-backup's calls
+  get_backup_device: z.object({ backup: backupObject, want_objects: bool(false), async_call: bool(false) }),
+  initialize_connection_snapshot: z.object({ snapshot_id: uuid, connector }),
+  terminate_connection_snapshot: z.object({ snapshot_id: uuid, connector: connectorToUndo, force: bool(false) }),
+  remove_export_snapshot: z.object({ snapshot_id: uuid }),
   // issue 17: transfers, generic groups, manageable lists, cleanup, freeze/thaw and failover
   accept_transfer: z.object({ volume_id: uuid, new_user: optionalString, new_project: optionalString, no_snapshots: bool(false) }),
   create_group: z.object({ group }),

@@ -11,6 +11,7 @@ import type { Logger } from '../../log.js';
 import type { ImageTools } from '../../image/image-tools.js';
 import { withExternalLock } from '../../native/index.js';
 import { VersionedObject } from '../../rpc/ovo.js';
+import type { BackupCallback, ComputeEvents } from '../ports.js';
 
 /** The scheduler cast a failed create_volume is rescheduled with (scheduler/rpcapi.py create_volume). */
 export interface SchedulerCreateVolume {
@@ -53,6 +54,12 @@ export interface FlowDeps {
   peers?: VolumePeers;
   /** [DEFAULT] migration_create_volume_timeout_secs (cinder's default 300). */
   migrationCreateVolumeTimeoutSecs?: number;
+  /** nova's external events (volume-extended, volume-reimaged); absent: nobody is told (tests). */
+  compute?: ComputeEvents;
+  /** cinder-backup's RPC, for get_backup_device's continue_backup; absent: get_backup_device answers the device instead. */
+  backup?: BackupCallback;
+  /** [backend] backup_use_temp_snapshot: an in-use volume is backed up from a temporary snapshot, not a clone. */
+  backupUseTempSnapshot?: boolean;
   logger: Logger;
   /** [oslo_concurrency] lock_path; null: in-process locks only. */
   lockPath: string | null;
@@ -65,17 +72,6 @@ export interface FlowDeps {
   pendingRestore?: PendingRestore;
   /** Glance, qemu-img and the image options: create-from-image, upload, reimage. */
   images?: ImageTools;
-  /** Nova's external events (os-server-external-events), for a reimage of a reserved volume. */
-  novaEvents?: NovaVolumeEvents;
-}
-
-/**
- * The nova external event cinder sends after reimaging a volume nova reserved for a rebuild
- * (compute.API().reimage_volume: event `volume-reimaged`, microversion 2.93). Provided by the nova
- * client; absent, the reimage flow logs that nova was not told.
- */
-export interface NovaVolumeEvents {
-  volumeReimaged(ctx: Record<string, unknown>, instanceUuids: string[], volumeId: string): Promise<void>;
 }
 
 /**

@@ -14,6 +14,8 @@ import {
   type FlowDeps,
 } from './common.js';
 import { deleteSnapshotLocked } from './snapshots.js';
+import { notifyVolumeExtended } from './compute-events.js';
+import { MessageAction, MessageDetail, MessageResource } from '../../db/messages.js';
 
 
 export async function deleteVolume(deps: FlowDeps, _ctx: Record<string, unknown>, args: RpcArguments<'delete_volume'>): Promise<boolean | null> {
@@ -113,7 +115,14 @@ export async function extendVolume(deps: FlowDeps, ctx: Record<string, unknown>,
   } catch (err) {
     log.error({ err }, `Extend volume failed: ${errorMessage(err)}`);
     await deps.db.messages
-      .create({ projectId: projectId ?? '', requestId: (ctx.request_id as string | undefined) ?? null, actionId: '007', resourceType: 'VOLUME', resourceUuid: id, exceptionClass: (err as Error)?.name ?? null })
+      .create({
+        projectId: projectId ?? '',
+        requestId: (ctx.request_id as string | undefined) ?? null,
+        actionId: MessageAction.EXTEND_VOLUME,
+        resourceType: MessageResource.VOLUME,
+        resourceUuid: id,
+        detailId: MessageDetail.DRIVER_FAILED_EXTEND,
+      })
       .catch(logDropped(deps.logger, 'recording the user message of the failed extend', 'the volume shows error_extending all the same'));
     await deps.db.volumes.update(id, { status: 'error_extending' });
     await deps.db.quotas.rollback(reservations, projectId).catch((e: unknown) => log.error({ err: e }, 'quota rollback failed'));
@@ -121,6 +130,11 @@ export async function extendVolume(deps: FlowDeps, ctx: Record<string, unknown>,
   }
   await deps.db.quotas.commit(reservations, projectId);
   await deps.db.volumes.update(id, { size: newSize, status: attachments.length > 0 ? 'in-use' : 'available' });
+  if (attachments.length > 0) {
+    // The guests see the new size only once nova tells their hypervisor. A nova that is down or
+    // refuses leaves a user message, never an undone or failed extend (cinder's compute.API).
+    await notifyVolumeExtended(deps, ctx, { id, projectId }, attachments.map((a) => a.instance_uuid));
+  }
   log.info(`Extend volume completed successfully.`);
   void deps.service.publishServiceCapabilities().catch(logDropped(deps.logger, 'the capability report after this change', 'the next periodic report carries it'));
 }

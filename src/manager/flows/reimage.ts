@@ -12,6 +12,7 @@ import { glanceContext } from '../../image/image-tools.js';
 import type { RpcArguments } from '../rpc-arguments.js';
 import { asCopyFailure, requireImages } from './create-from-image.js';
 import { driverVolume, errorMessage, getVolume, requireDriver, type FlowDeps } from './common.js';
+import { notifyVolumeReimaged } from './compute-events.js';
 
 export async function reimage(deps: FlowDeps, ctx: Record<string, unknown>, args: RpcArguments<'reimage'>): Promise<void> {
   const volumeId = args.volume.data.id;
@@ -45,14 +46,11 @@ export async function reimage(deps: FlowDeps, ctx: Record<string, unknown>, args
   }
 }
 
+/** compute.API().reimage_volume: volume-reimaged to each instance (the rebuild waits for it). */
 async function tellNova(deps: FlowDeps, ctx: Record<string, unknown>, volumeId: string): Promise<void> {
   const attachments = await deps.db.attachments.listByVolume(volumeId);
-  const instances = attachments.map((a) => a.instance_uuid).filter((u): u is string => typeof u === 'string');
-  if (!deps.novaEvents) {
-    deps.logger.error(`volume ${volumeId} was reimaged for a rebuild, but no nova client is configured: nova is not sent volume-reimaged for ${instances.join(', ')}`);
-    return;
-  }
-  await deps.novaEvents.volumeReimaged(ctx, instances, volumeId);
+  const volume = await deps.db.volumes.find(volumeId);
+  await notifyVolumeReimaged(deps, ctx, { id: volumeId, projectId: volume?.project_id ?? null }, attachments.map((a) => a.instance_uuid));
 }
 
 async function writeMessage(deps: FlowDeps, ctx: Record<string, unknown>, volumeId: string): Promise<void> {

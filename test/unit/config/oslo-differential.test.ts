@@ -242,6 +242,7 @@ function ours(config: CinderConfig, group: string, name: string): unknown {
     oslo_concurrency: config.concurrency,
     coordination: config.coordination,
     oslo_messaging_notifications: config.notifications,
+    nova: config.nova,
     backend_defaults: config.backendDefaults,
   };
   const values = byGroup[group] ?? config.backend(group);

@@ -1,0 +1,58 @@
+// Telling nova about a volume change, as cinder's compute.API extend_volume / reimage_volume do:
+// send the events, and when nova did not take them, record the user message cinder records. The
+// operation that changed the volume has succeeded already and stays so: nothing here throws.
+import { logDropped } from '../../log.js';
+import { MessageAction, MessageDetail, MessageResource } from '../../db/messages.js';
+import type { FlowDeps } from './common.js';
+
+async function recordFailure(deps: FlowDeps, ctx: Record<string, unknown>, volume: { id: string; projectId: string | null }, actionId: string, detailId: string): Promise<void> {
+  // message_api.create takes the project from the request context, as cinder does.
+  const projectId = typeof ctx.project_id === 'string' && ctx.project_id ? ctx.project_id : (volume.projectId ?? '');
+  await deps.db.messages
+    .create({
+      projectId,
+      requestId: typeof ctx.request_id === 'string' ? ctx.request_id : null,
+      actionId,
+      resourceType: MessageResource.VOLUME,
+      resourceUuid: volume.id,
+      detailId,
+    })
+    .catch(logDropped(deps.logger, "recording the user message of nova's failed notification", 'only the agent log tells that nova was not told'));
+}
+
+async function send(deps: FlowDeps, what: 'volumeExtended' | 'volumeReimaged', ctx: Record<string, unknown>, serverIds: ReadonlyArray<string | null>, volumeId: string): Promise<boolean> {
+  if (!deps.compute) {
+    deps.logger.debug({ volume_id: volumeId }, `no compute service configured: nova is not told (${what})`);
+    return true;
+  }
+  try {
+    return await deps.compute[what](ctx, serverIds, volumeId);
+  } catch (err) {
+    deps.logger.error({ err, volume_id: volumeId }, 'Failed to notify nova on events.');
+    return false;
+  }
+}
+
+/** After an in-use extend: volume-extended for each attached instance; EXTEND_VOLUME / NOTIFY_COMPUTE_SERVICE_FAILED when nova did not take it. */
+export async function notifyVolumeExtended(
+  deps: FlowDeps,
+  ctx: Record<string, unknown>,
+  volume: { id: string; projectId: string | null },
+  serverIds: ReadonlyArray<string | null>,
+): Promise<boolean> {
+  const ok = await send(deps, 'volumeExtended', ctx, serverIds, volume.id);
+  if (!ok) await recordFailure(deps, ctx, volume, MessageAction.EXTEND_VOLUME, MessageDetail.NOTIFY_COMPUTE_SERVICE_FAILED);
+  return ok;
+}
+
+/** After a reimage of a reserved volume: volume-reimaged for each instance; REIMAGE_VOLUME / REIMAGE_VOLUME_FAILED when nova did not take it. */
+export async function notifyVolumeReimaged(
+  deps: FlowDeps,
+  ctx: Record<string, unknown>,
+  volume: { id: string; projectId: string | null },
+  serverIds: ReadonlyArray<string | null>,
+): Promise<boolean> {
+  const ok = await send(deps, 'volumeReimaged', ctx, serverIds, volume.id);
+  if (!ok) await recordFailure(deps, ctx, volume, MessageAction.REIMAGE_VOLUME, MessageDetail.REIMAGE_VOLUME_FAILED);
+  return ok;
+}
