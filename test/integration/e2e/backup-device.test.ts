@@ -33,7 +33,9 @@ describe.runIf(existsSync(CINDER_BACKUP))('cinder-backup asks the agent for the 
   // every stack's scheduler consumes `cinder-scheduler`: a vhost of our own, or other stacks take our requests
   let vhost: OwnVhost;
 
-  const backupLogText = () => readFile(backupLog, 'utf8').catch(() => '');
+  // cinder-backup logs to log_dir (cinder-backup.log); its stdout/stderr (.out) has what comes before logging is set up
+  const backupLogText = async () =>
+    (await Promise.all([backupLog, backupLog.replace(/\.out$/, '.log')].map((f) => readFile(f, 'utf8').catch(() => '')))).join('\n');
   async function volume(id: string) {
     return (await stack.api('GET', `/volumes/${id}`)).body.volume as Record<string, any> | undefined;
   }
