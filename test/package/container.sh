@@ -23,6 +23,7 @@ ok() { echo "ok   - $*"; passed=$((passed + 1)); }
 bad() { echo "FAIL - $*"; failed=$((failed + 1)); }
 pm() { podman --runtime /usr/sbin/runc "$@"; }
 cleanup() {
+  for m in dev proc; do mountpoint -q "$WORK/root/$m" && umount -l "$WORK/root/$m"; done
   if [[ ${CB_PKGTEST_KEEP:-} != 1 ]]; then pm rmi -f "$IMAGE" "$BASE_IMAGE" >/dev/null 2>&1; fi
   rm -rf "$WORK"
 }
@@ -40,15 +41,29 @@ ROOT=$WORK/root
 # shellcheck source=base-root.sh
 . "$REPO/test/package/base-root.sh"
 unpack_bookworm_root "$ROOT"
-# Of nodejs's Depends the minimal root lacks python3 and ca-certificates: node itself runs without
-# them, the Dockerfile's build stage installs python3 for node-gyp, and its runtime stage gets
-# python3 with targetcli-fb. --force-depends keeps the base as small as the official slim image.
+# nodejs with its Depends (python3, ca-certificates) from Debian's mirror, as a Node 20 image has them.
 NODE_DEB=$(node_deb) || die "a nodejs package for the base"
 cp "$NODE_DEB" "$ROOT/tmp/nodejs.deb"
-chroot "$ROOT" dpkg -i --force-depends /tmp/nodejs.deb >"$WORK/node.log" 2>&1 || { tail "$WORK/node.log"; die "nodejs into the base"; }
+cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+mount -t proc proc "$ROOT/proc" && mount --bind /dev "$ROOT/dev" || die "mounting proc and dev in the base root"
+{ chroot "$ROOT" apt-get update -q && DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y -q --no-install-recommends /tmp/nodejs.deb \
+  && chroot "$ROOT" apt-get clean; } >"$WORK/node.log" 2>&1
+node_rc=$?
+umount "$ROOT/dev" "$ROOT/proc"
+[[ $node_rc -eq 0 ]] || { tail "$WORK/node.log"; die "nodejs into the base"; }
 rm -f "$ROOT/tmp/nodejs.deb"
+# dpkg-repack packs the files dpkg lists for nodejs, and npm on this machine has been updated in
+# place since (its file list is stale, some of its modules missing from the repack): the working
+# npm is the machine's own tree.
+rm -rf "$ROOT/usr/lib/node_modules/npm" && cp -a /usr/lib/node_modules/npm "$ROOT/usr/lib/node_modules/npm" || die "npm into the base"
 chroot "$ROOT" node --version >/dev/null 2>&1 || die "node does not run in the base root"
-tar -C "$ROOT" -c . | pm import - "$BASE_IMAGE" >/dev/null || die "podman import of the base"
+# This machine's own trust store: its egress to the npm registry may go through a proxy whose CA
+# only the machine's store has (an image built elsewhere needs nothing of the kind). node-gyp
+# builds against the Debian package's headers in /usr/include/node (as this machine's npmrc says)
+# rather than downloading them.
+cp -a /usr/local/share/ca-certificates/. "$ROOT/usr/local/share/ca-certificates/" 2>/dev/null
+chroot "$ROOT" update-ca-certificates >/dev/null 2>&1 || die "update-ca-certificates in the base"
+tar -C "$ROOT" -c . | pm import --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' --change 'ENV npm_config_nodedir=/usr' - "$BASE_IMAGE" >/dev/null || die "podman import of the base"
 ok "base image $BASE_IMAGE (bookworm minbase + Node $(chroot "$ROOT" node --version))"
 
 echo "# podman build"
