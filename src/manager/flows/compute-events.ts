@@ -1,23 +1,12 @@
 // Telling nova about a volume change, as cinder's compute.API extend_volume / reimage_volume do:
 // send the events, and when nova did not take them, record the user message cinder records. The
 // operation that changed the volume has succeeded already and stays so: nothing here throws.
-import { logDropped } from '../../log.js';
 import { MessageAction, MessageDetail, MessageResource } from '../../db/messages.js';
 import type { FlowDeps } from './common.js';
+import { writeUserMessage } from './user-messages.js';
 
 async function recordFailure(deps: FlowDeps, ctx: Record<string, unknown>, volume: { id: string; projectId: string | null }, actionId: string, detailId: string): Promise<void> {
-  // message_api.create takes the project from the request context, as cinder does.
-  const projectId = typeof ctx.project_id === 'string' && ctx.project_id ? ctx.project_id : (volume.projectId ?? '');
-  await deps.db.messages
-    .create({
-      projectId,
-      requestId: typeof ctx.request_id === 'string' ? ctx.request_id : null,
-      actionId,
-      resourceType: MessageResource.VOLUME,
-      resourceUuid: volume.id,
-      detailId,
-    })
-    .catch(logDropped(deps.logger, "recording the user message of nova's failed notification", 'only the agent log tells that nova was not told'));
+  await writeUserMessage(deps, ctx, { actionId, resourceType: MessageResource.VOLUME, resourceUuid: volume.id, detailId, fallbackProjectId: volume.projectId }, "nova's failed notification");
 }
 
 async function send(deps: FlowDeps, what: 'volumeExtended' | 'volumeReimaged', ctx: Record<string, unknown>, serverIds: ReadonlyArray<string | null>, volumeId: string): Promise<boolean> {

@@ -10,6 +10,7 @@ import { uploadVolume } from '../../image/upload-volume.js';
 import type { RpcArguments } from '../rpc-arguments.js';
 import { requireImages } from './create-from-image.js';
 import { driverVolume, errorMessage, getVolume, requireDriver, type FlowDeps } from './common.js';
+import { writeUserMessage } from './user-messages.js';
 
 export async function copyVolumeToImage(deps: FlowDeps, ctx: Record<string, unknown>, args: RpcArguments<'copy_volume_to_image'>): Promise<void> {
   const { volume_id: volumeId, image_meta: imageMeta } = args;
@@ -61,16 +62,10 @@ async function deleteUnfinishedImage(deps: FlowDeps, gctx: ReturnType<typeof gla
 }
 
 async function writeMessage(deps: FlowDeps, ctx: Record<string, unknown>, volumeId: string, err: unknown): Promise<void> {
-  const projectId = typeof ctx.project_id === 'string' ? ctx.project_id : null;
-  if (!projectId) return;
-  await deps.db.messages
-    .create({
-      projectId,
-      requestId: typeof ctx.request_id === 'string' ? ctx.request_id : null,
-      actionId: MessageAction.COPY_VOLUME_TO_IMAGE,
-      resourceUuid: volumeId,
-      detailId: MessageDetail.FAILED_TO_UPLOAD_VOLUME,
-      exceptionClass: err instanceof CinderError ? err.className : null,
-    })
-    .catch((e: unknown) => deps.logger.warn({ err: e }, `the user message for volume ${volumeId} could not be written`));
+  await writeUserMessage(
+    deps,
+    ctx,
+    { actionId: MessageAction.COPY_VOLUME_TO_IMAGE, resourceUuid: volumeId, detailId: MessageDetail.FAILED_TO_UPLOAD_VOLUME, exceptionClass: err instanceof CinderError ? err.className : null },
+    'the failed upload',
+  );
 }

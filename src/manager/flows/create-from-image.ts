@@ -12,6 +12,7 @@ import { prepareImage, writeImage } from '../../image/fetch-to-volume.js';
 import { volumeImageMetadata, type ImageMeta } from '../../image/image-meta.js';
 import { glanceContext, type ImageTools } from '../../image/image-tools.js';
 import { driverVolume, errorMessage, type FlowDeps } from './common.js';
+import { writeUserMessage } from './user-messages.js';
 
 const SIGNATURE_PROPERTIES = ['img_signature', 'img_signature_hash_method', 'img_signature_key_type', 'img_signature_certificate_uuid'];
 
@@ -97,20 +98,7 @@ async function userMessage(deps: FlowDeps, ctx: Record<string, unknown>, volumeI
           ? MessageDetail.IMAGE_FORMAT_UNACCEPTABLE
           : null;
   if (!detail) return;
-  const projectId = typeof ctx.project_id === 'string' ? ctx.project_id : null;
-  if (!projectId) return;
-  try {
-    await deps.db.messages.create({
-      projectId,
-      requestId: typeof ctx.request_id === 'string' ? ctx.request_id : null,
-      actionId: MessageAction.COPY_IMAGE_TO_VOLUME,
-      resourceUuid: volumeId,
-      detailId: detail,
-      exceptionClass: cls,
-    });
-  } catch (e) {
-    deps.logger.warn({ err: e }, `the user message for volume ${volumeId} could not be written: ${errorMessage(e)}`);
-  }
+  await writeUserMessage(deps, ctx, { actionId: MessageAction.COPY_IMAGE_TO_VOLUME, resourceUuid: volumeId, detailId: detail, exceptionClass: cls }, 'the failed create from an image');
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   withWorker,
   type FlowDeps,
 } from './common.js';
+import { writeUserMessage } from './user-messages.js';
 import { deleteSnapshotLocked } from './snapshots.js';
 import { notifyVolumeExtended } from './compute-events.js';
 import { MessageAction, MessageDetail, MessageResource } from '../../db/messages.js';
@@ -114,16 +115,7 @@ export async function extendVolume(deps: FlowDeps, ctx: Record<string, unknown>,
     }
   } catch (err) {
     log.error({ err }, `Extend volume failed: ${errorMessage(err)}`);
-    await deps.db.messages
-      .create({
-        projectId: projectId ?? '',
-        requestId: (ctx.request_id as string | undefined) ?? null,
-        actionId: MessageAction.EXTEND_VOLUME,
-        resourceType: MessageResource.VOLUME,
-        resourceUuid: id,
-        detailId: MessageDetail.DRIVER_FAILED_EXTEND,
-      })
-      .catch(logDropped(deps.logger, 'recording the user message of the failed extend', 'the volume shows error_extending all the same'));
+    await writeUserMessage(deps, ctx, { actionId: MessageAction.EXTEND_VOLUME, resourceType: MessageResource.VOLUME, resourceUuid: id, detailId: MessageDetail.DRIVER_FAILED_EXTEND, fallbackProjectId: projectId }, 'the failed extend');
     await deps.db.volumes.update(id, { status: 'error_extending' });
     await deps.db.quotas.rollback(reservations, projectId).catch((e: unknown) => log.error({ err: e }, 'quota rollback failed'));
     return;

@@ -12,6 +12,7 @@ import { glanceContext } from '../../image/image-tools.js';
 import type { RpcArguments } from '../rpc-arguments.js';
 import { asCopyFailure, requireImages } from './create-from-image.js';
 import { driverVolume, errorMessage, getVolume, requireDriver, type FlowDeps } from './common.js';
+import { writeUserMessage } from './user-messages.js';
 import { notifyVolumeReimaged } from './compute-events.js';
 
 export async function reimage(deps: FlowDeps, ctx: Record<string, unknown>, args: RpcArguments<'reimage'>): Promise<void> {
@@ -54,15 +55,5 @@ async function tellNova(deps: FlowDeps, ctx: Record<string, unknown>, volumeId: 
 }
 
 async function writeMessage(deps: FlowDeps, ctx: Record<string, unknown>, volumeId: string): Promise<void> {
-  const projectId = typeof ctx.project_id === 'string' ? ctx.project_id : null;
-  if (!projectId) return;
-  await deps.db.messages
-    .create({
-      projectId,
-      requestId: typeof ctx.request_id === 'string' ? ctx.request_id : null,
-      actionId: MessageAction.REIMAGE_VOLUME,
-      resourceUuid: volumeId,
-      detailId: MessageDetail.IMAGE_FORMAT_UNACCEPTABLE,
-    })
-    .catch((e: unknown) => deps.logger.warn({ err: e }, `the user message for volume ${volumeId} could not be written`));
+  await writeUserMessage(deps, ctx, { actionId: MessageAction.REIMAGE_VOLUME, resourceUuid: volumeId, detailId: MessageDetail.IMAGE_FORMAT_UNACCEPTABLE }, 'the failed reimage');
 }

@@ -12,6 +12,7 @@ import {
   withWorker,
   type FlowDeps,
 } from './common.js';
+import { writeUserMessage } from './user-messages.js';
 import { invalidSnapshot, isBusyError, isNotImplementedError, snapshotNotFound } from '../../errors.js';
 import type { Volume, Snapshot } from '../../db/index.js';
 
@@ -34,9 +35,7 @@ export async function createSnapshotById(deps: FlowDeps, ctx: Record<string, unk
     } catch (err) {
       log.error({ err }, `create_snapshot failed: ${errorMessage(err)}`);
       await deps.db.snapshots.update(id, { status: 'error' });
-      await deps.db.messages
-        .create({ projectId: snap.project_id ?? '', requestId: (ctx.request_id as string | undefined) ?? null, actionId: '004', resourceType: 'VOLUME_SNAPSHOT', resourceUuid: id, exceptionClass: (err as Error)?.name ?? null })
-        .catch(logDropped(deps.logger, 'recording the user message of the failed snapshot', 'the snapshot shows error all the same'));
+      await writeUserMessage(deps, ctx, { actionId: '004', resourceType: 'VOLUME_SNAPSHOT', resourceUuid: id, exceptionClass: (err as Error)?.name ?? null, fallbackProjectId: snap.project_id }, 'the failed snapshot');
       throw err;
     }
     if (vol.bootable) {
@@ -114,9 +113,7 @@ export async function revertToSnapshot(deps: FlowDeps, ctx: Record<string, unkno
     log.error({ err }, `Volume ${volId} revert to snapshot ${snapId} failed: ${errorMessage(err)}${backupId ? `; backup snapshot ${backupId} kept` : ''}`);
     await deps.db.volumes.update(volId, { status: 'error' });
     await deps.db.snapshots.update(snapId, { status: 'available' });
-    await deps.db.messages
-      .create({ projectId: snap.project_id ?? '', requestId: (ctx.request_id as string | undefined) ?? null, actionId: '017', resourceType: 'VOLUME', resourceUuid: volId, exceptionClass: (err as Error)?.name ?? null })
-      .catch(logDropped(deps.logger, 'recording the user message of the failed revert', 'the revert error is returned all the same'));
+    await writeUserMessage(deps, ctx, { actionId: '017', resourceType: 'VOLUME', resourceUuid: volId, exceptionClass: (err as Error)?.name ?? null, fallbackProjectId: snap.project_id }, 'the failed revert');
     throw err;
   }
   await deps.db.volumes.update(volId, { status: 'available' });
