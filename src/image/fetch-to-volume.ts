@@ -215,7 +215,8 @@ async function downloadToFile(tools: ImageTools, ctx: GlanceCallContext, image: 
   }
 }
 
-async function readHead(path: string): Promise<Buffer> {
+/** The first INSPECT_BYTES of a file: what the format inspector reads. */
+export async function readHead(path: string): Promise<Buffer> {
   const fh = await open(path, 'r');
   try {
     const buf = Buffer.alloc(INSPECT_BYTES);

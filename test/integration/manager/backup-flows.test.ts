@@ -6,22 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RemoteError } from '../../../src/rpc/client.js';
+import { remoteError } from '../../helpers/remote-error.js';
 import { VersionedObject } from '../../../src/rpc/ovo.js';
 import { seedSnapshot, seedVolume, PROJECT_ID } from '../../helpers/cinder-db.js';
 import { startHarness, tapRoutingKey, waitFor, type Harness } from './helpers.js';
 
 const CONNECTOR = { initiator: 'iqn.1994-05.com.redhat:backup01', ip: '127.0.0.1', host: 'backuphost', platform: 'x86_64', os_type: 'linux2', multipath: false };
-
-async function remoteError(p: Promise<unknown>): Promise<RemoteError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof RemoteError) return err;
-    throw err;
-  }
-  throw new Error('expected a failure reply');
-}
 
 describe('cinder-backup calls (get_backup_device, snapshot connections)', () => {
   let h: Harness;

@@ -8,23 +8,13 @@ import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { sql } from 'kysely';
-import { RemoteError } from '../../../src/rpc/client.js';
+import { remoteError } from '../../helpers/remote-error.js';
 import { VersionedObject } from '../../../src/rpc/ovo.js';
 import { seedAttachment, seedQosSpecs, seedQuotaUsage, seedReservation, seedSnapshot, seedVolume, seedVolumeType, PROJECT_ID } from '../../helpers/cinder-db.js';
 import { startHarness, snapshotObject, tapRoutingKey, volumeObject, waitFor, type Harness } from './helpers.js';
 
 const GiB = 1024 ** 3;
 const INITIATOR = 'iqn.1994-05.com.redhat:cbtest01';
-
-async function remoteError(p: Promise<unknown>): Promise<RemoteError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof RemoteError) return err;
-    throw err;
-  }
-  throw new Error('expected a failure reply');
-}
 
 describe.each(['sqlite', 'mysql'] as const)('volume manager flows (%s)', (backend) => {
   let h: Harness;

@@ -9,22 +9,12 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { writeFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RemoteError } from '../../../src/rpc/client.js';
+import { remoteError } from '../../helpers/remote-error.js';
 import { VersionedObject } from '../../../src/rpc/ovo.js';
 import { seedQuotaUsage, seedSnapshot, seedVolume, PROJECT_ID, USER_ID } from '../../helpers/cinder-db.js';
 import { startHarness, snapshotObject, volumeObject, waitFor, type Harness } from './helpers.js';
 
 const GiB = 1024 ** 3;
-
-async function remoteError(p: Promise<unknown>): Promise<RemoteError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof RemoteError) return err;
-    throw err;
-  }
-  throw new Error('expected a failure reply');
-}
 
 describe.each(['sqlite', 'mysql'] as const)('groups, transfers, manageable lists, cleanup and replication (%s)', (backend) => {
   let h: Harness;

@@ -1,25 +1,16 @@
 // The header inspection against images qemu-img itself writes: each format detected, and the
 // unsafe ones (backing file, data file, QED, a VMDK type not allowed) refused.
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { expectedQemuFormat, inspectImageHead, INSPECT_BYTES } from '../../../src/image/format-inspector.js';
+import { expectedQemuFormat, inspectImageHead } from '../../../src/image/format-inspector.js';
+import { readHead as head } from '../../../src/image/fetch-to-volume.js';
 
 let dir: string;
 const ALLOWED = ['streamOptimized', 'monolithicSparse'];
 
-async function head(path: string): Promise<Buffer> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(INSPECT_BYTES);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
 
 async function made(name: string, args: string[]): Promise<Buffer> {
   const p = join(dir, name);
