@@ -13,7 +13,7 @@ import { isUp } from '../db/index.js';
 import { AmqpConnection, redactTransportUrl } from '../rpc/index.js';
 import { AdminSocketError, adminRequest, adminSocketPath } from '../agent/admin-socket.js';
 import type { LiveStatus } from '../agent/admin-ops.js';
-import { emit, EXIT, loadCliConfig, openCliDatabase, runCli, type OutputOptions } from './output.js';
+import { emit, EXIT, loadCliConfig, openCliDatabase, reportCloseFailure, runCli, type OutputOptions } from './output.js';
 import { backendKind, lvmVolumeGroup, targetDaemonState } from './inspect-backend.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
@@ -228,7 +228,7 @@ async function databaseChecks(config: CinderConfig, agentRunning: boolean): Prom
   } catch (err) {
     out.push(fail('database', message(err), 'the database answers but a read failed: check the user\'s grants on the cinder schema'));
   } finally {
-    await db.close().catch(() => undefined);
+    await db.close().catch(reportCloseFailure('the database connection'));
   }
   return out;
 }
@@ -243,7 +243,7 @@ async function brokerCheck(config: CinderConfig): Promise<Check> {
   } catch (err) {
     return fail('broker', `${redactTransportUrl(url)}: ${message(err)}`, 'check transport_url (user, password, vhost), that RabbitMQ runs and `rabbitmqctl list_permissions -p <vhost>` grants the user');
   } finally {
-    await conn?.close().catch(() => undefined);
+    await conn?.close().catch(reportCloseFailure('the broker connection'));
   }
 }
 

@@ -119,3 +119,11 @@ export async function runCli(body: () => Promise<number>): Promise<void> {
     throw err;
   }
 }
+
+/**
+ * For a connection's close in a command's `finally`: the answer is printed already, so a failed
+ * close only gets a line on stderr saying so, never a changed exit code.
+ */
+export function reportCloseFailure(what: string): (err: unknown) => void {
+  return (err: unknown) => process.stderr.write(`cinderblock: closing ${what} failed (${err instanceof Error ? err.message : String(err)}); the answer above stands\n`);
+}

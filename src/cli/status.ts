@@ -9,7 +9,7 @@ import type { BackendConfig, CinderConfig, ConfigSourceArg } from '../config/ind
 import { isUp, type CinderDb } from '../db/index.js';
 import { AdminSocketError, adminRequest, adminSocketPath } from '../agent/admin-socket.js';
 import type { LiveBackendStatus, LiveStatus } from '../agent/admin-ops.js';
-import { CliFailure, emit, EXIT, keyValues, loadCliConfig, openCliDatabase, runCli, table, type OutputOptions } from './output.js';
+import { CliFailure, emit, EXIT, keyValues, loadCliConfig, openCliDatabase, reportCloseFailure, runCli, table, type OutputOptions } from './output.js';
 import { findBackendExports, heldLockFiles, targetDaemonState, type TargetDaemonState } from './inspect-backend.js';
 
 export interface ServiceState {
@@ -122,7 +122,7 @@ export async function collectStatus(config: CinderConfig, opts: { socket?: strin
   } catch (err) {
     report.database = { reachable: false, url: null, error: err instanceof Error ? err.message : String(err) };
   } finally {
-    await db?.close().catch(() => undefined);
+    await db?.close().catch(reportCloseFailure('the database connection'));
   }
   for (const b of config.backends) {
     const fromDb = dbRows?.get(b.name);

@@ -457,7 +457,7 @@ export class IscsiConnector {
     for (const name of maps.keys()) await step(`flush ${name}`, () => this.flushMap(name));
     // 2. the disks: flush their buffers, then let the SCSI layer forget them (os-brick does both)
     for (const d of disks.filter((x) => x.live)) {
-      await this.exec(['blockdev', '--flushbufs', `${this.dev}/${d.name}`], [0, 1]).catch(() => undefined);
+      await this.exec(['blockdev', '--flushbufs', `${this.dev}/${d.name}`], [0, 1]).catch(logDropped(this.logger, `flushing ${d.name}'s buffers`, 'the SCSI delete below flushes what the device still holds'));
       await step(`remove ${d.name}`, () => this.io.writeFile(scsiDeviceDeletePath(d.hctl, this.sys), '1'));
     }
     // 3. the sessions, unless another LUN still lives on them; 4. the node records

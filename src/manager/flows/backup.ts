@@ -3,6 +3,7 @@
 // the default driver's get_backup_device in volume/driver.py). cinder-backup attaches what
 // get_backup_device names through the ordinary initialize_connection, reads it, and deletes the
 // temporary volume or snapshot made here with the ordinary delete casts once it is done.
+import { logDropped } from '../../log.js';
 import type { Snapshot, Volume } from '../../db/index.js';
 import { CinderError, invalidInput, notImplementedError, snapshotNotFound, volumeBackendApiException } from '../../errors.js';
 import type { VersionedObject } from '../../rpc/ovo.js';
@@ -68,7 +69,7 @@ async function createTemporarySnapshot(deps: FlowDeps, ctx: Ctx, volume: Volume)
     const model = await deps.driver.createSnapshot(driverSnapshot(snap, volume));
     if (model) await deps.db.snapshots.update(snap.id, model);
   } catch (err) {
-    await deps.db.glanceMetadata.deleteBySnapshot(snap.id).catch(() => undefined);
+    await deps.db.glanceMetadata.deleteBySnapshot(snap.id).catch(logDropped(deps.logger, `deleting the glance metadata of failed temporary snapshot ${snap.id}`, 'the rows go with the snapshot row destroyed next'));
     await deps.db.snapshots.destroy(snap.id).catch((e: unknown) => deps.logger.error({ err: e, snapshot_id: snap.id }, 'could not destroy the row of a failed temporary backup snapshot'));
     throw err;
   }
