@@ -20,6 +20,7 @@
 // rmdir; rmdir of an object fails (ENOTEMPTY/EBUSY) while user-made children or links remain, so
 // removal goes bottom-up: mapped LUNs, ACLs, LUNs, portals, TPG, target, then the backstore.
 import { randomUUID } from 'node:crypto';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
 import { basename, join } from 'node:path';
@@ -35,11 +36,23 @@ export interface ConfigfsIo {
   writeFile(path: string, data: string): Promise<void>;
   readFile(path: string): Promise<string>;
   readdir(path: string): Promise<string[]>;
+  /**
+   * The entries of a directory with their kinds, from one readdir (configfs reports each entry's
+   * type): telling a LUN's link from its attribute files needs no lstat per entry.
+   */
+  entries(path: string): Promise<Array<{ name: string; kind: EntryKind }>>;
   symlink(target: string, path: string): Promise<void>;
   unlink(path: string): Promise<void>;
   readlink(path: string): Promise<string>;
   /** 'dir' | 'link' | 'file' | null when absent */
-  kind(path: string): Promise<'dir' | 'link' | 'file' | null>;
+  kind(path: string): Promise<EntryKind | null>;
+}
+
+export type EntryKind = 'dir' | 'link' | 'file';
+
+/** A node Dirent's kind as ConfigfsIo names it. */
+export function direntKind(d: { isSymbolicLink(): boolean; isDirectory(): boolean }): EntryKind {
+  return d.isSymbolicLink() ? 'link' : d.isDirectory() ? 'dir' : 'file';
 }
 
 export const nodeConfigfsIo: ConfigfsIo = {
@@ -50,6 +63,7 @@ export const nodeConfigfsIo: ConfigfsIo = {
   writeFile: (p, d) => fsp.writeFile(p, d),
   readFile: (p) => fsp.readFile(p, 'utf8'),
   readdir: (p) => fsp.readdir(p),
+  entries: async (p) => (await fsp.readdir(p, { withFileTypes: true })).map((d) => ({ name: d.name, kind: direntKind(d) })),
   symlink: (t, p) => fsp.symlink(t, p),
   unlink: (p) => fsp.unlink(p),
   readlink: (p) => fsp.readlink(p),
@@ -57,6 +71,37 @@ export const nodeConfigfsIo: ConfigfsIo = {
     try {
       const s = await fsp.lstat(p);
       return s.isSymbolicLink() ? 'link' : s.isDirectory() ? 'dir' : 'file';
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  },
+};
+
+/**
+ * nodeConfigfsIo with its reads done in the calling thread, for reading a target while holding
+ * that target's lock. In the lab guest a promise readFile of a configfs attribute costs 2.5 ms
+ * (open, fstat, read, close: four trips through the thread pool) and a synchronous one 0.25 ms;
+ * a per-host attach reads a few files per LUN already on the target, so the pool's trips made it
+ * grow with the target (1.5 s at 50 LUNs against 0.36 s at 1).
+ *
+ * Why blocking here is safe only under the target's lock: a configfs lookup takes the parent
+ * directory's lock, and the kernel holds it while an rmdir in that directory waits (an ACL's
+ * removal waits for its sessions to end, a LUN's for its commands in flight). The lock guarantees
+ * this agent is not removing anything in the target it reads. The storage objects' directories
+ * (core/iblock_<n>) are read this way too, under the storage object's and the HBA lock: removing
+ * an object nothing links waits for nothing. Reads of other targets (the audit, which objects are
+ * still linked) stay on nodeConfigfsIo, and so do all writes.
+ */
+export const lockedReadConfigfsIo: ConfigfsIo = {
+  ...nodeConfigfsIo,
+  readFile: async (p) => readFileSync(p, 'utf8'),
+  readdir: async (p) => readdirSync(p),
+  entries: async (p) => readdirSync(p, { withFileTypes: true }).map((d) => ({ name: d.name, kind: direntKind(d) })),
+  readlink: async (p) => readlinkSync(p),
+  kind: async (p) => {
+    try {
+      return direntKind(lstatSync(p));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw e;
@@ -119,6 +164,15 @@ export interface HostAclInfo {
   mapped: Record<number, number | null>;
   /** the initiator's session as acls/<i>/info tells it; null when none */
   session: { state: string; address: string | null } | null;
+}
+
+export interface HostTargetOutline {
+  enabled: boolean;
+  attribs: Record<string, string>;
+  /** TPG LUN numbers, ascending */
+  luns: number[];
+  /** per ACL, the mapped LUN numbers it holds, ascending */
+  acls: Array<{ initiator: string; mapped: number[] }>;
 }
 
 export interface HostTargetInfo {
@@ -208,6 +262,21 @@ export class Configfs {
     }
   }
 
+  /** A directory's entries with their kinds; none when it is absent. */
+  private async listEntries(p: string): Promise<Array<{ name: string; kind: EntryKind }>> {
+    try {
+      return await this.io.entries(p);
+    } catch (e) {
+      if (errno(e) === 'ENOENT') return [];
+      throw e;
+    }
+  }
+
+  /** The names of a directory's subdirectories (configfs groups), from one readdir. */
+  private async listDirs(p: string): Promise<string[]> {
+    return (await this.listEntries(p)).filter((e) => e.kind === 'dir').map((e) => e.name);
+  }
+
   private async read(p: string): Promise<string> {
     try {
       return (await this.io.readFile(p)).trim();
@@ -218,18 +287,12 @@ export class Configfs {
   }
 
   private async unlinkLinksIn(dir: string): Promise<void> {
-    for (const name of await this.list(dir)) {
-      const p = join(dir, name);
-      if ((await this.io.kind(p)) === 'link') await this.io.unlink(p);
-    }
+    for (const e of await this.listEntries(dir)) if (e.kind === 'link') await this.io.unlink(join(dir, e.name));
   }
 
   private async firstLink(dir: string): Promise<string | null> {
-    for (const name of await this.list(dir)) {
-      const p = join(dir, name);
-      if ((await this.io.kind(p)) === 'link') return p;
-    }
-    return null;
+    const link = (await this.listEntries(dir)).find((e) => e.kind === 'link');
+    return link ? join(dir, link.name) : null;
   }
 
   /** True when the root exists (configfs mounted and target_core_mod loaded). */
@@ -240,11 +303,10 @@ export class Configfs {
   // ---- backstores ---------------------------------------------------------------------------
   async listBackstores(): Promise<BackstoreInfo[]> {
     const out: BackstoreInfo[] = [];
-    for (const hba of await this.list(join(this.root, 'core'))) {
+    for (const hba of await this.listDirs(join(this.root, 'core'))) {
       if (!/^iblock_\d+$/.test(hba)) continue;
-      for (const name of await this.list(join(this.root, 'core', hba))) {
+      for (const name of await this.listDirs(join(this.root, 'core', hba))) {
         const p = join(this.root, 'core', hba, name);
-        if ((await this.io.kind(p)) !== 'dir' || name === 'hba_info' || name === 'hba_mode') continue;
         out.push({ hba, name, path: p, udevPath: await this.read(join(p, 'udev_path')), enabled: (await this.read(join(p, 'enable'))) === '1' });
       }
     }
@@ -257,30 +319,39 @@ export class Configfs {
    * (2.3 s an export in the lab).
    */
   async findBackstore(name: string): Promise<BackstoreInfo | null> {
-    if (name === 'hba_info' || name === 'hba_mode') return null;
-    for (const hba of await this.list(join(this.root, 'core'))) {
-      if (!/^iblock_\d+$/.test(hba)) continue;
-      if (!(await this.list(join(this.root, 'core', hba))).includes(name)) continue;
-      const p = join(this.root, 'core', hba, name);
-      if ((await this.io.kind(p)) !== 'dir') continue;
-      return { hba, name, path: p, udevPath: await this.read(join(p, 'udev_path')), enabled: (await this.read(join(p, 'enable'))) === '1' };
-    }
-    return null;
+    return (await this.scanIblock(name)).found;
   }
 
   /** The lowest `iblock_<n>` without a storage object (callers hold the global lock). */
   async freeIblockHba(): Promise<string> {
+    return (await this.scanIblock(null)).freeHba;
+  }
+
+  /**
+   * One pass over the iblock HBAs, their listings read concurrently: the storage object `name`
+   * (attributes read for the match only) and the lowest HBA holding no object. A new LUN needs
+   * both, and every HBA is listed once instead of twice (one HBA per storage object, so the pass
+   * grows with the exports on the host: 100 exports listed one after the other cost 80 ms in the lab).
+   */
+  async scanIblock(name: string | null): Promise<{ found: BackstoreInfo | null; freeHba: string }> {
+    const hbas = (await this.listDirs(join(this.root, 'core'))).filter((h) => /^iblock_\d+$/.test(h));
+    const objects = await Promise.all(hbas.map((hba) => this.listDirs(join(this.root, 'core', hba))));
     const used = new Set<number>();
-    for (const hba of await this.list(join(this.root, 'core'))) {
-      const m = /^iblock_(\d+)$/.exec(hba);
-      if (m) {
-        const objects = (await this.list(join(this.root, 'core', hba))).filter((n) => n !== 'hba_info' && n !== 'hba_mode');
-        if (objects.length > 0) used.add(Number(m[1]));
-      }
-    }
+    let foundHba: string | null = null;
+    hbas.forEach((hba, i) => {
+      const names = objects[i] ?? [];
+      if (names.length > 0) used.add(Number(hba.slice('iblock_'.length)));
+      if (name !== null && foundHba === null && names.includes(name)) foundHba = hba;
+    });
     let n = 0;
     while (used.has(n)) n++;
-    return `iblock_${n}`;
+    let found: BackstoreInfo | null = null;
+    if (foundHba !== null && name !== null) {
+      const p = join(this.root, 'core', foundHba, name);
+      const [udevPath, enable] = await Promise.all([this.read(join(p, 'udev_path')), this.read(join(p, 'enable'))]);
+      found = { hba: foundHba, name, path: p, udevPath, enabled: enable === '1' };
+    }
+    return { found, freeHba: `iblock_${n}` };
   }
 
   /**
@@ -320,12 +391,7 @@ export class Configfs {
 
   // ---- targets ------------------------------------------------------------------------------
   async listTargets(): Promise<string[]> {
-    const out: string[] = [];
-    for (const name of await this.list(join(this.root, 'iscsi'))) {
-      if (name === 'discovery_auth' || name === 'lio_version') continue;
-      if ((await this.io.kind(join(this.root, 'iscsi', name))) === 'dir') out.push(name);
-    }
-    return out;
+    return (await this.listDirs(join(this.root, 'iscsi'))).filter((name) => name !== 'discovery_auth');
   }
 
   /** mkdir iscsi (loads iscsi_target_mod), iscsi/<iqn>, tpgt_1. Returns whether the target was new. */
@@ -494,52 +560,90 @@ export class Configfs {
     const info: HostTargetInfo = { iqn, tpg: false, enabled: false, attribs: {}, luns: [], portals: [], acls: [] };
     if ((await this.io.kind(tpgPath)) !== 'dir') return info;
     info.tpg = true;
-    info.enabled = (await this.read(join(tpgPath, 'enable'))) === '1';
-    for (const [k] of TPG_ATTRIBS) info.attribs[k] = await this.read(join(tpgPath, 'attrib', k));
-    for (const name of await this.list(join(tpgPath, 'lun'))) {
-      const n = lunNumber(name);
-      if (n === null) continue;
-      const backstore = await this.linkTarget(join(tpgPath, 'lun', name));
-      info.luns.push({
-        lun: n,
-        backstore,
-        udevPath: backstore ? await this.read(join(backstore, 'udev_path')) : '',
-        serial: backstore ? await this.readUnitSerial(backstore) : '',
-      });
-    }
-    info.luns.sort((a, b) => a.lun - b.lun);
-    info.portals = await this.list(join(tpgPath, 'np'));
-    for (const initiator of await this.list(join(tpgPath, 'acls'))) {
-      const p = join(tpgPath, 'acls', initiator);
-      if ((await this.io.kind(p)) !== 'dir') continue;
-      const mapped: Record<number, number | null> = {};
-      for (const name of await this.list(p)) {
-        const m = lunNumber(name);
-        if (m === null) continue;
-        const to = await this.linkTarget(join(p, name));
-        mapped[m] = to ? lunNumber(basename(to)) : null;
-      }
-      info.acls.push({
-        initiator,
-        userid: await this.read(join(p, 'auth', 'userid')),
-        password: await this.read(join(p, 'auth', 'password')),
-        mapped,
-        session: parseAclSession(await this.read(join(p, 'info'))),
-      });
-    }
+    // Every read below is independent of the others and the target is held by the caller's lock:
+    // they are issued together, so a target of n LUNs costs the round trips of the slowest chain
+    // rather than of ~6n reads in a row (the per-host attach grew 2.8x from 1 to 50 LUNs in the lab).
+    const [enabled, attribs, luns, portals, acls] = await Promise.all([
+      this.read(join(tpgPath, 'enable')),
+      Promise.all(TPG_ATTRIBS.map(async ([k]) => [k, await this.read(join(tpgPath, 'attrib', k))] as const)),
+      Promise.all((await this.listDirs(join(tpgPath, 'lun'))).map((name) => this.readHostLun(join(tpgPath, 'lun', name)))),
+      this.list(join(tpgPath, 'np')),
+      Promise.all((await this.listDirs(join(tpgPath, 'acls'))).map((initiator) => this.readHostAcl(join(tpgPath, 'acls', initiator), initiator))),
+    ]);
+    info.enabled = enabled === '1';
+    info.attribs = Object.fromEntries(attribs);
+    info.luns = luns.filter((l): l is HostLunInfo => l !== null).sort((a, b) => a.lun - b.lun);
+    info.portals = portals;
+    info.acls = acls;
     return info;
+  }
+
+  /**
+   * The shape of a host target without the identities behind its LUNs: TPG state, LUN numbers,
+   * and per ACL the numbers it maps. One readdir per ACL; what a change just wrote is checked with
+   * it and readHostLunAt, not by reading every LUN's storage object again.
+   */
+  async readHostTargetOutline(iqn: string): Promise<HostTargetOutline | null> {
+    const tpgPath = this.tpgPath(iqn);
+    if ((await this.io.kind(tpgPath)) !== 'dir') return null;
+    const [enabled, attribs, lunNames, aclNames] = await Promise.all([
+      this.read(join(tpgPath, 'enable')),
+      Promise.all(TPG_ATTRIBS.map(async ([k]) => [k, await this.read(join(tpgPath, 'attrib', k))] as const)),
+      this.listDirs(join(tpgPath, 'lun')),
+      this.listDirs(join(tpgPath, 'acls')),
+    ]);
+    const numbers = (names: string[]): number[] =>
+      names
+        .map((n) => lunNumber(n))
+        .filter((n): n is number => n !== null)
+        .sort((a, b) => a - b);
+    const acls = await Promise.all(aclNames.map(async (initiator) => ({ initiator, mapped: numbers(await this.listDirs(join(tpgPath, 'acls', initiator))) })));
+    return { enabled: enabled === '1', attribs: Object.fromEntries(attribs), luns: numbers(lunNames), acls };
+  }
+
+  /** One TPG LUN of a host target as readHostTarget reports it; null when absent. */
+  async readHostLunAt(iqn: string, lun: number): Promise<HostLunInfo | null> {
+    const dir = this.tpgLunPath(iqn, lun);
+    if ((await this.io.kind(dir)) !== 'dir') return null;
+    return this.readHostLun(dir);
+  }
+
+  /** A TPG LUN (`lun/lun_<n>`): the storage object it links and that object's device and serial. */
+  private async readHostLun(dir: string): Promise<HostLunInfo | null> {
+    const n = lunNumber(basename(dir));
+    if (n === null) return null;
+    const backstore = await this.linkTarget(dir);
+    if (!backstore) return { lun: n, backstore, udevPath: '', serial: '' };
+    const [udevPath, serial] = await Promise.all([this.read(join(backstore, 'udev_path')), this.readUnitSerial(backstore)]);
+    return { lun: n, backstore, udevPath, serial };
+  }
+
+  /** A node ACL: its CHAP, its mapped LUNs (number -> the TPG LUN linked) and its session. */
+  private async readHostAcl(p: string, initiator: string): Promise<HostAclInfo> {
+    const mappedNumbers = (await this.listDirs(p)).map((name) => lunNumber(name)).filter((m): m is number => m !== null);
+    const [links, userid, password, session] = await Promise.all([
+      Promise.all(mappedNumbers.map((m) => this.linkTarget(join(p, `lun_${m}`)))),
+      this.read(join(p, 'auth', 'userid')),
+      this.read(join(p, 'auth', 'password')),
+      this.read(join(p, 'info')),
+    ]);
+    const mapped: Record<number, number | null> = {};
+    mappedNumbers.forEach((m, i) => {
+      const to = links[i] ?? null;
+      mapped[m] = to ? lunNumber(basename(to)) : null;
+    });
+    return { initiator, userid, password, mapped, session: parseAclSession(session) };
   }
 
   /** Paths of the storage objects linked from any LUN of the given targets. */
   async linkedBackstores(iqns: readonly string[]): Promise<Set<string>> {
-    const out = new Set<string>();
-    for (const iqn of iqns) {
-      for (const name of await this.list(join(this.tpgPath(iqn), 'lun'))) {
-        const to = await this.linkTarget(join(this.tpgPath(iqn), 'lun', name));
-        if (to) out.add(to);
-      }
-    }
-    return out;
+    const perTarget = await Promise.all(
+      iqns.map(async (iqn) => {
+        const lunDir = join(this.tpgPath(iqn), 'lun');
+        return Promise.all((await this.listDirs(lunDir)).map((name) => this.linkTarget(join(lunDir, name))));
+      }),
+    );
+    return new Set(perTarget.flat().filter((to): to is string => to !== null));
   }
 
   /** Bottom-up: mapped LUNs + ACLs, LUNs, portals, TPG, target. Missing pieces are fine. */

@@ -34,13 +34,15 @@ import type { HostTargetRecord, LunMapping, LunRange } from '../host-target/host
 import type { HostTargetHelper, LiveHostTarget } from '../host-target/host-target.js';
 import { portalIps, sameIscsiName, type IscsiTargetOptions } from '../iscsi-common.js';
 import { assertBackingPath } from '../validate.js';
-import { Configfs, DEFAULT_CONFIGFS_ROOT, portalName, TPG_ATTRIBS, type ConfigfsIo, type HostTargetInfo } from './configfs.js';
+import { Configfs, DEFAULT_CONFIGFS_ROOT, lockedReadConfigfsIo, portalName, TPG_ATTRIBS, type ConfigfsIo, type HostTargetInfo } from './configfs.js';
 import { lioPortalNames, validateLioOptions } from './lio-target.js';
 
 export interface LioHostTargetOptions extends IscsiTargetOptions {
   /** default /sys/kernel/config/target; tests point it at a stand-in directory */
   configfsRoot?: string;
   io?: ConfigfsIo;
+  /** the reads done under a target's lock (default lockedReadConfigfsIo, or `io` when given) */
+  lockedReadIo?: ConfigfsIo;
   /** whether a backing path is a block device (iblock serves nothing else); tests replace it */
   isBlockDevice?: (path: string) => Promise<boolean>;
 }
@@ -83,12 +85,15 @@ export function wantedAcls(t: Pick<HostTargetRecord, 'luns'>): Array<{ initiator
 export class LioHostTarget implements HostTargetHelper {
   readonly lunRange: LunRange = { min: 0, max: 255 };
   readonly fs: Configfs;
+  /** the same configfs, read in the calling thread: only for the target whose lock is held */
+  private readonly lockedFs: Configfs;
   private writableP: Promise<void> | null = null;
   private readonly isBlockDevice: (path: string) => Promise<boolean>;
 
   constructor(private readonly o: LioHostTargetOptions) {
     validateLioOptions(o);
     this.fs = new Configfs(o.configfsRoot ?? DEFAULT_CONFIGFS_ROOT, o.io);
+    this.lockedFs = new Configfs(o.configfsRoot ?? DEFAULT_CONFIGFS_ROOT, o.lockedReadIo ?? o.io ?? lockedReadConfigfsIo);
     this.isBlockDevice = o.isBlockDevice ?? statIsBlockDevice;
   }
 
@@ -119,18 +124,18 @@ export class LioHostTarget implements HostTargetHelper {
     await targetLocks.run(t.iqn, async () => {
       await this.writable();
       if (t.luns.length === 0) {
-        if (await this.fs.readHostTarget(t.iqn)) {
+        if (await this.lockedFs.readHostTarget(t.iqn)) {
           await this.destroy(t.iqn);
           log().info({ iqn: t.iqn }, 'host target deleted: its last LUN went');
         }
         return;
       }
-      let live = await this.fs.readHostTarget(t.iqn);
+      let live = await this.lockedFs.readHostTarget(t.iqn);
       const created = live === null || !live.tpg;
       try {
         if (!live || !live.tpg) {
           await this.fs.createTarget(t.iqn);
-          live = (await this.fs.readHostTarget(t.iqn)) as HostTargetInfo;
+          live = (await this.lockedFs.readHostTarget(t.iqn)) as HostTargetInfo;
         }
         await this.reconcile(t, live);
       } catch (e) {
@@ -184,9 +189,11 @@ export class LioHostTarget implements HostTargetHelper {
       log().info({ iqn, lun: l.lun, backing: l.udevPath || null }, 'unmapped LUN from host target');
     }
 
+    const made = new Set<number>();
     for (const m of t.luns) {
       if (keep.has(m.lun)) continue;
       await this.mapVolume(iqn, m);
+      made.add(m.lun);
       log().info({ iqn, lun: m.lun, volume_id: m.volumeId }, 'mapped LUN into host target');
     }
     for (const w of wanted) {
@@ -199,25 +206,32 @@ export class LioHostTarget implements HostTargetHelper {
       }
     }
     if (!live.enabled) await this.fs.setTpgEnabled(iqn, true);
-    await this.verify(t);
+    await this.verify(t, made);
   }
 
-  /** configfs read back: what the kernel accepted is what the record says. */
-  private async verify(t: HostTargetRecord): Promise<void> {
-    const now = await this.fs.readHostTarget(t.iqn);
+  /**
+   * configfs read back: what the kernel accepted is what the record says. The whole shape (TPG
+   * state, every LUN number, every ACL's mapped numbers) is read again; the device and serial
+   * behind a LUN only for the LUNs this change made. The others were read moments ago under the
+   * same lock and kept because they matched; reading them again made every attach cost a read
+   * per LUN already on the target.
+   */
+  private async verify(t: HostTargetRecord, made: ReadonlySet<number>): Promise<void> {
+    const now = await this.lockedFs.readHostTargetOutline(t.iqn);
     const problems: string[] = [];
     if (!now?.enabled) problems.push('TPG not enabled');
     if (now?.attribs.authentication !== '1' || now.attribs.generate_node_acls !== '0') problems.push('authentication off or ACLs generated');
+    const recorded = t.luns.map((m) => m.lun).sort((a, b) => a - b);
+    if (JSON.stringify(now?.luns ?? []) !== JSON.stringify(recorded)) problems.push(`LUNs [${(now?.luns ?? []).join(',')}] live, [${recorded.join(',')}] recorded`);
     for (const m of t.luns) {
-      const l = now?.luns.find((x) => x.lun === m.lun);
+      if (!made.has(m.lun)) continue;
+      const l = await this.lockedFs.readHostLunAt(t.iqn, m.lun);
       if (!l || l.serial !== m.serial || l.udevPath !== m.backingPath) problems.push(`LUN ${m.lun} not ${m.backingPath} with serial ${m.serial}`);
     }
-    if ((now?.luns.length ?? 0) !== t.luns.length) problems.push(`${now?.luns.length ?? 0} LUNs live, ${t.luns.length} recorded`);
     const wanted = wantedAcls(t);
     for (const a of now?.acls ?? []) {
       const w = wanted.find((x) => sameIscsiName(x.initiator, a.initiator));
-      const mapped = Object.keys(a.mapped).map(Number).sort((x, y) => x - y);
-      if (!w || JSON.stringify(mapped) !== JSON.stringify(w.luns)) problems.push(`ACL ${a.initiator} maps LUNs [${mapped.join(',')}]`);
+      if (!w || JSON.stringify(a.mapped) !== JSON.stringify(w.luns)) problems.push(`ACL ${a.initiator} maps LUNs [${a.mapped.join(',')}]`);
     }
     if ((now?.acls.length ?? 0) !== wanted.length) problems.push(`${now?.acls.length ?? 0} ACLs live, ${wanted.length} wanted`);
     if (problems.length > 0) throw new Error(`host target ${t.iqn} does not match its record after the change: ${problems.join('; ')}`);
@@ -227,7 +241,7 @@ export class LioHostTarget implements HostTargetHelper {
   private async mapVolume(iqn: string, m: LunMapping): Promise<void> {
     const name = hostBackstoreName(m.volumeName);
     await backstoreLocks.run(name, async () => {
-      let bs = await this.fs.findBackstore(name);
+      let bs = await this.lockedFs.findBackstore(name);
       if (bs && (bs.udevPath !== m.backingPath || (await this.fs.readUnitSerial(bs.path)) !== m.serial)) {
         // a leftover from an earlier path (a migrated volume): replaceable only while nothing links it
         if ((await this.linkedBackstores()).has(bs.path)) {
@@ -242,7 +256,7 @@ export class LioHostTarget implements HostTargetHelper {
         if (!(await this.isBlockDevice(m.backingPath))) {
           throw invalidInput(`volume ${m.volumeId}: ${m.backingPath} is not a block device, and LIO host targets serve block devices only (iblock); check that the volume's LV is active`);
         }
-        bs = await hbaLock.run('hba', async () => this.fs.createIblockBackstore(await this.fs.freeIblockHba(), name, m.backingPath, m.serial));
+        bs = await hbaLock.run('hba', async () => this.fs.createIblockBackstore(await this.lockedFs.freeIblockHba(), name, m.backingPath, m.serial));
       }
       await this.fs.createLun(iqn, m.lun, bs.path);
     });

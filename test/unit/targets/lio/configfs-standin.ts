@@ -13,7 +13,7 @@
 // module auto-loading on mkdir iscsi/, and file writes creating files (configfs has fixed files).
 import * as fsp from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import type { ConfigfsIo } from '../../../../drivers/targets/lio/configfs.js';
+import { direntKind, type ConfigfsIo } from '../../../../drivers/targets/lio/configfs.js';
 
 type Auto = { dirs: string[]; files: Record<string, string> };
 
@@ -107,6 +107,7 @@ export class ConfigfsStandIn {
     readFile: (p) => fsp.readFile(p, 'utf8'),
     // configfs lists attribute files next to groups too; the layer filters by kind, as on the real thing
     readdir: (p) => fsp.readdir(p),
+    entries: async (p) => (await fsp.readdir(p, { withFileTypes: true })).map((d) => ({ name: d.name, kind: direntKind(d) })),
     symlink: async (t, p) => {
       this.check('symlink', p);
       await fsp.symlink(t, p);
