@@ -538,6 +538,12 @@ export class Configfs {
     await this.io.symlink(this.tpgLunPath(iqn, tpgLun), join(dir, randomUUID().slice(-10)));
   }
 
+  /** The TPG LUN an initiator's mapped LUN links; null when the mapping or its link is absent. */
+  async readMappedLun(iqn: string, initiator: string, mapped: number): Promise<number | null> {
+    const to = await this.linkTarget(join(this.aclPath(iqn, initiator), `lun_${mapped}`));
+    return to ? lunNumber(basename(to)) : null;
+  }
+
   /** Takes one LUN out of an initiator's view; its session and other LUNs stay. */
   async unmapLun(iqn: string, initiator: string, mapped: number): Promise<void> {
     const dir = join(this.aclPath(iqn, initiator), `lun_${mapped}`);

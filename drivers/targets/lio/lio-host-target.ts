@@ -196,6 +196,7 @@ export class LioHostTarget implements HostTargetHelper {
       made.add(m.lun);
       log().info({ iqn, lun: m.lun, volume_id: m.volumeId }, 'mapped LUN into host target');
     }
+    const mappedNow: Array<{ initiator: string; lun: number }> = [];
     for (const w of wanted) {
       const a = live.acls.find((x) => sameIscsiName(x.initiator, w.initiator));
       const name = a?.initiator ?? w.initiator;
@@ -203,20 +204,21 @@ export class LioHostTarget implements HostTargetHelper {
       for (const lun of w.luns) {
         if (a && a.mapped[lun] === lun && keep.has(lun)) continue;
         await this.fs.mapLun(iqn, name, lun, lun);
+        mappedNow.push({ initiator: name, lun });
       }
     }
     if (!live.enabled) await this.fs.setTpgEnabled(iqn, true);
-    await this.verify(t, made);
+    await this.verify(t, made, mappedNow);
   }
 
   /**
    * configfs read back: what the kernel accepted is what the record says. The whole shape (TPG
    * state, every LUN number, every ACL's mapped numbers) is read again; the device and serial
-   * behind a LUN only for the LUNs this change made. The others were read moments ago under the
+   * behind a LUN, and the LUN an ACL's mapping links, only for what this change made. The others were read moments ago under the
    * same lock and kept because they matched; reading them again made every attach cost a read
    * per LUN already on the target.
    */
-  private async verify(t: HostTargetRecord, made: ReadonlySet<number>): Promise<void> {
+  private async verify(t: HostTargetRecord, made: ReadonlySet<number>, mappedNow: ReadonlyArray<{ initiator: string; lun: number }>): Promise<void> {
     const now = await this.lockedFs.readHostTargetOutline(t.iqn);
     const problems: string[] = [];
     if (!now?.enabled) problems.push('TPG not enabled');
@@ -227,6 +229,10 @@ export class LioHostTarget implements HostTargetHelper {
       if (!made.has(m.lun)) continue;
       const l = await this.lockedFs.readHostLunAt(t.iqn, m.lun);
       if (!l || l.serial !== m.serial || l.udevPath !== m.backingPath) problems.push(`LUN ${m.lun} not ${m.backingPath} with serial ${m.serial}`);
+    }
+    for (const { initiator, lun } of mappedNow) {
+      const to = await this.lockedFs.readMappedLun(t.iqn, initiator, lun);
+      if (to !== lun) problems.push(`ACL ${initiator}'s LUN ${lun} links ${to === null ? 'nothing' : `LUN ${to}`}`);
     }
     const wanted = wantedAcls(t);
     for (const a of now?.acls ?? []) {

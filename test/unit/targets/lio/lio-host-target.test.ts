@@ -141,6 +141,20 @@ describe('LioHostTarget on the configfs stand-in', () => {
     expect(live.acls.map((a) => [a.initiator, a.userid, a.mapped])).toEqual([[A1, 'userBBBBBBBBBBBBBBBB', { 0: 0, 1: 1 }]]);
   });
 
+  it('reads back what a change made: a LUN or a mapping the kernel silently did not take fails the apply', async () => {
+    const { si, iscsi, root } = await setup();
+    let drop: RegExp | null = null;
+    // a configfs whose symlink "succeeds" without linking: what the read-back is there to catch
+    const io = { ...si.io, symlink: async (t: string, p: string) => (drop?.test(p) ? undefined : si.io.symlink(t, p)) };
+    const helper = new LioHostTarget({ ...iscsi, configfsRoot: root, io, isBlockDevice: async () => true });
+    const t = record('compute-a', [mapping(0, 0, [A1])]);
+    await helper.apply(t);
+    drop = /\/tpgt_1\/lun\/lun_1\//;
+    await expect(helper.apply({ ...t, luns: [...t.luns, mapping(1, 1, [A1])] })).rejects.toThrow(/does not match its record after the change: .*LUN 1 not \/dev\/vg\/volume-2/);
+    drop = /\/acls\/.*\/lun_2\//;
+    await expect(helper.apply({ ...t, luns: [...t.luns, mapping(2, 2, [A1])] })).rejects.toThrow(/does not match its record after the change: ACL .*compute-a's LUN 2 links nothing/);
+  });
+
   it('a failure while building a new target leaves nothing behind', async () => {
     const { helper, fs, si } = await setup();
     si.failOn = (op, rel) => (op === 'symlink' && rel.includes('/acls/') ? 'EIO' : null);
