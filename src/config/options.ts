@@ -243,6 +243,13 @@ export const CINDERBLOCK_OPTS = {
    * the first runs at start. 0 disables the periodic audit (the start-up one still runs).
    */
   audit_interval: int(600, { min: 0 }),
+  /**
+   * Seconds a Glance call may go without a byte either way while glance_request_timeout is unset
+   * (cinder's default: no limit). glance-api, whose store lost an image's tail, announces the
+   * whole length, sends what it has and keeps the connection open: without a limit the volume
+   * stays `downloading` for ever. 0 keeps cinder's behaviour.
+   */
+  glance_stall_timeout: int(300, { min: 0 }),
 } as const satisfies OptGroupDefs;
 
 /** Static groups (backend sections are added per enabled backend), keyed by normalized name. */

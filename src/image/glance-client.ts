@@ -33,6 +33,8 @@ export interface GlanceClientOptions {
   numRetries: number;
   /** glance_request_timeout, seconds; null: no limit (glanceclient's default). */
   requestTimeoutSec: number | null;
+  /** [cinderblock] glance_stall_timeout, seconds: the limit when requestTimeoutSec is null; 0 none. */
+  stallTimeoutSec?: number;
   /** glance_api_insecure */
   insecure?: boolean;
   /** glance_ca_certificates_file, glance_certfile, glance_keyfile */
@@ -125,12 +127,12 @@ export class GlanceClient {
         yield chunk;
       }
     } catch (err) {
-      throw imageDownloadFailed(image.id, `the download stopped after ${bytes} bytes: ${(err as Error).message}`, err);
+      throw imageDownloadFailed(image.id, `the download stopped after ${bytes} bytes: ${whyStopped(res) ?? (err as Error).message}`, err);
     } finally {
       // a consumer that stops early (an image refused on its header) must not leave the socket open
       if (!res.complete) res.destroy();
     }
-    if (!res.complete) throw imageDownloadFailed(image.id, `the download stopped after ${bytes} bytes`);
+    if (!res.complete) throw imageDownloadFailed(image.id, `the download stopped after ${bytes} bytes${whyStopped(res) ? `: ${whyStopped(res)}` : ''}`);
     if (typeof image.size === 'number' && bytes !== image.size) {
       throw imageDownloadFailed(image.id, `Corrupt image download: ${bytes} bytes received, the image has ${image.size}`);
     }
@@ -282,11 +284,16 @@ export class GlanceClient {
       headers: all,
       ...(server.protocol === 'https:' && this.httpsAgent ? { agent: this.httpsAgent } : {}),
     });
+    // glanceclient's timeout is per socket operation, as is this one: a long download that keeps
+    // moving is not cut short, one that stops moving is.
     const timeout = this.opts.requestTimeoutSec;
+    const stall = this.opts.stallTimeoutSec ?? 0;
     if (timeout && timeout > 0) {
-      // glanceclient's timeout is per socket operation, as is this one: a long download that keeps
-      // moving is not cut short.
-      req.setTimeout(timeout * 1000, () => req.destroy(new Error(`no answer within glance_request_timeout (${timeout} s)`)));
+      req.setTimeout(timeout * 1000, () => endRequest(req, `no answer within glance_request_timeout (${timeout} s)`));
+    } else if (stall > 0) {
+      req.setTimeout(stall * 1000, () =>
+        endRequest(req, `Glance sent nothing for ${stall} s ([cinderblock] glance_stall_timeout; glance_request_timeout is unset): glance-api or its store stopped mid-transfer`),
+      );
     }
     return req;
   }
@@ -297,6 +304,22 @@ function responseOf(req: http.ClientRequest): Promise<IncomingMessage> {
     req.once('response', resolve);
     req.once('error', reject);
   });
+}
+
+/** The reason our side gave when it ended the request (a timeout), for the operator's message. */
+/** Why our side ended a request (a timeout): an aborted body itself only says "aborted". */
+const endedBecause = new WeakMap<http.ClientRequest, string>();
+
+function endRequest(req: http.ClientRequest, why: string): void {
+  endedBecause.set(req, why);
+  req.destroy(new Error(why));
+}
+
+/** The reason our side gave when it ended a response's request, for the operator's message. */
+function whyStopped(res: IncomingMessage): string | undefined {
+  // node links a client response to its request as `req` (not in its type declarations)
+  const req = (res as IncomingMessage & { req?: http.ClientRequest }).req;
+  return req ? endedBecause.get(req) : undefined;
 }
 
 async function readText(res: IncomingMessage): Promise<string> {

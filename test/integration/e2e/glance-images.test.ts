@@ -1,7 +1,9 @@
 // issue 13, "done when" (host part): Debian's glance-api without keystone, the real cinder-api and
 // scheduler, cinderblock on the file pool. Create from a raw and from a qcow2 image (bytes checked
 // against the image, the raw one left sparse), upload to raw and to qcow2 (checked with
-// `qemu-img compare`), reimage, and hostile images refused with no volume made from them.
+// `qemu-img compare`), reimage, and hostile images refused with no volume made from them: a
+// backing file, an external data file, a disguised format, a tampered or truncated store, and a
+// glance-api that goes away in the middle of a download (a relay in front of it, cut).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -13,6 +15,7 @@ import { startCinderStack, waitFor, WaitAborted, type CinderStack } from '../../
 import { startAgentProcess, type AgentProcess } from '../../helpers/agent-process.js';
 import { glanceAvailable, startGlance, type GlanceHandle } from '../../helpers/glance.js';
 import { createOwnVhost, type OwnVhost } from '../../helpers/rabbit-vhost.js';
+import { startTcpRelay, type TcpRelay } from '../../helpers/tcp-relay.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -30,6 +33,8 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
   // every stack's scheduler consumes `cinder-scheduler`: on a shared vhost another engineer's
   // scheduler takes our creates (and answers VolumeNotFound), leaving them `creating`
   let vhost: OwnVhost;
+  // cinder-api and the agent reach glance-api through it, so a test can take glance away
+  let glanceRelay: TcpRelay;
 
   const volumeFile = (id: string) => join(stack.dir, 'file-volumes', `volume-${id}`);
 
@@ -91,14 +96,16 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'cb-images-'));
     glance = await startGlance({ port: 19292 });
+    glanceRelay = await startTcpRelay(19292);
     vhost = await createOwnVhost('cb-images');
     stack = await startCinderStack({
       apiPort: 18900,
       transportUrl: vhost.transportUrl,
       startTimeoutMs: 240_000,
-      defaults: { glance_api_servers: glance.url, glance_num_retries: '1', image_conversion_dir: join(work, 'conversion') },
+      defaults: { glance_api_servers: `http://127.0.0.1:${glanceRelay.port}`, glance_num_retries: '1', image_conversion_dir: join(work, 'conversion') },
       backends: { file: { volume_driver: 'file', volume_backend_name: 'file', target_helper: 'fake' } },
-      extraSections: { cinderblock: { metrics_listen: '' } },
+      // glance_request_timeout unset, as in cinder's default: our stall limit ends a download that stops
+      extraSections: { cinderblock: { metrics_listen: '', glance_stall_timeout: '20' } },
     });
     agent = startAgentProcess(stack.confPath);
     await agent.waitForLog(/serving 1 backend/, 120_000);
@@ -111,6 +118,7 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
     await agent?.stop();
     await stack?.stop();
     await glance?.stop();
+    await glanceRelay?.close();
     await vhost?.drop();
     if (work) await rm(work, { recursive: true, force: true });
   });
@@ -218,4 +226,58 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
     expect(agent.text()).toMatch(/failed safety check|backed by/);
     expect(agent.text()).toContain("was claimed to be 'qcow2'");
   }, 1_200_000);
+
+  it('refuses an external data file, a truncated store and a glance that goes away mid-download; deleting the failed volumes leaves nothing', async () => {
+    const failed: string[] = [];
+    // a qcow2 whose clusters live in a host file named in its header: reading it would copy that file
+    const dataFile = join(work, 'host-secret.raw');
+    const secret = randomBytes(MiB);
+    await writeFile(dataFile, secret);
+    const withData = join(work, 'with-data.qcow2');
+    await execa('qemu-img', ['create', '-f', 'qcow2', '-o', `data_file=${dataFile},data_file_raw=on`, withData, '1M']);
+    const e = await glance.addImage({ name: 'data-file', disk_format: 'qcow2', container_format: 'bare' }, await readFile(withData));
+    const eVol = await createFromImage(e.id);
+    await expectRefused(eVol, secret);
+    failed.push(eVol);
+    expect(agent.text()).toMatch(/external data file|has a data file/);
+
+    // the store lost the image's tail: glance announces the full size and sends less
+    const whole = randomBytes(4 * MiB);
+    const f = await glance.addImage({ name: 'truncated', disk_format: 'raw', container_format: 'bare' }, whole);
+    await writeFile(join(glance.dir, 'images', f.id), whole.subarray(0, MiB));
+    const fVol = await createFromImage(f.id);
+    await waitStatus(fVol, 'error', 240_000);
+    expect((await volumeStatus(fVol)).bootable).toBe('false');
+    expect(agent.text()).toContain('glance_stall_timeout');
+    failed.push(fVol);
+
+    // glance-api goes away with a quarter of a 64 MiB image sent: the relay holds the answer
+    // there (so the cut lands mid-transfer, not after a fast local copy), then cuts every
+    // connection and refuses new ones, the agent's retry included
+    const big = randomBytes(64 * MiB);
+    const g = await glance.addImage({ name: 'glance-goes-away', disk_format: 'raw', container_format: 'bare' }, big);
+    glanceRelay.stallAfter(16 * MiB);
+    try {
+      const gVol = await createFromImage(g.id);
+      failed.push(gVol);
+      await waitFor('the download to reach the stall', 120_000, async () => (glanceRelay.stalled() > 0 ? true : undefined));
+      glanceRelay.cut();
+      await waitStatus(gVol, 'error', 240_000);
+      expect((await volumeStatus(gVol)).bootable).toBe('false');
+    } finally {
+      glanceRelay.stallAfter(null);
+      glanceRelay.restore();
+    }
+
+    // the failed volumes delete cleanly and take their files with them
+    for (const id of failed) {
+      const r = await stack.api('DELETE', `/volumes/${id}`);
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+    }
+    for (const id of failed) {
+      await waitFor(`volume ${id} deleted`, 120_000, async () => ((await stack.api('GET', `/volumes/${id}`)).status === 404 ? true : undefined));
+      expect(existsSync(volumeFile(id))).toBe(false);
+    }
+    expect(existsSync(join(work, 'conversion')) ? await readdir(join(work, 'conversion')) : []).toEqual([]);
+  }, 900_000);
 });

@@ -343,7 +343,7 @@ describe('computed defaults', () => {
     expect(c.database).toMatchObject({ connection: 'sqlite:////var/lib/cinder/cinder.sqlite', max_retries: 10, retry_interval: 10, connection_recycle_time: 3600, max_pool_size: 5 });
     expect(c.coordination.backend_url).toBe('file:///var/lib/cinder');
     expect(c.notifications).toMatchObject({ driver: [], topics: ['notifications'] });
-    expect(c.cinderblock).toEqual({ metrics_listen: '127.0.0.1:9648', rpc_max_in_flight: 64, tgt_control_port: 0, audit_interval: 600 });
+    expect(c.cinderblock).toEqual({ metrics_listen: '127.0.0.1:9648', rpc_max_in_flight: 64, tgt_control_port: 0, audit_interval: 600, glance_stall_timeout: 300 });
     expect(c.backendDefaults.file_volume_dir).toBe('/var/lib/cinder/file-volumes');
     expect(c.backendDefaults.target_layout).toBe('per-volume');
   });

@@ -15,7 +15,8 @@ const SCHEMA = { properties: { id: {}, name: {}, status: {}, disk_format: {}, si
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 const servers: http.Server[] = [];
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+  // a test may leave a download waiting on purpose: its connection is dropped, not waited for
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => (s.close(r), s.closeAllConnections()))));
 });
 
 async function serve(handler: Handler): Promise<{ url: string; seen: http.IncomingHttpHeaders[] }> {
@@ -103,6 +104,24 @@ describe('GlanceClient', () => {
     cut = true;
     body = data;
     await expect(drain(c.download({}, image(data)))).rejects.toMatchObject({ className: 'ImageDownloadFailed' });
+  });
+
+  it('ends a download that stops moving: glance_stall_timeout without glance_request_timeout, neither when both are off', async () => {
+    const data = Buffer.alloc(64 * 1024, 7);
+    // what glance-api does when its store lost the image's tail: the whole length announced, part
+    // sent, the connection kept open
+    const { url } = await serve((_req, res) => {
+      res.writeHead(200, { 'Content-Length': String(data.length) });
+      res.write(data.subarray(0, 1000));
+    });
+    const stalling = new GlanceClient({ apiServers: [url], numRetries: 0, requestTimeoutSec: null, stallTimeoutSec: 1, logger: pino({ level: 'silent' }) });
+    await expect(drain(stalling.download({}, image(data)))).rejects.toMatchObject({
+      className: 'ImageDownloadFailed',
+      message: expect.stringMatching(/after 1000 bytes.*glance_stall_timeout/),
+    });
+    const unlimited = new GlanceClient({ apiServers: [url], numRetries: 0, requestTimeoutSec: null, stallTimeoutSec: 0, logger: pino({ level: 'silent' }) });
+    const outcome = await Promise.race([drain(unlimited.download({}, image(data))).then(() => 'ended', () => 'failed'), new Promise((r) => setTimeout(() => r('still waiting'), 1500))]);
+    expect(outcome).toBe('still waiting');
   });
 
   it('uploads chunked and deletes an image left queued', async () => {
