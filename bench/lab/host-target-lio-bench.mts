@@ -42,6 +42,19 @@ const pct = (xs: number[], p: number): number => {
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : 0;
 };
 const r1 = (x: number): number => Math.round(x * 10) / 10;
+/** A step that has not finished in `ms` fails the run with its name: a silent hang tells nothing. */
+async function step<T>(name: string, ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${name} did not finish within ${ms / 1000} s; sessions now: ${sessionsNow()}`)), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+const progress = (line: string): void => void process.stdout.write(`bench: ${line}\n`);
 const sessionsNow = (): number => {
   try {
     return execFileSync('iscsiadm', ['-m', 'session'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter((l) => l.trim()).length;
@@ -119,26 +132,30 @@ for (const layout of layouts) {
   const attached: Array<{ v: DriverVolume; ci: unknown }> = [];
   for (const v0 of volumes) {
     const a0 = performance.now();
-    const mu = await exports.createExport(v0);
+    const what = `${layout} attach ${attached.length + 1}/${N}`;
+    const mu = await step(`${what}: createExport`, 120_000, exports.createExport(v0));
     const v = { ...v0, providerLocation: mu?.provider_location ?? v0.providerLocation, providerAuth: mu?.provider_auth ?? v0.providerAuth };
-    const ci = await exports.initializeConnection(v, { ...HOST });
+    const ci = await step(`${what}: initializeConnection`, 120_000, exports.initializeConnection(v, { ...HOST }));
     const a1 = performance.now();
-    const dev = await connector.connectVolume(ci, { multipath: false });
-    execFileSync('dd', [`if=${dev.path}`, 'of=/dev/null', 'bs=4096', 'count=1', 'iflag=direct', 'status=none']);
+    const dev = await step(`${what}: connectVolume`, 300_000, connector.connectVolume(ci, { multipath: false }));
+    execFileSync('dd', [`if=${dev.path}`, 'of=/dev/null', 'bs=4096', 'count=1', 'iflag=direct', 'status=none'], { timeout: 120_000 });
     const a2 = performance.now();
     row.attach_agent_ms.push(a1 - a0);
     row.attach_host_ms.push(a2 - a1);
     attached.push({ v, ci });
+    if (attached.length % 10 === 0 || attached.length <= 2) progress(`${what}: agent ${Math.round(a1 - a0)} ms, host ${Math.round(a2 - a1)} ms`);
   }
   row.sessions_at_peak = sessionsNow();
-  for (const { v, ci } of attached) {
+  for (const [i, { v, ci }] of attached.entries()) {
+    const what = `${layout} detach ${i + 1}/${N}`;
     const d0 = performance.now();
-    await connector.disconnectVolume(ci);
+    await step(`${what}: disconnectVolume`, 300_000, connector.disconnectVolume(ci));
     const d1 = performance.now();
-    await exports.terminateConnection(v, { ...HOST }, { remaining: [] });
-    await exports.removeExport(v);
+    await step(`${what}: terminateConnection`, 120_000, exports.terminateConnection(v, { ...HOST }, { remaining: [] }));
+    await step(`${what}: removeExport`, 120_000, exports.removeExport(v));
     row.detach_host_ms.push(d1 - d0);
     row.detach_agent_ms.push(performance.now() - d1);
+    if ((i + 1) % 10 === 0) progress(`${what}: host ${Math.round(d1 - d0)} ms, agent ${Math.round(performance.now() - d1)} ms`);
   }
   row.total_s = (performance.now() - t0) / 1000;
   if (sessionsNow() !== 0) throw new Error(`${layout}: sessions left after detaching everything`);
