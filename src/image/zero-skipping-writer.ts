@@ -7,13 +7,12 @@ import type { FileHandle } from 'node:fs/promises';
 /** Granularity of the zero test: one filesystem block, so a hole is a whole block. */
 const BLOCK = 4096;
 
+/** One block of zeros: a block is compared with it by memcmp, not byte by byte in JS. */
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
+
 function isZero(buf: Buffer): boolean {
-  // compare 8 bytes at a time where the buffer allows it
-  let i = 0;
-  const n = buf.length;
-  for (; i + 8 <= n; i += 8) if (buf.readBigUInt64LE(i) !== 0n) return false;
-  for (; i < n; i++) if (buf[i] !== 0) return false;
-  return true;
+  // a JS loop of 64-bit reads made a BigInt per 8 bytes: seconds per GiB of image
+  return buf.length <= BLOCK && buf.equals(ZERO_BLOCK.subarray(0, buf.length));
 }
 
 export class ZeroSkippingWriter {
