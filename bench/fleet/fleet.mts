@@ -579,9 +579,11 @@ interface PhaseReport {
   kind: Kind;
   services: number;
   startS: number;
+  /** from all known to the scheduler to the end of the load */
+  capabilityMsgsPerServicePerMinWholePhase: number;
   idle: {
     windowS: number;
-    rssMiB: { perService: ReturnType<typeof spread>; total: number; sidePerService?: ReturnType<typeof spread>; sideTotal?: number };
+    rssMiB: { perService: ReturnType<typeof spread>; total: number; pssPerService: ReturnType<typeof spread>; pssTotal: number; sidePerService?: ReturnType<typeof spread>; sideTotal?: number };
     cpuS: { perService: ReturnType<typeof spread>; total: number; perServicePerMin: number };
     heartbeatsPerServicePerMin: number;
     capabilityMsgsPerServicePerMin: number;
@@ -634,6 +636,10 @@ async function runPhase(kind: Kind, api: CinderApi, typeName: string, backendNam
       2000,
     );
     const startS = (Date.now() - s0) / 1000;
+    // capability casts over the whole phase too: an idle window shorter than two report periods
+    // (cinder's first periodic report comes up to 60 s + periodic_fuzzy_delay after start) may see none
+    const fanKnown = fanout.snapshot();
+    const knownAt = Date.now();
     for (const mem of members) mem.pids = processTree(mem.pids[0]!);
     say(`${N} ${kind} known to the scheduler after ${round(startS)} s; settling ${SETTLE_S} s`);
     rss.start();
@@ -664,6 +670,9 @@ async function runPhase(kind: Kind, api: CinderApi, typeName: string, backendNam
       checkAbort();
     }
     const windowS = (Date.now() - w0) / 1000;
+    // PSS once at the window's end: cinder-volume's per-backend child is a fork whose pages the
+    // RSS sum counts twice; PSS counts shared pages once (smaps_rollup is too dear to read every 2 s)
+    const idlePss = members.map((mm) => mm.pids.reduce((a, p) => a + (statusField(p, 'Pss', 'smaps_rollup') ?? 0), 0));
     const cpuIdle1 = new Map(members.map((mm) => [mm.host, mm.pids.reduce((a, p) => a + pidCpuSeconds(p), 0)]));
     const beats1 = beats.counts();
     const fan1 = fanout.snapshot();
@@ -680,6 +689,8 @@ async function runPhase(kind: Kind, api: CinderApi, typeName: string, backendNam
       rssMiB: {
         perService: spread([...idleRss.values()].map((v) => MiB(v.rss))),
         total: MiB([...idleRss.values()].reduce((a, v) => a + v.rss, 0)),
+        pssPerService: spread(idlePss.map(MiB)),
+        pssTotal: MiB(idlePss.reduce((a, b) => a + b, 0)),
         ...(kind === 'cinderblock' ? { sidePerService: spread([...idleRss.values()].map((v) => MiB(v.side))), sideTotal: MiB([...idleRss.values()].reduce((a, v) => a + v.side, 0)) } : {}),
       },
       cpuS: { perService: spread([...idleCpu.values()].map((x) => round(x, 2))), total: round([...idleCpu.values()].reduce((a, b) => a + b, 0), 2), perServicePerMin: round(([...idleCpu.values()].reduce((a, b) => a + b, 0) / N / windowS) * 60, 3) },
@@ -743,6 +754,10 @@ async function runPhase(kind: Kind, api: CinderApi, typeName: string, backendNam
       };
       say(`load done: ${r.completed}/${m} in ${round(r.elapsedS)} s, ${r.errors.length} errors`);
     }
+    const fanEnd = fanout.snapshot();
+    const phaseMin = (Date.now() - knownAt) / 60_000;
+    const fanPhase = [...fanEnd].filter(([h]) => h.startsWith(prefix)).reduce((a, [h, v]) => a + v.msgs - (fanKnown.get(h)?.msgs ?? 0), 0);
+    const capabilityMsgsPerServicePerMinWholePhase = round(fanPhase / N / phaseMin, 2);
     await beats.stop();
     const gaps = [...beats.hosts].filter(([h]) => h.startsWith(prefix));
     const worst = gaps.reduce<[string, HostBeat] | null>((w, g) => (!w || g[1].maxGapS > w[1].maxGapS ? g : w), null);
@@ -764,7 +779,7 @@ async function runPhase(kind: Kind, api: CinderApi, typeName: string, backendNam
       volumes: load?.placement.perHost[`${mm.host}@${backendName}`] ?? 0,
       ...(kind === 'cinderblock' ? { tgtdRssMiB: MiB(rss.samples.get(mm.host)?.sidePeak ?? 0) } : {}),
     }));
-    return { kind, services: N, startS: round(startS), idle, load, heartbeat, perService };
+    return { kind, services: N, startS: round(startS), idle, capabilityMsgsPerServicePerMinWholePhase, load, heartbeat, perService };
   } finally {
     rss.stop();
     await beats.stop().catch(() => undefined);
@@ -788,6 +803,7 @@ function printPhase(p: PhaseReport): void {
     ['figure', 'value'],
     ['idle RSS per service, MiB', s(p.idle.rssMiB.perService)],
     ['idle RSS total, MiB', String(p.idle.rssMiB.total)],
+    ['idle PSS per service / total, MiB', `${s(p.idle.rssMiB.pssPerService)} / ${p.idle.rssMiB.pssTotal}`],
   ];
   if (p.idle.rssMiB.sideTotal !== undefined) rows.push(['idle tgtd RSS total (one per agent), MiB', String(p.idle.rssMiB.sideTotal)]);
   rows.push(
@@ -795,6 +811,7 @@ function printPhase(p: PhaseReport): void {
     ['idle CPU per service per minute, s', String(p.idle.cpuS.perServicePerMin)],
     ['heartbeats per service per minute', String(p.idle.heartbeatsPerServicePerMin)],
     ['capability reports per service per minute (msgs / bytes)', `${p.idle.capabilityMsgsPerServicePerMin} / ${p.idle.capabilityBytesPerServicePerMin}`],
+    ['capability reports per service per minute, whole phase', String(p.capabilityMsgsPerServicePerMinWholePhase)],
     ['broker at idle: connections / queues / consumers', `${p.idle.broker.connections} / ${p.idle.broker.queues} / ${p.idle.broker.consumers} (${Object.entries(p.idle.broker.byClient).map(([k, v]) => `${k} ${v}`).join(', ')})`],
   );
   if (p.load) {
@@ -835,9 +852,11 @@ function printSideBySide(cb: PhaseReport, cv: PhaseReport): void {
     ['per service (same window, same settings)', 'cinderblock', 'cinder-volume', 'cinder-volume / cinderblock'],
     row('idle RSS, MiB (mean)', cb.idle.rssMiB.perService.mean, cv.idle.rssMiB.perService.mean),
     row('idle RSS total, MiB', cb.idle.rssMiB.total, cv.idle.rssMiB.total),
+    row('idle PSS, MiB (mean)', cb.idle.rssMiB.pssPerService.mean, cv.idle.rssMiB.pssPerService.mean),
     row(`idle CPU per minute, s`, cb.idle.cpuS.perServicePerMin, cv.idle.cpuS.perServicePerMin),
     row('heartbeats per minute', cb.idle.heartbeatsPerServicePerMin, cv.idle.heartbeatsPerServicePerMin),
     row('capability reports per minute', cb.idle.capabilityMsgsPerServicePerMin, cv.idle.capabilityMsgsPerServicePerMin),
+    row('capability reports per minute, whole phase', cb.capabilityMsgsPerServicePerMinWholePhase, cv.capabilityMsgsPerServicePerMinWholePhase),
     row('capability bytes per minute', cb.idle.capabilityBytesPerServicePerMin, cv.idle.capabilityBytesPerServicePerMin),
     row('broker connections (all, idle)', cb.idle.broker.connections, cv.idle.broker.connections),
     row('broker queues (all, idle)', cb.idle.broker.queues, cv.idle.broker.queues),
