@@ -32,6 +32,7 @@ import { fileURLToPath } from 'node:url';
 
 import amqplib from 'amqplib';
 
+import { alive, processTree, treeCpuSeconds, treeMemory, type TreeMem } from './proc-stats.js';
 import { AmqpConnection, RpcClient, type Target } from '../src/rpc/index.js';
 import { adminContext } from '../src/rpc/context.js';
 import { createLogger, setRootLogger } from '../src/log.js';
@@ -74,43 +75,6 @@ const runHosts: string[] = [];
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** pid → ppid for every process, from /proc/<pid>/stat (comm may contain spaces and parens). */
-function processTable(): Map<number, { ppid: number; comm: string }> {
-  const out = new Map<number, { ppid: number; comm: string }>();
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const comm = stat.slice(stat.indexOf('(') + 1, close);
-      const ppid = Number(stat.slice(close + 2).split(' ')[1]);
-      out.set(Number(e), { ppid, comm });
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return out;
-}
-
-/** pid and all its descendants, parent first. */
-function processTree(pid: number): number[] {
-  const table = processTable();
-  const tree = [pid];
-  for (let i = 0; i < tree.length; i++) {
-    for (const [p, info] of table) if (info.ppid === tree[i] && !tree.includes(p)) tree.push(p);
-  }
-  return tree.filter((p) => table.has(p) || p === pid);
 }
 
 function spawnTracked(cmd: string, args: string[], opts: { log: string; env?: NodeJS.ProcessEnv; stdin?: 'pipe' | 'ignore'; stdout?: 'pipe' | 'log' }): ChildProcess {
@@ -193,58 +157,7 @@ function cinderConf(dir: string, host: string, backends: Record<string, Record<s
   });
 }
 
-// ---------------------------------------------------------------------------------------------
-// Memory
-
-interface ProcMem {
-  pid: number;
-  comm: string;
-  rssKiB: number;
-  pssKiB: number | null;
-}
-interface TreeMem {
-  rssKiB: number;
-  pssKiB: number | null;
-  processes: ProcMem[];
-}
-
-function statusField(pid: number, field: string, file = 'status'): number | null {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
-}
-
-function treeMemory(pid: number): TreeMem {
-  const table = processTable();
-  const processes: ProcMem[] = [];
-  for (const p of processTree(pid)) {
-    const rss = statusField(p, 'VmRSS');
-    if (rss === null) continue;
-    processes.push({ pid: p, comm: table.get(p)?.comm ?? '?', rssKiB: rss, pssKiB: statusField(p, 'Pss', 'smaps_rollup') });
-  }
-  const pss = processes.every((x) => x.pssKiB !== null) ? processes.reduce((a, x) => a + (x.pssKiB ?? 0), 0) : null;
-  return { rssKiB: processes.reduce((a, x) => a + x.rssKiB, 0), pssKiB: pss, processes };
-}
-
-const CLK_TCK = 100; // Linux USER_HZ
-
-/** CPU seconds (user + system) used so far by the live processes of pid's tree. */
-function treeCpuSeconds(pid: number): number {
-  let ticks = 0;
-  for (const p of processTree(pid)) {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
-    } catch {
-      /* gone */
-    }
-  }
-  return ticks / CLK_TCK;
-}
+// Memory: bench/proc-stats.ts
 
 // ---------------------------------------------------------------------------------------------
 // Clients

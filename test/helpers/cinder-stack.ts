@@ -79,9 +79,10 @@ export class WaitAborted extends Error {}
 
 /**
  * Polls `probe` until it returns a value. A probe that throws is retried (the API may not be up
- * yet), except with WaitAborted, which ends the wait at once.
+ * yet), except with WaitAborted, which ends the wait at once. `intervalMs` between probes: many
+ * waits at once (a fleet bench polling hundreds of volumes) would load cinder-api at 250 ms.
  */
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, intervalMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -92,7 +93,7 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
       if (err instanceof WaitAborted) throw err;
       last = err;
     }
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }

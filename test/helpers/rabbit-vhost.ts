@@ -10,7 +10,15 @@ export interface OwnVhost {
 }
 
 export async function createOwnVhost(prefix: string): Promise<OwnVhost> {
-  const name = `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  return createVhost(`${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+}
+
+/**
+ * A vhost of exactly this name (a bench told which one to use), guest with all permissions. One
+ * left by an earlier run of the same owner is dropped first: its queues would hold stale requests.
+ */
+export async function createVhost(name: string): Promise<OwnVhost> {
+  await execa('rabbitmqctl', ['-q', 'delete_vhost', name], { reject: false });
   await execa('rabbitmqctl', ['-q', 'add_vhost', name]);
   await execa('rabbitmqctl', ['-q', 'set_permissions', '-p', name, 'guest', '.*', '.*', '.*']);
   return {
