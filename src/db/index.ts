@@ -57,6 +57,7 @@ function repositories(h: DbHandle, qopts: quotas.QuotaOptions) {
       destroy: volumes.destroy,
       listByHost: volumes.listByHost,
       listByCluster: volumes.listByCluster,
+      findMigrationTarget: volumes.findMigrationTarget,
       dataGetForHost: volumes.dataGetForHost,
       adminMetadataGet: volumes.adminMetadataGet,
       adminMetadataUpdate: volumes.adminMetadataUpdate,

@@ -151,6 +151,11 @@ export async function listByHost(db: DbHandle, host: string, opts: ListVolumesOp
   return q.execute();
 }
 
+/** The live temporary row of `sourceId`'s migration (migration_status `target:<id>`), if any. */
+export async function findMigrationTarget(db: DbHandle, sourceId: string): Promise<Volume | undefined> {
+  return db.kysely.selectFrom('volumes').selectAll().where('deleted', '=', false).where('migration_status', '=', `target:${sourceId}`).executeTakeFirst();
+}
+
 /** volume_get_all(filters={'cluster_name': cluster}) for clustered services. */
 export async function listByCluster(db: DbHandle, clusterName: string, opts: ListVolumesOptions = {}): Promise<Volume[]> {
   let q = db.kysely.selectFrom('volumes').selectAll().where(listWhere(db, 'cluster_name', clusterName, opts)).orderBy('created_at', 'desc').orderBy('id', 'desc');

@@ -23,6 +23,7 @@ import { cleanWorkers } from './cleanup.js';
 import { syncReplicationStatus } from './replication.js';
 import { ExportRestore, RECOVERY_CONCURRENCY, type RestoreOutcome } from './export-restore.js';
 import { removeLeftoverExports } from './leftover-exports.js';
+import { recoverInterruptedMigrations } from './migration-recovery.js';
 
 export interface InitHostReport {
   exported: number;
@@ -49,6 +50,7 @@ export async function initHost(deps: FlowDeps, restore?: ExportRestore): Promise
   const extending = volumes.filter((v) => v.status === 'extending');
   await forEachLimited(extending, RECOVERY_CONCURRENCY, (v) => deps.locks.run(volumeConnectionLockName(v.id), async () => void (await restoreAtStart(deps, v.id, report))));
   await doCleanup(deps, report);
+  await recoverInterruptedMigrations(deps, volumes).catch(logDropped(log, 'ending the migrations a crash interrupted', 'they stay migrating until the next start; cinder reset-state ends them by hand'));
   await removeConversionLeftovers(deps);
   await syncReplicationStatus(deps).catch(logDropped(log, 'recording the replication status of the service', 'the services row keeps not-capable; failover-host is refused all the same'));
 

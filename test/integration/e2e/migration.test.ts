@@ -3,7 +3,8 @@
 // served by one agent and by two agents (two hosts) on this machine. Each volume's bytes are
 // checksummed before and after, the source's file must be gone and no temporary row left; a
 // destination that refuses the create leaves the volume available with migration_status error,
-// no orphan, and migratable again.
+// no orphan, and migratable again; so does a source agent killed (SIGKILL) in the middle of the
+// migration, once it is started again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -58,6 +59,8 @@ describe.each([
   let vhost: OwnVhost;
   let db: CinderDb;
   const agents: AgentProcess[] = [];
+  /** each agent's cinder.conf, to start it again after a kill */
+  const confs: string[] = [];
   const dirs: Record<'a' | 'b', string> = { a: '', b: '' };
   const hosts: Record<'a' | 'b', string> = { a: '', b: '' };
 
@@ -135,12 +138,13 @@ describe.each([
     if (twoAgents) {
       hosts.a = `${stack.host}-a@pool_a#pool_a`;
       hosts.b = `${stack.host}-b@pool_b#pool_b`;
-      agents.push(startAgentProcess(await agentConf(stack, `${stack.host}-a`, 'pool_a')));
-      agents.push(startAgentProcess(await agentConf(stack, `${stack.host}-b`, 'pool_b')));
+      confs.push(await agentConf(stack, `${stack.host}-a`, 'pool_a'), await agentConf(stack, `${stack.host}-b`, 'pool_b'));
+      for (const conf of confs) agents.push(startAgentProcess(conf));
       await Promise.all(agents.map((a) => a.waitForLog(/serving 1 backend/, 60_000)));
     } else {
       hosts.a = `${stack.host}@pool_a#pool_a`;
       hosts.b = `${stack.host}@pool_b#pool_b`;
+      confs.push(stack.confPath);
       agents.push(startAgentProcess(stack.confPath));
       await agents[0]!.waitForLog(/serving 2 backend/, 60_000);
     }
@@ -261,4 +265,57 @@ describe.each([
     expect((await stack.api('DELETE', `/volumes/${vol.id}`)).status).toBe(202);
     await expectNoLeftovers({ a: [], b: [] });
   }, 300_000);
+
+  it('a source agent killed mid-migration ends it at its next start: volume available, migration_status error, temporary volume gone, migratable again', async () => {
+    const vol = await createVolume(null, 'killed');
+    const file = `volume-${vol.id}`;
+    const { from, to } = sides(vol);
+    // data enough that the copy is not over before the kill lands
+    const fh = await open(join(dirs[from], file), 'r+');
+    try {
+      const buf = Buffer.alloc(8 * MiB);
+      for (let off = 0; off < 512 * MiB; off += buf.length) {
+        buf.fill((off / MiB) % 251);
+        await fh.write(buf, 0, buf.length, off);
+      }
+    } finally {
+      await fh.close();
+    }
+    const sum = await sha256(join(dirs[from], file));
+    const sourceIndex = twoAgents && from === 'b' ? 1 : 0;
+    const source = agents[sourceIndex]!;
+
+    await stack.cinder(['migrate', '--force-host-copy', 'True', vol.id, hosts[to]]);
+    // the temporary volume is made by the destination; the source copies once it sees it
+    // available (polling the database): killed then, it dies with the migration `migrating`
+    const temp = await waitFor('the temporary volume to be available', 90_000, async () => {
+      const rows = await db.kysely.selectFrom('volumes').selectAll().where('deleted', '=', false).where('migration_status', '=', `target:${vol.id}`).execute();
+      return rows[0]?.status === 'available' ? rows[0] : undefined;
+    });
+    await source.stop('SIGKILL');
+    const atKill = await db.volumes.get(vol.id);
+    expect(atKill.migration_status, 'the kill landed after the copy: make the volume larger').toBe('migrating');
+    // stuck so: cinder-api refuses delete, attach and another migration while `migrating`
+    expect(['available', 'maintenance']).toContain(atKill.status);
+
+    // started again: the migration is ended as the agent's own failure path ends it
+    const again = startAgentProcess(confs[sourceIndex]!);
+    agents[sourceIndex] = again;
+    await again.waitForLog(/was left migrating by a crash/, 120_000);
+    const v = await waitFor('the volume to be usable again', 90_000, async () => {
+      const x = await volume(vol.id);
+      return x.status === 'available' && x.migration_status === 'error' ? x : undefined;
+    });
+    expect(v['os-vol-host-attr:host']).toBe(hosts[from]);
+    await waitFor(`temporary volume ${temp.id} deleted`, 90_000, async () => ((await db.volumes.find(temp.id)) ? undefined : true));
+    expect(await sha256(join(dirs[from], file))).toBe(sum);
+    await expectNoLeftovers(kept(from, file));
+
+    // and cinder-api takes it for another migration, which now succeeds
+    await stack.cinder(['migrate', '--force-host-copy', 'True', vol.id, hosts[to]]);
+    await waitVolume(vol.id, 'migrated after the kill', (x) => x.migration_status === 'success' && x['os-vol-host-attr:host'] === hosts[to]);
+    expect(await sha256(join(dirs[to], file))).toBe(sum);
+    expect((await stack.api('DELETE', `/volumes/${vol.id}`)).status).toBe(202);
+    await expectNoLeftovers({ a: [], b: [] });
+  }, 400_000);
 });
