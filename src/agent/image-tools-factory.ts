@@ -15,6 +15,7 @@ export function createImageTools(config: CinderConfig, backend: BackendConfig, l
         numRetries: d.glance_num_retries,
         requestTimeoutSec: d.glance_request_timeout,
         stallTimeoutSec: config.cinderblock.glance_stall_timeout,
+        allowedDirectUrlSchemes: d.allowed_direct_url_schemes,
         insecure: d.glance_api_insecure,
         caFile: d.glance_ca_certificates_file,
         certFile: d.glance_certfile,

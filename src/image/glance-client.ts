@@ -7,7 +7,8 @@
 // the bytes go by, as glanceclient's data() does. The token is a header only: never logged,
 // never part of an error.
 import { createHash, getHashes, type Hash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, type ReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { pipeline } from 'node:stream/promises';
@@ -24,6 +25,7 @@ import {
 } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseGlanceServer, type GlanceServer } from './glance-servers.js';
+import { directFilePath } from './direct-url.js';
 import { imageMetaFromGlance, type ImageMeta } from './image-meta.js';
 
 export interface GlanceClientOptions {
@@ -35,6 +37,8 @@ export interface GlanceClientOptions {
   requestTimeoutSec: number | null;
   /** [cinderblock] glance_stall_timeout, seconds: the limit when requestTimeoutSec is null; 0 none. */
   stallTimeoutSec?: number;
+  /** allowed_direct_url_schemes: `file` reads an image from its store file when this host can */
+  allowedDirectUrlSchemes?: readonly string[];
   /** glance_api_insecure */
   insecure?: boolean;
   /** glance_ca_certificates_file, glance_certfile, glance_keyfile */
@@ -114,31 +118,64 @@ export class GlanceClient {
    * does not match or the body stopped short, so a consumer that writes as it reads must treat
    * what it wrote as garbage on any error.
    */
-  async *download(ctx: GlanceCallContext, image: Pick<ImageMeta, 'id' | 'size' | 'checksum' | 'os_hash_algo' | 'os_hash_value'>): AsyncGenerator<Buffer> {
+  async *download(ctx: GlanceCallContext, image: Pick<ImageMeta, 'id' | 'size' | 'checksum' | 'os_hash_algo' | 'os_hash_value' | 'direct_url' | 'locations'>): AsyncGenerator<Buffer> {
     const expected = expectedHash(image);
-    const res = await this.call(ctx, 'GET', `/v2/images/${encodeURIComponent(image.id)}/file`, image.id, { stream: true });
-    if (res.statusCode === 204) throw imageDownloadFailed(image.id, 'image contains no data.');
     const hash: Hash | null = expected ? createHash(expected.algo) : null;
     let bytes = 0;
-    try {
-      for await (const chunk of res as AsyncIterable<Buffer>) {
-        hash?.update(chunk);
-        bytes += chunk.length;
-        yield chunk;
+    const local = await this.openDirectFile(image);
+    if (local) {
+      try {
+        for await (const chunk of local.stream as AsyncIterable<Buffer>) {
+          hash?.update(chunk);
+          bytes += chunk.length;
+          yield chunk;
+        }
+      } catch (err) {
+        throw imageDownloadFailed(image.id, `reading ${local.path} stopped after ${bytes} bytes: ${(err as Error).message}`, err);
+      } finally {
+        local.stream.destroy();
       }
-    } catch (err) {
-      throw imageDownloadFailed(image.id, `the download stopped after ${bytes} bytes: ${whyStopped(res) ?? (err as Error).message}`, err);
-    } finally {
-      // a consumer that stops early (an image refused on its header) must not leave the socket open
-      if (!res.complete) res.destroy();
+    } else {
+      const res = await this.call(ctx, 'GET', `/v2/images/${encodeURIComponent(image.id)}/file`, image.id, { stream: true });
+      if (res.statusCode === 204) throw imageDownloadFailed(image.id, 'image contains no data.');
+      try {
+        for await (const chunk of res as AsyncIterable<Buffer>) {
+          hash?.update(chunk);
+          bytes += chunk.length;
+          yield chunk;
+        }
+      } catch (err) {
+        throw imageDownloadFailed(image.id, `the download stopped after ${bytes} bytes: ${whyStopped(res) ?? (err as Error).message}`, err);
+      } finally {
+        // a consumer that stops early (an image refused on its header) must not leave the socket open
+        if (!res.complete) res.destroy();
+      }
+      if (!res.complete) throw imageDownloadFailed(image.id, `the download stopped after ${bytes} bytes${whyStopped(res) ? `: ${whyStopped(res)}` : ''}`);
     }
-    if (!res.complete) throw imageDownloadFailed(image.id, `the download stopped after ${bytes} bytes${whyStopped(res) ? `: ${whyStopped(res)}` : ''}`);
     if (typeof image.size === 'number' && bytes !== image.size) {
       throw imageDownloadFailed(image.id, `Corrupt image download: ${bytes} bytes received, the image has ${image.size}`);
     }
     if (hash && expected) {
       const got = hash.digest('hex');
       if (got !== expected.value.toLowerCase()) throw imageDownloadFailed(image.id, `Corrupt image download. Hash was ${got} expected ${expected.value}`);
+    }
+  }
+
+  /**
+   * The image's store file when allowed_direct_url_schemes has `file` and glance names one. One
+   * this host cannot open (a store on another machine, no permission) is not an error: the bytes
+   * come from glance-api as usual, and the operator is told why.
+   */
+  private async openDirectFile(image: Pick<ImageMeta, 'id' | 'direct_url' | 'locations'>): Promise<{ path: string; stream: ReadStream } | null> {
+    const path = directFilePath(image, this.opts.allowedDirectUrlSchemes ?? []);
+    if (!path) return null;
+    try {
+      const fh = await open(path, 'r');
+      this.opts.logger.info({ image_id: image.id, path }, `reading image ${image.id} from its store file ${path} (allowed_direct_url_schemes = file)`);
+      return { path, stream: fh.createReadStream({ highWaterMark: 1024 * 1024 }) };
+    } catch (err) {
+      this.opts.logger.warn({ image_id: image.id, path, err }, `image ${image.id}: its store file ${path} cannot be opened here (${(err as Error).message}); downloading it from glance-api instead`);
+      return null;
     }
   }
 

@@ -22,6 +22,10 @@ export interface ImageMeta {
   updated_at: string | null;
   /** every attribute the image schema does not mark as a base property */
   properties: Record<string, unknown>;
+  /** where glance stores the data (show_image_direct_url), when it says */
+  direct_url?: string | null;
+  /** the URLs of every location (show_multiple_locations), when it says */
+  locations?: string[];
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
@@ -52,6 +56,8 @@ export function imageMetaFromGlance(doc: Record<string, unknown>, base: Readonly
     min_ram: num(doc.min_ram),
     updated_at: str(doc.updated_at),
     properties,
+    direct_url: str(doc.direct_url),
+    locations: Array.isArray(doc.locations) ? doc.locations.map((l: unknown) => str((l as { url?: unknown } | null)?.url)).filter((u): u is string => u !== null) : [],
   };
 }
 

@@ -5,6 +5,10 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { directFilePath } from '../../../src/image/direct-url.js';
 import { GlanceClient } from '../../../src/image/glance-client.js';
 import type { ImageMeta } from '../../../src/image/image-meta.js';
 import { volumeImageMetadata } from '../../../src/image/image-meta.js';
@@ -122,6 +126,50 @@ describe('GlanceClient', () => {
     const unlimited = new GlanceClient({ apiServers: [url], numRetries: 0, requestTimeoutSec: null, stallTimeoutSec: 0, logger: pino({ level: 'silent' }) });
     const outcome = await Promise.race([drain(unlimited.download({}, image(data))).then(() => 'ended', () => 'failed'), new Promise((r) => setTimeout(() => r('still waiting'), 1500))]);
     expect(outcome).toBe('still waiting');
+  });
+
+  it('reads the store file when allowed_direct_url_schemes has file, checked as a download; falls back to glance-api when it cannot', async () => {
+    // small: a deep toEqual of megabytes blocks the loop for seconds (and keep-alive sockets go stale)
+    const data = Buffer.alloc(256 * 1024, 5);
+    let served = 0;
+    const { url } = await serve((_req, res) => {
+      served++;
+      res.end(data);
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'cb-direct-'));
+    try {
+      const store = join(dir, 'image file');
+      await writeFile(store, data);
+      const direct = new GlanceClient({ apiServers: [url], numRetries: 0, requestTimeoutSec: 5, allowedDirectUrlSchemes: ['file'], logger: pino({ level: 'silent' }) });
+      const located = { ...image(data), direct_url: `file://${encodeURI(store)}`, locations: [] };
+      expect((await drain(direct.download({}, located))).equals(data)).toBe(true);
+      expect(served).toBe(0);
+      // the file no longer holds what glance recorded: refused as a corrupt download
+      const other = Buffer.from(data);
+      other[7] = 1;
+      await writeFile(store, other);
+      await expect(drain(direct.download({}, located))).rejects.toMatchObject({ className: 'ImageDownloadFailed', message: expect.stringMatching(/Hash was/) });
+      // a store this host does not have: glance-api sends the bytes
+      expect((await drain(direct.download({}, { ...located, direct_url: 'file:///nonexistent/x', locations: [`file://${dir}/missing`] }))).equals(data)).toBe(true);
+      expect(served).toBe(1);
+      // not allowed: never read, whatever glance says
+      expect((await drain(client(url).download({}, located))).equals(data)).toBe(true);
+      expect(served).toBe(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('takes a store path only from a plain file:// URL', () => {
+    const at = (direct_url: string | null, locations: string[] = []) => directFilePath({ direct_url, locations }, ['file']);
+    expect(at('file:///var/lib/glance/images/abc')).toBe('/var/lib/glance/images/abc');
+    expect(at('file:///var/lib/glance/images/a%20b')).toBe('/var/lib/glance/images/a b');
+    expect(at('http://glance/x', ['swift://a/b', 'file:///srv/images/x'])).toBe('/srv/images/x');
+    expect(at('file://otherhost/images/x')).toBeNull();
+    expect(at('file:///images/x?y=1')).toBeNull();
+    expect(at('file:///images/x%00y')).toBeNull();
+    expect(at('not a url')).toBeNull();
+    expect(directFilePath({ direct_url: 'file:///images/x' }, ['http'])).toBeNull();
   });
 
   it('uploads chunked and deletes an image left queued', async () => {
