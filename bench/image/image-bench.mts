@@ -8,11 +8,12 @@
 // disk as qcow2. Destinations: a new sparse 2 GiB file each time (the file pool's volume; the
 // agent writes around zero runs as it does on a new thin LV). Each side runs in its own process
 // so its peak RSS is its own: the agent's code compiled by tsc and run by plain node, cinder's in
-// /usr/bin/python3 (qemu-img's peak reported apart). Every result is checked: the created volume
+// /usr/bin/python3; the bench samples each one's process tree every 200 ms (the process alone, and
+// with its qemu-img children). Every result is checked: the created volume
 // against the raw image, the uploaded image against the volume (`qemu-img compare`).
 // Env: CB_IMAGE_BENCH_GIB (2), CB_IMAGE_BENCH_ROUNDS (2), CB_IMAGE_BENCH_DIR (os.tmpdir()).
 // Results: bench/results/image-bench.json and a table on stdout.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, stat, truncate, writeFile } from 'node:fs/promises';
@@ -20,6 +21,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { startGlance, type GlanceHandle } from '../../test/helpers/glance.js';
+import { treeMemory } from '../proc-stats.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -31,9 +33,10 @@ const GLANCE_PORT = 19296;
 
 interface Probe {
   seconds: number;
+  /** the process's own VmHWM */
   peakKiB: number;
-  childrenPeakKiB?: number;
-  rssDuringMaxKiB?: number;
+  /** sampled: the process tree's largest sum of VmRSS (qemu-img included) */
+  treePeakKiB?: number;
   how?: string;
 }
 interface Row {
@@ -41,7 +44,7 @@ interface Row {
   tool: 'cinderblock' | 'cinder';
   seconds: number[];
   peakMiB: number[];
-  childrenPeakMiB: number[];
+  treePeakMiB: number[];
   allocatedMiB: number[];
 }
 
@@ -52,6 +55,25 @@ const median = (xs: number[]): number => {
 const run = (file: string, args: string[], env: NodeJS.ProcessEnv = {}): string =>
   execFileSync(file, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 * MiB, stdio: ['ignore', 'pipe', 'inherit'] });
 const lastJson = (out: string): Probe => JSON.parse(out.trim().split('\n').at(-1)!) as Probe;
+
+/** Runs one side's process, sampling its tree's memory, and returns what it printed plus the peak. */
+function measured(file: string, args: string[]): Promise<Probe> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    let treePeak = 0;
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const sampler = setInterval(() => {
+      if (child.pid) treePeak = Math.max(treePeak, treeMemory(child.pid).rssKiB);
+    }, 200);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearInterval(sampler);
+      if (code !== 0) return reject(new Error(`${file} ${args.join(' ')} exited ${code}`));
+      resolve({ ...lastJson(out), treePeakKiB: treePeak });
+    });
+  });
+}
 
 /** 30% data: a 1 MiB run of random bytes, then 7/3 MiB of zeros on average (3 of every 10 MiB). */
 async function makeRaw(file: string): Promise<void> {
@@ -100,13 +122,13 @@ let glance: GlanceHandle | undefined;
 const rows = new Map<string, Row>();
 const record = (op: string, tool: Row['tool'], p: Probe, allocated: number): void => {
   const key = `${op}/${tool}`;
-  const row = rows.get(key) ?? { op, tool, seconds: [], peakMiB: [], childrenPeakMiB: [], allocatedMiB: [] };
+  const row = rows.get(key) ?? { op, tool, seconds: [], peakMiB: [], treePeakMiB: [], allocatedMiB: [] };
   row.seconds.push(p.seconds);
   row.peakMiB.push(p.peakKiB / 1024);
-  row.childrenPeakMiB.push((p.childrenPeakKiB ?? 0) / 1024);
+  row.treePeakMiB.push((p.treePeakKiB ?? 0) / 1024);
   row.allocatedMiB.push(allocated);
   rows.set(key, row);
-  console.log(`  ${op} ${tool}: ${p.seconds.toFixed(1)} s, peak ${(p.peakKiB / 1024).toFixed(0)} MiB${p.childrenPeakKiB ? `, qemu-img ${(p.childrenPeakKiB / 1024).toFixed(0)} MiB` : ''}${allocated ? `, ${allocated.toFixed(0)} MiB allocated` : ''}`);
+  console.log(`  ${op} ${tool}: ${p.seconds.toFixed(1)} s, peak ${(p.peakKiB / 1024).toFixed(0)} MiB, with children ${((p.treePeakKiB ?? 0) / 1024).toFixed(0)} MiB${allocated ? `, ${allocated.toFixed(0)} MiB allocated` : ''}`);
 };
 const cleanup = async (): Promise<void> => {
   await glance?.stop().catch(() => undefined);
@@ -145,8 +167,8 @@ try {
       for (const tool of order) {
         const dest = await newVolume(volumes, `create-${format}-${tool}`);
         const p = tool === 'cinderblock'
-          ? lastJson(run(process.execPath, [probe, 'fetch', glance.url, ids[format], dest, String(SIZE_GIB), conversion]))
-          : lastJson(run(PY, [path.join(ROOT, 'bench', 'image', 'image_peer.py'), conf, 'fetch', ids[format], dest, String(SIZE_GIB)]));
+          ? await measured(process.execPath, [probe, 'fetch', glance.url, ids[format], dest, String(SIZE_GIB), conversion])
+          : await measured(PY, [path.join(ROOT, 'bench', 'image', 'image_peer.py'), conf, 'fetch', ids[format], dest, String(SIZE_GIB)]);
         sameDisk(raw, 'raw', dest, 'raw');
         record(`create from ${format}`, tool, p, await allocatedMiB(dest));
         await rm(dest);
@@ -157,10 +179,11 @@ try {
       for (const tool of order) {
         const img = await glance.createImage({ name: `up-${format}-${tool}`, disk_format: format, container_format: 'bare' });
         const p = tool === 'cinderblock'
-          ? lastJson(run(process.execPath, [probe, 'upload', glance.url, img.id, raw, String(SIZE_GIB), conversion, format]))
-          : lastJson(run(PY, [path.join(ROOT, 'bench', 'image', 'image_peer.py'), conf, 'upload', img.id, raw]));
+          ? await measured(process.execPath, [probe, 'upload', glance.url, img.id, raw, String(SIZE_GIB), conversion, format])
+          : await measured(PY, [path.join(ROOT, 'bench', 'image', 'image_peer.py'), conf, 'upload', img.id, raw]);
         const got = path.join(work, `uploaded.${format}`);
-        await writeFile(got, await glance.download(img.id));
+        // streamed to a file: a 2 GiB buffer here would only make this bench's own RSS the news
+        run('curl', ['-sSf', '-o', got, `${glance.url}/v2/images/${img.id}/file`]);
         sameDisk(raw, 'raw', got, format);
         record(`upload as ${format}`, tool, p, 0);
         await rm(got);
@@ -171,14 +194,14 @@ try {
 
   const table: Array<Record<string, unknown>> = [];
   console.log(`\n${SIZE_GIB} GiB disk, 30% data, median of ${ROUNDS}\n`);
-  console.log('| operation | cinder (image_utils) | cinderblock | speed-up | peak RSS, cinder / qemu-img | peak RSS, cinderblock | allocated, cinder / cinderblock |');
+  console.log('| operation | cinder (image_utils) | cinderblock | speed-up | peak RSS, cinder: process / with qemu-img | peak RSS, cinderblock: process / with qemu-img | allocated, cinder / cinderblock |');
   console.log('|---|---|---|---|---|---|---|');
   for (const op of ['create from raw', 'create from qcow2', 'upload as raw', 'upload as qcow2']) {
     const c = rows.get(`${op}/cinder`)!;
     const b = rows.get(`${op}/cinderblock`)!;
     const speedup = median(c.seconds) / median(b.seconds);
     const alloc = op.startsWith('create') ? `${median(c.allocatedMiB).toFixed(0)} / ${median(b.allocatedMiB).toFixed(0)} MiB` : '–';
-    console.log(`| ${op} | ${median(c.seconds).toFixed(1)} s | ${median(b.seconds).toFixed(1)} s | **${speedup.toFixed(2)}×** | ${Math.max(...c.peakMiB).toFixed(0)} / ${Math.max(...c.childrenPeakMiB).toFixed(0)} MiB | ${Math.max(...b.peakMiB).toFixed(0)} MiB | ${alloc} |`);
+    console.log(`| ${op} | ${median(c.seconds).toFixed(1)} s | ${median(b.seconds).toFixed(1)} s | **${speedup.toFixed(2)}×** | ${Math.max(...c.peakMiB).toFixed(0)} / ${Math.max(...c.treePeakMiB).toFixed(0)} MiB | ${Math.max(...b.peakMiB).toFixed(0)} / ${Math.max(...b.treePeakMiB).toFixed(0)} MiB | ${alloc} |`);
     table.push({ op, cinder: c, cinderblock: b, speedup });
   }
   await writeFile(path.join(ROOT, 'bench', 'results', 'image-bench.json'), `${JSON.stringify({ sizeGiB: SIZE_GIB, dataPct: 30, rounds: ROUNDS, date: new Date().toISOString(), rows: table }, null, 1)}\n`);
