@@ -122,6 +122,31 @@ export function buildProgram(argv: string[]): Command {
       await volumeListCommand(configSources(argv), o);
     });
 
+  const image = program.command('image').description("the agent's image paths by hand, with cinder.conf's Glance and image options");
+  addConfigOptions(image.command('fetch'))
+    .description('write an image onto a device or file, checked as a create-from-image is (format, backing files, hash)')
+    .argument('<image-id>', 'Glance image id')
+    .argument('<dest>', 'block device or file, at least as large as the image disk')
+    .option('--sparse', 'the destination reads as zeros (new thin LV, new sparse file): leave zero runs unwritten')
+    .option('--backend <name>', 'backend section whose image options to use (default: the first enabled)')
+    .option('--json', 'print the result as JSON')
+    .action(async (imageId: string, dest: string, o: { sparse?: boolean; backend?: string; json?: boolean }) => {
+      const { imageFetchCommand } = await import('./image.js');
+      await imageFetchCommand(configSources(argv), imageId, dest, o);
+    });
+  addConfigOptions(image.command('upload'))
+    .description('save a device or file as a new Glance image, as an upload-to-image does')
+    .argument('<src>', 'block device or file')
+    .requiredOption('--name <name>', 'image name')
+    .option('--disk-format <format>', 'raw, qcow2, vmdk, vdi, vhd or vhdx', 'raw')
+    .option('--container-format <format>', 'container format', 'bare')
+    .option('--backend <name>', 'backend section whose image options to use (default: the first enabled)')
+    .option('--json', 'print the result as JSON')
+    .action(async (src: string, o: { name: string; diskFormat: string; containerFormat: string; backend?: string; json?: boolean }) => {
+      const { imageUploadCommand } = await import('./image.js');
+      await imageUploadCommand(configSources(argv), src, o);
+    });
+
   addConfigOptions(program.command('doctor'))
     .description('pre-flight: check what cinder.conf needs on this host, and say what to do about each failure')
     .option('--json', 'print JSON instead of text')

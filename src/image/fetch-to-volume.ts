@@ -46,7 +46,9 @@ export interface FetchResult {
 /** volume_utils.check_virtual_size: ImageUnacceptable when the image's disk does not fit. */
 export function checkVirtualSize(virtualSize: number, volumeSizeGb: number, imageId: string): void {
   const imageGb = Math.ceil(virtualSize / GiB);
-  if (imageGb > volumeSizeGb) {
+  // in bytes: for a volume's whole GiB the same as cinder's ceil(GiB) comparison, and exact for a
+  // device of any size (`cinderblock image fetch`)
+  if (virtualSize > volumeSizeGb * GiB) {
     throw imageUnacceptable(imageId, `Image virtual size is ${imageGb}GB and doesn't fit in a volume of size ${volumeSizeGb}GB.`);
   }
 }
@@ -124,7 +126,7 @@ async function streamRaw(tools: ImageTools, ctx: GlanceCallContext, image: Image
   try {
     const writer = new ZeroSkippingWriter(fh, target.readsZeros);
     let inspected = false;
-    const progress = transferProgress(tools.logger, `downloading image ${image.id} onto ${target.path}`, image.size);
+    const progress = transferProgress(tools.logger, `downloading image ${image.id} onto ${target.path}`, image.size, tools.options.progressIntervalMs);
     for await (const chunk of rechunk(tools.glance().download(ctx, image), CHUNK)) {
       progress.add(chunk.length);
       if (!inspected) {
@@ -198,7 +200,7 @@ async function downloadToFile(tools: ImageTools, ctx: GlanceCallContext, image: 
   try {
     // a fresh file reads zeros: zero runs stay holes, so a mostly empty image takes little room
     const writer = new ZeroSkippingWriter(fh, true);
-    const progress = transferProgress(tools.logger, `downloading image ${image.id} to ${path}`, image.size);
+    const progress = transferProgress(tools.logger, `downloading image ${image.id} to ${path}`, image.size, tools.options.progressIntervalMs);
     for await (const chunk of rechunk(tools.glance().download(ctx, image), CHUNK)) {
       progress.add(chunk.length);
       await writer.write(chunk);

@@ -206,6 +206,12 @@ export class GlanceClient {
     if ((res.statusCode ?? 0) >= 300) throw translate(res.statusCode ?? 0, text, imageId);
   }
 
+  /** POST /v2/images: a queued image record (what cinder-api makes before an upload-to-image). */
+  async create(ctx: GlanceCallContext, meta: { name: string; disk_format: string; container_format: string }): Promise<ImageMeta> {
+    const raw = await this.json(ctx, 'POST', '/v2/images', null, { body: JSON.stringify(meta), contentType: 'application/json' });
+    return imageMetaFromGlance(raw, await this.imageBaseProperties(ctx));
+  }
+
   /** PATCH /v2/images/{id} with a JSON patch (image properties, add_location). */
   async patch(ctx: GlanceCallContext, imageId: string, ops: Array<Record<string, unknown>>): Promise<ImageMeta> {
     const raw = await this.json(ctx, 'PATCH', `/v2/images/${encodeURIComponent(imageId)}`, imageId, {

@@ -21,6 +21,8 @@ export interface ImageOptions {
   limits: ConversionLimits;
   /** The backend's name: the suffix of its temporary files. */
   backendName: string;
+  /** Between two progress lines of a long transfer; default 10 s (the CLI says it every second). */
+  progressIntervalMs?: number;
 }
 
 export interface ImageTools {

@@ -40,7 +40,7 @@ export async function uploadVolume(tools: ImageTools, ctx: GlanceCallContext, re
   if (req.containerFormat === 'compressed') throw imageUnacceptable(req.imageId, "container_format 'compressed' is not supported by cinderblock");
   const bytes = req.volumeSizeGb * GiB;
   if (req.diskFormat === 'raw') {
-    const progress = transferProgress(tools.logger, `uploading ${req.volumePath} to image ${req.imageId}`, bytes);
+    const progress = transferProgress(tools.logger, `uploading ${req.volumePath} to image ${req.imageId}`, bytes, tools.options.progressIntervalMs);
     await tools.glance().upload(ctx, req.imageId, counted(createReadStream(req.volumePath, { start: 0, end: bytes - 1, highWaterMark: READ_CHUNK }), progress), req.extras);
     return { path: 'stream', bytes };
   }
@@ -68,7 +68,7 @@ export async function uploadVolume(tools: ImageTools, ctx: GlanceCallContext, re
     const fh = await open(tmp, 'r');
     const size = (await fh.stat()).size;
     await fh.close();
-    const progress = transferProgress(tools.logger, `uploading ${outFormat} image ${req.imageId}`, size);
+    const progress = transferProgress(tools.logger, `uploading ${outFormat} image ${req.imageId}`, size, tools.options.progressIntervalMs);
     await tools.glance().upload(ctx, req.imageId, counted(createReadStream(tmp, { highWaterMark: READ_CHUNK }), progress), req.extras);
     return { path: 'convert', bytes: size };
   } finally {
