@@ -167,10 +167,11 @@ export class TargetExports implements VolumeExports {
     return this.supervised(() => helper.createExport(this.exported(volume)));
   }
 
-  async ensureExport(volume: DriverVolume, initiators?: readonly string[]): Promise<void> {
+  async ensureExport(volume: DriverVolume, initiators?: readonly string[], connectors?: readonly Connector[]): Promise<void> {
     const helper = this.helper();
     await this.opts.driver.prepareExport(volume);
-    await this.supervised(() => helper.ensureExport(this.exported(volume), initiators ? { initiators } : undefined));
+    const opts = initiators || connectors ? { ...(initiators ? { initiators } : {}), ...(connectors ? { connectors } : {}) } : undefined;
+    await this.supervised(() => helper.ensureExport(this.exported(volume), opts));
   }
 
   async removeExport(volume: DriverVolume): Promise<void> {
