@@ -6,8 +6,8 @@
 //
 // Shapes: `nvme connect` as os-brick issues it (-t tcp -a <addr> -s <port> -n <subnqn>, with the
 // host NQN passed explicitly so the target sees exactly the NQN it admitted); the JSON of nvme-cli
-// 2.x (`list-subsys`: an array of hosts each with Subsystems[].Paths[]; `list`: Devices[]), with
-// the 1.x list-subsys layout (one object, Subsystems/Paths as siblings) also read.
+// 2.x (`list-subsys`: an array of hosts each with Subsystems[].Paths[]; `list`: Devices[]); a
+// single object without the host level (nvme-cli 1.x) is read too.
 import { isIP } from 'node:net';
 import { invalidInput } from '../errors.js';
 import { assertPort } from '../iscsi/index.js';
@@ -161,8 +161,9 @@ function readPaths(raw: unknown): NvmePath[] {
 
 /**
  * `nvme list-subsys -o json`. nvme-cli 2.x prints `[{HostNQN, HostID, Subsystems: [{Name, NQN,
- * Paths: [{Name, Transport, Address, State}]}]}]`; 1.x printed `{Subsystems: [{Name, NQN}, {Paths:
- * [...]}, ...]}` (paths as the next element). Empty output (no subsystem) is an empty list.
+ * Paths: [{Name, Transport, Address, State}]}]}]`; 1.x printed one object `{Subsystems: [...]}`
+ * without the host level. Paths given as a separate array element right after their subsystem
+ * are tolerated too. Empty output (no subsystem) is an empty list.
  */
 export function parseListSubsys(text: string): NvmeSubsystem[] {
   if (text.trim() === '') return [];
@@ -178,7 +179,7 @@ export function parseListSubsys(text: string): NvmeSubsystem[] {
       const s = subs[i] as Record<string, unknown> | null;
       if (!s || typeof s !== 'object' || typeof s.NQN !== 'string') continue;
       let paths = readPaths(s.Paths);
-      // 1.x: the paths are the next element of the array, an object holding only Paths
+      // paths as the next element of the array, an object holding only Paths
       const next = subs[i + 1] as Record<string, unknown> | undefined;
       if (!('Paths' in s) && next && typeof next === 'object' && !('NQN' in next)) paths = readPaths(next.Paths);
       out.push({ name: str(s.Name), nqn: s.NQN, hostNqn, paths });
