@@ -11,6 +11,7 @@ import type { VolumeDriver } from '../../../drivers/driver.js';
 import { LioHostTarget } from '../../../drivers/targets/lio/lio-host-target.js';
 import { TgtHostTarget } from '../../../drivers/targets/tgt/tgt-host-target.js';
 import { NvmetTarget } from '../../../drivers/targets/nvmet/nvmet-target.js';
+import { storageProtocol } from '../../../src/agent/driver-factory.js';
 import { createLogger } from '../../../src/log.js';
 
 const logger = createLogger({ level: 'silent' });
@@ -72,5 +73,11 @@ describe('createTargetHelper', () => {
 
   it('target_helper = nvmet refuses target_protocol iscsi at start-up, naming the option', () => {
     expect(() => createTargetSide(backendWith('nvmet', 'target_ip_address = 10.0.0.5'), { logger, probeIntervalMs: 0 })).toThrow(/target_protocol = nvmet_tcp/);
+  });
+
+  it("storage_protocol for the capability report: 'nvmeof' for nvmet, as cinder's LVM driver reports it", () => {
+    expect(storageProtocol('nvmet_tcp')).toBe('nvmeof');
+    expect(storageProtocol('nvmet_rdma')).toBe('nvmeof');
+    expect(storageProtocol('iscsi')).toBe('iSCSI');
   });
 });
