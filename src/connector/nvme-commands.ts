@@ -33,6 +33,13 @@ export interface NvmeConnectTarget {
    * -1 (forever), which keeps a host's device through a target restart
    */
   ctrlLossTmo?: number;
+  /** seconds between reconnect attempts of a lost controller (kernel default 10) */
+  reconnectDelay?: number;
+  /**
+   * connect even when nvme-cli already has a controller to the same subsystem and address (another
+   * host NQN on the same machine: nvme-cli would otherwise answer "already connected" itself)
+   */
+  duplicateConnect?: boolean;
 }
 
 function assertAddress(value: unknown): asserts value is string {
@@ -55,6 +62,11 @@ export function connectArgv(t: NvmeConnectTarget): string[] {
     if (!Number.isSafeInteger(t.ctrlLossTmo) || t.ctrlLossTmo < -1) throw invalidInput(`ctrl_loss_tmo must be an integer >= -1, got ${t.ctrlLossTmo}`);
     argv.push('-l', String(t.ctrlLossTmo));
   }
+  if (t.reconnectDelay !== undefined) {
+    if (!Number.isSafeInteger(t.reconnectDelay) || t.reconnectDelay < 1) throw invalidInput(`reconnect_delay must be an integer >= 1, got ${t.reconnectDelay}`);
+    argv.push('-c', String(t.reconnectDelay));
+  }
+  if (t.duplicateConnect) argv.push('-D');
   return argv;
 }
 

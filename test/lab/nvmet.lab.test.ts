@@ -12,8 +12,9 @@
 // lands on the LV; host B (never attached) is refused while A is connected; in-use extend seen by
 // A; terminate takes the namespace from A's connected controller at once; a configfs loss (the
 // subsystem removed by hand, what a reboot does) is seen by the supervisor's watch and restored by
-// ensureExport with the same nsid, A reconnects and reads its data back; removeExport leaves
-// nothing. nvme-cli's JSON is saved to $CBLAB_OUT for the unit tests' fixtures.
+// ensureExport with the same nsid, A reconnects and reads its data back; with A and B both
+// attached, terminating B drops B's connected controller and A alone gets back in; removeExport
+// leaves nothing. Refusals are checked in the kernel log (the target's own "not allowed"). nvme-cli's JSON is saved to $CBLAB_OUT for the unit tests' fixtures.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pattern, readAt, sh, writeAt } from './lab-io.js';
@@ -92,10 +93,36 @@ function namespaces(): Array<{ name: string; nguid: string }> {
 const deviceOf = (nguid: string) => findByNguid(namespaces(), nguid);
 const sectors = (dev: string) => Number(readFileSync(blockSizePath(dev), 'utf8').trim());
 
-/** nvme connect as os-brick would from connection_info, as host `hostNqn` (its own host id). */
-function connect(info: ConnectionInfo, hostNqn: string, hostid: string): { code: number; out: string } {
+/**
+ * nvme connect as os-brick would from connection_info, as host `hostNqn` (its own host id). -D:
+ * both "hosts" are this one machine, and nvme-cli would otherwise refuse a second controller to
+ * the same address by itself, before the target is asked.
+ */
+function connect(info: ConnectionInfo, hostNqn: string, hostid: string, ctrlLossTmo = 5): { code: number; out: string } {
   const [addr, port] = (info.data.portals as string[][])[0]!;
-  return shTry(connectArgv({ transport: 'tcp', traddr: addr!, trsvcid: Number(port), subnqn: info.data.target_nqn as string, hostnqn: hostNqn, hostid, ctrlLossTmo: 5 }));
+  return shTry(connectArgv({ transport: 'tcp', traddr: addr!, trsvcid: Number(port), subnqn: info.data.target_nqn as string, hostnqn: hostNqn, hostid, ctrlLossTmo, reconnectDelay: 1, duplicateConnect: true }));
+}
+
+/** How many times the kernel log says the target refused `host` on our subsystem. */
+function refusals(nqn: string, host: string): number {
+  return sh(['dmesg']).split('\n').filter((l) => l.includes(`Connect for subsystem ${nqn} is not allowed, hostnqn: ${host}`)).length;
+}
+
+/**
+ * The states of the controllers host `host` has to subsystem `nqn`, from sysfs (list-subsys lists a
+ * shared namespace's paths under every host NQN, so it cannot tell the two "hosts" apart).
+ */
+function pathStates(nqn: string, host: string): string[] {
+  const out: string[] = [];
+  for (const c of readdirSync('/sys/class/nvme')) {
+    try {
+      const attr = (a: string) => readFileSync(`/sys/class/nvme/${c}/${a}`, 'utf8').trim();
+      if (attr('subsysnqn') === nqn && attr('hostnqn') === host) out.push(attr('state'));
+    } catch {
+      // controller deleted while read
+    }
+  }
+  return out;
 }
 
 function vol(id: string): DriverVolume {
@@ -168,10 +195,12 @@ volumes_dir = ${WORK}/volumes
     expect(await helper.listExports()).toEqual([NQN]);
   });
 
-  it('nobody connects before initialize_connection', () => {
+  it('nobody connects before initialize_connection: the target refuses the host', () => {
     const pre = { driver_volume_type: 'nvmeof', data: { target_nqn: NQN, portals: [['127.0.0.1', '4420', 'tcp']] } };
+    const before = refusals(NQN, HOST_A);
     const r = connect(pre, HOST_A, ID_A);
     expect(r.code).not.toBe(0);
+    expect(refusals(NQN, HOST_A)).toBe(before + 1);
     expect(liveControllers(parseListSubsys(shTry(listSubsysArgv()).out), NQN)).toEqual([]);
   });
 
@@ -207,10 +236,13 @@ volumes_dir = ${WORK}/volumes
     expect((await fs.readSubsystem(NQN))!.hosts).toEqual([HOST_A]);
   });
 
-  it('host B, never attached, is refused while A is connected and sees no namespace', () => {
+  it('host B, never attached, is refused by the target while A is connected and sees no namespace', () => {
     const before = namespaces().length;
+    const refused = refusals(NQN, HOST_B);
     const r = connect(info, HOST_B, ID_B);
     expect(r.code).not.toBe(0);
+    expect(refusals(NQN, HOST_B)).toBe(refused + 1);
+    expect(pathStates(NQN, HOST_B)).toEqual([]);
     expect(namespaces().length).toBe(before);
     expect(liveControllers(parseListSubsys(sh(listSubsysArgv())), NQN)).toHaveLength(1);
   });
@@ -245,9 +277,11 @@ volumes_dir = ${WORK}/volumes
     const s = (await fs.readSubsystem(NQN))!;
     expect(s.hosts).toEqual([]);
     expect(s.namespaces[0]!.enabled).toBe(false);
-    // reconnecting is refused too
+    // reconnecting is refused too, by the target
     shTry(disconnectArgv(NQN));
+    const refused = refusals(NQN, HOST_A);
     expect(connect(info, HOST_A, ID_A).code).not.toBe(0);
+    expect(refusals(NQN, HOST_A)).toBe(refused + 1);
   });
 
   it('a configfs loss (subsystem removed by hand) is seen by the watch and restored by ensureExport with the same nsid', async () => {
@@ -269,6 +303,27 @@ volumes_dir = ${WORK}/volumes
     expect(r.code, r.out).toBe(0);
     dev = await until('host A namespace after restore', 20_000, () => deviceOf(V1.id));
     expect(sh(['cat', `/sys/class/block/${dev}/nsid`]).trim()).toBe('10');
+    expect((await readAt(`/dev/${dev}`, 3 * MiB, data.length)).equals(data)).toBe(true);
+  });
+
+  it('two hosts attached: terminating B drops its connected controller and refuses it; A reconnects and keeps its data', async () => {
+    const infoB = await exports.initializeConnection(V1, { nqn: HOST_B, host: 'host-b' });
+    const r = connect(infoB, HOST_B, ID_B, 30);
+    expect(r.code, r.out).toBe(0);
+    await until('B live', 10_000, () => pathStates(NQN, HOST_B).includes('live'));
+    expect(pathStates(NQN, HOST_A)).toEqual(['live']);
+    const refused = refusals(NQN, HOST_B);
+    const t = Date.now();
+    await exports.terminateConnection(V1, { nqn: HOST_B, host: 'host-b' }, {});
+    // the subsystem's ports were relinked: every controller dropped; only A is let back in
+    await until('B refused on reconnect', 20_000, () => refusals(NQN, HOST_B) > refused);
+    await until('A live again', 20_000, () => pathStates(NQN, HOST_A).join() === 'live');
+    timings.multi_revoke_to_a_live_ms = Date.now() - t;
+    expect(pathStates(NQN, HOST_B)).not.toContain('live');
+    const s = (await fs.readSubsystem(NQN))!;
+    expect(s.hosts).toEqual([HOST_A]);
+    expect(s.namespaces[0]!.enabled).toBe(true);
+    dev = await until('A namespace', 10_000, () => deviceOf(V1.id));
     expect((await readAt(`/dev/${dev}`, 3 * MiB, data.length)).equals(data)).toBe(true);
   });
 

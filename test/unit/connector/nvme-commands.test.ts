@@ -32,6 +32,8 @@ describe('nvme argv', () => {
     expect(connectArgv({ transport: 'tcp', traddr: 'fd00::5', trsvcid: 4420, subnqn: SUB, hostnqn: HOST, hostid: '0f8b4d52-8e0c-4b4e-9a4e-4a7c3e2b000a', ctrlLossTmo: -1 }).slice(-4)).toEqual([
       '--hostid', '0f8b4d52-8e0c-4b4e-9a4e-4a7c3e2b000a', '-l', '-1',
     ]);
+    expect(connectArgv({ transport: 'tcp', traddr: '10.0.0.5', trsvcid: 4420, subnqn: SUB, hostnqn: HOST, reconnectDelay: 1, duplicateConnect: true }).slice(-3)).toEqual(['-c', '1', '-D']);
+    expect(() => connectArgv({ transport: 'tcp', traddr: '10.0.0.5', trsvcid: 4420, subnqn: SUB, hostnqn: HOST, reconnectDelay: 0 })).toThrow(/reconnect_delay/);
   });
 
   it('refuses what could become an option or a path', () => {
