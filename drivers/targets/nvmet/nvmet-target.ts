@@ -25,11 +25,11 @@ import { processRunner, type CommandRunner } from '../../../src/exec/run-command
 import { log } from '../../../src/log.js';
 import { nodeConfigfsIo, type ConfigfsIo } from '../lio/configfs.js';
 import { buildNvmeofConnectionInfo } from '../nvmeof-connection-info.js';
-import type { ConnectionInfo, Connector, EnsureExportOptions, ExportedVolume, ExportModelUpdate, TargetHelper, TerminateOptions } from '../target.js';
+import type { ConnectionInfo, Connector, EnsureExportOptions, ExportedVolume, ExportModelUpdate, FoundExport, TargetHelper, TerminateOptions } from '../target.js';
 import { assertBackingPath, assertDirectory, assertNqn, isNqn } from '../validate.js';
 import { NVMET_CONFIGFS_ROOT, NvmetConfigfs } from './nvmet-configfs.js';
 import { NvmetModules } from './nvmet-modules.js';
-import { namespaceIdentity, nvmetProviderLocation, subsystemNqn, subsystemNqnPrefix } from './nvmet-naming.js';
+import { namespaceIdentity, nvmetProviderLocation, subsystemNqn, subsystemNqnPrefix, volumeIdOfSubsystem } from './nvmet-naming.js';
 import { nvmetPorts, validateNvmetOptions, type NvmetPort, type NvmetTargetOptions } from './nvmet-options.js';
 import { nvmetStatePath, readNvmetState, writeNvmetState, type NvmetExportRecord, type NvmetHostEntry, type NvmetState } from './nvmet-state.js';
 
@@ -322,6 +322,26 @@ export class NvmetTarget implements TargetHelper {
     if (!(await this.fs.available())) return [];
     const prefix = subsystemNqnPrefix(this.o.targetPrefix);
     return (await this.fs.listSubsystems()).filter((n) => n.startsWith(prefix));
+  }
+
+  /**
+   * For the start-up sweep: our subsystems, live in configfs or recorded. `iqn` holds the NQN;
+   * the volume name is cinder's default `volume-<id>` (the NQN carries the id): a volume whose
+   * data lives under another name (migrated) does not match its driver path and is left alone.
+   */
+  async findExports(): Promise<FoundExport[]> {
+    const found = new Map<string, FoundExport>();
+    for (const r of Object.values((await this.readState()).exports)) {
+      found.set(r.nqn, { iqn: r.nqn, volumeName: `volume-${r.volumeId}`, backingPath: r.backingPath, live: false, recorded: true });
+    }
+    for (const nqn of await this.listExports()) {
+      const id = volumeIdOfSubsystem(this.o.targetPrefix, nqn);
+      if (!id) continue;
+      const seen = found.get(nqn);
+      const backingPath = seen?.backingPath ?? (await this.fs.readSubsystem(nqn))?.namespaces[0]?.devicePath ?? null;
+      found.set(nqn, { iqn: nqn, volumeName: `volume-${id}`, backingPath: backingPath || null, live: true, recorded: seen?.recorded ?? false });
+    }
+    return [...found.values()];
   }
 
   /**

@@ -119,6 +119,19 @@ describe('NvmetTarget export', () => {
     expect(s.si.log.filter((l) => l.includes(other) && !l.startsWith('mkdir'))).toEqual([]);
   });
 
+  it('findExports lists recorded and live subsystems of ours by volume name, nobody else\'s', async () => {
+    const s = await setup();
+    await s.si.io.mkdir(join(s.root, 'subsystems', 'nqn.2020-01.org.example:other'));
+    await s.helper.createExport(s.vol);
+    const left = `nqn.iqn.2010-10.org.openstack:-${'1b4e28ba-2fa1-11d2-883f-0016d3cca427'}`;
+    await s.si.io.mkdir(join(s.root, 'subsystems', left));
+    const found = await s.helper.findExports();
+    expect(found.sort((a, b) => a.iqn.localeCompare(b.iqn))).toEqual([
+      { iqn: left, volumeName: 'volume-1b4e28ba-2fa1-11d2-883f-0016d3cca427', backingPath: null, live: true, recorded: false },
+      { iqn: NQN, volumeName: `volume-${ID}`, backingPath: s.dev, live: true, recorded: true },
+    ]);
+  });
+
   it('refuses a port that serves others on another address instead of relinking it', async () => {
     const s = await setup();
     const other = 'nqn.2020-01.org.example:other';
