@@ -350,6 +350,11 @@ export class NvmetConfigfs {
     await this.unlinkIfExists(this.portLinkPath(id, nqn));
   }
 
+  /** The subsystems linked to a port (none when the port is absent). */
+  async linkedSubsystems(id: number): Promise<string[]> {
+    return this.names(join(this.portPath(id), 'subsystems'), 'link');
+  }
+
   /** The ports that link the subsystem now. */
   async portsOf(nqn: string): Promise<number[]> {
     const out: number[] = [];

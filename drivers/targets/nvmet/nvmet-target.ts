@@ -350,7 +350,12 @@ export class NvmetTarget implements TargetHelper {
    * flight is not taken for a loss.
    */
   async missingExports(): Promise<string[]> {
-    const records = Object.values((await this.readState()).exports);
+    // the supervisor asks every few seconds: one listing of subsystems and of each port's links
+    // picks the candidates; only those are read in full
+    const available = await this.fs.available();
+    const present = new Set(available ? await this.fs.listSubsystems() : []);
+    const linked = await Promise.all(this.ports.map(async (p) => new Set(available ? await this.fs.linkedSubsystems(p.id) : [])));
+    const records = Object.values((await this.readState()).exports).filter((r) => !present.has(r.nqn) || linked.some((l) => !l.has(r.nqn)));
     const missing: string[] = [];
     for (const r of records) {
       await this.locks.run(r.nqn, async () => {
