@@ -15,7 +15,7 @@
 // ensureExport with the same nsid, A reconnects and reads its data back; with A and B both
 // attached, terminating B drops B's connected controller and A alone gets back in; removeExport
 // leaves nothing. Refusals are checked in the kernel log (the target's own "not allowed"). nvme-cli's JSON is saved to $CBLAB_OUT for the unit tests' fixtures.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pattern, readAt, sh, writeAt } from './lab-io.js';
 import type { DriverVolume, VolumeDriver } from '../../drivers/driver.js';
@@ -55,6 +55,7 @@ const ID_B = '0f8b4d52-8e0c-4b4e-9a4e-4a7c3e2b000b';
 const HOST_A = `nqn.2014-08.org.nvmexpress:uuid:${ID_A}`;
 const HOST_B = `nqn.2014-08.org.nvmexpress:uuid:${ID_B}`;
 const MiB = 1024 ** 2;
+const NQN_OF_V1 = 'nqn.iqn.2010-10.org.openstack:-d1d1d1d1-0000-4000-8000-0000000000e1';
 const t0 = Date.now();
 const timings: Record<string, number> = {};
 
@@ -93,14 +94,31 @@ function namespaces(): Array<{ name: string; nguid: string }> {
 const deviceOf = (nguid: string) => findByNguid(namespaces(), nguid);
 const sectors = (dev: string) => Number(readFileSync(blockSizePath(dev), 'utf8').trim());
 
-/**
- * nvme connect as os-brick would from connection_info, as host `hostNqn` (its own host id). -D:
- * both "hosts" are this one machine, and nvme-cli would otherwise refuse a second controller to
- * the same address by itself, before the target is asked.
- */
+/** nvme connect as os-brick would from connection_info, as host `hostNqn` (its own host id). */
 function connect(info: ConnectionInfo, hostNqn: string, hostid: string, ctrlLossTmo = 5): { code: number; out: string } {
   const [addr, port] = (info.data.portals as string[][])[0]!;
-  return shTry(connectArgv({ transport: 'tcp', traddr: addr!, trsvcid: Number(port), subnqn: info.data.target_nqn as string, hostnqn: hostNqn, hostid, ctrlLossTmo, reconnectDelay: 1, duplicateConnect: true }));
+  return shTry(connectArgv({ transport: 'tcp', traddr: addr!, trsvcid: Number(port), subnqn: info.data.target_nqn as string, hostnqn: hostNqn, hostid, ctrlLossTmo, reconnectDelay: 1 }));
+}
+
+/**
+ * Host B's connect, straight to the kernel's /dev/nvme-fabrics (what nvme-cli writes). Both
+ * "hosts" are this one machine: nvme-cli 2.3 answers "already connected" by itself while A has a
+ * controller to the same address (even with -D), before the target is asked; the kernel does not,
+ * since the host NQN differs. Values are the test's own constants.
+ */
+function connectB(ctrlLossTmo = 5): { code: number; out: string } {
+  const opts = `nqn=${NQN_OF_V1},transport=tcp,traddr=127.0.0.1,trsvcid=4420,hostnqn=${HOST_B},hostid=${ID_B},ctrl_loss_tmo=${ctrlLossTmo},reconnect_delay=1`;
+  let fd: number | undefined;
+  try {
+    fd = openSync('/dev/nvme-fabrics', 'r+');
+    writeSync(fd, opts);
+    const b = Buffer.alloc(256);
+    return { code: 0, out: b.toString('utf8', 0, readSync(fd, b, 0, b.length, null)) };
+  } catch (e) {
+    return { code: 1, out: String(e) };
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 /** How many times the kernel log says the target refused `host` on our subsystem. */
@@ -135,7 +153,7 @@ describe.skipIf(!inLab).sequential('nvmet + nvme-cli over TCP (lab guest)', () =
   let exports: VolumeExports;
   let helper: NvmetTarget;
   const V1 = vol('d1d1d1d1-0000-4000-8000-0000000000e1');
-  const NQN = `nqn.iqn.2010-10.org.openstack:-${V1.id}`;
+  const NQN = NQN_OF_V1;
   const lv = `/dev/${VG}/${V1.name}`;
   let info: ConnectionInfo;
   let dev = '';
@@ -239,7 +257,7 @@ volumes_dir = ${WORK}/volumes
   it('host B, never attached, is refused by the target while A is connected and sees no namespace', () => {
     const before = namespaces().length;
     const refused = refusals(NQN, HOST_B);
-    const r = connect(info, HOST_B, ID_B);
+    const r = connectB();
     expect(r.code).not.toBe(0);
     expect(refusals(NQN, HOST_B)).toBe(refused + 1);
     expect(pathStates(NQN, HOST_B)).toEqual([]);
@@ -308,7 +326,8 @@ volumes_dir = ${WORK}/volumes
 
   it('two hosts attached: terminating B drops its connected controller and refuses it; A reconnects and keeps its data', async () => {
     const infoB = await exports.initializeConnection(V1, { nqn: HOST_B, host: 'host-b' });
-    const r = connect(infoB, HOST_B, ID_B, 30);
+    expect(infoB.data.host_nqn).toBe(HOST_B);
+    const r = connectB(30);
     expect(r.code, r.out).toBe(0);
     await until('B live', 10_000, () => pathStates(NQN, HOST_B).includes('live'));
     expect(pathStates(NQN, HOST_A)).toEqual(['live']);
