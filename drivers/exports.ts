@@ -115,10 +115,16 @@ export async function runSupervised<T>(supervisor: TargetSupervisor | null, op: 
   }
 }
 
-/** Whether the leaving connector's initiator stays admitted for another attachment of its own. */
+/**
+ * Whether the leaving connector's initiator stays admitted for another attachment of its own. A
+ * connector with no iSCSI initiator (an NVMe-only compute host) is that host by its `nqn`, which
+ * is what the nvmet helper admits.
+ */
 export function keepsAcl(connector: Connector | null, remaining: readonly Connector[]): boolean {
   const initiator = connector?.initiator;
-  return typeof initiator === 'string' && remaining.some((c) => c.initiator === initiator);
+  if (typeof initiator === 'string') return remaining.some((c) => c.initiator === initiator);
+  const nqn = connector?.nqn;
+  return typeof nqn === 'string' && nqn !== '' && remaining.some((c) => c.nqn === nqn);
 }
 
 /** VolumeExports through one target helper (tgt or LIO), supervised. */
@@ -167,10 +173,11 @@ export class TargetExports implements VolumeExports {
     return this.supervised(() => helper.createExport(this.exported(volume)));
   }
 
-  async ensureExport(volume: DriverVolume, initiators?: readonly string[]): Promise<void> {
+  async ensureExport(volume: DriverVolume, initiators?: readonly string[], connectors?: readonly Connector[]): Promise<void> {
     const helper = this.helper();
     await this.opts.driver.prepareExport(volume);
-    await this.supervised(() => helper.ensureExport(this.exported(volume), initiators ? { initiators } : undefined));
+    const opts = initiators || connectors ? { ...(initiators ? { initiators } : {}), ...(connectors ? { connectors } : {}) } : undefined;
+    await this.supervised(() => helper.ensureExport(this.exported(volume), opts));
   }
 
   async removeExport(volume: DriverVolume): Promise<void> {

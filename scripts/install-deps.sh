@@ -9,7 +9,7 @@ PACKAGES=(
   python3-cinder cinder-api cinder-scheduler cinder-volume cinder-backup python3-cinderclient
   glance-api nova-api dmidecode  # dmidecode: os-brick asks it for the system uuid where sysfs has no DMI (cinder-backup)
   python3-os-brick python3-oslo.messaging python3-oslo.concurrency
-  sqlite3 tgt libiscsi-bin qemu-utils qemu-block-extra lvm2 thin-provisioning-tools rabbitmq-server mariadb-server
+  sqlite3 tgt libiscsi-bin nvme-cli qemu-utils qemu-block-extra lvm2 thin-provisioning-tools rabbitmq-server mariadb-server
   python3 make g++ xfsprogs btrfs-progs util-linux fio valgrind xxhash
   debootstrap dpkg-repack podman runc
 )

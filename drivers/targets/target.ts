@@ -55,6 +55,11 @@ export interface EnsureExportOptions {
    * persistent target file) as the list of initiators allowed to log in.
    */
   initiators?: readonly string[];
+  /**
+   * The same attachments' connectors, for helpers that admit something other than the iSCSI
+   * initiator (nvmet admits the connector's `nqn`).
+   */
+  connectors?: readonly Connector[];
 }
 
 /** An export with this helper's target_prefix, found live on the target or in the helper's own record. */

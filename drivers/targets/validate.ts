@@ -46,6 +46,25 @@ export function assertDirectory(value: unknown, what: string): asserts value is 
 
 
 
+// NVMe Qualified Names (subsystem and host NQNs). The NVMe base spec allows any UTF-8 up to 223
+// bytes after `nqn.`; cinder's own default subsystem NQN (`nqn.iqn.2010-10.org.openstack:-<id>`)
+// breaks the spec's date/domain form, so only what makes a name safe is enforced: it is one
+// configfs directory name (hosts/<nqn>, subsystems/<nqn>) and one nvme-cli argv element, hence
+// letters, digits and . _ : - only (no '/', whitespace, or other characters a path or a log line
+// would misread), and it is never the discovery subsystem, which the kernel keeps for itself.
+const NQN_RE = /^nqn\.[A-Za-z0-9._:-]{1,219}$/;
+const DISCOVERY_NQN = 'nqn.2014-08.org.nvmexpress.discovery';
+
+export function isNqn(value: unknown): value is string {
+  return isString(value) && NQN_RE.test(value) && value !== DISCOVERY_NQN && !value.includes('..');
+}
+
+export function assertNqn(value: unknown, what: string): asserts value is string {
+  if (!isNqn(value)) {
+    throw invalidInput(`${what} must be an NVMe qualified name: 'nqn.' then up to 219 letters, digits, '.', '_', ':' or '-' (not the discovery NQN), got ${describe(value)}`);
+  }
+}
+
 /** tgt's bsoflags: `sync`, `direct` or `sync:direct` (iscsi_target_flags). */
 export function assertBsoflags(value: unknown): asserts value is string {
   if (!isString(value) || !/^(?:sync|direct)(?::(?:sync|direct))?$/.test(value)) {

@@ -30,8 +30,13 @@ export function driverKind(config: CinderConfig, backend: BackendConfig): Driver
   );
 }
 
-/** cinder's storage_protocol for a target_protocol. */
+/**
+ * cinder's storage_protocol for a target_protocol. The LVM driver reports its target helper's
+ * protocol: 'nvmeof' for the nvmet helper (targets/nvmeof.py protocol = NVMEOF_VARIANT_2), which
+ * is also what makes the scheduler's volume rows cacheable like iSCSI ones.
+ */
 export function storageProtocol(targetProtocol: string): string {
+  if (targetProtocol === 'nvmet_tcp' || targetProtocol === 'nvmet_rdma') return 'nvmeof';
   return targetProtocol === 'iscsi' ? 'iSCSI' : targetProtocol;
 }
 

@@ -1,4 +1,5 @@
-// target_helper for a backend. lioadm gets drivers/targets/lio (configfs); tgtadm gets
+// target_helper for a backend. lioadm gets drivers/targets/lio (configfs); nvmet gets
+// drivers/targets/nvmet (NVMe/TCP, configfs, watched like LIO); tgtadm gets
 // drivers/targets/tgt with the backend's target options. Each comes with the supervisor of its
 // daemon, and the backend's exports (drivers/exports.ts) are built from both and the volume
 // driver: the daemon is made ready before the first export operation (tgtd started when nothing
@@ -22,6 +23,8 @@ import { TgtTarget } from '../../drivers/targets/tgt/tgt-target.js';
 import { LioHostTarget } from '../../drivers/targets/lio/lio-host-target.js';
 import { LioTarget } from '../../drivers/targets/lio/lio-target.js';
 import { LioWatch } from '../../drivers/targets/lio/lio-watch.js';
+import { NvmetTarget } from '../../drivers/targets/nvmet/nvmet-target.js';
+import { NVME_TCP_PORT } from '../../drivers/targets/nvmet/nvmet-options.js';
 import { TgtdWatch } from '../../drivers/targets/tgt/tgtd-watch.js';
 import { TargetSupervisor } from '../../drivers/targets/target-supervisor.js';
 import { formatPortal } from '../iscsi/index.js';
@@ -46,8 +49,9 @@ export interface TargetSide {
 /** The backend's target side, or null for target_helper = fake (no exports). */
 export function createTargetSide(backend: BackendConfig, opts: TargetFactoryOptions): TargetSide | null {
   if (backend.target_helper === 'fake') return null;
+  if (backend.target_helper === 'nvmet') return createNvmetSide(backend, opts);
   if (backend.target_helper !== 'tgtadm' && backend.target_helper !== 'lioadm') {
-    opts.logger.error(`[${backend.name}] target_helper = ${backend.target_helper} is not supported by cinderblock yet; exports will fail. Use tgtadm or lioadm.`);
+    opts.logger.error(`[${backend.name}] target_helper = ${backend.target_helper} is not supported by cinderblock yet; exports will fail. Use tgtadm, lioadm or nvmet.`);
     return null;
   }
   if (backend.target_protocol !== 'iscsi' && backend.target_protocol !== 'iser') {
@@ -86,6 +90,42 @@ export function createTargetSide(backend: BackendConfig, opts: TargetFactoryOpti
   return supervise(target, new TgtdWatch({ portals, ...(controlPort ? { controlPort } : {}) }), new TgtHostTarget(tgtOptions));
 }
 
+/**
+ * target_helper = nvmet (NVMe/TCP through the kernel's nvmet configfs): our subsystems are mended
+ * from our record before the first operation and watched like LIO's targets (a configfs loss is
+ * followed by the manager's restore). Per volume only: target_layout = per-host is refused by
+ * createExports (no host helper). Options are checked here so a bad value stops start-up.
+ */
+function createNvmetSide(backend: BackendConfig, opts: TargetFactoryOptions): TargetSide {
+  // cinder's target_port default is iSCSI's 3260, which cinder's nvmet helper would use as is;
+  // nothing listens for NVMe/TCP there, so the unchanged default means NVMe/TCP's own port.
+  const targetPort = backend.target_port === 3260 ? NVME_TCP_PORT : backend.target_port;
+  if (targetPort !== backend.target_port) {
+    opts.logger.info(`[${backend.name}] target_helper = nvmet with target_port 3260 (the iSCSI default): listening on ${NVME_TCP_PORT}, NVMe/TCP's port; set target_port to choose another`);
+  }
+  mkdirSync(backend.volumes_dir, { recursive: true, mode: 0o750 });
+  const nvmet = new NvmetTarget({
+    targetPrefix: backend.target_prefix,
+    targetIpAddress: backend.target_ip_address,
+    targetSecondaryIpAddresses: backend.iscsi_secondary_ip_addresses,
+    targetPort,
+    targetProtocol: backend.target_protocol,
+    nvmetPortId: backend.nvmet_port_id,
+    nvmetNsId: backend.nvmet_ns_id,
+    volumesDir: backend.volumes_dir,
+  });
+  const supervisor = new TargetSupervisor(new LioWatch(nvmet, 'nvmet (configfs)'), { logger: opts.logger, ...(opts.probeIntervalMs !== undefined ? { intervalMs: opts.probeIntervalMs } : {}) });
+  // `iscsi` feeds only the per-host layout, which nvmet does not offer; the portal fields are ours
+  const iscsi: IscsiTargetOptions = {
+    targetPrefix: backend.target_prefix,
+    targetIpAddress: backend.target_ip_address,
+    targetSecondaryIpAddresses: backend.iscsi_secondary_ip_addresses,
+    targetPort,
+    targetProtocol: 'iscsi',
+  };
+  return { helper: nvmet, supervisor, hostHelper: null, iscsi };
+}
+
 export interface ExportsContext {
   backend: Pick<BackendConfig, 'name' | 'target_layout' | 'target_helper'>;
   /** [DEFAULT] state_path: the per-host layout's registry lives under it */
@@ -103,7 +143,7 @@ export function createExports(driver: VolumeDriver, side: TargetSide | null, ctx
   const perVolume = new TargetExports({ target: side?.helper ?? null, supervisor: side?.supervisor ?? null, driver });
   if (!ctx || ctx.backend.target_layout !== 'per-host') return perVolume;
   if (!side?.hostHelper) {
-    throw invalidInput(`[${ctx.backend.name}] target_layout = per-host is not available with target_helper = ${ctx.backend.target_helper}; use tgtadm or lioadm, or target_layout = per-volume`);
+    throw invalidInput(`[${ctx.backend.name}] target_layout = per-host is not available with target_helper = ${ctx.backend.target_helper} yet; use tgtadm or lioadm, or target_layout = per-volume`);
   }
   const registry = new HostTargetRegistry({ path: hostTargetsPath(ctx.statePath, ctx.backend.name), backend: ctx.backend.name, lockPath: ctx.lockPath });
   const exports = new HostTargetExports({

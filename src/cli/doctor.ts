@@ -132,8 +132,18 @@ async function targetChecks(config: CinderConfig, b: BackendConfig): Promise<Che
     }
     const s = await targetDaemonState(config, b);
     out.push(s.state === 'up' ? ok(n('configfs'), s.detail) : fail(n('configfs'), s.detail, 'mount -t configfs configfs /sys/kernel/config, then modprobe iscsi_target_mod'));
+  } else if (b.target_helper === 'nvmet') {
+    if (b.target_protocol !== 'nvmet_tcp') return [fail(n('target'), `target_helper = nvmet with target_protocol = ${b.target_protocol}`, 'set target_protocol = nvmet_tcp')];
+    // the agent loads them at first use (drivers/targets/nvmet/nvmet-modules.ts): missing is not fatal
+    for (const m of ['nvmet', 'nvmet_tcp']) {
+      const loaded = await stat(`/sys/module/${m}`).then(
+        () => true,
+        () => false,
+      );
+      out.push(loaded ? ok(n(`kernel module ${m}`), 'loaded') : warn(n(`kernel module ${m}`), 'not loaded', `the agent runs modprobe ${m.replace('_', '-')} at first export; add it to /etc/modules-load.d/ to load it at boot`));
+    }
   } else {
-    return [fail(n('target'), `target_helper = ${b.target_helper} is not supported`, 'use tgtadm or lioadm')];
+    return [fail(n('target'), `target_helper = ${b.target_helper} is not supported`, 'use tgtadm, lioadm or nvmet')];
   }
   const dir = await writableDir(b.volumes_dir);
   out.push(dir.ok ? ok(n('volumes_dir'), dir.detail) : warn(n('volumes_dir'), dir.detail, `the agent creates it at start (mkdir -p ${b.volumes_dir}); it must be writable by root`));

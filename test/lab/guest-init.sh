@@ -46,7 +46,7 @@ mkdir -p "/lib/modules/$(uname -r)"
 t=$EPOCHREALTIME
 for m in dm_mod dm_snapshot dm_thin_pool dm_mirror dm_zero dm_multipath dm_round_robin dm_service_time \
          scsi_dh_alua configfs target_core_mod target_core_iblock target_core_file target_core_pscsi \
-         iscsi_target_mod iscsi_tcp sd_mod virtio_blk virtio_net loop; do
+         iscsi_target_mod iscsi_tcp sd_mod virtio_blk virtio_net loop nvmet nvmet_tcp nvme_fabrics nvme_tcp; do
   modprobe "$m" 2>/dev/null || say "modprobe $m failed"
 done
 mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config

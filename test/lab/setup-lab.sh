@@ -17,7 +17,7 @@ timing() { awk -v a="$1" -v b="$(now)" -v n="$2" 'BEGIN{printf "lab-setup: %s %.
 # The guest runs the host's own userspace, so every tool a lab suite calls is installed here.
 PACKAGES=(
   qemu-system-x86 busybox-static cpio kmod udev dbus lvm2 thin-provisioning-tools
-  targetcli-fb python3-rtslib-fb open-iscsi multipath-tools sg3-utils
+  targetcli-fb python3-rtslib-fb open-iscsi multipath-tools sg3-utils nvme-cli
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

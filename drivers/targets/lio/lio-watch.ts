@@ -12,11 +12,17 @@ import type { DaemonWatch, ProbeOutcome } from '../target-supervisor.js';
 import type { LioTarget } from './lio-target.js';
 
 export class LioWatch implements DaemonWatch {
-  readonly name = 'LIO (configfs)';
   private accepted = new Set<string>();
   private hostTargets: (() => Promise<string[]>) | null = null;
 
-  constructor(private readonly lio: Pick<LioTarget, 'reconcile' | 'missingExports'>) {}
+  /**
+   * `lio` is any configfs helper that keeps its own record and can say what of it configfs lacks:
+   * the nvmet helper (nvmet-target.ts) is watched the same way, under its own name.
+   */
+  constructor(
+    private readonly lio: Pick<LioTarget, 'reconcile' | 'missingExports'>,
+    readonly name: string = 'LIO (configfs)',
+  ) {}
 
   /**
    * target_layout = per-host: host targets are not in our per-volume record (their registry is),
@@ -35,7 +41,7 @@ export class LioWatch implements DaemonWatch {
   async prepare(): Promise<void> {
     const r = await this.lio.reconcile();
     if (r.mended.length > 0 || r.failed.length > 0) {
-      log().info({ mended: r.mended.length, failed: r.failed.length }, 'LIO exports mended from our record');
+      log().info({ mended: r.mended.length, failed: r.failed.length }, `${this.name}: exports mended from our record`);
     }
     await this.settle();
   }

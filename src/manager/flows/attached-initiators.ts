@@ -9,6 +9,8 @@ export interface AttachedInitiators {
   live: number;
   /** their distinct connector initiators */
   initiators: string[];
+  /** their distinct connector NQNs (what an NVMe-oF target admits; an NVMe-only host has no initiator) */
+  hostNqns: string[];
   /** their connectors (a per-host layout needs the host, not only the initiator) */
   connectors: Connector[];
   /**
@@ -21,6 +23,7 @@ export interface AttachedInitiators {
 export async function attachedInitiators(deps: FlowDeps, volumeId: string): Promise<AttachedInitiators> {
   const live = (await deps.db.attachments.listByVolume(volumeId)).filter((a) => a.attach_status === 'attached' || a.attach_status === 'attaching');
   const initiators: string[] = [];
+  const hostNqns: string[] = [];
   const connectors: Connector[] = [];
   const given: Array<Record<string, unknown> | null> = [];
   for (const a of live) {
@@ -31,11 +34,12 @@ export async function attachedInitiators(deps: FlowDeps, volumeId: string): Prom
       connectors.push(c);
       given.push(parseObject(a.connection_info));
       if (typeof c.initiator === 'string' && !initiators.includes(c.initiator)) initiators.push(c.initiator);
+      if (typeof c.nqn === 'string' && !hostNqns.includes(c.nqn)) hostNqns.push(c.nqn);
     } catch {
       // an unreadable connector grants nothing
     }
   }
-  return { live: live.length, initiators, connectors, given };
+  return { live: live.length, initiators, hostNqns, connectors, given };
 }
 
 function parseObject(text: string | null): Record<string, unknown> | null {

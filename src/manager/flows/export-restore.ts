@@ -172,8 +172,8 @@ export class ExportRestore implements PendingRestore {
 export async function restoreAfterLoss(deps: FlowDeps, volumeId: string): Promise<RestoreOutcome> {
   const vol = await deps.db.volumes.find(volumeId);
   if (!vol || !isOurs(deps, vol.host)) return 'skipped';
-  const { initiators, connectors, given } = await attachedInitiators(deps, volumeId);
-  if (vol.status !== 'in-use' && initiators.length === 0) return 'skipped';
+  const { initiators, hostNqns, connectors, given } = await attachedInitiators(deps, volumeId);
+  if (vol.status !== 'in-use' && initiators.length === 0 && hostNqns.length === 0) return 'skipped';
   try {
     await deps.exports.ensureExport(driverVolume(vol), initiators, connectors, given);
     return 'restored';

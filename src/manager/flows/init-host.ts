@@ -92,14 +92,14 @@ async function restoreAtStart(deps: FlowDeps, volumeId: string, report: InitHost
   const log = deps.logger;
   let vol = await deps.db.volumes.find(volumeId);
   if (!vol || !isOurs(deps, vol.host)) return 'skipped';
-  const { live, initiators, connectors, given } = await attachedInitiators(deps, vol.id);
+  const { live, initiators, hostNqns, connectors, given } = await attachedInitiators(deps, vol.id);
   let grown = false;
   if (vol.status === 'extending') {
     const r = await recoverExtending(deps, vol, live > 0);
     if (!r) return 'failed';
     ({ vol, grown } = r);
   }
-  if (vol.status === 'reserved' && initiators.length === 0) {
+  if (vol.status === 'reserved' && initiators.length === 0 && hostNqns.length === 0) {
     // nothing attached or attaching: an export here is what a killed attachment_update left
     // A crash between create_export and the provider_* save leaves a target but no
     // provider_location, and the drivers skip remove_export without one (as cinder's tgt does):

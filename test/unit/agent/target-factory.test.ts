@@ -10,6 +10,8 @@ import { HostTargetExports } from '../../../drivers/host-target-exports.js';
 import type { VolumeDriver } from '../../../drivers/driver.js';
 import { LioHostTarget } from '../../../drivers/targets/lio/lio-host-target.js';
 import { TgtHostTarget } from '../../../drivers/targets/tgt/tgt-host-target.js';
+import { NvmetTarget } from '../../../drivers/targets/nvmet/nvmet-target.js';
+import { storageProtocol } from '../../../src/agent/driver-factory.js';
 import { createLogger } from '../../../src/log.js';
 
 const logger = createLogger({ level: 'silent' });
@@ -49,5 +51,33 @@ describe('createTargetHelper', () => {
       const exports = createExports(driver, side, { backend, statePath: mkdtempSync(join(tmpdir(), 'cb-tf-state-')), lockPath: null });
       expect(exports, helper).toBeInstanceOf(HostTargetExports);
     }
+  });
+
+  it('target_helper = nvmet: the nvmet helper (NVMe/TCP on 4420 unless target_port is set), nqn required, per volume only', async () => {
+    const backend = backendWith('nvmet', 'target_protocol = nvmet_tcp\ntarget_ip_address = 10.0.0.5');
+    const side = createTargetSide(backend, { logger, probeIntervalMs: 0 })!;
+    expect(side.helper).toBeInstanceOf(NvmetTarget);
+    expect(side.hostHelper).toBeNull();
+    expect(side.supervisor.watch.name).toBe('nvmet (configfs)');
+    expect(() => side.helper.validateConnector({ initiator: 'iqn.1994-05.com.redhat:a', host: 'h' })).toThrow("Connector doesn't have required information: nqn");
+    expect(() => side.helper.validateConnector({ nqn: 'nqn.2014-08.org.nvmexpress:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427' })).not.toThrow();
+    expect(side.iscsi.targetPort).toBe(4420);
+    expect(createTargetSide(backendWith('nvmet', 'target_protocol = nvmet_tcp\ntarget_ip_address = 10.0.0.5\ntarget_port = 4430'), { logger, probeIntervalMs: 0 })!.iscsi.targetPort).toBe(4430);
+    // cinder's subsystem NQN: nqn.<target_prefix>-<volume id>
+    expect((side.helper as NvmetTarget).nqnOf({ id: '1b4e28ba-2fa1-11d2-883f-0016d3cca427' })).toBe('nqn.iqn.2010-10.org.openstack:-1b4e28ba-2fa1-11d2-883f-0016d3cca427');
+    const driver = { exportPath: () => '/dev/x', prepareExport: async () => undefined } as unknown as VolumeDriver;
+    const perHost = backendWith('nvmet', 'target_protocol = nvmet_tcp\ntarget_ip_address = 10.0.0.5\ntarget_layout = per-host');
+    const s2 = createTargetSide(perHost, { logger, probeIntervalMs: 0 })!;
+    expect(() => createExports(driver, s2, { backend: perHost, statePath: mkdtempSync(join(tmpdir(), 'cb-tf-state-')), lockPath: null })).toThrow(/per-host is not available with target_helper = nvmet/);
+  });
+
+  it('target_helper = nvmet refuses target_protocol iscsi at start-up, naming the option', () => {
+    expect(() => createTargetSide(backendWith('nvmet', 'target_ip_address = 10.0.0.5'), { logger, probeIntervalMs: 0 })).toThrow(/target_protocol = nvmet_tcp/);
+  });
+
+  it("storage_protocol for the capability report: 'nvmeof' for nvmet, as cinder's LVM driver reports it", () => {
+    expect(storageProtocol('nvmet_tcp')).toBe('nvmeof');
+    expect(storageProtocol('nvmet_rdma')).toBe('nvmeof');
+    expect(storageProtocol('iscsi')).toBe('iSCSI');
   });
 });

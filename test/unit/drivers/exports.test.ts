@@ -76,6 +76,10 @@ describe('TargetExports', () => {
       { force: true, keepAcl: false },
     ]);
     expect(keepsAcl({ initiator: 'iqn.a' }, [])).toBe(false);
+    // an NVMe-only compute host is itself by its nqn (what the nvmet helper admits)
+    expect(keepsAcl({ nqn: 'nqn.h:a' }, [{ nqn: 'nqn.h:a' }])).toBe(true);
+    expect(keepsAcl({ nqn: 'nqn.h:a' }, [{ nqn: 'nqn.h:b' }])).toBe(false);
+    expect(keepsAcl({ initiator: 'iqn.a', nqn: 'nqn.h:a' }, [{ initiator: 'iqn.b', nqn: 'nqn.h:a' }])).toBe(false);
   });
 
   it('a volume never exported has nothing to revoke or remove', async () => {

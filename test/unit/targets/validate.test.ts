@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assertBackingPath, assertBsoflags, assertVolumeName } from '../../../drivers/targets/validate.js';
+import { assertBackingPath, assertBsoflags, assertNqn, assertVolumeName, isNqn } from '../../../drivers/targets/validate.js';
 import { assertChapCredential, assertInitiatorName, assertTargetIqn, isIscsiName } from '../../../src/iscsi/index.js';
 
 const SHELL = ['; rm -rf /', '$(reboot)', '`id`', '| cat', '&& true', '> /etc/passwd', "'quoted'", '"dq"', 'a b', '\\x'];
@@ -90,5 +90,26 @@ describe('CHAP and flags', () => {
   it('bsoflags are sync, direct or both', () => {
     for (const f of ['sync', 'direct', 'sync:direct', 'direct:sync']) expect(() => assertBsoflags(f)).not.toThrow();
     for (const f of ['', 'sync,direct', 'direct; id', 'foo']) expect(() => assertBsoflags(f)).toThrow(/iscsi_target_flags/);
+  });
+});
+
+describe('NVMe qualified names', () => {
+  it('accepts host NQNs nvme-cli makes and cinder\'s subsystem NQNs', () => {
+    for (const n of [
+      'nqn.2014-08.org.nvmexpress:uuid:0f8b4d52-8e0c-4b4e-9a4e-4a7c3e2b000a',
+      'nqn.iqn.2010-10.org.openstack:-9531a336-8b9f-4724-9d8d-d83f99b240e6',
+      'nqn.2016-06.io.spdk:cnode1',
+      `nqn.${'a'.repeat(219)}`,
+    ]) {
+      expect(isNqn(n), n).toBe(true);
+      expect(() => assertNqn(n, 'host NQN')).not.toThrow();
+    }
+  });
+
+  it('refuses what would be a path, an option, a second argv word or the discovery subsystem', () => {
+    for (const n of ['', 'nqn.', 'iqn.2010-10.org.openstack:x', 'nqn.a/b', 'nqn.a/../../etc', 'nqn.a..b', '-nqn.a', 'nqn.a\nb', `nqn.${'a'.repeat(220)}`, 'nqn.2014-08.org.nvmexpress.discovery', 42, null, ...SHELL.map((x) => `nqn.${x}`)]) {
+      expect(isNqn(n), String(n)).toBe(false);
+      expect(() => assertNqn(n, 'host NQN')).toThrow(/host NQN must be an NVMe qualified name/);
+    }
   });
 });

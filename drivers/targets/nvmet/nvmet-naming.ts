@@ -1,0 +1,44 @@
+// Names the nvmet helper gives a volume's export, all derived from values checked here:
+//  - subsystem NQN `nqn.<target_prefix>-<volume id>`: cinder's nvmet.py _get_target_info, so a
+//    subsystem cinder made is the one we find (with the default prefix that is
+//    `nqn.iqn.2010-10.org.openstack:-<id>`; the id, not name_id, as cinder does);
+//  - namespace device_uuid and device_nguid: the volume id, so the host finds its device by nguid
+//    (os-brick) whatever nsid it has, and the same volume keeps the same identity after a restore;
+//  - provider_location `<ip>:<port> tcp <nqn> <nsid>` as nvmeof.py get_nvmeof_location writes it.
+import { isUuid, uuidAfterPrefix } from '../../../src/validation/uuid.js';
+import { invalidInput } from '../../../src/errors.js';
+import { assertNqn } from '../validate.js';
+
+/** What every subsystem NQN of ours starts with: only these are ever listed, changed or removed. */
+export function subsystemNqnPrefix(targetPrefix: string): string {
+  return `nqn.${targetPrefix}-`;
+}
+
+export function subsystemNqn(targetPrefix: string, volumeId: string): string {
+  if (!isUuid(volumeId)) throw invalidInput(`volume id must be a UUID to name an NVMe subsystem, got ${JSON.stringify(String(volumeId).slice(0, 80))}`);
+  const nqn = `${subsystemNqnPrefix(targetPrefix)}${volumeId}`;
+  assertNqn(nqn, 'subsystem NQN (target_prefix + volume id)');
+  return nqn;
+}
+
+/** The volume id in one of our subsystem NQNs; null for anyone else's. */
+export function volumeIdOfSubsystem(targetPrefix: string, nqn: string): string | null {
+  return uuidAfterPrefix(nqn, subsystemNqnPrefix(targetPrefix));
+}
+
+/** A UUID in the kernel's print form (%pUb: lower case, dashed), which os-brick also compares with. */
+export function canonicalUuid(id: string): string {
+  if (!isUuid(id)) throw invalidInput(`not a UUID: ${JSON.stringify(String(id).slice(0, 80))}`);
+  const h = id.replace(/-/g, '').toLowerCase();
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** device_uuid and device_nguid of the volume's namespace. */
+export function namespaceIdentity(volumeId: string): { uuid: string; nguid: string } {
+  const id = canonicalUuid(volumeId);
+  return { uuid: id, nguid: id };
+}
+
+export function nvmetProviderLocation(ip: string, port: number, nqn: string, nsid: number): string {
+  return `${ip}:${port} tcp ${nqn} ${nsid}`;
+}

@@ -1,0 +1,359 @@
+// nvmet (the kernel's NVMe target) + nvme-cli over TCP on 127.0.0.1, all real, inside the lab guest
+// (test/lab/run-lab.sh boots it; this file never runs anywhere else: it formats the disk whose
+// serial is cblab-pv0).
+//
+// The target side is built as the agent builds it: cinder.conf text (target_helper = nvmet,
+// target_protocol = nvmet_tcp, target_port left at cinder's default) → createTargetSide →
+// createDriver (LVM on a real VG) → createExports. The host side is nvme-cli through the argv
+// builders and parsers of src/connector/nvme-commands.ts, the device found by nguid in sysfs. Two
+// "hosts" share the guest's kernel: each connects with its own host NQN and host id.
+//
+// Cases: nobody connects before initialize_connection; host A connects with its NQN and its data
+// lands on the LV; host B (never attached) is refused while A is connected; in-use extend seen by
+// A; terminate takes the namespace from A's connected controller at once; a configfs loss (the
+// subsystem removed by hand, what a reboot does) is seen by the supervisor's watch and restored by
+// ensureExport with the same nsid, A reconnects and reads its data back; with A and B both
+// attached, terminating B drops B's connected controller and A alone gets back in; removeExport
+// leaves nothing. Refusals are checked in the kernel log (the target's own "not allowed"). nvme-cli's JSON is saved to $CBLAB_OUT for the unit tests' fixtures.
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pattern, readAt, sh, writeAt } from './lab-io.js';
+import type { DriverVolume, VolumeDriver } from '../../drivers/driver.js';
+import type { VolumeExports } from '../../drivers/exports.js';
+import { NvmetConfigfs } from '../../drivers/targets/nvmet/nvmet-configfs.js';
+import type { NvmetTarget } from '../../drivers/targets/nvmet/nvmet-target.js';
+import type { ConnectionInfo } from '../../drivers/targets/target.js';
+import { createDriver } from '../../src/agent/driver-factory.js';
+import { createExports, createTargetSide } from '../../src/agent/target-factory.js';
+import { configFromText } from '../../src/config/load.js';
+import {
+  blockNguidPath,
+  blockSizePath,
+  connectArgv,
+  disconnectArgv,
+  findByNguid,
+  idNsArgv,
+  isNamespaceDevice,
+  listArgv,
+  listSubsysArgv,
+  liveControllers,
+  nsRescanArgv,
+  parseIdNsNguid,
+  parseList,
+  parseListSubsys,
+} from '../../src/connector/nvme-commands.js';
+import { createLogger, setRootLogger } from '../../src/log.js';
+
+const inLab = process.env.CINDERBLOCK_LAB === '1' && Boolean(process.env.CBLAB_DISKS);
+const DISK = (process.env.CBLAB_DISKS ?? '').split(' ')[0] ?? '';
+const OUT = process.env.CBLAB_OUT ?? '/tmp/cblab-nvmet-out';
+const WORK = '/tmp/cblab-nvmet';
+const LOG = `${WORK}/agent.log`;
+const VG = 'cinder-volumes';
+const ID_A = '0f8b4d52-8e0c-4b4e-9a4e-4a7c3e2b000a';
+const ID_B = '0f8b4d52-8e0c-4b4e-9a4e-4a7c3e2b000b';
+const HOST_A = `nqn.2014-08.org.nvmexpress:uuid:${ID_A}`;
+const HOST_B = `nqn.2014-08.org.nvmexpress:uuid:${ID_B}`;
+const MiB = 1024 ** 2;
+const NQN_OF_V1 = 'nqn.iqn.2010-10.org.openstack:-d1d1d1d1-0000-4000-8000-0000000000e1';
+const t0 = Date.now();
+const timings: Record<string, number> = {};
+
+function shTry(argv: string[]): { code: number; out: string } {
+  try {
+    return { code: 0, out: sh(argv) };
+  } catch (e) {
+    const x = e as { status?: number; stdout?: string; stderr?: string };
+    return { code: x.status ?? -1, out: `${x.stdout ?? ''}${x.stderr ?? ''}` };
+  }
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, ms: number, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** Namespace block devices and their sysfs nguid, as a connector would look for a volume. */
+function namespaces(): Array<{ name: string; nguid: string }> {
+  const out: Array<{ name: string; nguid: string }> = [];
+  for (const name of readdirSync('/sys/class/block').filter(isNamespaceDevice)) {
+    try {
+      out.push({ name, nguid: readFileSync(blockNguidPath(name), 'utf8') });
+    } catch {
+      // gone between the listing and the read
+    }
+  }
+  return out;
+}
+const deviceOf = (nguid: string) => findByNguid(namespaces(), nguid);
+const sectors = (dev: string) => Number(readFileSync(blockSizePath(dev), 'utf8').trim());
+
+/** nvme connect as os-brick would from connection_info, as host `hostNqn` (its own host id). */
+function connect(info: ConnectionInfo, hostNqn: string, hostid: string, ctrlLossTmo = 5): { code: number; out: string } {
+  const [addr, port] = (info.data.portals as string[][])[0]!;
+  return shTry(connectArgv({ transport: 'tcp', traddr: addr!, trsvcid: Number(port), subnqn: info.data.target_nqn as string, hostnqn: hostNqn, hostid, ctrlLossTmo, reconnectDelay: 1 }));
+}
+
+/**
+ * Host B's connect, straight to the kernel's /dev/nvme-fabrics (what nvme-cli writes). Both
+ * "hosts" are this one machine: nvme-cli 2.3 answers "already connected" by itself while A has a
+ * controller to the same address (even with -D), before the target is asked; the kernel does not,
+ * since the host NQN differs. Values are the test's own constants.
+ */
+function connectB(ctrlLossTmo = 5): { code: number; out: string } {
+  const opts = `nqn=${NQN_OF_V1},transport=tcp,traddr=127.0.0.1,trsvcid=4420,hostnqn=${HOST_B},hostid=${ID_B},ctrl_loss_tmo=${ctrlLossTmo},reconnect_delay=1`;
+  let fd: number | undefined;
+  try {
+    fd = openSync('/dev/nvme-fabrics', 'r+');
+    writeSync(fd, opts);
+    const b = Buffer.alloc(256);
+    return { code: 0, out: b.toString('utf8', 0, readSync(fd, b, 0, b.length, null)) };
+  } catch (e) {
+    return { code: 1, out: String(e) };
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** How many times the kernel log says the target refused `host` on our subsystem. */
+function refusals(nqn: string, host: string): number {
+  return sh(['dmesg']).split('\n').filter((l) => l.includes(`Connect for subsystem ${nqn} is not allowed, hostnqn: ${host}`)).length;
+}
+
+/**
+ * The states of the controllers host `host` has to subsystem `nqn`, from sysfs (list-subsys lists a
+ * shared namespace's paths under every host NQN, so it cannot tell the two "hosts" apart).
+ */
+function pathStates(nqn: string, host: string): string[] {
+  const out: string[] = [];
+  for (const c of readdirSync('/sys/class/nvme')) {
+    try {
+      const attr = (a: string) => readFileSync(`/sys/class/nvme/${c}/${a}`, 'utf8').trim();
+      if (attr('subsysnqn') === nqn && attr('hostnqn') === host) out.push(attr('state'));
+    } catch {
+      // controller deleted while read
+    }
+  }
+  return out;
+}
+
+function vol(id: string): DriverVolume {
+  return { id, name: `volume-${id}`, size: 1, providerLocation: null, providerAuth: null, multiattach: false };
+}
+
+describe.skipIf(!inLab).sequential('nvmet + nvme-cli over TCP (lab guest)', () => {
+  const fs = new NvmetConfigfs();
+  let driver: VolumeDriver;
+  let exports: VolumeExports;
+  let helper: NvmetTarget;
+  const V1 = vol('d1d1d1d1-0000-4000-8000-0000000000e1');
+  const NQN = NQN_OF_V1;
+  const lv = `/dev/${VG}/${V1.name}`;
+  let info: ConnectionInfo;
+  let dev = '';
+  const data = pattern('nvme-a', 64 * 1024);
+  const conf = `
+[DEFAULT]
+enabled_backends = lvm
+state_path = ${WORK}
+[lvm]
+volume_driver = cinder.volume.drivers.lvm.LVMVolumeDriver
+volume_group = ${VG}
+lvm_type = default
+volume_clear = none
+target_helper = nvmet
+target_protocol = nvmet_tcp
+target_ip_address = 127.0.0.1
+volumes_dir = ${WORK}/volumes
+`;
+
+  beforeAll(async () => {
+    const t = Date.now();
+    rmSync(WORK, { recursive: true, force: true });
+    mkdirSync(WORK, { recursive: true });
+    mkdirSync(OUT, { recursive: true });
+    setRootLogger(createLogger({ level: 'debug', pretty: false, destination: LOG }));
+    sh(['pvcreate', '-y', DISK]);
+    sh(['vgcreate', VG, DISK]);
+    const config = configFromText(conf, { hostname: 'cblab-guest', myIp: '127.0.0.1' });
+    const backend = config.backends[0]!;
+    const side = createTargetSide(backend, { logger: createLogger({ level: 'warn', pretty: false }), probeIntervalMs: 0 });
+    if (!side) throw new Error('no target helper for target_helper = nvmet');
+    helper = side.helper as NvmetTarget;
+    driver = createDriver(config, backend);
+    await driver.doSetup();
+    await driver.checkForSetupError();
+    exports = createExports(driver, side);
+    timings.setup_s = (Date.now() - t) / 1000;
+  });
+
+  afterAll(() => {
+    shTry(disconnectArgv(NQN));
+    timings.suite_s = (Date.now() - t0) / 1000;
+    writeFileSync(`${OUT}/timings.json`, JSON.stringify(timings, null, 1));
+    if (existsSync(LOG)) writeFileSync(`${OUT}/agent.log`, readFileSync(LOG));
+  });
+
+  it('exports V1 closed: allow_any_host 0, namespace on the LV with the volume id as nguid, port 127.0.0.1:4420', async () => {
+    await driver.createVolume(V1);
+    const mu = (await exports.createExport(V1))!;
+    V1.providerLocation = mu.provider_location as string;
+    expect(V1.providerLocation).toBe(`127.0.0.1:4420 tcp ${NQN} 10`);
+    const s = (await fs.readSubsystem(NQN))!;
+    expect(s.allowAnyHost).toBe(false);
+    expect(s.hosts).toEqual([]);
+    expect(s.namespaces).toEqual([{ nsid: 10, devicePath: lv, deviceUuid: V1.id, deviceNguid: V1.id, enabled: false }]);
+    expect(await fs.readPort(1)).toEqual({ id: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: '4420' }, subsystems: [NQN] });
+    expect(await helper.listExports()).toEqual([NQN]);
+  });
+
+  it('nobody connects before initialize_connection: the target refuses the host', () => {
+    const pre = { driver_volume_type: 'nvmeof', data: { target_nqn: NQN, portals: [['127.0.0.1', '4420', 'tcp']] } };
+    const before = refusals(NQN, HOST_A);
+    const r = connect(pre, HOST_A, ID_A);
+    expect(r.code).not.toBe(0);
+    expect(refusals(NQN, HOST_A)).toBe(before + 1);
+    expect(liveControllers(parseListSubsys(shTry(listSubsysArgv()).out), NQN)).toEqual([]);
+  });
+
+  it('host A, once attached, connects with its NQN, finds the device by nguid, and its data lands on the LV', async () => {
+    info = await exports.initializeConnection(V1, { nqn: HOST_A, host: 'host-a' });
+    expect(info).toEqual({
+      driver_volume_type: 'nvmeof',
+      data: expect.objectContaining({ target_nqn: NQN, nqn: NQN, portals: [['127.0.0.1', '4420', 'tcp']], target_portal: '127.0.0.1', target_port: '4420', ns_id: '10', volume_nguid: V1.id, host_nqn: HOST_A, transport_type: 'tcp' }),
+    });
+    const t = Date.now();
+    const r = connect(info, HOST_A, ID_A);
+    expect(r.code, r.out).toBe(0);
+    dev = await until('host A namespace by nguid', 20_000, () => deviceOf(V1.id));
+    timings.connect_to_device_ms = Date.now() - t;
+    await writeAt(`/dev/${dev}`, 3 * MiB, data);
+    expect((await readAt(`/dev/${dev}`, 3 * MiB, data.length)).equals(data)).toBe(true);
+    expect((await readAt(lv, 3 * MiB, data.length)).equals(data)).toBe(true);
+    // the real nvme-cli output, read by our parsers and kept for the unit tests' fixtures
+    const subsys = sh(listSubsysArgv());
+    const list = sh(listArgv());
+    const idNs = sh(idNsArgv(dev));
+    writeFileSync(`${OUT}/nvme-list-subsys.json`, subsys);
+    writeFileSync(`${OUT}/nvme-list.json`, list);
+    writeFileSync(`${OUT}/nvme-id-ns.json`, idNs);
+    console.log(`NVME-LIST-SUBSYS ${JSON.stringify(subsys)}`);
+    console.log(`NVME-LIST ${JSON.stringify(list)}`);
+    console.log(`NVME-ID-NS-NGUID ${JSON.stringify((JSON.parse(idNs) as { nguid?: string }).nguid)}`);
+    const mine = parseListSubsys(subsys).filter((s) => s.nqn === NQN);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]!.paths.map((p) => [p.transport, p.traddr, p.trsvcid, p.state])).toEqual([['tcp', '127.0.0.1', '4420', 'live']]);
+    expect(parseList(list).map((d) => d.devicePath)).toContain(`/dev/${dev}`);
+    expect(parseIdNsNguid(idNs)).toBe(V1.id.replace(/-/g, ''));
+    expect((await fs.readSubsystem(NQN))!.hosts).toEqual([HOST_A]);
+  });
+
+  it('host B, never attached, is refused by the target while A is connected and sees no namespace', () => {
+    const before = namespaces().length;
+    const refused = refusals(NQN, HOST_B);
+    const r = connectB();
+    expect(r.code).not.toBe(0);
+    expect(refusals(NQN, HOST_B)).toBe(refused + 1);
+    expect(pathStates(NQN, HOST_B)).toEqual([]);
+    expect(namespaces().length).toBe(before);
+    expect(liveControllers(parseListSubsys(sh(listSubsysArgv())), NQN)).toHaveLength(1);
+  });
+
+  it('in-use extend: the LV grows and host A sees the new size', async () => {
+    const before = sectors(dev);
+    const t = Date.now();
+    await driver.extendVolume(V1, 2);
+    await exports.extendTarget(V1);
+    let rescanned = false;
+    await until('the new size on host A', 20_000, () => {
+      if (sectors(dev) === 2 * 1024 * 2048) return true;
+      // without an AEN (a kernel without revalidate_size), the connector's rescan shows it
+      if (!rescanned && Date.now() - t > 5000) {
+        for (const c of liveControllers(parseListSubsys(sh(listSubsysArgv())), NQN)) shTry(nsRescanArgv(c));
+        rescanned = true;
+      }
+      return false;
+    });
+    timings.extend_seen_ms = Date.now() - t;
+    timings.extend_needed_rescan = rescanned ? 1 : 0;
+    expect(before).toBe(1024 * 2048);
+    expect((await readAt(`/dev/${dev}`, 3 * MiB, data.length)).equals(data)).toBe(true);
+  });
+
+  it('terminate takes the namespace from the connected host at once', async () => {
+    const t = Date.now();
+    await exports.terminateConnection(V1, { nqn: HOST_A, host: 'host-a' }, {});
+    await until('the namespace gone from host A', 10_000, () => deviceOf(V1.id) === null);
+    timings.revoke_to_gone_ms = Date.now() - t;
+    expect(existsSync(`/sys/class/block/${dev}`)).toBe(false);
+    const s = (await fs.readSubsystem(NQN))!;
+    expect(s.hosts).toEqual([]);
+    expect(s.namespaces[0]!.enabled).toBe(false);
+    // reconnecting is refused too, by the target
+    shTry(disconnectArgv(NQN));
+    const refused = refusals(NQN, HOST_A);
+    expect(connect(info, HOST_A, ID_A).code).not.toBe(0);
+    expect(refusals(NQN, HOST_A)).toBe(refused + 1);
+  });
+
+  it('a configfs loss (subsystem removed by hand) is seen by the watch and restored by ensureExport with the same nsid', async () => {
+    info = await exports.initializeConnection(V1, { nqn: HOST_A, host: 'host-a' });
+    // what a reboot leaves: nothing of ours in configfs (the port is someone's too; our link goes)
+    await fs.removeSubsystem(NQN);
+    expect(await fs.readSubsystem(NQN)).toBeNull();
+    expect(await helper.missingExports()).toEqual([NQN]);
+    const t = Date.now();
+    await exports.ensureExport(V1, [], [{ nqn: HOST_A, host: 'host-a' }]);
+    timings.restore_ms = Date.now() - t;
+    const s = (await fs.readSubsystem(NQN))!;
+    expect(s.allowAnyHost).toBe(false);
+    expect(s.hosts).toEqual([HOST_A]);
+    expect(s.namespaces).toEqual([{ nsid: 10, devicePath: lv, deviceUuid: V1.id, deviceNguid: V1.id, enabled: true }]);
+    expect((await fs.readPort(1))!.subsystems).toEqual([NQN]);
+    expect(await helper.missingExports()).toEqual([]);
+    const r = connect(info, HOST_A, ID_A);
+    expect(r.code, r.out).toBe(0);
+    dev = await until('host A namespace after restore', 20_000, () => deviceOf(V1.id));
+    expect(sh(['cat', `/sys/class/block/${dev}/nsid`]).trim()).toBe('10');
+    expect((await readAt(`/dev/${dev}`, 3 * MiB, data.length)).equals(data)).toBe(true);
+  });
+
+  it('two hosts attached: terminating B drops its connected controller and refuses it; A reconnects and keeps its data', async () => {
+    const infoB = await exports.initializeConnection(V1, { nqn: HOST_B, host: 'host-b' });
+    expect(infoB.data.host_nqn).toBe(HOST_B);
+    const r = connectB(30);
+    expect(r.code, r.out).toBe(0);
+    await until('B live', 10_000, () => pathStates(NQN, HOST_B).includes('live'));
+    expect(pathStates(NQN, HOST_A)).toEqual(['live']);
+    const refused = refusals(NQN, HOST_B);
+    const t = Date.now();
+    await exports.terminateConnection(V1, { nqn: HOST_B, host: 'host-b' }, {});
+    // the subsystem's ports were relinked: every controller dropped; only A is let back in
+    await until('B refused on reconnect', 20_000, () => refusals(NQN, HOST_B) > refused);
+    await until('A live again', 20_000, () => pathStates(NQN, HOST_A).join() === 'live');
+    timings.multi_revoke_to_a_live_ms = Date.now() - t;
+    expect(pathStates(NQN, HOST_B)).not.toContain('live');
+    const s = (await fs.readSubsystem(NQN))!;
+    expect(s.hosts).toEqual([HOST_A]);
+    expect(s.namespaces[0]!.enabled).toBe(true);
+    dev = await until('A namespace', 10_000, () => deviceOf(V1.id));
+    expect((await readAt(`/dev/${dev}`, 3 * MiB, data.length)).equals(data)).toBe(true);
+  });
+
+  it('detach and removeExport leave nothing of ours', async () => {
+    shTry(disconnectArgv(NQN));
+    await exports.terminateConnection(V1, { nqn: HOST_A, host: 'host-a' }, {});
+    await exports.removeExport(V1);
+    expect(await fs.readSubsystem(NQN)).toBeNull();
+    expect(existsSync(fs.hostPath(HOST_A))).toBe(false);
+    expect((await fs.readPort(1))?.subsystems ?? []).toEqual([]);
+    expect(await helper.listExports()).toEqual([]);
+    await driver.deleteVolume(V1);
+  });
+});
