@@ -109,8 +109,32 @@ export const lockedReadConfigfsIo: ConfigfsIo = {
   },
 };
 
-function errno(e: unknown): string | undefined {
+/** The errno code of a failed configfs call (EEXIST, ENOENT, EBUSY...). */
+export function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | null)?.code;
+}
+
+/**
+ * mkdir that says whether it made the directory: configfs objects are created by mkdir, and only
+ * the caller that made one may undo it on a later failure.
+ */
+export async function mkdirIfMissing(io: Pick<ConfigfsIo, 'mkdir'>, p: string): Promise<boolean> {
+  try {
+    await io.mkdir(p);
+    return true;
+  } catch (e) {
+    if (errno(e) === 'EEXIST') return false;
+    throw e;
+  }
+}
+
+/** rmdir of a configfs object that may be gone already (removed by another path, or never made). */
+export async function rmdirIfExists(io: Pick<ConfigfsIo, 'rmdir'>, p: string): Promise<void> {
+  try {
+    await io.rmdir(p);
+  } catch (e) {
+    if (errno(e) !== 'ENOENT') throw e;
+  }
 }
 
 /** `<ip>:<port>` as configfs names a portal, `[v6]:port` for IPv6. */
@@ -235,22 +259,12 @@ export class Configfs {
   }
 
   // ---- small helpers ----------------------------------------------------------------------
-  private async mkdirIne(p: string): Promise<boolean> {
-    try {
-      await this.io.mkdir(p);
-      return true;
-    } catch (e) {
-      if (errno(e) === 'EEXIST') return false;
-      throw e;
-    }
+  private mkdirIne(p: string): Promise<boolean> {
+    return mkdirIfMissing(this.io, p);
   }
 
-  private async rmdirIfExists(p: string): Promise<void> {
-    try {
-      await this.io.rmdir(p);
-    } catch (e) {
-      if (errno(e) !== 'ENOENT') throw e;
-    }
+  private rmdirIfExists(p: string): Promise<void> {
+    return rmdirIfExists(this.io, p);
   }
 
   private async list(p: string): Promise<string[]> {

@@ -3,11 +3,10 @@
 // rebuilds its own targets from this file (reconcile), and never rewrites rtslib's
 // saveconfig.json (/etc/target/, /etc/rtslib-fb-target/ on Debian), which may describe other
 // owners' objects.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidInput } from '../../../src/errors.js';
-import { writeFileAtomically } from '../../../src/fs/atomic-write.js';
 import { assertChapCredential, assertInitiatorName, assertTargetIqn, type ChapCredentials } from '../../../src/iscsi/index.js';
+import { readExportStateFile, writeExportStateFile } from '../export-state-file.js';
 import { assertBackingPath } from '../validate.js';
 
 export const LIO_STATE_FILE = 'cinderblock-lio.json';
@@ -42,22 +41,10 @@ function checkRecord(iqn: string, r: unknown): LioExportRecord {
   return { volumeId: x.volumeId, iqn, backingPath: x.backingPath, chap: { username: x.chap.username, password: x.chap.password }, initiators: [...x.initiators] };
 }
 
-export async function readLioState(path: string): Promise<LioState> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, exports: {} };
-    throw e;
-  }
-  const raw = JSON.parse(text) as { version?: unknown; exports?: Record<string, unknown> };
-  if (raw.version !== 1 || !raw.exports || typeof raw.exports !== 'object') throw invalidInput(`LIO state file ${path} has an unknown format`);
-  const exports: Record<string, LioExportRecord> = {};
-  for (const [iqn, r] of Object.entries(raw.exports)) exports[iqn] = checkRecord(iqn, r);
-  return { version: 1, exports };
+export function readLioState(path: string): Promise<LioState> {
+  return readExportStateFile(path, 'LIO', checkRecord);
 }
 
-/** Atomically (src/fs/atomic-write.ts): a crash leaves the old or the new file, never half. */
-export async function writeLioState(path: string, state: LioState): Promise<void> {
-  await writeFileAtomically(path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+export function writeLioState(path: string, state: LioState): Promise<void> {
+  return writeExportStateFile(path, state);
 }

@@ -17,7 +17,7 @@
 // layer runs unchanged against a temp directory standing in for configfs in unit tests.
 import { isIPv6 } from 'node:net';
 import { join } from 'node:path';
-import { nodeConfigfsIo, type ConfigfsIo, type EntryKind } from '../lio/configfs.js';
+import { errno, mkdirIfMissing, nodeConfigfsIo, rmdirIfExists, type ConfigfsIo, type EntryKind } from '../lio/configfs.js';
 
 export const NVMET_CONFIGFS_ROOT = '/sys/kernel/config/nvmet';
 
@@ -60,9 +60,6 @@ export interface NamespaceSpec {
   deviceNguid: string;
 }
 
-function errno(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | null)?.code;
-}
 
 /** The address of a port on `ip`:`port` over TCP (adrfam from the literal). */
 export function tcpPortAddress(ip: string, port: number): PortAddress {
@@ -102,22 +99,12 @@ export class NvmetConfigfs {
   }
 
   // ---- small helpers ----------------------------------------------------------------------
-  private async mkdirIne(p: string): Promise<boolean> {
-    try {
-      await this.io.mkdir(p);
-      return true;
-    } catch (e) {
-      if (errno(e) === 'EEXIST') return false;
-      throw e;
-    }
+  private mkdirIne(p: string): Promise<boolean> {
+    return mkdirIfMissing(this.io, p);
   }
 
-  private async rmdirIfExists(p: string): Promise<void> {
-    try {
-      await this.io.rmdir(p);
-    } catch (e) {
-      if (errno(e) !== 'ENOENT') throw e;
-    }
+  private rmdirIfExists(p: string): Promise<void> {
+    return rmdirIfExists(this.io, p);
   }
 
   private async unlinkIfExists(p: string): Promise<void> {

@@ -4,11 +4,10 @@
 // reboot and cinder's nvmet helper restores nothing (its nvmetcli file is a temp file); this record
 // is what reconcile and ensureExport rebuild from, with the same nsid, so the connection_info
 // nova keeps stays true. Nothing else's configuration (/etc/nvmet/config.json) is ever written.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidInput } from '../../../src/errors.js';
-import { writeFileAtomically } from '../../../src/fs/atomic-write.js';
 import { isUuid } from '../../../src/validation/uuid.js';
+import { readExportStateFile, writeExportStateFile } from '../export-state-file.js';
 import { assertBackingPath, assertNqn } from '../validate.js';
 import { MAX_NSID } from './nvmet-options.js';
 
@@ -52,22 +51,10 @@ function checkRecord(nqn: string, r: unknown): NvmetExportRecord {
   return { volumeId: x.volumeId, nqn, backingPath: x.backingPath, nsid: x.nsid, hosts };
 }
 
-export async function readNvmetState(path: string): Promise<NvmetState> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, exports: {} };
-    throw e;
-  }
-  const raw = JSON.parse(text) as { version?: unknown; exports?: Record<string, unknown> };
-  if (raw.version !== 1 || !raw.exports || typeof raw.exports !== 'object') throw invalidInput(`nvmet state file ${path} has an unknown format`);
-  const exports: Record<string, NvmetExportRecord> = {};
-  for (const [nqn, r] of Object.entries(raw.exports)) exports[nqn] = checkRecord(nqn, r);
-  return { version: 1, exports };
+export function readNvmetState(path: string): Promise<NvmetState> {
+  return readExportStateFile(path, 'nvmet', checkRecord);
 }
 
-/** Atomically (src/fs/atomic-write.ts): a crash leaves the old or the new file, never half. */
-export async function writeNvmetState(path: string, state: NvmetState): Promise<void> {
-  await writeFileAtomically(path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+export function writeNvmetState(path: string, state: NvmetState): Promise<void> {
+  return writeExportStateFile(path, state);
 }
