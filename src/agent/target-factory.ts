@@ -97,11 +97,14 @@ export function createTargetSide(backend: BackendConfig, opts: TargetFactoryOpti
  * createExports (no host helper). Options are checked here so a bad value stops start-up.
  */
 function createNvmetSide(backend: BackendConfig, opts: TargetFactoryOptions): TargetSide {
-  // cinder's target_port default is iSCSI's 3260, which cinder's nvmet helper would use as is;
-  // nothing listens for NVMe/TCP there, so the unchanged default means NVMe/TCP's own port.
-  const targetPort = backend.target_port === 3260 ? NVME_TCP_PORT : backend.target_port;
-  if (targetPort !== backend.target_port) {
-    opts.logger.info(`[${backend.name}] target_helper = nvmet with target_port 3260 (the iSCSI default): listening on ${NVME_TCP_PORT}, NVMe/TCP's port; set target_port to choose another`);
+  // cinder's nvmet helper listens on target_port as configured, 3260 (iSCSI's port) by default;
+  // so does this one: hosts attached by a cinder-volume before hold connection_info naming that
+  // port, and their controllers reconnect there after a restore.
+  const targetPort = backend.target_port;
+  if (targetPort === 3260) {
+    opts.logger.warn(
+      `[${backend.name}] target_helper = nvmet listens on target_port 3260, cinder's default and iSCSI's port, as cinder does; NVMe/TCP's own port is ${NVME_TCP_PORT}: set target_port = ${NVME_TCP_PORT} on a backend with no NVMe attachment yet (attached hosts keep the port their connection_info names)`,
+    );
   }
   mkdirSync(backend.volumes_dir, { recursive: true, mode: 0o750 });
   const nvmet = new NvmetTarget({

@@ -24,7 +24,7 @@ export interface NvmetTargetOptions {
   nvmetNsId: number;
 }
 
-/** NVMe/TCP's IANA port; cinder's target_port default (3260) is iSCSI's. */
+/** NVMe/TCP's IANA port, recommended at start-up; cinder's target_port default (3260, used as is) is iSCSI's. */
 export const NVME_TCP_PORT = 4420;
 
 /** nsid 0 and 0xffffffff are reserved (the kernel answers EINVAL). */

@@ -53,7 +53,7 @@ describe('createTargetHelper', () => {
     }
   });
 
-  it('target_helper = nvmet: the nvmet helper (NVMe/TCP on 4420 unless target_port is set), nqn required, per volume only', async () => {
+  it('target_helper = nvmet: the nvmet helper (on target_port, 3260 by default as cinder), nqn required, per volume only', async () => {
     const backend = backendWith('nvmet', 'target_protocol = nvmet_tcp\ntarget_ip_address = 10.0.0.5');
     const side = createTargetSide(backend, { logger, probeIntervalMs: 0 })!;
     expect(side.helper).toBeInstanceOf(NvmetTarget);
@@ -61,7 +61,7 @@ describe('createTargetHelper', () => {
     expect(side.supervisor.watch.name).toBe('nvmet (configfs)');
     expect(() => side.helper.validateConnector({ initiator: 'iqn.1994-05.com.redhat:a', host: 'h' })).toThrow("Connector doesn't have required information: nqn");
     expect(() => side.helper.validateConnector({ nqn: 'nqn.2014-08.org.nvmexpress:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427' })).not.toThrow();
-    expect(side.iscsi.targetPort).toBe(4420);
+    expect(side.iscsi.targetPort).toBe(3260);
     expect(createTargetSide(backendWith('nvmet', 'target_protocol = nvmet_tcp\ntarget_ip_address = 10.0.0.5\ntarget_port = 4430'), { logger, probeIntervalMs: 0 })!.iscsi.targetPort).toBe(4430);
     // cinder's subsystem NQN: nqn.<target_prefix>-<volume id>
     expect((side.helper as NvmetTarget).nqnOf({ id: '1b4e28ba-2fa1-11d2-883f-0016d3cca427' })).toBe('nqn.iqn.2010-10.org.openstack:-1b4e28ba-2fa1-11d2-883f-0016d3cca427');
