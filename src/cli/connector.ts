@@ -2,9 +2,11 @@
 // (src/connector) for an operator, with the connection_info cinder returned (initialize_connection
 // or an attachment's connection_info, e.g. `cinder --os-volume-api-version 3.27 attachment-show`).
 // The result goes to stdout as one JSON line; logs (secrets masked) to stderr. The file holds the
-// CHAP secret: read it from a 0600 file or from stdin, never from the command line.
+// CHAP secret: read it from a 0600 file or from stdin, never from the command line. NVMe/TCP
+// (driver_volume_type nvmeof) goes through nvme-cli, iSCSI through iscsiadm.
 import { readFile } from 'node:fs/promises';
 import { IscsiConnector } from '../connector/iscsi-connector.js';
+import { NvmeConnector } from '../connector/nvme-connector.js';
 import { createLogger } from '../log.js';
 
 export interface ConnectorCommandOptions {
@@ -39,10 +41,21 @@ export async function loadConnectionInfo(source: string, read: (p: string) => Pr
 export async function connectorCommand(action: 'connect' | 'disconnect' | 'extend', o: ConnectorCommandOptions, out: { write(s: string): unknown } = process.stdout): Promise<void> {
   const info = await loadConnectionInfo(o.connectionInfo);
   const logger = createLogger({ level: (process.env.CINDERBLOCK_LOG_LEVEL as 'info' | undefined) ?? 'info', destination: 2, pretty: Boolean(process.stderr.isTTY) });
+  const rootHelper = o.rootHelper ? { rootHelper: o.rootHelper.split(/\s+/).filter(Boolean) } : {};
+  if (isNvmeof(info)) {
+    const nvme = new NvmeConnector({ logger, ...rootHelper });
+    if (action === 'connect') out.write(`${JSON.stringify(await nvme.connectVolume(info))}\n`);
+    else if (action === 'disconnect') out.write(`${JSON.stringify(await nvme.disconnectVolume(info))}\n`);
+    else {
+      const size = await nvme.extendVolume(info);
+      out.write(`${JSON.stringify({ size_bytes: size, size_gib: size / 1024 ** 3 })}\n`);
+    }
+    return;
+  }
   const connector = new IscsiConnector({
     logger,
     ...(o.iface ? { iface: o.iface } : {}),
-    ...(o.rootHelper ? { rootHelper: o.rootHelper.split(/\s+/).filter(Boolean) } : {}),
+    ...rootHelper,
   });
   if (action === 'connect') {
     const d = await connector.connectVolume(info, o.multipath === undefined ? {} : { multipath: o.multipath });
@@ -54,4 +67,12 @@ export async function connectorCommand(action: 'connect' | 'disconnect' | 'exten
     const size = await connector.extendVolume(info);
     out.write(`${JSON.stringify({ size_bytes: size, size_gib: size / 1024 ** 3 })}\n`);
   }
+}
+
+/** NVMe-oF connection_info: its driver_volume_type, or (flattened) a target NQN and an nguid. */
+export function isNvmeof(info: unknown): boolean {
+  const top = (info ?? {}) as Record<string, unknown>;
+  if (top.driver_volume_type !== undefined) return top.driver_volume_type === 'nvmeof';
+  const d = (top.data ?? top) as Record<string, unknown>;
+  return (typeof d.target_nqn === 'string' || typeof d.nqn === 'string') && typeof d.volume_nguid === 'string';
 }

@@ -56,9 +56,9 @@ export function buildProgram(argv: string[]): Command {
 
   const connector = program.command('connector').description('initiator side: attach, detach or grow a volume on this host from its connection_info');
   for (const [action, what] of [
-    ['connect', 'log in (CHAP from connection_info) and print the device to use'],
-    ['disconnect', 'flush the multipath map, remove the disks, log out and delete the node records'],
-    ['extend', 'rescan every path, grow the multipath map and print the new size'],
+    ['connect', 'iSCSI: log in (CHAP from connection_info); NVMe/TCP: nvme connect as host_nqn; print the device to use'],
+    ['disconnect', 'iSCSI: flush the multipath map, remove the disks, log out, delete the node records; NVMe/TCP: nvme disconnect unless the subsystem serves another namespace here'],
+    ['extend', 'rescan every path (multipath map grown for iSCSI) and print the new size'],
   ] as const) {
     const cmd = connector
       .command(action)

@@ -42,6 +42,7 @@ import {
   parseList,
   parseListSubsys,
 } from '../../src/connector/nvme-commands.js';
+import { NvmeConnector } from '../../src/connector/nvme-connector.js';
 import { createLogger, setRootLogger } from '../../src/log.js';
 
 const inLab = process.env.CINDERBLOCK_LAB === '1' && Boolean(process.env.CBLAB_DISKS);
@@ -170,6 +171,7 @@ volume_clear = none
 target_helper = nvmet
 target_protocol = nvmet_tcp
 target_ip_address = 127.0.0.1
+target_port = 4420
 volumes_dir = ${WORK}/volumes
 `;
 
@@ -355,5 +357,31 @@ volumes_dir = ${WORK}/volumes
     expect((await fs.readPort(1))?.subsystems ?? []).toEqual([]);
     expect(await helper.listExports()).toEqual([]);
     await driver.deleteVolume(V1);
+  });
+
+  it("the project's connector carries a second volume: connect by nguid, I/O, extend seen through its rescan, disconnect", async () => {
+    const V2 = vol('d2d2d2d2-0000-4000-8000-0000000000e2');
+    await driver.createVolume(V2);
+    const mu = await exports.createExport(V2);
+    const v2 = { ...V2, providerLocation: mu?.provider_location ?? null };
+    const ci = await exports.initializeConnection(v2, { nqn: HOST_A, host: 'host-a' });
+    const connector = new NvmeConnector({ hostId: ID_A, deviceWaitMs: 20_000 });
+    const d = await connector.connectVolume(ci);
+    expect(d.path).toMatch(/^\/dev\/nvme\d+n\d+$/);
+    expect(d.connected).toEqual(['127.0.0.1:4420']);
+    const bytes = pattern('nvme-v2', 64 * 1024);
+    await writeAt(d.path, MiB, bytes);
+    expect((await readAt(`/dev/${VG}/${V2.name}`, MiB, bytes.length)).equals(bytes)).toBe(true);
+    await driver.extendVolume(v2, 2);
+    await exports.extendTarget(v2);
+    const t = Date.now();
+    expect(await until('the connector to see 2 GiB', 20_000, async () => ((await connector.extendVolume(ci)) === 2 * 1024 ** 3 ? true : null))).toBe(true);
+    timings.connector_extend_ms = Date.now() - t;
+    expect(await connector.disconnectVolume(ci)).toEqual({ disconnected: true });
+    expect(pathStates(helper.nqnOf(V2), HOST_A)).toEqual([]);
+    await exports.terminateConnection(v2, { nqn: HOST_A, host: 'host-a' }, {});
+    await exports.removeExport(v2);
+    await driver.deleteVolume(V2);
+    expect(await helper.listExports()).toEqual([]);
   });
 });
