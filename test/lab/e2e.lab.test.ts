@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent-process.js';
+import { writeE2eAgentConf } from './e2e-guest.js';
 import { cinderApi, waitFor, WaitAborted } from '../helpers/cinder-stack.js';
 import {
   diskBytes,
@@ -155,39 +156,7 @@ describe.skipIf(!inLab).sequential('cinder-api → cinderblock on LVM + LIO → 
   }
 
   async function startAgent(lvmType: 'default' | 'thin') {
-    const state = join(WORK, 'state');
-    await mkdir(join(state, 'locks'), { recursive: true });
-    const backendOpts = JSON.parse(env.CBLAB_E2E_BACKEND_OPTS ?? '{}') as Record<string, string>;
-    const sections: Record<string, Record<string, string>> = {
-      DEFAULT: {
-        transport_url: env.CBLAB_E2E_TRANSPORT!,
-        host: env.CBLAB_E2E_HOST!,
-        enabled_backends: env.CBLAB_E2E_BACKEND!,
-        state_path: state,
-        my_ip: '127.0.0.1',
-        // cinder-api/scheduler on the host count a service down after 10 s without a report
-        report_interval: '2',
-        // every report runs vgs/lvs (about a second each under emulation); deletes report at once
-        backend_stats_polling_interval: '20',
-        rpc_response_timeout: '60',
-      },
-      database: { connection: env.CBLAB_E2E_DB! },
-      [env.CBLAB_E2E_BACKEND!]: {
-        ...backendOpts,
-        volume_group: VG,
-        lvm_type: lvmType,
-        // the lvm lab suite clears whole volumes; here the first 64 MiB keep deletes quick
-        volume_clear: 'zero',
-        volume_clear_size: '64',
-      },
-      oslo_concurrency: { lock_path: join(state, 'locks') },
-      cinderblock: { metrics_listen: '' },
-    };
-    const conf = Object.entries(sections)
-      .map(([name, o]) => `[${name}]\n${Object.entries(o).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`)
-      .join('\n');
-    const confPath = join(WORK, `cinder-${lvmType}.conf`);
-    await writeFile(confPath, conf);
+    const confPath = await writeE2eAgentConf(WORK, VG, lvmType);
     agent = startAgentProcess(confPath);
     await agent.waitForLog(/serving 1 backend/, 120_000);
     await waitFor('the scheduler to know the pool', 90_000, async () => {
