@@ -189,8 +189,8 @@ describe.each(['sqlite', 'mysql'] as const)('init_host after kill -9 mid extend 
     if (expected === 'reserved') {
       // cinder-api's attachment_delete of a reserved attachment never calls the volume service:
       // init_host removes the export (and its ACL) nothing in the database accounts for
-      await waitFor('the orphaned export removed', async () => targetBlock(await show(), iqn) === null);
-      expect(existsSync(join(h.volumesDir, `volume-${id}`))).toBe(false);
+      // the target goes first, then its CHAP account, then its file: wait for the last
+      await waitFor('the orphaned export removed', async () => targetBlock(await show(), iqn) === null && !existsSync(join(h.volumesDir, `volume-${id}`)));
       expect((await h.db.volumes.get(id)).status).toBe('reserved');
       // nova's attachment_delete of a reserved attachment: finish_detach only
       await h.db.attachments.volumeDetached(id, attId);
