@@ -19,7 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pattern, readAt, sh, writeAt } from './lab-io.js';
+import { pattern, readAt, sh, writeAt, until as untilEvery, shTry } from './lab-io.js';
 import type { DriverVolume, VolumeDriver } from '../../drivers/driver.js';
 import { PER_HOST_LOCATION, type HostTargetExports } from '../../drivers/host-target-exports.js';
 import type { HostTargetState } from '../../drivers/targets/host-target/host-target-registry.js';
@@ -51,24 +51,8 @@ const HOSTS: Host[] = [1, 2, 3].map((i) => ({ host: `compute-${i}`, iface: `h${i
 const [H1, H2, H3] = HOSTS as [Host, Host, Host];
 const connector = (h: Host): Connector => ({ host: h.host, initiator: h.initiator });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-function shTry(argv: string[]): { code: number; out: string } {
-  try {
-    return { code: 0, out: sh(argv) };
-  } catch (e) {
-    const x = e as { status?: number; stdout?: string; stderr?: string };
-    return { code: x.status ?? -1, out: `${x.stdout ?? ''}${x.stderr ?? ''}` };
-  }
-}
-async function until<T>(what: string, ms: number, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(300);
-  }
-}
+/** lab-io's until, polling every 300 ms */
+const until = <T>(what: string, ms: number, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>): Promise<T> => untilEvery(what, ms, fn, 300);
 const readTrim = (p: string): string => {
   try {
     return readFileSync(p, 'utf8').trim();

@@ -16,6 +16,27 @@ export function sh(argv: string[], input?: string): string {
   });
 }
 
+/** sh, with the failure as a value: the exit code and what the tool printed. */
+export function shTry(argv: string[]): { code: number; out: string } {
+  try {
+    return { code: 0, out: sh(argv) };
+  } catch (e) {
+    const x = e as { status?: number; stdout?: string; stderr?: string };
+    return { code: x.status ?? -1, out: `${x.stdout ?? ''}${x.stderr ?? ''}` };
+  }
+}
+
+/** Polls `fn` every `pollMs` until it gives a truthy value, or fails naming `what` after `ms`. */
+export async function until<T>(what: string, ms: number, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>, pollMs = 250): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
 /** A test pattern: `tag|tag|…` repeated over `size` bytes, so a stray block says whose it was. */
 export function pattern(tag: string, size = 4096): Buffer {
   const b = Buffer.alloc(size);

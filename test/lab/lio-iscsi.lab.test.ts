@@ -18,7 +18,7 @@
 // started for (b)/(c) only (with find_multipaths no it would claim every single-path disk).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pattern, readAt, sh, writeAt } from './lab-io.js';
+import { pattern, readAt, sh, writeAt, until as untilEvery, shTry } from './lab-io.js';
 import type { DriverVolume, VolumeDriver } from '../../drivers/driver.js';
 import { TargetExports, type VolumeExports } from '../../drivers/exports.js';
 import { LvmVolumeDriver } from '../../drivers/lvm/lvm-driver.js';
@@ -51,15 +51,6 @@ const MiB = 1024 ** 2;
 const t0 = Date.now();
 const timings: Record<string, number> = {};
 
-function shTry(argv: string[]): { code: number; out: string } {
-  try {
-    return { code: 0, out: sh(argv) };
-  } catch (e) {
-    const x = e as { status?: number; stdout?: string; stderr?: string };
-    return { code: x.status ?? -1, out: `${x.stdout ?? ''}${x.stderr ?? ''}` };
-  }
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function vol(id: string, size = 1, multiattach = false): DriverVolume {
   return { id, name: `volume-${id}`, size, providerLocation: null, providerAuth: null, multiattach };
@@ -77,15 +68,8 @@ function nodeRecords(): string {
   return r.code === 0 ? r.out : '';
 }
 
-async function until<T>(what: string, ms: number, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(250);
-  }
-}
+/** lab-io's until, polling every 250 ms */
+const until = <T>(what: string, ms: number, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>): Promise<T> => untilEvery(what, ms, fn, 250);
 
 /** What the manager does for initialize_connection: create_export, save provider_*, initialize. */
 async function attach(d: VolumeExports, v: DriverVolume, initiator: string, multipath = false): Promise<ConnectionInfo> {

@@ -17,7 +17,7 @@
 // leaves nothing. Refusals are checked in the kernel log (the target's own "not allowed"). nvme-cli's JSON is saved to $CBLAB_OUT for the unit tests' fixtures.
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pattern, readAt, sh, writeAt } from './lab-io.js';
+import { pattern, readAt, sh, writeAt, until as untilEvery, shTry } from './lab-io.js';
 import type { DriverVolume, VolumeDriver } from '../../drivers/driver.js';
 import type { VolumeExports } from '../../drivers/exports.js';
 import { NvmetConfigfs } from '../../drivers/targets/nvmet/nvmet-configfs.js';
@@ -60,25 +60,9 @@ const NQN_OF_V1 = 'nqn.iqn.2010-10.org.openstack:-d1d1d1d1-0000-4000-8000-000000
 const t0 = Date.now();
 const timings: Record<string, number> = {};
 
-function shTry(argv: string[]): { code: number; out: string } {
-  try {
-    return { code: 0, out: sh(argv) };
-  } catch (e) {
-    const x = e as { status?: number; stdout?: string; stderr?: string };
-    return { code: x.status ?? -1, out: `${x.stdout ?? ''}${x.stderr ?? ''}` };
-  }
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, ms: number, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
+/** lab-io's until, polling every 100 ms */
+const until = <T>(what: string, ms: number, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>): Promise<T> => untilEvery(what, ms, fn, 100);
 
 /** Namespace block devices and their sysfs nguid, as a connector would look for a volume. */
 function namespaces(): Array<{ name: string; nguid: string }> {
