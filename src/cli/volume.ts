@@ -5,7 +5,7 @@
 import type { BackendConfig, CinderConfig, ConfigSourceArg } from '../config/index.js';
 import type { CinderDb, Volume, VolumeAttachment } from '../db/index.js';
 import { volumeNameOf } from '../manager/flows/common.js';
-import { CliFailure, emit, EXIT, keyValues, loadCliConfig, openCliDatabase, runCli, table, type OutputOptions } from './output.js';
+import { CliFailure, emit, EXIT, keyValues, loadCliConfig, openCliDatabase, reportCloseFailure, runCli, table, type OutputOptions } from './output.js';
 import { chapUserOf, readBackendObject, readExport, type BackendObject, type ExportView } from './inspect-backend.js';
 
 export interface AttachmentView {
@@ -217,7 +217,7 @@ export async function volumeShowCommand(sources: ConfigSourceArg[], idOrName: st
       emit(opts, report, () => formatVolume(report));
       return report.inconsistencies.length ? EXIT.problems : EXIT.ok;
     } finally {
-      await db.close().catch(() => undefined);
+      await db.close().catch(reportCloseFailure('the database connection'));
     }
   });
 }
@@ -253,7 +253,7 @@ export async function volumeListCommand(sources: ConfigSourceArg[], opts: Volume
       );
       return EXIT.ok;
     } finally {
-      await db.close().catch(() => undefined);
+      await db.close().catch(reportCloseFailure('the database connection'));
     }
   });
 }

@@ -21,7 +21,7 @@ import { CompiledQuery, Kysely, MysqlDialect, SqliteDialect, sql, type Transacti
 import type { SqliteDatabase, SqliteStatement, MysqlPool, MysqlPoolConnection } from 'kysely';
 import mysql from 'mysql2';
 import type { Logger } from '../log.js';
-import { log } from '../log.js';
+import { log, logDropped } from '../log.js';
 import { CINDER_ZED_ALEMBIC_HEAD, type CinderSchema } from './schema.js';
 import { parseDatabaseUrl, type DatabaseUrl, type MysqlUrl, type SqliteUrl } from './url.js';
 import { DatabaseConnectionError, DatabaseSchemaError } from './errors.js';
@@ -448,7 +448,7 @@ async function openMysql(url: MysqlUrl, opts: OpenDatabaseOptions, logger: Logge
   try {
     await withConnectRetry(url.redacted, opts, logger, () => handle.ping());
   } catch (err) {
-    await kysely.destroy().catch(() => undefined);
+    await kysely.destroy().catch(logDropped(logger, 'closing the pool after the database could not be reached', 'its sockets close with the process; the connect error is what is reported'));
     throw err;
   }
   return handle;
@@ -491,7 +491,7 @@ export async function openHandle(url: string | DatabaseUrl, opts: OpenDatabaseOp
     try {
       await checkSchema(handle);
     } catch (err) {
-      await handle.close().catch(() => undefined);
+      await handle.close().catch(logDropped(logger, 'closing the database after the schema check failed', 'its connections close with the process; the schema error is what is reported'));
       throw err;
     }
   }

@@ -17,6 +17,7 @@
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
+import { log, logDropped } from '../log.js';
 import { addon } from './addon.js';
 import { callSync } from './errors.js';
 
@@ -80,7 +81,9 @@ export async function acquireExternalLock(lockPath: string, name: string, opts: 
       await sleep(Math.min(delay, remaining), signal);
     }
   } catch (err) {
-    await fh?.close().catch(() => undefined);
+    // the lock was never taken: the failure to close only leaks a descriptor, and the caller hears
+    // of the lock error that matters
+    await fh?.close().catch(logDropped(log(), `closing the lock file ${file} after a failed lock`, 'a file descriptor leaks until exit'));
     leaveMutex();
     throw err;
   }
