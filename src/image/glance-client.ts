@@ -81,6 +81,17 @@ export interface UploadExtras {
   baseImageRef?: string | null;
 }
 
+/** Where download() reads an image's bytes from, and how it tells a cut-short transfer. */
+interface ImageSource {
+  what: string;
+  chunks: AsyncIterable<Buffer>;
+  close(): void;
+  /** false when the body ended before its end (a dropped connection) */
+  complete(): boolean;
+  /** the reason our side ended it (a timeout), when it did */
+  why(): string | undefined;
+}
+
 /** The statuses in which a failed upload leaves an image that cinder's _delete_image removes. */
 const UNFINISHED_STATUSES = new Set(['queued', 'saving']);
 
@@ -122,36 +133,20 @@ export class GlanceClient {
     const expected = expectedHash(image);
     const hash: Hash | null = expected ? createHash(expected.algo) : null;
     let bytes = 0;
-    const local = await this.openDirectFile(image);
-    if (local) {
-      try {
-        for await (const chunk of local.stream as AsyncIterable<Buffer>) {
-          hash?.update(chunk);
-          bytes += chunk.length;
-          yield chunk;
-        }
-      } catch (err) {
-        throw imageDownloadFailed(image.id, `reading ${local.path} stopped after ${bytes} bytes: ${(err as Error).message}`, err);
-      } finally {
-        local.stream.destroy();
+    const source = await this.imageBytes(ctx, image.id, (await this.openDirectFile(image)) ?? undefined);
+    try {
+      for await (const chunk of source.chunks) {
+        hash?.update(chunk);
+        bytes += chunk.length;
+        yield chunk;
       }
-    } else {
-      const res = await this.call(ctx, 'GET', `/v2/images/${encodeURIComponent(image.id)}/file`, image.id, { stream: true });
-      if (res.statusCode === 204) throw imageDownloadFailed(image.id, 'image contains no data.');
-      try {
-        for await (const chunk of res as AsyncIterable<Buffer>) {
-          hash?.update(chunk);
-          bytes += chunk.length;
-          yield chunk;
-        }
-      } catch (err) {
-        throw imageDownloadFailed(image.id, `the download stopped after ${bytes} bytes: ${whyStopped(res) ?? (err as Error).message}`, err);
-      } finally {
-        // a consumer that stops early (an image refused on its header) must not leave the socket open
-        if (!res.complete) res.destroy();
-      }
-      if (!res.complete) throw imageDownloadFailed(image.id, `the download stopped after ${bytes} bytes${whyStopped(res) ? `: ${whyStopped(res)}` : ''}`);
+    } catch (err) {
+      throw imageDownloadFailed(image.id, `${source.what} stopped after ${bytes} bytes: ${source.why() ?? (err as Error).message}`, err);
+    } finally {
+      // a consumer that stops early (an image refused on its header) must not leave a socket or file open
+      source.close();
     }
+    if (!source.complete()) throw imageDownloadFailed(image.id, `${source.what} stopped after ${bytes} bytes${source.why() ? `: ${source.why()}` : ''}`);
     if (typeof image.size === 'number' && bytes !== image.size) {
       throw imageDownloadFailed(image.id, `Corrupt image download: ${bytes} bytes received, the image has ${image.size}`);
     }
@@ -159,6 +154,24 @@ export class GlanceClient {
       const got = hash.digest('hex');
       if (got !== expected.value.toLowerCase()) throw imageDownloadFailed(image.id, `Corrupt image download. Hash was ${got} expected ${expected.value}`);
     }
+  }
+
+  /** The image's bytes from its store file when one is open, else from glance-api: one loop reads either. */
+  private async imageBytes(ctx: GlanceCallContext, imageId: string, local?: { path: string; stream: ReadStream }): Promise<ImageSource> {
+    if (local) {
+      return { what: `reading ${local.path}`, chunks: local.stream as AsyncIterable<Buffer>, close: () => local.stream.destroy(), complete: () => true, why: () => undefined };
+    }
+    const res = await this.call(ctx, 'GET', `/v2/images/${encodeURIComponent(imageId)}/file`, imageId, { stream: true });
+    if (res.statusCode === 204) throw imageDownloadFailed(imageId, 'image contains no data.');
+    return {
+      what: 'the download',
+      chunks: res as AsyncIterable<Buffer>,
+      close: () => {
+        if (!res.complete) res.destroy();
+      },
+      complete: () => res.complete,
+      why: () => whyStopped(res),
+    };
   }
 
   /**
