@@ -39,6 +39,12 @@ export interface ServiceView {
   readonly host: string;
   readonly driverInitialized: boolean;
   readonly serviceRecord: { id: number; uuid: string } | undefined;
+  /**
+   * Called where cinder's VolumeManager calls publish_service_capabilities (init_host,
+   * delete_volume, retype, delete_group) and nowhere else: after a create or an extend the
+   * scheduler has already consumed the size in its own host state, and an extra report per
+   * operation only adds fanout traffic on every scheduler.
+   */
   publishServiceCapabilities(): Promise<void>;
 }
 

@@ -2,7 +2,6 @@
 // snapshot, from a volume or from a Glance image (create-from-image.ts); status available + launched_at + shared_targets + service_uuid on
 // success; on failure rescheduled through the scheduler when filter_properties.retry is present
 // (OnFailureRescheduleTask), else status error.
-import { logDropped } from '../../log.js';
 import type { Volume } from '../../db/index.js';
 import { CinderError, invalidInput } from '../../errors.js';
 import { contextFromMessage } from '../../rpc/context.js';
@@ -61,7 +60,6 @@ export async function createVolume(deps: FlowDeps, ctx: Record<string, unknown>,
         service_uuid: deps.service.serviceRecord?.uuid ?? null,
       });
       log.info(`Created volume successfully.`);
-      void deps.service.publishServiceCapabilities().catch(logDropped(deps.logger, 'the capability report after this change', 'the next periodic report carries it'));
     } catch (err) {
       log.error({ err }, `create_volume of ${id} failed: ${errorMessage(err)}`);
       const className = err instanceof CinderError ? err.className : (err as Error | null)?.name;

@@ -128,5 +128,4 @@ export async function extendVolume(deps: FlowDeps, ctx: Record<string, unknown>,
     await notifyVolumeExtended(deps, ctx, { id, projectId }, attachments.map((a) => a.instance_uuid));
   }
   log.info(`Extend volume completed successfully.`);
-  void deps.service.publishServiceCapabilities().catch(logDropped(deps.logger, 'the capability report after this change', 'the next periodic report carries it'));
 }

@@ -13,7 +13,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Volume } from '../../db/index.js';
 import { isNotImplementedError, volumeMigrationFailed } from '../../errors.js';
-import { logDropped } from '../../log.js';
 import type { RpcArguments } from '../rpc-arguments.js';
 import { volumeObjectFromRow } from '../volume-object.js';
 import { backendOf, driverVolume, errorMessage, getVolume, requireDriver, volumeNameOf, type FlowDeps, type VolumePeers } from './common.js';
@@ -104,7 +103,6 @@ export async function migrateVolumeRow(deps: FlowDeps, ctx: Record<string, unkno
     }
   }
   log.info('Migrate volume completed successfully.');
-  void deps.service.publishServiceCapabilities().catch(logDropped(deps.logger, 'the capability report after this change', 'the next periodic report carries it'));
 }
 
 function peersOf(deps: FlowDeps): VolumePeers {

@@ -129,6 +129,5 @@ export async function manageExisting(deps: FlowDeps, _ctx: Record<string, unknow
     service_uuid: deps.service.serviceRecord?.uuid ?? null,
   });
   log.info('Manage existing volume completed successfully.');
-  void deps.service.publishServiceCapabilities().catch(logDropped(deps.logger, 'the capability report after this change', 'the next periodic report carries it'));
   return id;
 }
