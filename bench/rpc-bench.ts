@@ -37,6 +37,7 @@ import { AmqpConnection, RpcClient, type Target } from '../src/rpc/index.js';
 import { adminContext } from '../src/rpc/context.js';
 import { createLogger, setRootLogger } from '../src/log.js';
 import { VersionedObject } from '../src/rpc/ovo.js';
+import { launcherNodeFlags, launcherPath } from '../test/helpers/launcher-node-flags.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -446,7 +447,7 @@ async function main(): Promise<void> {
   log(`work dir ${workDir}; cinder-manage db sync done`);
 
   const cv = spawnTracked('/usr/bin/cinder-volume', ['--config-file', cvConf], { log: path.join(logs, 'cinder-volume.stderr') });
-  const cb = spawnTracked(process.execPath, [path.join(repoRoot, 'bin', 'cinderblock.js'), 'serve', '--config-file', cbConf], { log: path.join(logs, 'cinderblock.log') });
+  const cb = spawnTracked(process.execPath, [...launcherNodeFlags(), launcherPath, 'serve', '--config-file', cbConf], { log: path.join(logs, 'cinderblock.log') });
   const procs: Record<ServiceKind, ChildProcess> = { 'cinder-volume': cv, cinderblock: cb };
   const hosts: Record<ServiceKind, string> = { 'cinder-volume': cvHost, cinderblock: cbHost };
   try {

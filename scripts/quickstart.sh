@@ -85,7 +85,7 @@ start)
   /usr/bin/cinder-manage --config-file "$CONF" db sync >>"$STATE/logs/db-sync.out" 2>&1
   start_bg cinder-scheduler /usr/bin/cinder-scheduler --config-file "$CONF"
   start_bg cinder-api /usr/bin/cinder-api --config-file "$CONF"
-  start_bg cinderblock node "$ROOT/bin/cinderblock.js" serve --config-file "$CONF"
+  start_bg cinderblock "$ROOT/bin/cinderblock.js" serve --config-file "$CONF"
   echo "quickstart: waiting for the volume service to come up..."
   for _ in $(seq 1 90); do
     if "${CINDER[@]}" service-list 2>/dev/null | grep -E 'cinder-volume.*\| *up *\|' >/dev/null; then

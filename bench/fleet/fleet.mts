@@ -11,7 +11,8 @@
 // Options: --idle-s (120: two capability reports at cinder's periodic_interval of 60 s) the idle window, --settle-s (20) quiet before it, --report-interval (10,
 // cinder's default; service_down_time is 6x, cinder's 60), --deadline-min (25) for the whole run:
 // no new volume is started once the load phase has used its share, and the report says how many
-// ran; --json (bench/results/fleet-bench.json, -peer.json with --peer), --compute-hosts (8).
+// ran; --json (bench/results/fleet-bench.json, -peer.json with --peer), --compute-hosts (8),
+// --scheduler-weight-handler ordered|stochastic (cinder's default is ordered).
 //
 // What runs, and why so:
 //  - cinderblock agents: `bin/cinderblock.js serve` (the built dist, as an operator runs it), one
@@ -77,6 +78,7 @@ const { values: argv } = parseArgs({
     'report-interval': { type: 'string', default: '10' },
     'deadline-min': { type: 'string', default: '25' },
     'compute-hosts': { type: 'string', default: '8' },
+    'scheduler-weight-handler': { type: 'string' },
     json: { type: 'string' },
   },
 });
@@ -96,6 +98,15 @@ const DEADLINE_MS = num('deadline-min', 1) * 60_000;
 const COMPUTE_HOSTS = num('compute-hosts', 1);
 if (argv.peer !== undefined && argv.peer !== 'cinder-volume') throw new Error(`--peer ${argv.peer}: only cinder-volume`);
 const PEER = argv.peer === 'cinder-volume';
+// cinder's [DEFAULT] scheduler_weight_handler: the default (OrderedHostWeightHandler) always takes
+// the top-weighed pool, and identical pools tie, so the first hosts in the scheduler's order get
+// every volume; StochasticHostWeightHandler draws a pool with odds in proportion to its weight.
+const WEIGHT_HANDLERS: Record<string, string> = {
+  ordered: 'cinder.scheduler.weights.OrderedHostWeightHandler',
+  stochastic: 'cinder.scheduler.weights.stochastic.StochasticHostWeightHandler',
+};
+const WEIGHT_HANDLER = argv['scheduler-weight-handler'];
+if (WEIGHT_HANDLER !== undefined && !(WEIGHT_HANDLER in WEIGHT_HANDLERS)) throw new Error(`--scheduler-weight-handler ${WEIGHT_HANDLER}: ordered or stochastic`);
 const JSON_OUT = argv.json ?? join(repoRoot, 'bench', 'results', PEER ? 'fleet-bench-peer.json' : 'fleet-bench.json');
 
 // The brief's names: one vhost and one database of this bench, ports 19500-19599.
@@ -265,9 +276,12 @@ interface MemberSample {
 
 class RssSampler {
   readonly samples = new Map<string, MemberSample>();
+  /** KiB: the highest sum over all members of one sampling pass (what the fleet held at once). */
+  instantPeak = 0;
   private timer: NodeJS.Timeout | null = null;
   constructor(private members: Member[]) {}
   sample(): void {
+    let sum = 0;
     for (const m of this.members) {
       const rss = m.pids.reduce((a, p) => a + (statusField(p, 'VmRSS') ?? 0), 0);
       const side = m.sidePids.reduce((a, p) => a + (statusField(p, 'VmRSS') ?? 0), 0);
@@ -277,14 +291,18 @@ class RssSampler {
       s.sideRss = side;
       s.sidePeak = Math.max(s.sidePeak, side);
       this.samples.set(m.host, s);
+      sum += rss;
     }
+    this.instantPeak = Math.max(this.instantPeak, sum);
   }
   /** Sets each peak to the current value: peaks from here on. */
   resetPeaks(): void {
     this.sample();
+    this.instantPeak = 0;
     for (const s of this.samples.values()) {
       s.peak = s.rss;
       s.sidePeak = s.sideRss;
+      this.instantPeak += s.rss;
     }
   }
   start(): void {
@@ -602,7 +620,7 @@ interface PhaseReport {
     apiOpsPerS: number;
     latencyMs: Record<Op, { n: number; p50: number | null; p95: number | null; p99: number | null; max: number | null }>;
     placement: { hosts: number; perHost: Record<string, number>; stats: ReturnType<typeof spread> };
-    rssPeakMiB: { perService: ReturnType<typeof spread>; total: number; sidePerService?: ReturnType<typeof spread>; sideTotal?: number };
+    rssPeakMiB: { perService: ReturnType<typeof spread>; total: number; atOneInstant: number; sidePerService?: ReturnType<typeof spread>; sideTotal?: number };
     cpuS: { perService: ReturnType<typeof spread>; total: number };
     brokerPeak: { connections: number; queues: number; maxQueueDepth: number; messagesReady: number };
     errors: LoadResult['errors'];
@@ -744,6 +762,7 @@ async function runPhase(kind: Kind, api: CinderApi, typeName: string, backendNam
         rssPeakMiB: {
           perService: spread(peaks.map((p) => MiB(p.peak))),
           total: MiB(peaks.reduce((a, p) => a + p.peak, 0)),
+          atOneInstant: MiB(rss.instantPeak),
           ...(kind === 'cinderblock' ? { sidePerService: spread(peaks.map((p) => MiB(p.sidePeak))), sideTotal: MiB(peaks.reduce((a, p) => a + p.sidePeak, 0)) } : {}),
         },
         cpuS: { perService: spread([...cpuLoad.values()].map((x) => round(x, 2))), total: round([...cpuLoad.values()].reduce((a, b) => a + b, 0), 2) },
@@ -823,7 +842,8 @@ function printPhase(p: PhaseReport): void {
       ['throughput: API operations per second', String(l.apiOpsPerS)],
       ['placement per service (volumes)', `${s(l.placement.stats)} over ${l.placement.hosts} hosts`],
       ['peak RSS per service under load, MiB', s(l.rssPeakMiB.perService)],
-      ['peak RSS total under load, MiB', String(l.rssPeakMiB.total)],
+      ['peak RSS total under load (sum of per-service peaks), MiB', String(l.rssPeakMiB.total)],
+      ['peak RSS total under load at one instant (one 2 s sampling pass), MiB', String(l.rssPeakMiB.atOneInstant)],
     );
     if (l.rssPeakMiB.sideTotal !== undefined) rows.push(['peak tgtd RSS total, MiB', String(l.rssPeakMiB.sideTotal)]);
     rows.push(
@@ -927,7 +947,11 @@ async function main(): Promise<void> {
     transportUrl: vhost.transportUrl,
     databaseUrl: DB_URL,
     backends: { unused: { volume_driver: 'file' } },
-    defaults: { report_interval: String(REPORT_INTERVAL), service_down_time: String(SERVICE_DOWN_TIME) },
+    defaults: {
+      report_interval: String(REPORT_INTERVAL),
+      service_down_time: String(SERVICE_DOWN_TIME),
+      ...(WEIGHT_HANDLER ? { scheduler_weight_handler: WEIGHT_HANDLERS[WEIGHT_HANDLER]! } : {}),
+    },
     startTimeoutMs: 180_000,
   });
   manifest.add({ kind: 'dir', path: stack.dir });
@@ -952,7 +976,7 @@ async function main(): Promise<void> {
   const report: Record<string, unknown> = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, memTotalGiB: round(totalmem() / 1024 ** 3, 1) },
-    options: { agents: N, volumes: M, concurrency: C, peer: PEER ? 'cinder-volume' : null, idleS: IDLE_S, settleS: SETTLE_S, reportInterval: REPORT_INTERVAL, serviceDownTime: SERVICE_DOWN_TIME, computeHosts: COMPUTE_HOSTS },
+    options: { agents: N, volumes: M, concurrency: C, peer: PEER ? 'cinder-volume' : null, idleS: IDLE_S, settleS: SETTLE_S, reportInterval: REPORT_INTERVAL, serviceDownTime: SERVICE_DOWN_TIME, computeHosts: COMPUTE_HOSTS, schedulerWeightHandler: WEIGHT_HANDLER ?? 'ordered' },
     mariadbMaxConnections: raisedMaxConnections,
   };
   // the agents' phase takes the larger share of the time left; the peer's start-up is slower

@@ -49,6 +49,7 @@ import { adminContext } from '../../src/rpc/context.js';
 import { VersionedObject } from '../../src/rpc/ovo.js';
 import { createLogger, setRootLogger } from '../../src/log.js';
 import { cinderApi } from '../../test/helpers/cinder-stack.js';
+import { launcherNodeFlags, launcherPath } from '../../test/helpers/launcher-node-flags.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const env = (k: string, d?: string): string => {
@@ -154,7 +155,7 @@ function startService(svc: Svc): Running {
   starts += 1;
   const logFile = path.join(LOGS, `${String(starts).padStart(2, '0')}-${svc}.out`);
   const fd = openSync(logFile, 'a');
-  const [cmd, args] = svc === 'cinder-volume' ? ['/usr/bin/cinder-volume', ['--config-file', CONF]] : [process.execPath, [path.join(repoRoot, 'bin', 'cinderblock.js'), 'serve', '--config-file', CONF]];
+  const [cmd, args] = svc === 'cinder-volume' ? ['/usr/bin/cinder-volume', ['--config-file', CONF]] : [process.execPath, [...launcherNodeFlags(), launcherPath, 'serve', '--config-file', CONF]];
   const proc = spawn(cmd as string, args as string[], { env: SYS_ENV, stdio: ['ignore', fd, fd], cwd: repoRoot });
   closeSync(fd);
   proc.on('error', (e) => log(`${svc}: spawn error ${String(e)}`));

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './fixtures.js';
+import { launcherNodeFlags, launcherPath } from './launcher-node-flags.js';
 
 export interface AgentProcess {
   child: ChildProcess;
@@ -15,9 +16,8 @@ export interface AgentProcess {
 }
 
 export function startAgentProcess(confPath: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): AgentProcess {
-  const bin = join(repoRoot, 'bin', 'cinderblock.js');
   if (!existsSync(join(repoRoot, 'dist', 'src', 'cli', 'main.js'))) throw new Error('run `npm run build` before the end-to-end tests');
-  const child = spawn(process.execPath, [bin, 'serve', '--config-file', confPath, ...extraArgs], {
+  const child = spawn(process.execPath, [...launcherNodeFlags(), launcherPath, 'serve', '--config-file', confPath, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
