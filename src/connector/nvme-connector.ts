@@ -205,10 +205,11 @@ export class NvmeConnector {
    */
   async disconnectVolume(ci: unknown): Promise<{ disconnected: boolean }> {
     const p = parseNvmeConnectionInfo(ci);
-    const controllers = liveControllers(await this.subsystems(), p.nqn);
+    const subsystems = await this.subsystems();
+    const controllers = liveControllers(subsystems, p.nqn);
     if (controllers.length === 0) return { disconnected: false };
     const mine = findByNguid(await this.namespaces(), p.nguid);
-    const others = (await this.subsystemNamespaces(p.nqn, controllers)).filter((n) => n !== mine);
+    const others = (await this.subsystemNamespaces(subsystems, p.nqn, controllers)).filter((n) => n !== mine);
     if (others.length > 0) {
       this.logger.info({ nqn: p.nqn, others }, `${p.nqn} still serves ${others.length} other namespace(s) here: its controllers stay`);
       return { disconnected: false };
@@ -221,11 +222,11 @@ export class NvmeConnector {
    * The namespace devices of a subsystem on this host: under the subsystem in sysfs when the
    * kernel's native multipath joins paths (the head devices), under each controller otherwise.
    */
-  private async subsystemNamespaces(nqn: string, controllers: readonly string[]): Promise<string[]> {
+  private async subsystemNamespaces(subsystems: readonly NvmeSubsystem[], nqn: string, controllers: readonly string[]): Promise<string[]> {
     const names = new Set<string>();
     const dirs = [
-      // names as nvme-cli printed them, checked before they become paths
-      ...(await this.subsystems()).filter((s) => s.nqn === nqn && /^nvme-subsys\d{1,5}$/.test(s.name)).map((s) => `${this.sysfs}/class/nvme-subsystem/${s.name}`),
+      // names as nvme-cli printed them (the listing disconnectVolume already holds), checked before they become paths
+      ...subsystems.filter((s) => s.nqn === nqn && /^nvme-subsys\d{1,5}$/.test(s.name)).map((s) => `${this.sysfs}/class/nvme-subsystem/${s.name}`),
       ...controllers.filter((c) => /^nvme\d{1,5}$/.test(c)).map((c) => `${this.sysfs}/class/nvme/${c}`),
     ];
     for (const dir of dirs) for (const e of await this.io.readdir(dir).catch(() => [] as string[])) if (isNamespaceDevice(e)) names.add(e);

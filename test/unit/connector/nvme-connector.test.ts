@@ -111,7 +111,10 @@ describe('NvmeConnector', () => {
   it('leaves the controllers of a subsystem that still serves another namespace here', async () => {
     const h = fakeHost({ subsysChildren: ['nvme0n1', 'nvme0n2'] });
     await h.connector.connectVolume(ci());
+    const before = h.calls.length;
     expect(await h.connector.disconnectVolume(ci())).toEqual({ disconnected: false });
     expect(h.calls.some((c) => c[1] === 'disconnect')).toBe(false);
+    // one list-subsys serves both the live controllers and the subsystem's namespaces
+    expect(h.calls.slice(before).filter((c) => c[1] === 'list-subsys')).toHaveLength(1);
   });
 });
