@@ -37,6 +37,8 @@ import {
   writeDense,
   type Row,
 } from './copy-common.js';
+import { compileProbe } from './compile-probe.js';
+import { launcherNodeFlags } from '../test/helpers/launcher-node-flags.js';
 const sizeGiB = Number(process.env.CB_BENCH_SIZE_GIB ?? '4');
 const SIZE = Math.round((sizeGiB * GiB) / MiB) * MiB;
 const baseDir = process.env.CB_BENCH_DIR ?? tmpdir();
@@ -237,14 +239,9 @@ async function denseCase(): Promise<void> {
   const out = mkdtempSync(path.join(root, 'tmp', 'copy-rss-probe-'));
   let probe: { rssBeforeKiB: number; rssDuringMaxKiB: number; peakKiB: number; seconds: number };
   try {
-    execFileSync(
-      process.execPath,
-      [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--outDir', out, '--rootDir', root, '--module', 'NodeNext', '--moduleResolution', 'NodeNext',
-        '--target', 'ES2022', '--skipLibCheck', '--types', 'node', path.join(root, 'bench', 'copy-rss-probe.ts')],
-      { stdio: 'inherit' },
-    );
+    const compiled = compileProbe(root, out, path.join(root, 'bench', 'copy-rss-probe.ts'));
     probe = JSON.parse(
-      execFileSync(process.execPath, [path.join(out, 'bench', 'copy-rss-probe.js'), src, dst], {
+      execFileSync(process.execPath, [...launcherNodeFlags(), compiled, src, dst], {
         encoding: 'utf8',
         env: { ...process.env, CINDERBLOCK_NATIVE_ADDON: path.join(root, 'build', 'Release', 'cinderblock_native.node') },
       }),

@@ -23,6 +23,8 @@ import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { startGlance, type GlanceHandle } from '../../test/helpers/glance.js';
 import { treeMemory } from '../proc-stats.js';
+import { compileProbe } from '../compile-probe.js';
+import { launcherNodeFlags } from '../../test/helpers/launcher-node-flags.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -140,9 +142,7 @@ process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
 
 try {
   // the agent's image code compiled as the agent runs it (tsx's loader alone adds ~40 MiB)
-  execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--outDir', probeOut, '--rootDir', ROOT, '--module', 'NodeNext',
-    '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--skipLibCheck', '--types', 'node', path.join(ROOT, 'bench', 'image', 'image-probe.ts')], { stdio: 'inherit' });
-  const probe = path.join(probeOut, 'bench', 'image', 'image-probe.js');
+  const probe = compileProbe(ROOT, probeOut, path.join(ROOT, 'bench', 'image', 'image-probe.ts'));
 
   const conversion = path.join(work, 'conversion');
   const volumes = path.join(work, 'volumes');
@@ -184,7 +184,7 @@ try {
       for (const tool of order) {
         const dest = await newVolume(volumes, `create-${format}-${tool}`);
         const p = tool === 'cinderblock'
-          ? await measured(process.execPath, [probe, 'fetch', glance.url, ids[format], dest, String(SIZE_GIB), conversion])
+          ? await measured(process.execPath, [...launcherNodeFlags(), probe, 'fetch', glance.url, ids[format], dest, String(SIZE_GIB), conversion])
           : await measured(PY, [path.join(ROOT, 'bench', 'image', 'image_peer.py'), conf, 'fetch', ids[format], dest, String(SIZE_GIB)]);
         sameDisk(raw, 'raw', dest, 'raw');
         record(`create from ${format}`, tool, p, await allocatedMiB(dest));
@@ -196,7 +196,7 @@ try {
       for (const tool of order) {
         const img = await glance.createImage({ name: `up-${format}-${tool}`, disk_format: format, container_format: 'bare' });
         const p = tool === 'cinderblock'
-          ? await measured(process.execPath, [probe, 'upload', glance.url, img.id, raw, String(SIZE_GIB), conversion, format])
+          ? await measured(process.execPath, [...launcherNodeFlags(), probe, 'upload', glance.url, img.id, raw, String(SIZE_GIB), conversion, format])
           : await measured(PY, [path.join(ROOT, 'bench', 'image', 'image_peer.py'), conf, 'upload', img.id, raw]);
         const got = path.join(work, `uploaded.${format}`);
         // streamed to a file: a 2 GiB buffer here would only make this bench's own RSS the news
