@@ -1,4 +1,5 @@
-// A STAND-IN for /sys/kernel/config/target: a temp directory plus a ConfigfsIo that imitates a
+// A STAND-IN for /sys/kernel/config/target (mechanics shared with nvmet in ../configfs-standin-base.ts):
+// a temp directory plus a ConfigfsIo that imitates a
 // few configfs behaviours the LIO layer depends on. It is not configfs. Modelled:
 //  - mkdir of a known object creates its default groups/attributes (attrib/, auth/, np/, enable...)
 //    like the kernel does, and rmdir removes them with the object;
@@ -12,12 +13,12 @@
 // remove a storage object still linked by a LUN (EBUSY), the session teardown on ACL removal,
 // module auto-loading on mkdir iscsi/, and file writes creating files (configfs has fixed files).
 import * as fsp from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import { direntKind, type ConfigfsIo } from '../../../../drivers/targets/lio/configfs.js';
+import { join } from 'node:path';
+import { ConfigfsStandInBase, type DefaultGroups } from '../configfs-standin-base.js';
 
-type Auto = { dirs: string[]; files: Record<string, string> };
+export type { Op } from '../configfs-standin-base.js';
 
-function autoFor(rel: string): Auto | null {
+function autoFor(rel: string): DefaultGroups | null {
   const p = rel.split('/');
   const n = p.length;
   if (n === 2 && p[0] === 'core' && /^iblock_\d+$/.test(p[1]!)) return { dirs: [], files: { hba_info: '', hba_mode: '0' } };
@@ -34,99 +35,16 @@ function autoFor(rel: string): Auto | null {
   return null;
 }
 
-function err(code: string, path: string): NodeJS.ErrnoException {
-  const e = new Error(`${code}: ${path}`) as NodeJS.ErrnoException;
-  e.code = code;
-  return e;
-}
-
-export type Op = 'mkdir' | 'rmdir' | 'writeFile' | 'symlink' | 'unlink';
-
-export class ConfigfsStandIn {
-  readonly log: string[] = [];
-  /** return an errno code to fail that call (after logging it as `!op path`) */
-  failOn: ((op: Op, rel: string) => string | null) | null = null;
-  private readonly auto = new Map<string, Set<string>>();
-
-  constructor(readonly root: string) {}
-
-  rel(p: string): string {
-    return relative(this.root, p);
+export class ConfigfsStandIn extends ConfigfsStandInBase {
+  protected defaultsFor(rel: string): DefaultGroups | null {
+    return autoFor(rel);
   }
 
-  private check(op: Op, p: string): void {
-    const code = this.failOn?.(op, this.rel(p)) ?? null;
-    if (code) {
-      this.log.push(`!${op} ${this.rel(p)}`);
-      throw err(code, p);
-    }
-    this.log.push(`${op} ${this.rel(p)}`);
+  /** a default group that holds a user-made object (a LUN under lun/, say) blocks removal */
+  protected async defaultGroupBlocks(dir: string): Promise<boolean> {
+    if (this.auto.has(dir)) return false;
+    return (await fsp.readdir(dir)).some((x) => this.auto.has(join(dir, x)));
   }
-
-  readonly io: ConfigfsIo = {
-    mkdir: async (p) => {
-      this.check('mkdir', p);
-      await fsp.mkdir(p);
-      const a = autoFor(this.rel(p));
-      const names = new Set<string>();
-      if (a) {
-        for (const d of a.dirs) {
-          await fsp.mkdir(join(p, d));
-          names.add(d);
-        }
-        for (const [f, v] of Object.entries(a.files)) {
-          await fsp.writeFile(join(p, f), `${v}\n`);
-          names.add(f.split('/')[0]!);
-        }
-      }
-      this.auto.set(p, names);
-    },
-    rmdir: async (p) => {
-      this.check('rmdir', p);
-      const names = this.auto.get(p) ?? new Set<string>();
-      const children = await fsp.readdir(p);
-      const userMade: string[] = [];
-      for (const c of children) {
-        if (names.has(c)) {
-          // a default group that holds a user-made object (e.g. a LUN under lun/) blocks removal
-          const st = await fsp.lstat(join(p, c));
-          if (st.isDirectory() && this.auto.has(join(p, c)) === false) {
-            const inner = await fsp.readdir(join(p, c));
-            if (inner.some((x) => this.auto.has(join(p, c, x)))) userMade.push(`${c}/…`);
-          }
-        } else userMade.push(c);
-      }
-      if (userMade.length > 0) throw err('ENOTEMPTY', `${p} (${userMade.join(',')})`);
-      await fsp.rm(p, { recursive: true });
-      this.auto.delete(p);
-    },
-    writeFile: async (p, d) => {
-      this.check('writeFile', p);
-      await fsp.writeFile(p, d);
-    },
-    readFile: (p) => fsp.readFile(p, 'utf8'),
-    // configfs lists attribute files next to groups too; the layer filters by kind, as on the real thing
-    readdir: (p) => fsp.readdir(p),
-    entries: async (p) => (await fsp.readdir(p, { withFileTypes: true })).map((d) => ({ name: d.name, kind: direntKind(d) })),
-    symlink: async (t, p) => {
-      this.check('symlink', p);
-      await fsp.symlink(t, p);
-    },
-    unlink: async (p) => {
-      this.check('unlink', p);
-      await fsp.unlink(p);
-    },
-    readlink: (p) => fsp.readlink(p),
-    kind: async (p) => {
-      try {
-        const s = await fsp.lstat(p);
-        return s.isSymbolicLink() ? 'link' : s.isDirectory() ? 'dir' : 'file';
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-        throw e;
-      }
-    },
-  };
 
   /** Every path under the root (links shown as `path -> target`), for before/after comparisons. */
   async snapshot(sub = ''): Promise<string[]> {
