@@ -81,10 +81,18 @@ export function lvPath(vg: string, lv: string): string {
  * first, so a snapshot's cinder name gives its LV's node.
  */
 export function mapperPath(vg: string, name: string): string {
+  return `/dev/mapper/${dmName(vg, name)}`;
+}
+
+/**
+ * The device-mapper name LVM gives the LV of cinder name `name` while it is active (the kernel's
+ * dm names are unique, so a device under this name is this LV): `cinder--volumes-volume--<id>`.
+ */
+export function dmName(vg: string, name: string): string {
   const lv = escapeSnapshotName(name);
   assertVgName(vg);
   assertLvName(lv);
-  return `/dev/mapper/${vg.replace(/-/g, '--')}-${lv.replace(/-/g, '--')}`;
+  return `${vg.replace(/-/g, '--')}-${lv.replace(/-/g, '--')}`;
 }
 
 /** The udev symlink cinder hands to the target helpers: `/dev/<vg>/<lv>`. */

@@ -69,6 +69,7 @@ function recordingOps(): BlockDeviceOps & { zeroed: { device: string; length: nu
     zeroed,
     exists: nativeBlockDeviceOps.exists,
     size: nativeBlockDeviceOps.size,
+    dmNameOf: nativeBlockDeviceOps.dmNameOf,
     async zeroOut(device, offset, length) {
       await nativeBlockDeviceOps.zeroOut(device, offset, length);
       const head = await readAt(device, 0, 64 * 1024);

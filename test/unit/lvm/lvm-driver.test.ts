@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import type { DriverSnapshot, DriverVolume } from '../../../drivers/driver.js';
 import { AllocationGate } from '../../../src/concurrency/allocation-gate.js';
-import { LvmVolumeDriver, mirrorFreeSpace, type BlockDeviceOps, type LvmDriverOptions, type LvmType } from '../../../drivers/lvm/lvm-driver.js';
+import { LvmVolumeDriver, mirrorFreeSpace, nativeBlockDeviceOps, type BlockDeviceOps, type LvmDriverOptions, type LvmType } from '../../../drivers/lvm/lvm-driver.js';
 import type { VolumeCopyOptions } from '../../../drivers/lvm/volume-copy.js';
 import { FakeLvm } from './fake-lvm.js';
 
@@ -46,6 +46,13 @@ function harness(lvmType: LvmType, opts: Partial<LvmDriverOptions> & { pvSizes?:
         if (lv.active && (p === node || (lv.kind === 'snapshot' && p === `${node}-cow`))) return true;
       }
       return false;
+    },
+    // what the kernel would say: /dev/<vg>/<lv> resolves to the LV's dm device while it is active
+    dmNameOf: async (p) => {
+      for (const lv of fake.lvs.values()) {
+        if (lv.active && p === `/dev/${VG}/${lv.name}`) return `${VG.replace(/-/g, '--')}-${lv.name.replace(/-/g, '--')}`;
+      }
+      return null;
     },
     size: async (p) => {
       for (const lv of fake.lvs.values()) {
@@ -149,18 +156,36 @@ describe('set-up and lvm_type', () => {
   });
 });
 
+describe('activateForExport asks the kernel, not lvs', () => {
+  it('a path resolving to another dm device (a stale link) is not taken for the LV: activated', async () => {
+    const h = await ready(harness('default'));
+    const v = vol('0b0b0b0b-0000-4000-8000-000000000001');
+    await h.driver.createVolume(v);
+    const ops = (h.driver as unknown as { blockDevice: BlockDeviceOps }).blockDevice;
+    (h.driver as unknown as { blockDevice: BlockDeviceOps }).blockDevice = { ...ops, dmNameOf: async () => 'cinder--volumes-volume--someone--else' };
+    await h.driver.activateForExport(v);
+    expect(h.fake.changes.at(-1)).toBe(`lvchange -a y --yes -K cinder-volumes/${v.name}`);
+  });
+
+  it('the native probe says null for a path that is absent or not device-mapper', async () => {
+    expect(await nativeBlockDeviceOps.dmNameOf('/dev/null')).toBeNull();
+    expect(await nativeBlockDeviceOps.dmNameOf('/dev/cinder-volumes/volume-absent')).toBeNull();
+  });
+});
+
 describe('volumes (thick)', () => {
   it('create, extend, export: the argv cinder ran (lvm_commands_observed.log 19:30:15–19:30:20)', async () => {
     const h = await ready(harness('default'));
     const v = vol('9531a336-8b9f-4724-9d8d-d83f99b240e6');
     await h.driver.createVolume(v);
     await h.driver.extendVolume(v, 2);
+    // active, and its path is its dm device: cinder's no-op lvchange is not run, nor an lvs
     expect(await h.driver.activateForExport(v)).toBe(`/dev/${VG}/${v.name}`);
-    expect(h.fake.changes).toEqual([
-      `lvcreate -n ${v.name} cinder-volumes -L 1g`,
-      `lvextend -L 2g cinder-volumes/${v.name}`,
-      `lvchange -a y --yes -K cinder-volumes/${v.name}`,
-    ]);
+    expect(h.fake.changes).toEqual([`lvcreate -n ${v.name} cinder-volumes -L 1g`, `lvextend -L 2g cinder-volumes/${v.name}`]);
+    // inactive (a reboot with activation off, say): activated as cinder does
+    [...h.fake.lvs.values()].find((lv) => lv.name === v.name)!.active = false;
+    expect(await h.driver.activateForExport(v)).toBe(`/dev/${VG}/${v.name}`);
+    expect(h.fake.changes.slice(2)).toEqual([`lvchange -a y --yes -K cinder-volumes/${v.name}`]);
   });
 
   it('mirrors', async () => {
