@@ -15,27 +15,17 @@
 //
 // Env: CB_HT_VOLUMES (50). Results: $CBLAB_OUT/host-target-lio-bench.json and a table on stdout.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { DriverVolume, VolumeDriver } from '../../drivers/driver.js';
 import type { VolumeExports } from '../../drivers/exports.js';
-import { createDriver } from '../../src/agent/driver-factory.js';
-import { createExports, createTargetSide } from '../../src/agent/target-factory.js';
-import { configFromText } from '../../src/config/load.js';
-import { IscsiConnector } from '../../src/connector/iscsi-connector.js';
-import { createLogger, setRootLogger } from '../../src/log.js';
-import { sh } from '../../test/lab/lab-io.js';
+import { agentAttach, freshLabBenchHost, labScratchDiskOrExit, lioLabBackend, lioLabConf, readFirstBlock } from '../../test/lab/lio-lab-backend.js';
 
 const N = Math.max(5, Number(process.env.CB_HT_VOLUMES ?? 50));
-const DISK = (process.env.CBLAB_DISKS ?? '').split(' ')[0] ?? '';
+const DISK = labScratchDiskOrExit();
 const OUT = process.env.CBLAB_OUT ?? '/tmp/cblab-ht-bench-out';
 const WORK = '/tmp/cblab-ht-bench';
-const VG = 'cinder-volumes';
 const HOST = { host: 'bench-compute', initiator: 'iqn.2024-01.org.example:bench-compute' };
-if (!DISK) {
-  console.error('run through test/lab/run-lab.sh (no scratch disk)');
-  process.exit(2);
-}
 
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -62,25 +52,6 @@ const sessionsNow = (): number => {
     return 0; // exit 21: no sessions
   }
 };
-const conf = (layout: string): string => `
-[DEFAULT]
-enabled_backends = lvm
-state_path = ${WORK}/${layout}
-[oslo_concurrency]
-lock_path = ${WORK}/locks
-[lvm]
-volume_driver = cinder.volume.drivers.lvm.LVMVolumeDriver
-volume_group = ${VG}
-lvm_type = thin
-volume_clear = none
-lvm_conf_file = ${WORK}/lvm/lvm.conf
-target_helper = lioadm
-target_protocol = iscsi
-target_ip_address = 127.0.0.1
-target_layout = ${layout}
-volumes_dir = ${WORK}/${layout}/volumes
-`;
-
 interface Row {
   layout: string;
   sessions_at_peak: number;
@@ -91,31 +62,15 @@ interface Row {
   total_s: number;
 }
 
-rmSync(WORK, { recursive: true, force: true });
-mkdirSync(`${WORK}/lvm`, { recursive: true });
-mkdirSync(OUT, { recursive: true });
-setRootLogger(createLogger({ level: 'warn', pretty: false, destination: `${WORK}/agent.log` }));
-// storage node and compute host at once: LVM must not scan the host's iSCSI disks
-writeFileSync(`${WORK}/lvm/lvm.conf`, `devices {\n    global_filter = [ "a|^${DISK}$|", "r|.*|" ]\n}\n`);
-sh(['pvcreate', '-y', DISK]);
-sh(['vgcreate', VG, DISK]);
-mkdirSync('/etc/iscsi', { recursive: true });
-writeFileSync('/etc/iscsi/initiatorname.iscsi', `InitiatorName=${HOST.initiator}\n`);
-writeFileSync('/etc/iscsi/iscsid.conf', readFileSync('/etc/iscsi/iscsid.conf', 'utf8').replace(/^node\.startup = .*$/m, 'node.startup = manual'));
-sh(['iscsid']);
-const connector = new IscsiConnector({ deviceWaitMs: 60_000 });
+// storage node and compute host at once
+const connector = freshLabBenchHost({ disk: DISK, workDir: WORK, outDir: OUT, initiator: HOST.initiator });
 
-async function backend(layout: string): Promise<{ driver: VolumeDriver; exports: VolumeExports }> {
-  const config = configFromText(conf(layout), { hostname: 'cblab-guest', myIp: '127.0.0.1' });
-  const b = config.backends[0]!;
-  const side = createTargetSide(b, { logger: createLogger({ level: 'warn', pretty: false }), probeIntervalMs: 0 });
-  const driver = createDriver(config, b);
-  await driver.doSetup();
-  await driver.checkForSetupError();
-  return { driver, exports: createExports(driver, side, { backend: b, statePath: `${WORK}/${layout}`, lockPath: `${WORK}/locks` }) };
+async function backend(layout: 'per-volume' | 'per-host'): Promise<{ driver: VolumeDriver; exports: VolumeExports }> {
+  const paths = { workDir: WORK, statePath: `${WORK}/${layout}` };
+  return lioLabBackend(lioLabConf({ ...paths, layout, lvmType: 'thin' }), paths);
 }
 
-const layouts = ['per-volume', 'per-host'];
+const layouts = ['per-volume', 'per-host'] as const;
 const rows: Row[] = [];
 const first = await backend(layouts[0]!);
 const volumes: DriverVolume[] = [];
@@ -133,12 +88,9 @@ for (const layout of layouts) {
   for (const v0 of volumes) {
     const a0 = performance.now();
     const what = `${layout} attach ${attached.length + 1}/${N}`;
-    const mu = await step(`${what}: createExport`, 120_000, exports.createExport(v0));
-    const v = { ...v0, providerLocation: mu?.provider_location ?? v0.providerLocation, providerAuth: mu?.provider_auth ?? v0.providerAuth };
-    const ci = await step(`${what}: initializeConnection`, 120_000, exports.initializeConnection(v, { ...HOST }));
+    const { v, ci } = await step(`${what}: createExport + initializeConnection`, 240_000, agentAttach(exports, v0, HOST));
     const a1 = performance.now();
-    const dev = await step(`${what}: connectVolume`, 300_000, connector.connectVolume(ci, { multipath: false }));
-    execFileSync('dd', [`if=${dev.path}`, 'of=/dev/null', 'bs=4096', 'count=1', 'iflag=direct', 'status=none'], { timeout: 120_000 });
+    readFirstBlock((await step(`${what}: connectVolume`, 300_000, connector.connectVolume(ci, { multipath: false }))).path);
     const a2 = performance.now();
     row.attach_agent_ms.push(a1 - a0);
     row.attach_host_ms.push(a2 - a1);

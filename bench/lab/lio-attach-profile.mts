@@ -11,8 +11,7 @@
 // and each attach records the inclusive time of every wrapped call (summed when called more than
 // once). Printed: the median of each step at LUNs 1-5, 21-25 and 46-50, and the ratio last/first.
 // Results: $CBLAB_OUT/lio-attach-profile.json.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { DriverVolume } from '../../drivers/driver.js';
 import { HostTargetExports } from '../../drivers/host-target-exports.js';
@@ -20,23 +19,13 @@ import { LvmVolumeDriver } from '../../drivers/lvm/lvm-driver.js';
 import { HostTargetRegistry } from '../../drivers/targets/host-target/host-target-registry.js';
 import { Configfs } from '../../drivers/targets/lio/configfs.js';
 import { LioHostTarget } from '../../drivers/targets/lio/lio-host-target.js';
-import { createDriver } from '../../src/agent/driver-factory.js';
-import { createExports, createTargetSide } from '../../src/agent/target-factory.js';
-import { configFromText } from '../../src/config/load.js';
-import { IscsiConnector } from '../../src/connector/iscsi-connector.js';
-import { createLogger, setRootLogger } from '../../src/log.js';
-import { sh } from '../../test/lab/lab-io.js';
+import { agentAttach, freshLabBenchHost, labScratchDiskOrExit, lioLabBackend, lioLabConf, readFirstBlock } from '../../test/lab/lio-lab-backend.js';
 
 const N = Math.max(10, Number(process.env.CB_PROFILE_LUNS ?? 50));
-const DISK = (process.env.CBLAB_DISKS ?? '').split(' ')[0] ?? '';
+const DISK = labScratchDiskOrExit();
 const OUT = process.env.CBLAB_OUT ?? '/tmp/cblab-attach-profile-out';
 const WORK = '/tmp/cblab-attach-profile';
-const VG = 'cinder-volumes';
 const HOST = { host: 'profile-compute', initiator: 'iqn.2024-01.org.example:profile-compute' };
-if (!DISK) {
-  console.error('run through test/lab/run-lab.sh (no scratch disk)');
-  process.exit(2);
-}
 
 // ---- timing wrappers: one bucket per attach, keyed "Class.method" ----------------------------
 let bucket: Record<string, number> | null = null;
@@ -65,45 +54,10 @@ wrap(Configfs.prototype, 'configfs', [
   'createIblockBackstore', 'createLun', 'mapLun', 'ensureAcl', 'setTpgEnabled', 'setTpgAttribs', 'addPortal',
 ]);
 
-const conf = `
-[DEFAULT]
-enabled_backends = lvm
-state_path = ${WORK}/state
-[oslo_concurrency]
-lock_path = ${WORK}/locks
-[lvm]
-volume_driver = cinder.volume.drivers.lvm.LVMVolumeDriver
-volume_group = ${VG}
-lvm_type = thin
-volume_clear = none
-lvm_conf_file = ${WORK}/lvm/lvm.conf
-target_helper = lioadm
-target_protocol = iscsi
-target_ip_address = 127.0.0.1
-target_layout = per-host
-volumes_dir = ${WORK}/state/volumes
-`;
-
-rmSync(WORK, { recursive: true, force: true });
-mkdirSync(`${WORK}/lvm`, { recursive: true });
-mkdirSync(OUT, { recursive: true });
-setRootLogger(createLogger({ level: 'warn', pretty: false, destination: `${WORK}/agent.log` }));
-writeFileSync(`${WORK}/lvm/lvm.conf`, `devices {\n    global_filter = [ "a|^${DISK}$|", "r|.*|" ]\n}\n`);
-sh(['pvcreate', '-y', DISK]);
-sh(['vgcreate', VG, DISK]);
-mkdirSync('/etc/iscsi', { recursive: true });
-writeFileSync('/etc/iscsi/initiatorname.iscsi', `InitiatorName=${HOST.initiator}\n`);
-writeFileSync('/etc/iscsi/iscsid.conf', readFileSync('/etc/iscsi/iscsid.conf', 'utf8').replace(/^node\.startup = .*$/m, 'node.startup = manual'));
-sh(['iscsid']);
-const connector = new IscsiConnector({ deviceWaitMs: 60_000 });
-
-const config = configFromText(conf, { hostname: 'cblab-guest', myIp: '127.0.0.1' });
-const b = config.backends[0]!;
-const side = createTargetSide(b, { logger: createLogger({ level: 'warn', pretty: false }), probeIntervalMs: 0 });
-const driver = createDriver(config, b);
-await driver.doSetup();
-await driver.checkForSetupError();
-const exports = createExports(driver, side, { backend: b, statePath: `${WORK}/state`, lockPath: `${WORK}/locks` });
+// storage node and compute host at once
+const connector = freshLabBenchHost({ disk: DISK, workDir: WORK, outDir: OUT, initiator: HOST.initiator });
+const paths = { workDir: WORK, statePath: `${WORK}/state` };
+const { driver, exports } = await lioLabBackend(lioLabConf({ ...paths, layout: 'per-host', lvmType: 'thin' }), paths);
 
 const volumes: DriverVolume[] = [];
 for (let i = 0; i < N; i++) {
@@ -118,13 +72,10 @@ for (const [i, v0] of volumes.entries()) {
   const row: Record<string, number> = {};
   bucket = row;
   const a0 = performance.now();
-  const mu = await exports.createExport(v0);
-  const v = { ...v0, providerLocation: mu?.provider_location ?? v0.providerLocation, providerAuth: mu?.provider_auth ?? v0.providerAuth };
-  const ci = await exports.initializeConnection(v, { ...HOST });
+  const { ci } = await agentAttach(exports, v0, HOST);
   const a1 = performance.now();
   bucket = null;
-  const dev = await connector.connectVolume(ci, { multipath: false });
-  execFileSync('dd', [`if=${dev.path}`, 'of=/dev/null', 'bs=4096', 'count=1', 'iflag=direct', 'status=none'], { timeout: 120_000 });
+  readFirstBlock((await connector.connectVolume(ci, { multipath: false })).path);
   row['agent attach'] = a1 - a0;
   row['host attach'] = performance.now() - a1;
   rows.push(row);

@@ -19,25 +19,22 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pattern, readAt, sh, writeAt, until as untilEvery, shTry } from './lab-io.js';
+import { pattern, readAt, writeAt, until as untilEvery, shTry } from './lab-io.js';
 import type { DriverVolume, VolumeDriver } from '../../drivers/driver.js';
 import { PER_HOST_LOCATION, type HostTargetExports } from '../../drivers/host-target-exports.js';
 import type { HostTargetState } from '../../drivers/targets/host-target/host-target-registry.js';
 import { Configfs } from '../../drivers/targets/lio/configfs.js';
 import { hostBackstoreName } from '../../drivers/targets/lio/lio-host-target.js';
 import type { Connector } from '../../drivers/targets/target.js';
-import { createDriver } from '../../src/agent/driver-factory.js';
-import { createExports, createTargetSide } from '../../src/agent/target-factory.js';
-import { configFromText } from '../../src/config/load.js';
 import { createLogger, setRootLogger } from '../../src/log.js';
 import { ensureIface, iscsiadm, login, logout } from '../helpers/iscsiadm.js';
+import { lioLabBackend, lioLabConf, prepareLabStorageAndInitiator } from './lio-lab-backend.js';
 
 const inLab = process.env.CINDERBLOCK_LAB === '1' && Boolean(process.env.CBLAB_DISKS);
 const DISK = (process.env.CBLAB_DISKS ?? '').split(' ')[0] ?? '';
 const OUT = process.env.CBLAB_OUT ?? '/tmp/cblab-host-lio-out';
 const WORK = '/tmp/cblab-host-lio';
 const LOG = `${WORK}/agent.log`;
-const VG = 'cinder-volumes';
 const PORTAL = '127.0.0.1:3260';
 const t0 = Date.now();
 const timings: Record<string, number> = {};
@@ -136,24 +133,7 @@ describe.skipIf(!inLab).sequential('per-host LIO targets + kernel initiator (lab
   let exports: HostTargetExports;
   const vols: DriverVolume[] = [];
   const secrets = new Set<string>();
-  const conf = `
-[DEFAULT]
-enabled_backends = lvm
-state_path = ${WORK}
-[oslo_concurrency]
-lock_path = ${WORK}/locks
-[lvm]
-volume_driver = cinder.volume.drivers.lvm.LVMVolumeDriver
-volume_group = ${VG}
-lvm_type = default
-volume_clear = none
-lvm_conf_file = ${WORK}/lvm/lvm.conf
-target_helper = lioadm
-target_protocol = iscsi
-target_ip_address = 127.0.0.1
-target_layout = per-host
-volumes_dir = ${WORK}/volumes
-`;
+  const paths = { workDir: WORK, statePath: WORK };
   const state = async (): Promise<HostTargetState> => ({ version: 1, targets: (await exports.inventory()).hostTargets?.records ?? [] });
   const recordOf = async (h: Host) => (await state()).targets.find((t) => t.host === h.host);
   const iqnOf = async (h: Host) => (await recordOf(h))!.iqn;
@@ -179,27 +159,12 @@ volumes_dir = ${WORK}/volumes
     mkdirSync(`${WORK}/locks`, { recursive: true });
     mkdirSync(OUT, { recursive: true });
     setRootLogger(createLogger({ level: 'debug', pretty: false, destination: LOG }));
-    // The guest is storage node and compute hosts at once: LVM must not scan the hosts' iSCSI disks,
-    // or every LVM command waits out a session in recovery (120 s) after the configfs loss. Done as
-    // cinder's operators do it, lvm_conf_file with a filter (cinder's own docs advise it for LVM on
-    // hosts that also attach iSCSI).
-    mkdirSync(`${WORK}/lvm`, { recursive: true });
-    writeFileSync(`${WORK}/lvm/lvm.conf`, `devices {\n    global_filter = [ "a|^${DISK}$|", "r|.*|" ]\n}\n`);
-    sh(['pvcreate', '-y', DISK]);
-    sh(['vgcreate', VG, DISK]);
-    mkdirSync('/etc/iscsi', { recursive: true });
-    writeFileSync('/etc/iscsi/initiatorname.iscsi', 'InitiatorName=iqn.2024-01.org.example:default\n');
-    writeFileSync('/etc/iscsi/iscsid.conf', readFileSync('/etc/iscsi/iscsid.conf', 'utf8').replace(/^node\.startup = .*$/m, 'node.startup = manual'));
-    sh(['iscsid']);
+    prepareLabStorageAndInitiator({ disk: DISK, workDir: WORK, initiator: 'iqn.2024-01.org.example:default' });
     for (const h of HOSTS) await ensureIface(h.iface, h.initiator);
-    const config = configFromText(conf, { hostname: 'cblab-guest', myIp: '127.0.0.1' });
-    const backend = config.backends[0]!;
-    const side = createTargetSide(backend, { logger: createLogger({ level: 'warn', pretty: false }), probeIntervalMs: 0 });
-    if (!side?.hostHelper) throw new Error('lioadm has no host target helper');
-    driver = createDriver(config, backend);
-    await driver.doSetup();
-    await driver.checkForSetupError();
-    exports = createExports(driver, side, { backend, statePath: WORK, lockPath: `${WORK}/locks` }) as HostTargetExports;
+    const built = await lioLabBackend(lioLabConf({ ...paths, layout: 'per-host', lvmType: 'default' }), paths);
+    if (!built.hasHostHelper) throw new Error('lioadm has no host target helper');
+    driver = built.driver;
+    exports = built.exports as HostTargetExports;
     expect(exports.sharedTargets).toBe(true);
     for (let i = 0; i < 6; i++) {
       const id = `${String(i + 1).repeat(8)}-0000-4000-8000-00000000000${i + 1}`;
