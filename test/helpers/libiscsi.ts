@@ -31,7 +31,8 @@ const TIMEOUT = 30_000;
 
 function outcomeOf(exitCode: number, text: string): LoginOutcome {
   if (/Target not found\(515\)|TARGET_NOT_FOUND/i.test(text)) return 'target-not-found';
-  if (/Authentication failure\(513\)|AUTH_FAILED/i.test(text)) return 'auth-failure';
+  // 513: CHAP refused (tgt, LIO); 514: the initiator has no ACL on the target (LIO's "forbidden")
+  if (/Authentication failure\(513\)|Authorization failure\(514\)|AUTH_FAILED|AUTHORIZATION_FAILED/i.test(text)) return 'auth-failure';
   return exitCode === 0 ? 'ok' : 'error';
 }
 

@@ -15,8 +15,11 @@ import { startCinderStack, waitFor } from '../helpers/cinder-stack.js';
 
 const GUEST_SEES_HOST = '10.0.2.2';
 
-/** Serves the stack until SIGTERM; `target` is the backend's target_* options. */
-export async function serveE2eStack(dir: string, target: Record<string, string>): Promise<void> {
+/**
+ * Serves the stack until SIGTERM; `target` is the backend's target_* options, `guestEnv` further
+ * variables the guest gets in guest.env (a script's own options: the guest inherits no host env).
+ */
+export async function serveE2eStack(dir: string, target: Record<string, string>, guestEnv: Record<string, string> = {}): Promise<void> {
   if (!dir) throw new Error('usage: <suite>.host.mts DIR');
 
   // A vhost of its own: the scheduler's queue (`cinder-scheduler`) is the same name for every stack,
@@ -76,6 +79,7 @@ export async function serveE2eStack(dir: string, target: Record<string, string>)
     CBLAB_E2E_BACKEND: 'lvm',
     // single quotes: the guest sources this file with bash
     CBLAB_E2E_BACKEND_OPTS: `'${JSON.stringify(backend)}'`,
+    ...guestEnv,
   };
   await writeFile(join(dir, 'guest.env'), Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
   await writeFile(join(dir, 'ready'), '');

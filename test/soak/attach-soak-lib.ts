@@ -1,13 +1,17 @@
-// The attach soak (issue 10): random concurrent attachment operations through the real cinder-api
-// (on MariaDB, its own RabbitMQ vhost) against cinderblock as a process on the file pool with a real
-// tgtd, while one watcher per host keeps logging in and reading with the credentials it last got,
-// and the agent and then tgtd are killed with SIGKILL in the middle of it. What it checks:
+// The attach soak (issues 10 and 12): random concurrent attachment operations through the real
+// cinder-api (on MariaDB, its own RabbitMQ vhost) against cinderblock as a process, while one
+// watcher per host keeps logging in and reading with the credentials it last got, and the agent is
+// killed with SIGKILL and then the target side fails in the middle of it. Where it runs is given:
+// the stack (soak-stack.ts: started here on a file pool, or the lab host's for LVM in the guest)
+// and the target side (soak-tgt-side.ts: a real tgtd, killed; soak-lio-side.ts: LIO through
+// configfs, all of its state lost). What it checks:
 //   - no read of a volume by a host that is not attached to it, at any sample (exposure);
 //   - no read returning another volume's (or no) pattern (corruption);
-//   - at quiescence: every tgt ACL names only initiators the database has attached;
+//   - at quiescence: every target ACL names only initiators the database has attached;
 //   - at the end: no target and no CHAP account left, no volume left reserved / attaching /
 //     detaching / error_*, every volume's data pattern intact;
-//   - the agent comes back after kill -9, and tgtd comes back (restarted by the agent) after its own.
+//   - the agent comes back after kill -9, and the exports after the target-side fault (tgtd
+//     restarted by the agent; LIO restored by the agent's watch).
 // Entry points: attach-soak.mts (the script, figures for the README) and attach-soak.test.ts (a
 // short run under its own vitest config). Both call runAttachSoak().
 //
@@ -22,22 +26,19 @@
 // changed) should read the pattern; a refusal there is counted (and listed when it happens outside
 // a fault window). Everything else is "ambiguous".
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { startCinderStack, cinderApi, waitFor, type CinderApi, type CinderStack } from '../helpers/cinder-stack.js';
+import { cinderApi, waitFor, type CinderApi } from '../helpers/cinder-stack.js';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent-process.js';
-import { startTgtd, type TgtdHandle } from '../helpers/tgtd.js';
 import { iscsiLs, iscsiSerial, qemuIo, type IscsiLogin, type ToolResult } from '../helpers/libiscsi.js';
 import { hostTargetIqn } from '../../drivers/targets/host-target/host-target-name.js';
 import { repoRoot } from '../helpers/fixtures.js';
-import { createCinderDatabase, mysqlSession, type TestCinderDb } from '../helpers/cinder-db.js';
-import { createOwnVhost, type OwnVhost } from '../helpers/rabbit-vhost.js';
-import { freePort } from '../helpers/free-port.js';
 import { CleanupManifest } from '../helpers/soak-watchdog.js';
-import { parseShowAccounts, parseShowTargets, type TgtTargetInfo } from '../../drivers/targets/tgt/tgtadm-parse.js';
+import { serialIsVolume, type SoakTargetSide } from './soak-target-side.js';
+import { localSoakStack, type SoakStack, type SoakStackFactory } from './soak-stack.js';
 
 export interface SoakOptions {
   ops: number;
@@ -46,12 +47,12 @@ export interface SoakOptions {
   seed: number;
   /** the whole run (setup to teardown) must end by then; the op phase stops issuing early enough */
   deadlineMs: number;
-  /** kill -9 the agent at ~1/3 and tgtd at ~2/3 of the ops */
+  /** kill -9 the agent at ~1/3 and fail the target side at ~2/3 of the ops */
   faults: boolean;
-  /** who starts tgtd: the agent (as in production: it starts it on the first export) or the script */
-  tgtdOwner: 'agent' | 'script';
-  /** how long the agent has to bring tgtd back before the script starts one itself */
-  tgtdRestartWaitMs: number;
+  /** the target side: tgtd (soak-tgt-side.ts) or LIO (soak-lio-side.ts) */
+  target: SoakTargetSide;
+  /** where cinder-api runs (default: started here, on a file pool) */
+  stack?: SoakStackFactory;
   /**
    * The backend's target_layout (default per-volume). per-host adds: every watcher now and then
    * discovers and lists its host's LUNs by serial (a LUN of a volume the host has no attachment
@@ -99,7 +100,8 @@ interface OpRecord {
 
 type SampleClass = 'unattached' | 'attached' | 'ambiguous';
 /**
- * refused: tgtd answered the login with 515 (the ACL does not admit this initiator) or 513 (CHAP);
+ * refused: the target refused the login: 515 (tgt: the ACL does not admit this initiator), 514 (LIO:
+ * no node ACL for it) or 513 (CHAP);
  * no-target: libiscsi's "iscsi_service_reconnect_if_loggedin" when tgtd has no target of that IQN
  * (it is also what a portal with nothing listening gives: tgtd down).
  */
@@ -148,18 +150,18 @@ interface Snapshot {
 }
 
 export interface FaultRecord {
-  kind: 'agent-kill' | 'tgtd-kill';
+  kind: 'agent-kill' | 'tgtd-kill' | 'lio-loss';
   at_op: number;
   at_s: number;
   old_pid: number | null;
   new_pid: number | null;
-  /** agent: serving again; tgtd: a new tgtd answers on the control port */
+  /** agent: serving again; tgtd: a new tgtd answers on the control port; LIO: 0 (the kernel stays) */
   back_after_s: number | null;
   /** tgtd only: who started the new tgtd */
   restarted_by?: 'agent' | 'script' | null;
-  /** tgtd only: every live attachment's initiator back in its target's ACL */
+  /** target side: every live attachment's initiator back in its target's ACL (and its LUN, per host) */
   exports_restored_after_s?: number | null;
-  /** the window ends 15 s (agent) / 10 s (tgtd) after the recovery */
+  /** the window ends 15 s (agent) / 10 s (target side) after the recovery */
   window_end_s: number | null;
   /** random ops that overlapped the window; failed = 5xx or no answer */
   ops_in_window: { total: number; failed: number };
@@ -239,42 +241,6 @@ function mulberry32(seed: number): () => number {
 const patternOf = (vol: number): number => 0x10 + (vol % 0xe0);
 const hex = (n: number): string => `0x${n.toString(16).padStart(2, '0')}`;
 
-/** The pid holding tgtd's control lock (tgtd takes a POSIX lock on socket.<port>.lock while it runs). */
-export async function servingTgtdPid(controlPort: number): Promise<number | null> {
-  try {
-    const { ino } = await stat(`/var/run/tgtd/socket.${controlPort}.lock`);
-    const locks = await readFile('/proc/locks', 'utf8');
-    for (const line of locks.split('\n')) {
-      if (line.includes('->')) continue;
-      const w = line.trim().split(/\s+/);
-      for (let i = 1; i < w.length; i++) {
-        const m = /^[0-9a-f]+:[0-9a-f]+:(\d+)$/i.exec(w[i]!);
-        if (m && Number(m[1]) === ino) {
-          const pid = Number(w[i - 1]);
-          if (Number.isSafeInteger(pid) && pid > 0) return pid;
-        }
-      }
-    }
-  } catch {
-    // no lock file: no tgtd on this port
-  }
-  return null;
-}
-
-function cmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-  } catch {
-    return '';
-  }
-}
-
-/** Is this pid a tgtd on our control port? (before any kill by pid) */
-function isOurTgtd(pid: number, controlPort: number): boolean {
-  const c = cmdline(pid);
-  return /\btgtd\b/.test(c) && c.includes(`-C ${controlPort}`);
-}
-
 function classifyRead(r: ToolResult): ReadOutcome {
   const text = `${r.stdout}\n${r.stderr}`;
   if (/Pattern verification failed/i.test(text)) return 'read-mismatch';
@@ -342,13 +308,11 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     say(`FINDING: ${s}`);
   };
 
-  let db: TestCinderDb | undefined;
-  let vhost: OwnVhost | undefined;
-  let stack: CinderStack | undefined;
+  const side = o.target;
+  const sideCtx = { logDir, manifest: o.watchdog ? manifest : null, say, finding };
+  let stack: SoakStack | undefined;
   let agent: AgentProcess | undefined;
   let agentGen = 0;
-  let scriptTgtd: TgtdHandle | undefined;
-  let port = 0;
   const agentLines: string[] = [];
   const rpcMs: Record<string, number[]> = {};
 
@@ -360,8 +324,8 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
       seed: o.seed,
       hosts: HOST_NAMES.length,
       faults: o.faults,
-      tgtd_owner: o.tgtdOwner,
-      tgtd_restart_wait_s: o.tgtdRestartWaitMs / 1000,
+      target: '',
+      layout: o.targetLayout ?? 'per-volume',
       deadline_s: o.deadlineMs / 1000,
       volume_size_gib: 1,
       database: 'mysql',
@@ -441,28 +405,6 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     return a;
   };
 
-  const tgtadm = async (...args: string[]) => {
-    const r = await execa('tgtadm', ['-C', String(port), ...args], { reject: false, timeout: 15_000 });
-    return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
-  };
-  const targets = async (): Promise<TgtTargetInfo[] | null> => {
-    const r = await tgtadm('--lld', 'iscsi', '--mode', 'target', '--op', 'show');
-    return r.exitCode === 0 ? parseShowTargets(r.stdout) : null;
-  };
-  const accounts = async (): Promise<string[] | null> => {
-    const r = await tgtadm('--lld', 'iscsi', '--mode', 'account', '--op', 'show');
-    return r.exitCode === 0 ? parseShowAccounts(r.stdout) : null;
-  };
-  const trackTgtdPid = async () => {
-    const pid = await servingTgtdPid(port);
-    if (pid && o.watchdog && isOurTgtd(pid, port)) {
-      // the watchdog's word for it: its portal argument (`tgtd -C N --iscsi portal=127.0.0.1:N`)
-      manifest.remove((e) => e.kind === 'pid' && e.word === `portal=127.0.0.1:${port}`);
-      manifest.add({ kind: 'pid', pid, word: `portal=127.0.0.1:${port}` });
-    }
-    return pid;
-  };
-
   let api: CinderApi;
   const volumeIds: string[] = [];
   const volIndex = new Map<string, number>();
@@ -523,6 +465,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     return { portal: d.target_portal, iqn: d.target_iqn, lun: d.target_lun, initiator: HOSTS[h].initiator, user: d.auth_username, password: d.auth_password };
   };
   const iqnOf = (volumeId: string) => `${IQN_PREFIX}${volumeId}`;
+  const hostIqn = (host: string) => hostTargetIqn('iqn.2010-10.org.openstack:', stack!.backendName, host);
 
   // --- API helpers used outside the random ops ---------------------------------------------------
 
@@ -544,26 +487,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     const r = await call('DELETE', `/attachments/${id}`);
     if (r.status !== 200) throw new Error(`delete of attachment ${id}: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
   };
-  const dbAttachments = async (volumeId?: string) => {
-    const conn = await mysqlSession(db!);
-    try {
-      const [rows] = await conn.query(
-        `SELECT id, volume_id, attach_status, connector FROM volume_attachment WHERE deleted = 0${volumeId ? ' AND volume_id = ?' : ''}`,
-        volumeId ? [volumeId] : [],
-      );
-      return (rows as Array<{ id: string; volume_id: string; attach_status: string; connector: string | null }>).map((r) => {
-        let c: Record<string, any> | null = null;
-        try {
-          c = r.connector ? (JSON.parse(r.connector) as Record<string, any>) : null;
-        } catch {
-          c = null;
-        }
-        return { id: r.id, volumeId: r.volume_id, status: r.attach_status, initiator: (c?.initiator as string | undefined) ?? null, host: (c?.host as string | undefined) ?? null };
-      });
-    } finally {
-      await conn.end();
-    }
-  };
+  const dbAttachments = (volumeId?: string) => stack!.attachmentRows(volumeId);
   const mapLimit = async <T>(xs: T[], n: number, fn: (x: T, i: number) => Promise<void>) => {
     let next = 0;
     await Promise.all(
@@ -623,7 +547,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
           const before = lunsGiven.get(k);
           if (before !== undefined && before !== volumeIds[v]) finding(`LUN number reused: host ${h} was given LUN ${String(d.target_lun)} of ${String(d.target_iqn)} for volume ${v} after volume ${volIndex.get(before) ?? before}`);
           lunsGiven.set(k, volumeIds[v]!);
-          if (d.target_iqn !== hostTargetIqn('iqn.2010-10.org.openstack:', 'file', HOSTS[h].host)) finding(`host ${h} was given target ${String(d.target_iqn)}, not its own host target`);
+          if (d.target_iqn !== hostIqn(HOSTS[h].host)) finding(`host ${h} was given target ${String(d.target_iqn)}, not its own host target`);
         }
         ciAny.set(v, { host: h, ci: att.connection_info });
       } else if (outcome === 'failed' || outcome === 'no-answer') {
@@ -735,7 +659,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     for (const t of ls.targets) {
       if (t.iqn !== d.target_iqn) finding(`host ${h} discovered ${t.iqn}, which is not its own host target`);
       for (const l of t.luns) {
-        if (l.lun === 0) continue;
+        if (l.lun === side.controllerLun) continue;
         const sr = await iscsiSerial({ portal: d.target_portal, iqn: t.iqn, lun: l.lun, initiator: HOSTS[h].initiator, user: d.auth_username, password: d.auth_password });
         seen.push({ iqn: t.iqn, lun: l.lun, serial: sr.serial });
       }
@@ -745,7 +669,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     result.watcher.discovery_samples++;
     for (const x of seen) {
       if (x.serial === null) continue;
-      const v = volumeIds.findIndex((id) => id.replaceAll('-', '') === x.serial);
+      const v = volumeIds.findIndex((id) => serialIsVolume(x.serial!, id));
       if (v < 0 && /^beaf\d+$/.test(x.serial)) {
         // tgt's default serial ("beaf" + tid + LUN): the LUN is being made and its serial is set by
         // the next tgtadm request (tgtadm cannot give it at creation). Its number must still be new
@@ -847,15 +771,15 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
 
   /** Every definitely-live attachment's initiator in its volume's ACL (what a restore must bring back). */
   const exportsMatchModel = async (): Promise<{ ok: boolean; missing: string[] }> => {
-    const ts = await targets();
-    if (!ts) return { ok: false, missing: ['tgtd does not answer'] };
+    const ts = await side.targets();
+    if (!ts) return { ok: false, missing: ['the target side does not answer'] };
     const missing: string[] = [];
     for (const a of atts.values()) {
       if (a.state !== 'live' || a.deleting) continue;
       if (layout === 'per-host') {
         // the host's own target, admitting it, with a LUN carrying this volume's serial
-        const t = ts.find((x) => x.iqn === hostTargetIqn('iqn.2010-10.org.openstack:', 'file', HOSTS[a.host].host));
-        const lun = t?.luns.some((l) => (l.scsiSn ?? '').trim() === volumeIds[a.vol]!.replaceAll('-', ''));
+        const t = ts.find((x) => x.iqn === hostIqn(HOSTS[a.host].host));
+        const lun = t?.luns.some((l) => serialIsVolume(l.serial, volumeIds[a.vol]!));
         if (!t || !t.acls.includes(HOSTS[a.host].initiator) || !lun) missing.push(`${a.host}/vol${a.vol}${t ? (lun ? ' (no ACL)' : ' (no LUN)') : ' (no target)'}`);
         continue;
       }
@@ -865,57 +789,20 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     return { ok: missing.length === 0, missing: [...new Set(missing)] };
   };
 
-  const killTgtd = async (atOp: number): Promise<void> => {
-    const oldPid = await servingTgtdPid(port);
+  const failTargetSide = async (atOp: number): Promise<void> => {
     const win = { start: now(), end: null as number | null };
-    const rec: FaultRecord = { kind: 'tgtd-kill', at_op: atOp, at_s: win.start, old_pid: oldPid, new_pid: null, back_after_s: null, restarted_by: null, exports_restored_after_s: null, window_end_s: null, ops_in_window: { total: 0, failed: 0 }, notes: [] };
+    faultWindows.push(win);
+    say(`FAULT at op ${atOp}: ${side.faultWords}; ${atts.size} attachments live in the model`);
+    const out = await side.injectFault(sideCtx, now);
+    const rec: FaultRecord = { kind: side.faultKind, at_op: atOp, at_s: win.start, ...out, exports_restored_after_s: null, window_end_s: null, ops_in_window: { total: 0, failed: 0 } };
+    delete (rec as { skipped?: string }).skipped;
     result.faults.push(rec);
-    if (!oldPid || !isOurTgtd(oldPid, port)) {
-      finding(`tgtd fault skipped: no tgtd of this run holds control port ${port} (pid ${oldPid}: ${oldPid ? cmdline(oldPid) : '-'})`);
+    if (out.skipped) {
+      finding(`target-side fault skipped: ${out.skipped}`);
+      win.end = now();
+      rec.window_end_s = win.end;
       return;
     }
-    faultWindows.push(win);
-    say(`FAULT: kill -9 of tgtd (pid ${oldPid}) at op ${atOp}; ${atts.size} attachments live in the model`);
-    if (scriptTgtd && scriptTgtd.pid() === oldPid) await scriptTgtd.kill();
-    else {
-      process.kill(oldPid, 'SIGKILL');
-      for (let k = 0; k < 100 && cmdline(oldPid); k++) await sleep(20);
-    }
-    const deadline = Date.now() + o.tgtdRestartWaitMs;
-    let newPid: number | null = null;
-    while (Date.now() < deadline) {
-      const p = await servingTgtdPid(port);
-      if (p && p !== oldPid && (await tgtadm('--op', 'show', '--mode', 'sys')).exitCode === 0) {
-        newPid = p;
-        break;
-      }
-      await sleep(250);
-    }
-    if (newPid) {
-      rec.new_pid = newPid;
-      rec.restarted_by = 'agent';
-      rec.back_after_s = Math.round((now() - win.start) * 10) / 10;
-      say(`tgtd restarted by the agent after ${rec.back_after_s} s (pid ${newPid}: ${cmdline(newPid)})`);
-    } else {
-      finding(`the agent did not restart tgtd within ${o.tgtdRestartWaitMs / 1000} s of its kill -9 (old pid ${oldPid}); the script starts one`);
-      rec.notes.push(`not restarted by the agent within ${o.tgtdRestartWaitMs / 1000} s`);
-      try {
-        scriptTgtd = await startTgtd({ host: '127.0.0.1', port, controlPort: port, logDir });
-        rec.restarted_by = 'script';
-        rec.new_pid = scriptTgtd.pid();
-        rec.back_after_s = Math.round((now() - win.start) * 10) / 10;
-      } catch (err) {
-        rec.notes.push(`the script could not start tgtd: ${(err as Error).message}`);
-        const p = await servingTgtdPid(port);
-        if (p) {
-          rec.new_pid = p;
-          rec.restarted_by = 'agent';
-          rec.back_after_s = Math.round((now() - win.start) * 10) / 10;
-          rec.notes.push('a tgtd came up meanwhile');
-        }
-      }
-    }
-    await trackTgtdPid();
     // the restore: every live attachment's initiator back in its ACL
     const restoreDeadline = Date.now() + 90_000;
     let last: string[] = [];
@@ -928,8 +815,8 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
       last = m.missing;
       await sleep(500);
     }
-    if (rec.exports_restored_after_s === null) finding(`after tgtd's kill -9, exports of live attachments were not restored within 90 s: missing ${last.slice(0, 10).join(', ')}`);
-    else say(`exports restored ${rec.exports_restored_after_s} s after tgtd's kill`);
+    if (rec.exports_restored_after_s === null) finding(`after the ${side.faultWords}, exports of live attachments were not restored within 90 s: missing ${last.slice(0, 10).join(', ')}`);
+    else say(`exports restored ${rec.exports_restored_after_s} s after the fault`);
     await sleep(10_000);
     win.end = now();
     rec.window_end_s = win.end;
@@ -941,50 +828,17 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     watching = false;
     await agent?.stop().catch(() => undefined);
     await stack?.stop().catch(() => undefined);
-    if (port) {
-      const pid = await servingTgtdPid(port);
-      if (pid && isOurTgtd(pid, port)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone
-        }
-        for (let k = 0; k < 100 && cmdline(pid); k++) await sleep(20);
-      }
-      await scriptTgtd?.stop().catch(() => undefined);
-      for (const f of [`/var/run/tgtd/socket.${port}`, `/var/run/tgtd/socket.${port}.lock`, `/run/tgtd/cinderblock-${port}.pid`]) await rm(f, { force: true });
-    }
-    await vhost?.drop().catch(() => undefined);
-    await db?.drop().catch(() => undefined);
+    await side.teardown().catch(() => undefined);
     await Promise.all([opLog, sampleLog, agentLog].map((s: WriteStream) => new Promise<void>((r) => s.end(() => r()))));
   };
 
   let failure: unknown = null;
   try {
     // setup
-    port = await freeTgtPort();
-    db = await createCinderDatabase('mysql');
-    if (o.watchdog) manifest.add({ kind: 'db', name: db.database! });
-    vhost = await createOwnVhost('cb-soak');
-    if (o.watchdog) manifest.add({ kind: 'vhost', name: vhost.name });
-    if (o.tgtdOwner === 'script') {
-      scriptTgtd = await startTgtd({ host: '127.0.0.1', port, controlPort: port, logDir });
-    }
+    const prepared = await side.prepare(sideCtx);
+    result.config.target = side.label;
     checkAbort();
-    stack = await startCinderStack({
-      apiPort: await freePort(),
-      transportUrl: vhost.transportUrl,
-      databaseUrl: db.url,
-      backends: {
-        file: { volume_driver: 'file', volume_backend_name: 'file', target_helper: 'tgtadm', target_ip_address: '127.0.0.1', target_port: String(port), target_layout: layout },
-      },
-      extraSections: { cinderblock: { tgt_control_port: String(port), metrics_listen: '' } },
-    });
-    if (o.watchdog) {
-      manifest.add({ kind: 'dir', path: stack.dir });
-      for (const pid of await childPids(process.pid, stack.confPath)) manifest.add({ kind: 'pid', pid, word: stack.confPath });
-      for (const f of [`/var/run/tgtd/socket.${port}`, `/var/run/tgtd/socket.${port}.lock`, `/run/tgtd/cinderblock-${port}.pid`]) manifest.add({ kind: 'file', path: f });
-    }
+    stack = await (o.stack ?? localSoakStack)({ target: prepared, layout, manifest: o.watchdog ? manifest : null });
     api = cinderApi(stack.apiUrl, { timeoutMs: 180_000 });
     agent = await startAgent();
     await agent.waitForLog(/serving \d+ backend/, 120_000);
@@ -997,7 +851,8 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     // cinder's default quota is 10 volumes a project
     const q = await call('PUT', '/os-quota-class-sets/default', { quota_class_set: { volumes: -1, gigabytes: -1, per_volume_gigabytes: -1 } });
     if (q.status !== 200) throw new Error(`quota class: ${q.status} ${JSON.stringify(q.body).slice(0, 300)}`);
-    say(`stack up: cinder-api ${stack.apiUrl}, agent pid ${agent.child.pid}, tgt port ${port} (${o.tgtdOwner} starts tgtd), vhost ${vhost.name}, db ${db.database}; logs in ${logDir}`);
+    await side.afterAgentStart();
+    say(`stack up: ${stack.label}, agent pid ${agent.child.pid}, ${side.label}; logs in ${logDir}`);
     phase('setup');
 
     // volumes and their patterns
@@ -1025,17 +880,17 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
       await detachOnce(att.id);
     });
     await Promise.all(created.map((id) => waitStatus(id, 'available')));
-    await trackTgtdPid();
-    say(`${o.volumes} volumes created and patterned (tgtd pid ${await servingTgtdPid(port)})`);
+    await side.afterAgentStart();
+    say(`${o.volumes} volumes created and patterned`);
     phase('volumes_and_patterns');
 
     // the soak
     watching = true;
     const watchers = HOST_NAMES.map((h, k) => watcher(h, k));
     const agentAt = Math.floor(o.ops / 3);
-    const tgtdAt = Math.floor((2 * o.ops) / 3);
+    const targetAt = Math.floor((2 * o.ops) / 3);
     let agentFault: Promise<void> | null = null;
-    let tgtdFault: Promise<void> | null = null;
+    let targetFault: Promise<void> | null = null;
     let reconciling_ = true;
     const reconciler = (async () => {
       while (reconciling_ && !aborted()) {
@@ -1058,9 +913,9 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
           if (issued >= o.ops) break;
           const i = issued++;
           if (o.faults && i === agentAt) agentFault = killAgent(i);
-          if (o.faults && i === tgtdAt) tgtdFault = (async () => {
+          if (o.faults && i === targetAt) targetFault = (async () => {
             await agentFault;
-            await killTgtd(i);
+            await failTargetSide(i);
           })();
           await runOp(i);
           if (Date.now() - lastReport > 15_000) {
@@ -1072,7 +927,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     );
     result.ops.issued = ops.filter((x) => x.i >= 0).length;
     await agentFault;
-    await tgtdFault;
+    await targetFault;
     result.loadavg.end_of_ops = loadavg();
     say(`op phase done: ${result.ops.issued} ops`);
     phase('ops');
@@ -1080,14 +935,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     // quiescence: nothing queued for the volume service, failed creates reconciled
     reconciling_ = false;
     await reconciler;
-    await waitFor('the volume service queues to drain', 120_000, async () => {
-      const r = await execa('rabbitmqctl', ['-q', 'list_queues', '-p', vhost!.name, 'name', 'messages'], { reject: false });
-      const busy = String(r.stdout)
-        .split('\n')
-        .map((l) => l.trim().split(/\s+/))
-        .filter(([n, m]) => n?.startsWith('cinder-volume') && Number(m) > 0);
-      return busy.length === 0 ? true : undefined;
-    }).catch((err: unknown) => finding(`queues did not drain: ${String(err)}`));
+    await waitFor('the volume service queues to drain', 120_000, async () => ((await stack!.volumeQueueDepth()) === 0 ? true : undefined)).catch((err: unknown) => finding(`queues did not drain: ${String(err)}`));
     await reconcile(true);
     await sleep(5000);
     watching = false;
@@ -1098,29 +946,29 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     const auditStart = now();
     for (;;) {
       const rows = await dbAttachments();
-      const ts = (await targets()) ?? [];
+      const ts = (await side.targets()) ?? [];
       const stale: string[] = [];
       const missing: string[] = [];
       const without: string[] = [];
       if (layout === 'per-host') {
         // host targets: each LUN's serial and each ACL backed by an attachment of that host
         for (const h of HOST_NAMES) {
-          const iqn = hostTargetIqn('iqn.2010-10.org.openstack:', 'file', HOSTS[h].host);
+          const iqn = hostIqn(HOSTS[h].host);
           const t = ts.find((x) => x.iqn === iqn);
           const mine = rows.filter((r) => r.host === HOSTS[h].host && ['attaching', 'attached'].includes(r.status));
           if (t) {
             for (const acl of t.acls) if (!mine.some((r) => r.initiator === acl)) stale.push(`${h}: ACL ${acl} with no attachment of that host in the database`);
-            for (const l of t.luns.filter((x) => x.lun !== 0)) {
-              const vid = volumeIds.find((id) => id.replaceAll('-', '') === (l.scsiSn ?? '').trim());
-              if (!vid || !mine.some((r) => r.volumeId === vid)) stale.push(`${h}: LUN ${l.lun} (serial ${(l.scsiSn ?? '').trim()}) with no attachment of its volume from that host`);
+            for (const l of t.luns) {
+              const vid = volumeIds.find((id) => serialIsVolume(l.serial, id));
+              if (!vid || !mine.some((r) => r.volumeId === vid)) stale.push(`${h}: LUN ${l.lun} (serial ${l.serial}) with no attachment of its volume from that host`);
             }
             if (mine.length === 0) without.push(`${h} ${iqn} luns=[${t.luns.map((x) => x.lun).join(',')}]`);
           }
           for (const r of mine) {
-            if (!t?.luns.some((l) => (l.scsiSn ?? '').trim() === r.volumeId.replaceAll('-', ''))) missing.push(`vol${volIndex.get(r.volumeId) ?? '?'}: attachment ${r.id} (${r.status}, ${r.host}) has no LUN in its host target${t ? '' : ' (no target)'}`);
+            if (!t?.luns.some((l) => serialIsVolume(l.serial, r.volumeId))) missing.push(`vol${volIndex.get(r.volumeId) ?? '?'}: attachment ${r.id} (${r.status}, ${r.host}) has no LUN in its host target${t ? '' : ' (no target)'}`);
           }
         }
-        for (const t of ts.filter((x) => x.iqn.startsWith(HOST_IQN_MARK) && !HOST_NAMES.some((h) => hostTargetIqn('iqn.2010-10.org.openstack:', 'file', HOSTS[h].host) === x.iqn))) without.push(`unknown host target ${t.iqn}`);
+        for (const t of ts.filter((x) => x.iqn.startsWith(HOST_IQN_MARK) && !HOST_NAMES.some((h) => hostIqn(HOSTS[h].host) === x.iqn))) without.push(`unknown host target ${t.iqn}`);
       }
       for (const t of ts.filter((x) => x.iqn.startsWith(IQN_PREFIX))) {
         const vid = t.iqn.slice(IQN_PREFIX.length);
@@ -1184,13 +1032,12 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     }
 
     const leftovers = async () => {
-      const ts = (await targets()) ?? [];
-      const bound = new Set(ts.flatMap((x) => x.accounts));
-      const accs = (await accounts()) ?? [];
+      const ts = (await side.targets()) ?? [];
+      const accs = await side.unboundAccounts();
       const vols = await Promise.all(volumeIds.map(async (id, v) => ({ v, id, vol: await volume(id) })));
       return {
         targets: ts.filter((x) => x.iqn.startsWith(IQN_PREFIX) || x.iqn.startsWith(HOST_IQN_MARK)).map((x) => `vol${volIndex.get(x.iqn.slice(IQN_PREFIX.length)) ?? '?'} ${x.iqn} acl=[${x.acls.join(',')}] accounts=[${x.accounts.length}]`),
-        accounts: accs.filter((a) => !bound.has(a)).map((a) => `${a.slice(0, 4)}…`),
+        accounts: accs.map((a) => `${a.slice(0, 4)}…`),
         stuck: vols.filter((x) => x.vol?.status !== 'available').map((x) => `vol${x.v} ${x.id}: ${x.vol?.status ?? 'unknown'} (attach_status ${x.vol?.attach_status ?? '?'}, ${x.vol?.attachments?.length ?? '?'} attachments)`),
       };
     };
@@ -1326,44 +1173,6 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
   return result;
 }
 
-/**
- * A port for tgtd's portal that is also its control port: tgtadm takes -C values below 32768 only,
- * so not an ephemeral port; free on 127.0.0.1, no control socket of that number in use.
- */
-async function freeTgtPort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  const { existsSync } = await import('node:fs');
-  const canListen = (p: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let k = 0; k < 200; k++) {
-    const p = 14000 + Math.floor(Math.random() * 18000);
-    if (existsSync(`/var/run/tgtd/socket.${p}`) || (await servingTgtdPid(p)) !== null) continue;
-    if (await canListen(p)) return p;
-  }
-  throw new Error('no free port for tgtd in 14000..31999');
-}
-
-/** Children of `parent` whose command line contains `word` (cinder-api and cinder-scheduler of our stack). */
-async function childPids(parent: number, word: string): Promise<number[]> {
-  const { readdir } = await import('node:fs/promises');
-  const out: number[] = [];
-  for (const d of await readdir('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = await readFile(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === parent && cmdline(Number(d)).includes(word)) out.push(Number(d));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
 /** The summary table the script prints. */
 export function summaryTable(r: SoakResult): string {
   const lines: string[] = [];
@@ -1371,7 +1180,7 @@ export function summaryTable(r: SoakResult): string {
   lines.push('| | |', '|---|---|');
   row('result', r.pass ? 'PASS' : `FAIL (${r.findings.length} finding(s))`);
   row('duration', `${r.duration_s} s (${Object.entries(r.phases_s).map(([k, v]) => `${k} ${v}`).join(', ')})`);
-  row('config', `${r.config.volumes} volumes, ${r.config.hosts} hosts, ${r.config.ops} ops at concurrency ${r.config.concurrency}, seed ${r.config.seed}, tgtd by ${r.config.tgtd_owner}`);
+  row('config', `${r.config.volumes} volumes, ${r.config.hosts} hosts, ${r.config.ops} ops at concurrency ${r.config.concurrency}, seed ${r.config.seed}, ${r.config.target}, ${r.config.layout}`);
   for (const [k, v] of Object.entries(r.ops.by_kind)) row(`ops ${k}`, `ok ${v.ok}, rejected ${v.rejected}, failed ${v.failed}, no answer ${v['no-answer']}`);
   row('ops during fault windows', `${r.ops.during_faults.total} (${r.ops.during_faults.not_ok} not ok)`);
   const w = r.watcher;
@@ -1385,7 +1194,7 @@ export function summaryTable(r: SoakResult): string {
   for (const f of r.faults) {
     row(
       `fault ${f.kind} at op ${f.at_op}`,
-      `${f.kind === 'agent-kill' ? 'serving again' : `back (${f.restarted_by ?? 'nobody'})`} after ${f.back_after_s ?? '-'} s${f.kind === 'tgtd-kill' ? `, exports restored after ${f.exports_restored_after_s ?? '-'} s` : ''}; ops in window ${f.ops_in_window.total} (${f.ops_in_window.failed} failed)`,
+      `${f.kind === 'agent-kill' ? 'serving again' : `back (${f.restarted_by ?? 'nobody'})`} after ${f.back_after_s ?? '-'} s${f.kind !== 'agent-kill' ? `, exports restored after ${f.exports_restored_after_s ?? '-'} s` : ''}; ops in window ${f.ops_in_window.total} (${f.ops_in_window.failed} failed)`,
     );
   }
   for (const [k, v] of Object.entries(r.agent_rpc_ms)) row(`agent RPC ${k}`, `${v.n} calls, p50 ${v.p50} ms, p90 ${v.p90} ms, max ${v.max} ms`);

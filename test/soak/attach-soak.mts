@@ -28,6 +28,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runAttachSoak, summaryTable } from './attach-soak-lib.js';
+import { tgtSoakSide } from './soak-tgt-side.js';
 import { stopOnSignalsOrDeadline } from '../helpers/soak-watchdog.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -46,9 +47,7 @@ const opts = {
   seed: num('CB_SOAK_SEED', 1),
   deadlineMs: num('CB_SOAK_DEADLINE_S', 2400) * 1000,
   faults: process.env.CB_SOAK_FAULTS !== '0',
-  tgtdOwner: (process.env.CB_SOAK_TGTD === 'script' ? 'script' : 'agent') as 'agent' | 'script',
   targetLayout: (process.env.CB_SOAK_LAYOUT === 'per-host' ? 'per-host' : 'per-volume') as 'per-volume' | 'per-host',
-  tgtdRestartWaitMs: num('CB_SOAK_TGTD_WAIT_S', 30) * 1000,
   keepLogs: process.env.CB_SOAK_KEEP_LOGS === '1',
   watchdog: true,
 };
@@ -62,8 +61,9 @@ if (process.getuid?.() !== 0) {
 // the whole run must end: past the deadline (+5 min for the teardown), abort; 5 min later, exit
 const stop = stopOnSignalsOrDeadline(opts.deadlineMs + 300_000);
 
-console.log(`attach soak: ${JSON.stringify(opts)}`);
-const result = await runAttachSoak({ ...opts, signal: stop.signal, progress: (l) => console.log(l) });
+const tgtd = { owner: (process.env.CB_SOAK_TGTD === 'script' ? 'script' : 'agent') as 'agent' | 'script', restartWaitMs: num('CB_SOAK_TGTD_WAIT_S', 30) * 1000 };
+console.log(`attach soak: ${JSON.stringify({ ...opts, tgtd })}`);
+const result = await runAttachSoak({ ...opts, target: tgtSoakSide(tgtd), signal: stop.signal, progress: (l) => console.log(l) });
 stop.clear();
 
 console.log('');

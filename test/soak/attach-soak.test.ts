@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { tgtAvailable } from '../helpers/tgtd.js';
 import { qemuIscsiAvailable } from '../helpers/libiscsi.js';
 import { runAttachSoak, summaryTable } from './attach-soak-lib.js';
+import { tgtSoakSide } from './soak-tgt-side.js';
 
 const ready = (await tgtAvailable()) && (await qemuIscsiAvailable());
 
@@ -20,8 +21,7 @@ describe.runIf(ready)('attach soak, short (cinder-api on MariaDB, agent process,
       seed: Number(process.env.CB_SOAK_SEED ?? 7),
       deadlineMs: 1_200_000,
       faults: process.env.CB_SOAK_FAULTS !== '0',
-      tgtdOwner: 'agent',
-      tgtdRestartWaitMs: 30_000,
+      target: tgtSoakSide({ owner: 'agent', restartWaitMs: 30_000 }),
       watchdog: true,
       progress: (l) => console.log(l),
     });

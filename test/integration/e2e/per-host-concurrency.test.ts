@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { tgtAvailable } from '../../helpers/tgtd.js';
 import { qemuIscsiAvailable } from '../../helpers/libiscsi.js';
 import { runAttachSoak, summaryTable } from '../../soak/attach-soak-lib.js';
+import { tgtSoakSide } from '../../soak/soak-tgt-side.js';
 
 const ready = (await tgtAvailable()) && (await qemuIscsiAvailable());
 
@@ -24,8 +25,7 @@ describe.runIf(ready)('per-host targets under concurrent attach/detach through c
       seed: 12,
       deadlineMs: 1_500_000,
       faults: true,
-      tgtdOwner: 'agent',
-      tgtdRestartWaitMs: 30_000,
+      target: tgtSoakSide({ owner: 'agent', restartWaitMs: 30_000 }),
       targetLayout: 'per-host',
       watchdog: true,
     });

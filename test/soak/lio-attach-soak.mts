@@ -1,0 +1,85 @@
+// The attach soak on LIO (issue 12), in the lab guest: the run of attach-soak-lib.ts — three
+// hosts (libiscsi initiators, each with its own initiator name and its own sessions), multiattach
+// volumes, random concurrent attachment create / complete / delete through the real cinder-api,
+// a watcher per host reading with the credentials it last got and, per host, discovering its LUNs
+// by serial — against cinderblock serving an LVM thin pool on the guest's scratch disk and
+// exporting through LIO in configfs. The faults: kill -9 of the agent at ~1/3 of the ops and, at
+// ~2/3, the loss of all LIO state (every target and storage object removed from configfs while
+// the agent runs), which the agent's LIO watch must notice and restore with the same LUN numbers.
+// cinder-api and cinder-scheduler run on the host (lio-attach-soak.host.mts).
+//
+//   CB_SOAK_OPS=200 CBLAB_SUITE_TIMEOUT=3300 CBLAB_TOTAL_TIMEOUT=3400 \
+//     bash test/lab/run-lab.sh test/soak/lio-attach-soak.mts
+//
+// Env (set on the host; the hook hands CB_SOAK_* to the guest): CB_SOAK_OPS (200),
+// CB_SOAK_CONCURRENCY (8), CB_SOAK_VOLUMES (20), CB_SOAK_SEED (1), CB_SOAK_FAULTS (1; 0 = none),
+// CB_SOAK_LAYOUT (per-host | per-volume), CB_SOAK_DEADLINE_S (2400: the whole run; the op phase
+// stops issuing at 65% of it). The result comes back as tmp/lab-out/lio-attach-soak/
+// lio-attach-soak.json with the agent's log; exit 0 only when the run has no finding.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { join } from 'node:path';
+import { runAttachSoak, summaryTable } from './attach-soak-lib.js';
+import { lioSoakSide } from './soak-lio-side.js';
+import { labSoakStack } from './soak-stack.js';
+import { writeE2eAgentConf } from '../lab/e2e-guest.js';
+import { labScratchDiskOrExit, LAB_VG } from '../lab/lio-lab-backend.js';
+import { sh } from '../lab/lab-io.js';
+import { stopOnSignalsOrDeadline } from '../helpers/soak-watchdog.js';
+
+const num = (name: string, def: number) => {
+  const v = process.env[name];
+  if (v === undefined || v === '') return def;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number, got ${v}`);
+  return n;
+};
+
+const disk = labScratchDiskOrExit();
+const out = process.env.CBLAB_OUT ?? '/tmp/cb-lio-soak-out';
+const work = '/tmp/cb-lio-soak';
+const logDir = join(work, 'logs');
+mkdirSync(out, { recursive: true });
+mkdirSync(logDir, { recursive: true });
+
+const layout = process.env.CB_SOAK_LAYOUT === 'per-volume' ? 'per-volume' : 'per-host';
+const opts = {
+  ops: num('CB_SOAK_OPS', 200),
+  concurrency: Math.max(1, num('CB_SOAK_CONCURRENCY', 8)),
+  volumes: Math.max(1, num('CB_SOAK_VOLUMES', 20)),
+  seed: num('CB_SOAK_SEED', 1),
+  deadlineMs: num('CB_SOAK_DEADLINE_S', 2400) * 1000,
+  faults: process.env.CB_SOAK_FAULTS !== '0',
+  targetLayout: layout as 'per-volume' | 'per-host',
+};
+
+// thin: twenty 1 GiB volumes fit the 8 GiB scratch disk
+sh(['pvcreate', '-y', disk]);
+sh(['vgcreate', LAB_VG, disk]);
+const confPath = await writeE2eAgentConf(work, LAB_VG, 'thin');
+
+const stop = stopOnSignalsOrDeadline(opts.deadlineMs + 300_000);
+console.log(`LIO attach soak: ${JSON.stringify(opts)}`);
+const result = await runAttachSoak({
+  ...opts,
+  target: lioSoakSide({ layout }),
+  stack: labSoakStack(confPath),
+  logDir,
+  keepLogs: true,
+  signal: stop.signal,
+  progress: (l) => console.log(l),
+});
+stop.clear();
+
+console.log('');
+console.log(summaryTable(result));
+if (result.findings.length) {
+  console.log('\nFindings:');
+  for (const f of result.findings) console.log(`  - ${f}`);
+}
+writeFileSync(join(out, 'lio-attach-soak.json'), `${JSON.stringify(result, null, 2)}\n`);
+// the agent's log, the op and sample logs: what a post-mortem needs, brought back to the host
+// (compressed: the results disk is 64 MiB and the agent's info log of a run is tens of MiB)
+for (const f of ['agent.log', 'ops.jsonl', 'samples.jsonl']) if (existsSync(join(logDir, f))) writeFileSync(join(out, `${f}.gz`), gzipSync(readFileSync(join(logDir, f))));
+const stoppedEarly = result.findings.some((f) => f.startsWith('the run stopped'));
+process.exit(stop.interrupted() ? 130 : stop.deadlineHit() ? 3 : stoppedEarly ? 2 : result.pass ? 0 : 1);
