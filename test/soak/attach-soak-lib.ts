@@ -102,10 +102,16 @@ type SampleClass = 'unattached' | 'attached' | 'ambiguous';
 /**
  * refused: the target refused the login: 515 (tgt: the ACL does not admit this initiator), 514 (LIO:
  * no node ACL for it) or 513 (CHAP);
+ * lun-refused: the login went through (the host has an ACL on its host target for other volumes)
+ * but the LUN is not mapped for it: LIO answers with LOGICAL UNIT NOT SUPPORTED (dmesg:
+ * NON_EXISTENT_LUN Access), which qemu-io meets either while opening or, when it opened the LUN
+ * on an INQUIRY answered with "no logical unit here", as an I/O error on the read. No byte of data
+ * comes back; counted with the refusals;
  * no-target: libiscsi's "iscsi_service_reconnect_if_loggedin" when tgtd has no target of that IQN
  * (it is also what a portal with nothing listening gives: tgtd down).
  */
-type ReadOutcome = 'read-ok' | 'read-mismatch' | 'opened-read-failed' | 'refused' | 'no-target' | 'error';
+type ReadOutcome = 'read-ok' | 'read-mismatch' | 'opened-read-failed' | 'refused' | 'lun-refused' | 'no-target' | 'error';
+const isRefusal = (r: ReadOutcome): boolean => r === 'refused' || r === 'lun-refused';
 
 interface Sample {
   host: HostName;
@@ -246,8 +252,10 @@ function classifyRead(r: ToolResult): ReadOutcome {
   if (/Pattern verification failed/i.test(text)) return 'read-mismatch';
   if (r.outcome === 'target-not-found' || r.outcome === 'auth-failure') return 'refused';
   if (/iscsi_service_reconnect_if_loggedin/.test(text)) return 'no-target';
+  if (/LOGICAL_UNIT_NOT_SUPP/.test(text)) return 'lun-refused';
   if (/can't open|could not open|Failed to connect|Failed to login|iscsi_service|Connection refused/i.test(text)) return 'error';
   if (r.exitCode === 0 && /read \d+\/\d+ bytes at offset/.test(text)) return 'read-ok';
+  if (/read failed: Input\/output error/.test(text) && !/read \d+\/\d+ bytes at offset/.test(text)) return 'lun-refused';
   // no "can't open": the login went through, then the read failed
   return 'opened-read-failed';
 }
@@ -657,7 +665,15 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     const ls = await iscsiLs({ portal: d.target_portal, initiator: HOSTS[h].initiator, user: d.auth_username, password: d.auth_password });
     const seen: Array<{ iqn: string; lun: number; serial: string | null }> = [];
     for (const t of ls.targets) {
-      if (t.iqn !== d.target_iqn) finding(`host ${h} discovered ${t.iqn}, which is not its own host target`);
+      if (t.iqn !== d.target_iqn) {
+        // LIO's SendTargets names every target on the portal, whatever its ACLs (tgt's names only
+        // those admitting the initiator); what must hold everywhere is that the login is refused,
+        // so no LUN of another host's target is ever listed
+        if (!side.sendTargetsListsAll) finding(`host ${h} discovered ${t.iqn}, which is not its own host target`);
+        else if (t.luns.length > 0) finding(`exposure: host ${h} listed LUNs ${t.luns.map((l) => l.lun).join(',')} of ${t.iqn}, which is not its own host target`);
+        if (t.luns.length > 0) result.exposures.push({ host: h, phase: 'discovery of another host target', iqn: t.iqn, luns: t.luns.map((l) => l.lun), t0 });
+        continue;
+      }
       for (const l of t.luns) {
         if (l.lun === side.controllerLun) continue;
         const sr = await iscsiSerial({ portal: d.target_portal, iqn: t.iqn, lun: l.lun, initiator: HOSTS[h].initiator, user: d.auth_username, password: d.auth_password });
@@ -777,10 +793,14 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     for (const a of atts.values()) {
       if (a.state !== 'live' || a.deleting) continue;
       if (layout === 'per-host') {
-        // the host's own target, admitting it, with a LUN carrying this volume's serial
+        // the host's own target, admitting it, with a LUN carrying this volume's serial under the
+        // number the host was given (a restore must put back the same numbers)
         const t = ts.find((x) => x.iqn === hostIqn(HOSTS[a.host].host));
-        const lun = t?.luns.some((l) => serialIsVolume(l.serial, volumeIds[a.vol]!));
-        if (!t || !t.acls.includes(HOSTS[a.host].initiator) || !lun) missing.push(`${a.host}/vol${a.vol}${t ? (lun ? ' (no ACL)' : ' (no LUN)') : ' (no target)'}`);
+        const lun = t?.luns.find((l) => serialIsVolume(l.serial, volumeIds[a.vol]!));
+        const ci = ciOwn.get(pairKey(a.host, a.vol));
+        const given = ((ci?.data ?? ci) as Record<string, unknown> | undefined)?.target_lun;
+        const problem = !t ? 'no target' : !lun ? 'no LUN' : !t.acls.includes(HOSTS[a.host].initiator) ? 'no ACL' : typeof given === 'number' && given !== lun.lun ? `LUN ${lun.lun}, given ${given}` : null;
+        if (problem) missing.push(`${a.host}/vol${a.vol} (${problem})`);
         continue;
       }
       const t = ts.find((x) => x.iqn === iqnOf(volumeIds[a.vol]!));
@@ -1061,7 +1081,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
         const res = await qemuIo(loginOf(ci, h), `read -P ${hex(patternOf(v))} 0 64k`);
         const read = classifyRead(res);
         result.final.post_detach_sweep.samples++;
-        if (read === 'refused') result.final.post_detach_sweep.refused++;
+        if (isRefusal(read)) result.final.post_detach_sweep.refused++;
         if (read === 'no-target') result.final.post_detach_sweep.no_target++;
         if (read === 'error') {
           result.final.post_detach_sweep.errors++;
@@ -1131,7 +1151,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
   for (const s of samples) {
     const ph = (w.per_host[s.host] ??= { samples: 0, ok_reads: 0, refused: 0, no_target: 0, errors: 0, ambiguous: 0 });
     ph.samples++;
-    const outcome = s.read === 'read-ok' ? 'ok_reads' : s.read === 'refused' ? 'refused' : s.read === 'no-target' ? 'no_target' : 'errors';
+    const outcome = s.read === 'read-ok' ? 'ok_reads' : isRefusal(s.read) ? 'refused' : s.read === 'no-target' ? 'no_target' : 'errors';
     w[outcome]++;
     ph[outcome]++;
     if (s.cls === 'ambiguous') {
@@ -1184,7 +1204,7 @@ export function summaryTable(r: SoakResult): string {
   for (const [k, v] of Object.entries(r.ops.by_kind)) row(`ops ${k}`, `ok ${v.ok}, rejected ${v.rejected}, failed ${v.failed}, no answer ${v['no-answer']}`);
   row('ops during fault windows', `${r.ops.during_faults.total} (${r.ops.during_faults.not_ok} not ok)`);
   const w = r.watcher;
-  row('watcher samples', `${w.samples}: ok reads ${w.ok_reads}, refused by the ACL ${w.refused}, no target ${w.no_target}, other errors ${w.errors}; ambiguous ${w.ambiguous}; p50 ${w.p50_ms} ms a login + read`);
+  row('watcher samples', `${w.samples}: ok reads ${w.ok_reads}, refused ${w.refused} (the login by the ACL, or the LUN not mapped), no target ${w.no_target}, other errors ${w.errors}; ambiguous ${w.ambiguous}; p50 ${w.p50_ms} ms a login + read`);
   row('clean samples', `${w.unattached_samples} unattached (host had no attachment), ${w.attached_samples} attached`);
   if (w.discovery_samples > 0) row('discovery samples', `${w.discovery_samples} (every LUN of the host's target listed and its serial read); ${w.unidentified_luns_seen} LUN(s) seen while being made, before their serial`);
   if (r.quiescence_audit.cinderblock_audit_exit !== undefined) row('cinderblock audit at quiescence', r.quiescence_audit.cinderblock_audit_exit === 0 ? 'clean (exit 0)' : `exit ${r.quiescence_audit.cinderblock_audit_exit}`);
@@ -1205,7 +1225,7 @@ export function summaryTable(r: SoakResult): string {
   const f = r.final;
   row('final deletes', `${f.attachments_deleted} deleted, ${f.attachments_left} left`);
   row('leftover targets / accounts / stuck volumes', `${f.leftover_targets.length} / ${f.orphan_accounts.length} / ${f.stuck_volumes.length} (after the pattern check: ${f.after_pattern_check.leftover_targets.length} / ${f.after_pattern_check.orphan_accounts.length} / ${f.after_pattern_check.stuck_volumes.length})`);
-  row('post-detach sweep', `${f.post_detach_sweep.samples} logins: ${f.post_detach_sweep.refused} refused by the ACL, ${f.post_detach_sweep.no_target} no target, ${f.post_detach_sweep.errors} other errors, ${f.post_detach_sweep.exposures} exposures`);
+  row('post-detach sweep', `${f.post_detach_sweep.samples} logins: ${f.post_detach_sweep.refused} refused, ${f.post_detach_sweep.no_target} no target, ${f.post_detach_sweep.errors} other errors, ${f.post_detach_sweep.exposures} exposures`);
   row('patterns intact', `${f.patterns.intact}/${f.patterns.checked}`);
   return lines.join('\n');
 }

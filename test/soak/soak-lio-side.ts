@@ -16,6 +16,7 @@ export function lioSoakSide(o: { layout: 'per-volume' | 'per-host'; configfsRoot
     faultKind: 'lio-loss',
     faultWords: 'loss of all LIO state (every target and storage object removed from configfs)',
     controllerLun: null,
+    sendTargetsListsAll: true,
 
     async prepare() {
       if (!(await fs.available())) throw new Error(`no LIO here: ${fs.root} is missing (run in the lab guest)`);

@@ -43,6 +43,8 @@ export interface SoakTargetSide {
   readonly faultWords: string;
   /** a LUN number that is the target's own controller, never a volume (tgt's 0); null for none */
   readonly controllerLun: number | null;
+  /** SendTargets names every target on the portal (LIO), not only those admitting the initiator (tgt) */
+  readonly sendTargetsListsAll: boolean;
   /** the backend's target options for cinder.conf, and further sections the agent needs */
   prepare(ctx: SoakSideContext): Promise<{ backend: Record<string, string>; extraSections: Record<string, Record<string, string>> }>;
   /** after the agent served: note what it started (tgtd) for the watchdog */

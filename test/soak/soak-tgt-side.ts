@@ -80,6 +80,7 @@ export function tgtSoakSide(o: TgtSoakSideOptions): SoakTargetSide {
     faultKind: 'tgtd-kill',
     faultWords: 'kill -9 of tgtd',
     controllerLun: 0,
+    sendTargetsListsAll: false,
 
     async prepare(c) {
       ctx = c;
