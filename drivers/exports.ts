@@ -32,6 +32,8 @@ export interface BackendExport {
   iqn: string;
   /** the target exists on the daemon now (otherwise only the helper's record names it) */
   live: boolean;
+  /** live: whom it admits by name (FoundExport.admitted); the audit checks each against the attachments */
+  admitted?: string[];
 }
 
 export interface RevokeOptions {
@@ -227,7 +229,7 @@ export class TargetExports implements VolumeExports {
         }
         ours = await samePath(f.backingPath, want);
       }
-      if (ours) out.push({ volumeName: f.volumeName, iqn: f.iqn, live: f.live });
+      if (ours) out.push({ volumeName: f.volumeName, iqn: f.iqn, live: f.live, ...(f.admitted ? { admitted: f.admitted } : {}) });
     }
     return out;
   }

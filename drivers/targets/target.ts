@@ -73,6 +73,12 @@ export interface FoundExport {
   live: boolean;
   /** this helper recorded it (tgt: its target file or its CHAP account record; LIO: its record) */
   recorded: boolean;
+  /**
+   * Live only: the initiator names (iSCSI) or host NQNs (nvmet) the target admits by name. tgt's
+   * address entries (`ALL`, a network) are not names and are left out: cinder's own tgt targets
+   * admit ALL and rely on CHAP.
+   */
+  admitted?: string[];
 }
 
 export interface TargetHelper {

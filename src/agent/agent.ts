@@ -21,7 +21,7 @@ import { createDriver } from './driver-factory.js';
 import { createImageTools } from './image-tools-factory.js';
 import { RpcSchedulerNotifier, RpcSchedulerCreateVolume } from './scheduler-notifier.js';
 import { RpcVolumePeers } from './volume-peers.js';
-import { createExports, createTargetSide, type TargetSide } from './target-factory.js';
+import { configuredTgtControlPort, createExports, createTargetSide, type TargetSide } from './target-factory.js';
 import { startAuditLoop, type AuditLoop } from './audit-loop.js';
 import { newKeyedMutex, type FlowDeps } from '../manager/flows/common.js';
 import { ExportRestore, type ExportRestoreOptions } from '../manager/flows/export-restore.js';
@@ -201,9 +201,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
   if (!novaAccess.usable) logger.warn(`nova will not hear of in-use extends (each leaves a user message): ${novaAccess.reason}`);
   const compute = new NovaEventsClient(novaAccess, logger.child({ component: 'nova' }));
   const backupCallback = new RpcBackupCallback(rpcClient);
-  const envPort = Number.parseInt(process.env.CINDERBLOCK_TGTD_CONTROL_PORT ?? '', 10);
-  const confPort = config.cinderblock.tgt_control_port;
-  const tgtControlPort = opts.tgtControlPort ?? (confPort > 0 ? confPort : Number.isSafeInteger(envPort) && envPort > 0 ? envPort : undefined);
+  const tgtControlPort = opts.tgtControlPort ?? configuredTgtControlPort(config);
   // set_log_levels reaches the backends' loggers too (made before any change; see LogLevelControl)
   const backendLoggers: Logger[] = [];
   const logLevels = new LogLevelControl(logger, 'cinderblock', () => backendLoggers);

@@ -8,7 +8,7 @@
 // repaired where the agent may (tgtd restarted when cinderblock owns it) and followed by the
 // restore of every export, which the composition root wires to the manager (setRestore).
 import { mkdirSync } from 'node:fs';
-import type { BackendConfig } from '../config/index.js';
+import type { BackendConfig, CinderConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { TargetHelper } from '../../drivers/targets/target.js';
 import type { VolumeDriver } from '../../drivers/driver.js';
@@ -44,6 +44,18 @@ export interface TargetSide {
   /** the same daemon's host targets (target_layout = per-host); null where the helper has none yet */
   hostHelper: HostTargetHelper | null;
   iscsi: IscsiTargetOptions;
+}
+
+/**
+ * tgtd's control port as the agent and every command that reads tgtd pick it: [cinderblock]
+ * tgt_control_port, then CINDERBLOCK_TGTD_CONTROL_PORT; undefined: tgt's own default. One rule,
+ * or a command reads another tgtd than the agent's (the audit once saw "no daemon" and said clean).
+ */
+export function configuredTgtControlPort(config: CinderConfig, env: Readonly<Record<string, string | undefined>> = process.env): number | undefined {
+  const conf = config.cinderblock.tgt_control_port;
+  if (conf > 0) return conf;
+  const fromEnv = Number.parseInt(env.CINDERBLOCK_TGTD_CONTROL_PORT ?? '', 10);
+  return Number.isSafeInteger(fromEnv) && fromEnv > 0 ? fromEnv : undefined;
 }
 
 /** The backend's target side, or null for target_helper = fake (no exports). */

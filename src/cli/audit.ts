@@ -11,7 +11,7 @@ import { openDatabase } from '../db/index.js';
 import { createLogger, setRootLogger } from '../log.js';
 import { fixFindings, runAudit, type Finding, type FixAction } from '../manager/audit.js';
 import { createDriver } from '../agent/driver-factory.js';
-import { createExports, createTargetSide } from '../agent/target-factory.js';
+import { configuredTgtControlPort, createExports, createTargetSide } from '../agent/target-factory.js';
 
 export interface AuditCommandOptions {
   fix?: boolean;
@@ -38,7 +38,8 @@ export async function auditBackends(config: CinderConfig, opts: AuditCommandOpti
   const report: Array<{ backend: string; findings: Finding[]; actions: FixAction[] }> = [];
   try {
     for (const backend of backends) {
-      const side = createTargetSide(backend, { logger, probeIntervalMs: 0 });
+      const port = configuredTgtControlPort(config);
+      const side = createTargetSide(backend, { logger, probeIntervalMs: 0, ...(port ? { tgtControlPort: port } : {}) });
       const driver = createDriver(config, backend);
       const exports = createExports(driver, side, { backend, statePath: config.default.state_path, lockPath: config.concurrency.lock_path ?? null });
       const ports = { backend: backend.name, host: backend.host, db, exports, driver };

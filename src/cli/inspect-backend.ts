@@ -13,23 +13,16 @@ import { Configfs } from '../../drivers/targets/lio/configfs.js';
 import { LvmVolumeGroup } from '../../drivers/lvm/lvm-vg.js';
 import { lvmCommandRunner } from '../../drivers/lvm/lvm-runner.js';
 import { createDriver, driverKind, type DriverKind } from '../agent/driver-factory.js';
-import { createExports, createTargetSide } from '../agent/target-factory.js';
+import { configuredTgtControlPort, createExports, createTargetSide } from '../agent/target-factory.js';
 import type { BackendExport } from '../../drivers/exports.js';
 import { log } from '../log.js';
 
 /** A debug command waits this long for one tgtadm or lvm call. */
 const COMMAND_TIMEOUT_MS = 15_000;
 
-/** tgtd's control port as the agent picks it: [cinderblock] tgt_control_port, then the environment. */
-export function tgtControlPort(config: CinderConfig): number | undefined {
-  const conf = config.cinderblock.tgt_control_port;
-  if (conf > 0) return conf;
-  const env = Number.parseInt(process.env.CINDERBLOCK_TGTD_CONTROL_PORT ?? '', 10);
-  return Number.isSafeInteger(env) && env > 0 ? env : undefined;
-}
 
 export function tgtadmFor(config: CinderConfig, backend: BackendConfig): Tgtadm {
-  const port = tgtControlPort(config);
+  const port = configuredTgtControlPort(config);
   return new Tgtadm(processRunner({ timeoutMs: COMMAND_TIMEOUT_MS }), {
     ...(port ? { controlPort: port } : {}),
     lld: backend.target_protocol === 'iser' ? 'iser' : 'iscsi',
@@ -47,7 +40,7 @@ export async function targetDaemonState(config: CinderConfig, backend: BackendCo
   const helper = backend.target_helper;
   try {
     if (helper === 'tgtadm') {
-      const port = tgtControlPort(config);
+      const port = configuredTgtControlPort(config);
       const up = await tgtadmFor(config, backend).isRunning();
       return { helper, state: up ? 'up' : 'down', detail: up ? `tgtd answers${port ? ` on control port ${port}` : ''}` : 'no tgtd answers; the agent starts one before its first export' };
     }
@@ -190,7 +183,7 @@ export async function readBackendObject(config: CinderConfig, backend: BackendCo
  * code the agent runs; it never starts a daemon.
  */
 export async function findBackendExports(config: CinderConfig, backend: BackendConfig): Promise<BackendExport[]> {
-  const port = tgtControlPort(config);
+  const port = configuredTgtControlPort(config);
   const side = createTargetSide(backend, { logger: log(), probeIntervalMs: 0, ...(port ? { tgtControlPort: port } : {}) });
   if (!side) return [];
   try {

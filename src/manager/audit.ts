@@ -10,6 +10,10 @@
 // without a connector may be the one being made, so a mapping of its volume is not called an
 // exposure.
 //
+// Per volume (cinder's layout, and volumes a backend switched to per-host still serves that way) the
+// same question is asked of each target's admissions: an initiator (or, for nvmet, a host NQN) the
+// target admits by name with no attachment of that volume from it can log in and read it.
+//
 // --fix removes only what cannot hold tenant data in use: a mapping or an initiator no attachment
 // backs, a LUN nobody recorded or with the wrong serial (the host target is made to match its
 // record again), a host target with no record, the export of a volume that is gone. It never
@@ -33,6 +37,8 @@ export type FindingClass = (typeof FINDING_CLASSES)[number];
 
 export interface Finding {
   class: FindingClass;
+  /** the per-volume target (not a host target) this is about; --fix revokes through it */
+  perVolume?: { volumeName: string; providerLocation: string | null };
   /** exposure: a host may reach data not attached to it; lost-access: an attached host cannot; orphan: left over */
   kind: 'exposure' | 'lost-access' | 'orphan';
   backend: string;
@@ -52,7 +58,7 @@ export interface AuditPorts {
   /** the backend's host (host@backend): its volumes are those whose host is it or one of its pools */
   host: string;
   db: Pick<CinderDb, 'volumes' | 'attachments'>;
-  exports: Pick<VolumeExports, 'inventory' | 'unmapFromHostTarget' | 'reapplyHostTarget' | 'removeExport'>;
+  exports: Pick<VolumeExports, 'inventory' | 'unmapFromHostTarget' | 'reapplyHostTarget' | 'removeExport' | 'terminateConnection'>;
   /** the data side, for objects no volume row names; absent: not checked */
   driver?: Pick<VolumeDriver, 'listBackendObjects'>;
 }
@@ -74,13 +80,14 @@ function normSerial(s: string | null | undefined): string {
   return (s ?? '').replaceAll('-', '').trim().toLowerCase();
 }
 
-function connectorOf(a: VolumeAttachment): { host: string | null; initiator: string | null } | null {
+function connectorOf(a: VolumeAttachment): { host: string | null; initiator: string | null; nqn: string | null } | null {
   if (!a.connector) return null;
   try {
     const c = JSON.parse(a.connector) as Record<string, unknown>;
     const initiator = typeof c.initiator === 'string' && c.initiator !== '' ? c.initiator : null;
+    const nqn = typeof c.nqn === 'string' && c.nqn !== '' ? c.nqn : null;
     const host = typeof c.host === 'string' && c.host !== '' ? c.host : initiator;
-    return { host, initiator };
+    return { host, initiator, nqn };
   } catch {
     return null;
   }
@@ -192,6 +199,30 @@ function findingsOf(p: AuditPorts, s: Snapshot): Finding[] {
     const vol = id ? [...s.volumes.values()].find((v) => v.id === id || v._name_id === id) : undefined;
     if (!vol || vol.deleted) {
       out.push({ class: 'export-of-deleted-volume', kind: 'orphan', backend, iqn: e.iqn, ...(id ? { volumeId: id } : {}), meaning: `target ${e.iqn} exports ${e.volumeName}, which the database no longer has`, fix: `remove the export ${e.iqn}` });
+      continue;
+    }
+    // whom the target admits, each against the volume's live attachments (iSCSI by initiator
+    // name, NVMe by host NQN); an attachment being made has no connector yet and may be anyone's
+    const atts = (s.attachments.get(vol.id) ?? []).filter((a) => LIVE.has(a.attach_status ?? ''));
+    if (atts.some((a) => a.attach_status === 'attaching' && !a.connector)) continue;
+    const backed = new Set(atts.flatMap((a) => {
+      const c = connectorOf(a);
+      return [c?.initiator, c?.nqn].filter((x): x is string => Boolean(x)).map((x) => x.toLowerCase());
+    }));
+    for (const who of e.admitted ?? []) {
+      if (backed.has(who.toLowerCase())) continue;
+      out.push({
+        class: 'unadmitted-initiator',
+        kind: 'exposure',
+        backend,
+        iqn: e.iqn,
+        volumeId: vol.id,
+        initiator: who,
+        // a row that says per-host while a per-volume target still serves it: the revoke must take the per-volume path
+        perVolume: { volumeName: e.volumeName, providerLocation: vol.provider_location && vol.provider_location !== PER_HOST_LOCATION ? vol.provider_location : null },
+        meaning: `${e.iqn} admits ${who}, which has no attachment of volume ${vol.id}: it can log in and read the volume (the bug 2004555 class)`,
+        fix: `remove ${who} from ${e.iqn}`,
+      });
     }
   }
   return out;
@@ -222,6 +253,12 @@ export async function fixFindings(p: AuditPorts, findings: readonly Finding[]): 
       if ((f.class === 'mapping-without-attachment' || (f.class === 'export-of-deleted-volume' && f.lun !== undefined)) && f.iqn && f.volumeId) {
         if (!p.exports.unmapFromHostTarget) throw new Error('this backend has no host targets');
         await p.exports.unmapFromHostTarget(f.iqn, f.volumeId);
+      } else if (f.class === 'unadmitted-initiator' && f.perVolume && f.initiator && f.volumeId) {
+        // the helper's own revoke, as a detach of that initiator (or host NQN) with nothing left of it
+        const who = f.initiator;
+        const connector = /^nqn\./i.test(who) ? { nqn: who } : { initiator: who };
+        const volume = { id: f.volumeId, name: f.perVolume.volumeName, size: 0, providerLocation: f.perVolume.providerLocation ?? 'per-volume target found by the audit', providerAuth: null, multiattach: true };
+        await p.exports.terminateConnection(volume, connector, { force: false, remaining: [] });
       } else if (f.class === 'export-of-deleted-volume' && f.iqn) {
         const name = f.iqn.slice(f.iqn.lastIndexOf(':') + 1);
         await p.exports.removeExport({ id: f.volumeId ?? name, name, size: 0, providerLocation: 'leftover', providerAuth: null, multiattach: false });

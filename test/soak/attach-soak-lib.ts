@@ -799,12 +799,12 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
         const lun = t?.luns.find((l) => serialIsVolume(l.serial, volumeIds[a.vol]!));
         const ci = ciOwn.get(pairKey(a.host, a.vol));
         const given = ((ci?.data ?? ci) as Record<string, unknown> | undefined)?.target_lun;
-        const problem = !t ? 'no target' : !lun ? 'no LUN' : !t.acls.includes(HOSTS[a.host].initiator) ? 'no ACL' : typeof given === 'number' && given !== lun.lun ? `LUN ${lun.lun}, given ${given}` : null;
+        const problem = !t ? 'no target' : !t.serving ? 'target not serving' : !lun ? 'no LUN' : !t.acls.includes(HOSTS[a.host].initiator) ? 'no ACL' : typeof given === 'number' && given !== lun.lun ? `LUN ${lun.lun}, given ${given}` : null;
         if (problem) missing.push(`${a.host}/vol${a.vol} (${problem})`);
         continue;
       }
       const t = ts.find((x) => x.iqn === iqnOf(volumeIds[a.vol]!));
-      if (!t || !t.acls.includes(HOSTS[a.host].initiator)) missing.push(`${a.host}/vol${a.vol}${t ? '' : ' (no target)'}`);
+      if (!t || !t.serving || !t.acls.includes(HOSTS[a.host].initiator)) missing.push(`${a.host}/vol${a.vol}${t ? (t.serving ? '' : ' (target not serving)') : ' (no target)'}`);
     }
     return { ok: missing.length === 0, missing: [...new Set(missing)] };
   };
@@ -985,7 +985,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
             if (mine.length === 0) without.push(`${h} ${iqn} luns=[${t.luns.map((x) => x.lun).join(',')}]`);
           }
           for (const r of mine) {
-            if (!t?.luns.some((l) => serialIsVolume(l.serial, r.volumeId))) missing.push(`vol${volIndex.get(r.volumeId) ?? '?'}: attachment ${r.id} (${r.status}, ${r.host}) has no LUN in its host target${t ? '' : ' (no target)'}`);
+            if (!t?.serving || !t.luns.some((l) => serialIsVolume(l.serial, r.volumeId))) missing.push(`vol${volIndex.get(r.volumeId) ?? '?'}: attachment ${r.id} (${r.status}, ${r.host}) has no LUN in a serving host target${t ? '' : ' (no target)'}`);
           }
         }
         for (const t of ts.filter((x) => x.iqn.startsWith(HOST_IQN_MARK) && !HOST_NAMES.some((h) => hostIqn(HOSTS[h].host) === x.iqn))) without.push(`unknown host target ${t.iqn}`);
@@ -1000,7 +1000,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
       for (const r of rows) {
         if (layout === 'per-host' || !r.initiator || !['attaching', 'attached'].includes(r.status)) continue;
         const t = ts.find((x) => x.iqn === iqnOf(r.volumeId));
-        if (!t || !t.acls.includes(r.initiator)) missing.push(`vol${volIndex.get(r.volumeId) ?? '?'}: attachment ${r.id} (${r.status}, ${r.host}) has no ACL${t ? '' : ' (no target)'}`);
+        if (!t || !t.serving || !t.acls.includes(r.initiator)) missing.push(`vol${volIndex.get(r.volumeId) ?? '?'}: attachment ${r.id} (${r.status}, ${r.host}) has no ACL on a serving target${t ? '' : ' (no target)'}`);
       }
       Object.assign(result.quiescence_audit, { stale_acls: stale, missing_acls: missing, targets_without_attachment: without });
       if (!stale.length && !missing.length && !without.length) {

@@ -41,6 +41,7 @@ export function lioSoakSide(o: { layout: 'per-volume' | 'per-host'; configfsRoot
             accounts: [],
             // LIO has no controller LUN: LUN 0 carries a volume like any other
             luns: t.luns.map((l) => ({ lun: l.lun, serial: l.serial })),
+            serving: t.enabled && t.portals.length > 0,
           }));
       } catch {
         // a target vanishing while it is read (a terminate, the fault)

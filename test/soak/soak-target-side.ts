@@ -13,6 +13,8 @@ export interface SoakTargetView {
   accounts: string[];
   /** the LUNs that carry a volume (tgt's controller LUN 0 left out), with their unit serial */
   luns: Array<{ lun: number; serial: string }>;
+  /** it accepts logins (LIO: TPG enabled with a portal; a listed target may not) */
+  serving: boolean;
 }
 
 export interface SoakSideContext {

@@ -104,6 +104,7 @@ export function tgtSoakSide(o: TgtSoakSideOptions): SoakTargetSide {
         accounts: t.accounts,
         // LUN 0 is tgt's controller, never a volume
         luns: t.luns.filter((l) => l.lun !== 0).map((l) => ({ lun: l.lun, serial: (l.scsiSn ?? '').trim() })),
+        serving: true,
       }));
     },
 

@@ -362,7 +362,8 @@ export class LioTarget implements TargetHelper {
       if (!volumeName) continue;
       const seen = found.get(iqn);
       const backingPath = seen?.backingPath ?? (await b.findBackstore(iqn))?.udevPath ?? null;
-      found.set(iqn, { iqn, volumeName, backingPath: backingPath || null, live: true, recorded: seen?.recorded ?? false });
+      const admitted = (await b.readTarget(iqn))?.acls.map((a) => a.initiator) ?? [];
+      found.set(iqn, { iqn, volumeName, backingPath: backingPath || null, live: true, recorded: seen?.recorded ?? false, admitted });
     }
     return [...found.values()];
   }
@@ -376,7 +377,14 @@ export class LioTarget implements TargetHelper {
   async missingExports(): Promise<string[]> {
     const b = await this.backend();
     const present = new Set(await b.listTargets());
-    const candidates = Object.keys((await this.readState()).exports).filter((iqn) => !present.has(iqn));
+    const recorded = Object.keys((await this.readState()).exports);
+    // A target still listed can have stopped serving: a clear that raced our restore, or an
+    // operator's `targetcli ... disable`, leaves it with its TPG disabled, and the kernel then
+    // refuses every login ("Unable to locate Target Portal Group", status 769). One read of
+    // `enable` per present target keeps the probe cheap (lab soak, 2026-12-04: an attached host
+    // was locked out after a restore because only absent targets were looked at).
+    const disabled = await Promise.all(recorded.filter((iqn) => present.has(iqn)).map(async (iqn) => ((await b.fs.tpgEnabled(iqn).catch(() => false)) ? null : iqn)));
+    const candidates = [...recorded.filter((iqn) => !present.has(iqn)), ...disabled.filter((x): x is string => x !== null)];
     const missing: string[] = [];
     for (const iqn of candidates) {
       await this.targetLocks.run(iqn, async () => {

@@ -53,7 +53,7 @@ export class LioWatch implements DaemonWatch {
     for (const iqn of this.accepted) if (!now.has(iqn)) this.accepted.delete(iqn);
     const fresh = missing.filter((iqn) => !this.accepted.has(iqn));
     if (fresh.length === 0) return { state: 'up' };
-    return { state: 'lost', detail: `${fresh.length} of our targets are gone from configfs` };
+    return { state: 'lost', detail: `${fresh.length} of our targets are gone from configfs or no longer serve (TPG disabled)` };
   }
 
   /** Nothing to restart: configfs is the kernel's. The restore rebuilds what is needed. */

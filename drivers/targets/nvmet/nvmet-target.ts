@@ -338,8 +338,9 @@ export class NvmetTarget implements TargetHelper {
       const id = volumeIdOfSubsystem(this.o.targetPrefix, nqn);
       if (!id) continue;
       const seen = found.get(nqn);
-      const backingPath = seen?.backingPath ?? (await this.fs.readSubsystem(nqn))?.namespaces[0]?.devicePath ?? null;
-      found.set(nqn, { iqn: nqn, volumeName: `volume-${id}`, backingPath: backingPath || null, live: true, recorded: seen?.recorded ?? false });
+      const sub = await this.fs.readSubsystem(nqn);
+      const backingPath = seen?.backingPath ?? sub?.namespaces[0]?.devicePath ?? null;
+      found.set(nqn, { iqn: nqn, volumeName: `volume-${id}`, backingPath: backingPath || null, live: true, recorded: seen?.recorded ?? false, admitted: sub?.hosts ?? [] });
     }
     return [...found.values()];
   }

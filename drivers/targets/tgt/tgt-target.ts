@@ -439,7 +439,7 @@ export class TgtTarget implements TargetHelper {
       const volumeName = nameOf(t.iqn);
       if (!volumeName) continue;
       const lu = t.luns.find((l) => l.lun === TGT_LUN);
-      found.set(t.iqn, { iqn: t.iqn, volumeName, backingPath: lu?.backingStorePath ?? null, live: true, recorded: false });
+      found.set(t.iqn, { iqn: t.iqn, volumeName, backingPath: lu?.backingStorePath ?? null, live: true, recorded: false, admitted: t.acls.filter(isInitiatorNameAcl) });
     }
     let files: string[] = [];
     try {

@@ -10,10 +10,14 @@ import { startAgentProcess, type AgentProcess } from '../../helpers/agent-proces
 import { startTgtd, tgtAvailable, type TgtdHandle } from '../../helpers/tgtd.js';
 import { iscsiReadCapacity16, qemuIo, qemuIscsiAvailable, type IscsiLogin } from '../../helpers/libiscsi.js';
 import { hostTargetIqn } from '../../../drivers/targets/host-target/host-target-name.js';
+import { parseShowTargets } from '../../../drivers/targets/tgt/tgtadm-parse.js';
+import { execa } from 'execa';
+import { launcherNodeFlags, launcherPath } from '../../helpers/launcher-node-flags.js';
 
 const GiB = 1024 ** 3;
 const INITIATOR_A = 'iqn.1994-05.com.redhat:compute-a';
 const INITIATOR_B = 'iqn.1994-05.com.redhat:compute-b';
+const INTRUDER = 'iqn.1994-05.com.redhat:intruder';
 const ready = (await tgtAvailable()) && (await qemuIscsiAvailable());
 
 function connector(initiator: string, host: string) {
@@ -113,6 +117,29 @@ describe.runIf(ready).each([
     await waitStatus('volumes', vol.id, 'in-use');
     const cap = await iscsiReadCapacity16(a);
     expect(cap.sizeBytes).toBe(2 * GiB);
+    expect((await qemuIo(a, 'read -P 0x5a 0 4M')).outcome).toBe('ok');
+
+    // The audit on this tgtd (issue 12): clean while A is attached; an initiator admitted by hand
+    // with no attachment (bug 2004555's class) is found, in either layout, and --fix revokes it
+    // without touching A.
+    const audit = async (...extra: string[]) => {
+      const r = await execa(process.execPath, [...launcherNodeFlags(), launcherPath, 'audit', '--config-file', stack.confPath, '--json', ...extra], { reject: false, timeout: 120_000 });
+      return { exitCode: r.exitCode, report: JSON.parse(String(r.stdout) || '{}') as { backends?: Array<{ findings: Array<{ class: string; initiator?: string }> }> }, stderr: String(r.stderr) };
+    };
+    const clean = await audit();
+    expect(clean.exitCode, clean.stderr).toBe(0);
+    const targets = parseShowTargets((await tgtd.tgtadm('--lld', 'iscsi', '--mode', 'target', '--op', 'show')).stdout);
+    const tid = targets.find((t) => t.iqn === ci.target_iqn)!.tid;
+    const bound = await tgtd.tgtadm('--lld', 'iscsi', '--mode', 'target', '--op', 'bind', '--tid', String(tid), '--initiator-name', INTRUDER);
+    expect(bound.exitCode, bound.stderr).toBe(0);
+    const found = await audit();
+    expect(found.exitCode).toBe(3);
+    expect(found.report.backends?.[0]?.findings.map((f) => [f.class, f.initiator])).toEqual([['unadmitted-initiator', INTRUDER]]);
+    expect((await audit('--fix')).exitCode).toBe(0);
+    const acls = parseShowTargets((await tgtd.tgtadm('--lld', 'iscsi', '--mode', 'target', '--op', 'show')).stdout).find((t) => t.tid === tid)!.acls;
+    expect(acls).not.toContain(INTRUDER);
+    expect(acls).toContain(INITIATOR_A);
+    expect((await audit()).exitCode).toBe(0);
     expect((await qemuIo(a, 'read -P 0x5a 0 4M')).outcome).toBe('ok');
 
     // Detach: A is refused from now on.

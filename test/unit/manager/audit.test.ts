@@ -34,6 +34,9 @@ function ports(inv: () => ExportInventory, attachments: Array<Record<string, unk
         calls.push(`reapply ${iqn}`);
       },
       removeExport: async () => undefined,
+      terminateConnection: async (v, c) => {
+        calls.push(`terminate ${v.name} ${JSON.stringify(c)} (${v.providerLocation})`);
+      },
     },
   };
 }
@@ -96,6 +99,38 @@ describe('the export audit', () => {
     p.driver = { listBackendObjects: async () => [obj(`volume-${VOL}`), obj(`volume-${GONE}`), obj('swap'), { ...obj(`volume-${GONE}`), isSnapshot: true }] };
     const f = await runAudit(p, { settleMs: 0 });
     expect(f.map((x) => [x.class, x.volumeId, x.fix])).toEqual([['object-without-volume', GONE, null]]);
+  });
+
+  describe('per-volume targets (cinder\'s layout): whom each admits', () => {
+    const VIQN = `iqn.2010-10.org.openstack:volume-${VOL}`;
+    const HOST_NQN = 'nqn.2014-08.org.nvmexpress:uuid:0f0e0d0c-0b0a-0908-0706-050403020100';
+    const exported = (admitted: string[]): ExportInventory => ({ hostTargets: null, perVolume: [{ volumeName: `volume-${VOL}`, iqn: VIQN, live: true, admitted }] });
+
+    it('is clean when every admitted initiator or host NQN has a live attachment of the volume', async () => {
+      const nvme = { id: 'att-3', attach_status: 'attached', connector: JSON.stringify({ host: 'compute-c', nqn: HOST_NQN }) };
+      expect(await runAudit(ports(() => exported([A.toUpperCase(), HOST_NQN]), [attached, nvme]), { settleMs: 0 })).toEqual([]);
+    });
+
+    it('calls an initiator admitted without an attachment an exposure, and --fix revokes it through the per-volume path', async () => {
+      const calls: string[] = [];
+      const detached = { ...attached, attach_status: 'detached' };
+      const p = ports(() => exported([A, HOST_NQN]), [detached], calls);
+      const f = await runAudit(p, { settleMs: 0 });
+      expect(f.map((x) => [x.class, x.kind, x.initiator, x.iqn])).toEqual([
+        ['unadmitted-initiator', 'exposure', A, VIQN],
+        ['unadmitted-initiator', 'exposure', HOST_NQN, VIQN],
+      ]);
+      expect((await fixFindings(p, f)).every((a) => a.done)).toBe(true);
+      // the row says per-host (ports' volume): the revoke still takes the per-volume target's path
+      expect(calls).toEqual([
+        `terminate volume-${VOL} {"initiator":"${A}"} (per-volume target found by the audit)`,
+        `terminate volume-${VOL} {"nqn":"${HOST_NQN}"} (per-volume target found by the audit)`,
+      ]);
+    });
+
+    it('does not judge admissions while an attachment of the volume is being made (no connector yet)', async () => {
+      expect(await runAudit(ports(() => exported([A]), [{ id: 'att-4', attach_status: 'attaching', connector: null }]), { settleMs: 0 })).toEqual([]);
+    });
   });
 
   it('keeps only what a second look still sees', async () => {

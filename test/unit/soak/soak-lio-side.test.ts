@@ -34,7 +34,7 @@ describe('the attach soak on LIO: its view of configfs and its fault', () => {
   it('lists a host target with its ACL and every LUN (0 included: LIO has no controller LUN) by serial', async () => {
     const { side, iqn } = await hostTargetWithTwoLuns();
     expect(side.controllerLun).toBeNull();
-    expect(await side.targets()).toEqual([{ iqn, acls: [A], accounts: [], luns: [{ lun: 0, serial: ids[0] }, { lun: 1, serial: ids[1] }] }]);
+    expect(await side.targets()).toEqual([{ iqn, acls: [A], accounts: [], luns: [{ lun: 0, serial: ids[0] }, { lun: 1, serial: ids[1] }], serving: true }]);
     expect(await side.unboundAccounts()).toEqual([]);
   });
 

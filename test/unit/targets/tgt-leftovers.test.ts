@@ -119,11 +119,12 @@ describe('TgtTarget and crash leftovers', () => {
     const { fake, helper, vol, volumesDir } = setup();
     await helper.createExport(vol(ID1));
     fake.targets.set(50, { tid: 50, iqn: 'iqn.2003-01.org.example:other', luns: new Map(), accounts: [], acls: [], nexuses: [] });
-    fake.targets.set(51, { tid: 51, iqn: `${PREFIX}volume-${ID2}`, luns: new Map(), accounts: [], acls: [], nexuses: [] });
+    // an address entry (cinder's own tgt targets admit ALL and rely on CHAP) is not an admission by name
+    fake.targets.set(51, { tid: 51, iqn: `${PREFIX}volume-${ID2}`, luns: new Map(), accounts: [], acls: ['ALL', 'iqn.1994-05.com.redhat:h2'], nexuses: [] });
     writeFileSync(join(volumesDir, 'README'), 'not a target file');
     expect((await helper.findExports()).sort((a, b) => a.iqn.localeCompare(b.iqn))).toEqual([
-      { iqn: `${PREFIX}volume-${ID1}`, volumeName: `volume-${ID1}`, backingPath: `/dev/vg/volume-${ID1}`, live: true, recorded: true },
-      { iqn: `${PREFIX}volume-${ID2}`, volumeName: `volume-${ID2}`, backingPath: null, live: true, recorded: false },
+      { iqn: `${PREFIX}volume-${ID1}`, volumeName: `volume-${ID1}`, backingPath: `/dev/vg/volume-${ID1}`, live: true, recorded: true, admitted: [] },
+      { iqn: `${PREFIX}volume-${ID2}`, volumeName: `volume-${ID2}`, backingPath: null, live: true, recorded: false, admitted: ['iqn.1994-05.com.redhat:h2'] },
     ]);
     fake.running = false;
     expect(await helper.findExports()).toEqual([{ iqn: `${PREFIX}volume-${ID1}`, volumeName: `volume-${ID1}`, backingPath: `/dev/vg/volume-${ID1}`, live: false, recorded: true }]);

@@ -81,7 +81,7 @@ describe('LioWatch', () => {
 
     await s.clear();
     expect(await s.acls(IDS[0])).toBeNull();
-    expect(await watch.probe()).toEqual({ state: 'lost', detail: '2 of our targets are gone from configfs' });
+    expect(await watch.probe()).toEqual({ state: 'lost', detail: '2 of our targets are gone from configfs or no longer serve (TPG disabled)' });
     await sup.checkNow();
     await sup.idle();
     expect(restored).toEqual([IDS[0]]);
@@ -90,6 +90,30 @@ describe('LioWatch', () => {
     // volume 1 needs no export: still missing, but no new loss at every probe
     expect(await watch.probe()).toEqual({ state: 'up' });
     expect(sup.status()).toMatchObject({ up: true, losses: 1 });
+  });
+
+  it('a target still listed but whose TPG no longer serves (disabled) is a loss, and the restore enables it again', async () => {
+    const s = await setup();
+    const m = await s.helper.createExport(s.vol(IDS[0]));
+    const v = { ...s.vol(IDS[0], m.provider_auth), providerLocation: m.provider_location };
+    await s.helper.initializeConnection(v, { initiator: A });
+    const watch = new LioWatch(s.helper);
+    const sup = new TargetSupervisor(watch, { logger: silent, intervalMs: 0 });
+    sup.setRestore(async () => {
+      await s.helper.ensureExport(v, { initiators: [A] });
+      return { volumes: 1, restored: 1, failed: 0 };
+    });
+    await sup.ready();
+    expect(await watch.probe()).toEqual({ state: 'up' });
+    // what a clear that raced our restore left behind (the lab soak met it): listed, disabled
+    await s.fs.setTpgEnabled(`${PREFIX}volume-${IDS[0]}`, false);
+    expect(await s.helper.listExports()).toEqual([`${PREFIX}volume-${IDS[0]}`]);
+    expect(await watch.probe()).toEqual({ state: 'lost', detail: '1 of our targets are gone from configfs or no longer serve (TPG disabled)' });
+    await sup.checkNow();
+    await sup.idle();
+    expect(await s.fs.tpgEnabled(`${PREFIX}volume-${IDS[0]}`)).toBe(true);
+    expect(await s.acls(IDS[0])).toEqual([A]);
+    expect(await watch.probe()).toEqual({ state: 'up' });
   });
 
   it('an export being removed right now is not a loss', async () => {

@@ -127,9 +127,12 @@ describe('NvmetTarget export', () => {
     await s.si.io.mkdir(join(s.root, 'subsystems', left));
     const found = await s.helper.findExports();
     expect(found.sort((a, b) => a.iqn.localeCompare(b.iqn))).toEqual([
-      { iqn: left, volumeName: 'volume-1b4e28ba-2fa1-11d2-883f-0016d3cca427', backingPath: null, live: true, recorded: false },
-      { iqn: NQN, volumeName: `volume-${ID}`, backingPath: s.dev, live: true, recorded: true },
+      { iqn: left, volumeName: 'volume-1b4e28ba-2fa1-11d2-883f-0016d3cca427', backingPath: null, live: true, recorded: false, admitted: [] },
+      { iqn: NQN, volumeName: `volume-${ID}`, backingPath: s.dev, live: true, recorded: true, admitted: [] },
     ]);
+    // what the audit checks against the attachments: the host NQNs a subsystem admits
+    await s.helper.initializeConnection(s.vol, { nqn: A, host: 'compute-a' });
+    expect((await s.helper.findExports()).find((f) => f.iqn === NQN)?.admitted).toEqual([A]);
   });
 
   it('refuses a port that serves others on another address instead of relinking it', async () => {
