@@ -1015,8 +1015,9 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
       }
       await sleep(1000);
     }
-    if (layout === 'per-host') {
-      // the agent's own audit, as an operator runs it, must agree: nothing found
+    {
+      // the agent's own audit, as an operator runs it, must agree: nothing found (per volume it
+      // checks whom each target admits; per host, LUNs, serials and ACLs too)
       const au = await execa(process.execPath, [join(repoRoot, 'bin', 'cinderblock.js'), 'audit', '--config-file', stack.confPath, '--json'], { reject: false, timeout: 120_000 });
       result.quiescence_audit.cinderblock_audit_exit = au.exitCode ?? -1;
       if (au.exitCode !== 0) finding(`cinderblock audit at quiescence exited ${String(au.exitCode)}: ${String(au.stdout).slice(0, 1500)} ${String(au.stderr).slice(0, 500)}`);
