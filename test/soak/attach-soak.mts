@@ -27,30 +27,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runAttachSoak, summaryTable } from './attach-soak-lib.js';
+import { runAttachSoak } from './attach-soak-lib.js';
+import { envNumber, printSoakReport, soakExitCode, soakOptionsFromEnv } from './soak-script.js';
 import { tgtSoakSide } from './soak-tgt-side.js';
 import { stopOnSignalsOrDeadline } from '../helpers/soak-watchdog.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const num = (name: string, def: number) => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return def;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number, got ${v}`);
-  return n;
-};
-
-const opts = {
-  ops: num('CB_SOAK_OPS', 200),
-  concurrency: Math.max(1, num('CB_SOAK_CONCURRENCY', 8)),
-  volumes: Math.max(1, num('CB_SOAK_VOLUMES', 20)),
-  seed: num('CB_SOAK_SEED', 1),
-  deadlineMs: num('CB_SOAK_DEADLINE_S', 2400) * 1000,
-  faults: process.env.CB_SOAK_FAULTS !== '0',
-  targetLayout: (process.env.CB_SOAK_LAYOUT === 'per-host' ? 'per-host' : 'per-volume') as 'per-volume' | 'per-host',
-  keepLogs: process.env.CB_SOAK_KEEP_LOGS === '1',
-  watchdog: true,
-};
+const opts = { ...soakOptionsFromEnv('per-volume'), keepLogs: process.env.CB_SOAK_KEEP_LOGS === '1', watchdog: true };
 const jsonPath = process.env.CB_SOAK_JSON ?? resolve(repoRoot, 'bench', 'results', 'attach-soak.json');
 
 if (process.getuid?.() !== 0) {
@@ -61,22 +44,16 @@ if (process.getuid?.() !== 0) {
 // the whole run must end: past the deadline (+5 min for the teardown), abort; 5 min later, exit
 const stop = stopOnSignalsOrDeadline(opts.deadlineMs + 300_000);
 
-const tgtd = { owner: (process.env.CB_SOAK_TGTD === 'script' ? 'script' : 'agent') as 'agent' | 'script', restartWaitMs: num('CB_SOAK_TGTD_WAIT_S', 30) * 1000 };
+const tgtd = { owner: (process.env.CB_SOAK_TGTD === 'script' ? 'script' : 'agent') as 'agent' | 'script', restartWaitMs: envNumber('CB_SOAK_TGTD_WAIT_S', 30) * 1000 };
 console.log(`attach soak: ${JSON.stringify({ ...opts, tgtd })}`);
 const result = await runAttachSoak({ ...opts, target: tgtSoakSide(tgtd), signal: stop.signal, progress: (l) => console.log(l) });
 stop.clear();
 
-console.log('');
-console.log(summaryTable(result));
-if (result.findings.length) {
-  console.log('\nFindings:');
-  for (const f of result.findings) console.log(`  - ${f}`);
-}
+printSoakReport(result);
 if (result.log_dir) console.log(`\nlogs kept in ${result.log_dir} (agent.log, ops.jsonl, samples.jsonl)`);
 if (jsonPath) {
   mkdirSync(dirname(jsonPath), { recursive: true });
   writeFileSync(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`result: ${jsonPath}`);
 }
-const stoppedEarly = result.findings.some((f) => f.startsWith('the run stopped'));
-process.exit(stop.interrupted() ? 130 : stop.deadlineHit() ? 3 : stoppedEarly ? 2 : result.pass ? 0 : 1);
+process.exit(soakExitCode(result, stop));

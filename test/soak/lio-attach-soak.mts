@@ -19,21 +19,14 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
-import { runAttachSoak, summaryTable } from './attach-soak-lib.js';
+import { runAttachSoak } from './attach-soak-lib.js';
+import { printSoakReport, soakExitCode, soakOptionsFromEnv } from './soak-script.js';
 import { lioSoakSide } from './soak-lio-side.js';
 import { labSoakStack } from './soak-stack.js';
 import { writeE2eAgentConf } from '../lab/e2e-guest.js';
 import { labScratchDiskOrExit, LAB_VG } from '../lab/lio-lab-backend.js';
 import { sh } from '../lab/lab-io.js';
 import { stopOnSignalsOrDeadline } from '../helpers/soak-watchdog.js';
-
-const num = (name: string, def: number) => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return def;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number, got ${v}`);
-  return n;
-};
 
 const disk = labScratchDiskOrExit();
 const out = process.env.CBLAB_OUT ?? '/tmp/cb-lio-soak-out';
@@ -42,16 +35,8 @@ const logDir = join(work, 'logs');
 mkdirSync(out, { recursive: true });
 mkdirSync(logDir, { recursive: true });
 
-const layout = process.env.CB_SOAK_LAYOUT === 'per-volume' ? 'per-volume' : 'per-host';
-const opts = {
-  ops: num('CB_SOAK_OPS', 200),
-  concurrency: Math.max(1, num('CB_SOAK_CONCURRENCY', 8)),
-  volumes: Math.max(1, num('CB_SOAK_VOLUMES', 20)),
-  seed: num('CB_SOAK_SEED', 1),
-  deadlineMs: num('CB_SOAK_DEADLINE_S', 2400) * 1000,
-  faults: process.env.CB_SOAK_FAULTS !== '0',
-  targetLayout: layout as 'per-volume' | 'per-host',
-};
+const opts = soakOptionsFromEnv('per-host');
+const layout = opts.targetLayout;
 
 // thin: twenty 1 GiB volumes fit the 8 GiB scratch disk
 sh(['pvcreate', '-y', disk]);
@@ -71,15 +56,9 @@ const result = await runAttachSoak({
 });
 stop.clear();
 
-console.log('');
-console.log(summaryTable(result));
-if (result.findings.length) {
-  console.log('\nFindings:');
-  for (const f of result.findings) console.log(`  - ${f}`);
-}
+printSoakReport(result);
 writeFileSync(join(out, 'lio-attach-soak.json'), `${JSON.stringify(result, null, 2)}\n`);
 // the agent's log, the op and sample logs: what a post-mortem needs, brought back to the host
 // (compressed: the results disk is 64 MiB and the agent's info log of a run is tens of MiB)
 for (const f of ['agent.log', 'ops.jsonl', 'samples.jsonl']) if (existsSync(join(logDir, f))) writeFileSync(join(out, `${f}.gz`), gzipSync(readFileSync(join(logDir, f))));
-const stoppedEarly = result.findings.some((f) => f.startsWith('the run stopped'));
-process.exit(stop.interrupted() ? 130 : stop.deadlineHit() ? 3 : stoppedEarly ? 2 : result.pass ? 0 : 1);
+process.exit(soakExitCode(result, stop));
