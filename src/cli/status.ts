@@ -38,7 +38,7 @@ export interface BackendReport {
   live: LiveBackendStatus | null;
   target: TargetDaemonState | null;
   /** with the agent down: the exports found on the daemon and in the helper's record */
-  exports: Array<{ volumeName: string; iqn: string; live: boolean }> | null;
+  exports: Array<{ volumeName: string; iqn: string; live: boolean; admitted?: string[] }> | null;
   exportsError?: string;
 }
 

@@ -84,7 +84,8 @@ describe('cinderblock status, volume, doctor, log-level, logs', () => {
     if (h.tgtd) {
       expect(b.volumes).toEqual({ 'in-use': 1 });
       expect(b.attachments).toEqual({ attached: 1 });
-      expect(b.live.exports).toEqual([{ volumeName: `volume-${volumeId}`, iqn: `iqn.2010-10.org.openstack:volume-${volumeId}`, live: true }]);
+      // whom it admits, as the audit compares it with the attachments
+      expect(b.live.exports).toEqual([{ volumeName: `volume-${volumeId}`, iqn: `iqn.2010-10.org.openstack:volume-${volumeId}`, live: true, admitted: [INITIATOR] }]);
       expect(b.live.target).toMatchObject({ up: true, armed: true });
     }
   });
@@ -232,7 +233,7 @@ describe('cinderblock status, volume, doctor, log-level, logs', () => {
     if (h.tgtd) {
       expect(s.backends[0].target.state).toBe('up');
       // the export found the way the agent's start-up sweep finds it, without the agent
-      expect(s.backends[0].exports).toEqual([{ volumeName: `volume-${volumeId}`, iqn: `iqn.2010-10.org.openstack:volume-${volumeId}`, live: true }]);
+      expect(s.backends[0].exports).toEqual([{ volumeName: `volume-${volumeId}`, iqn: `iqn.2010-10.org.openstack:volume-${volumeId}`, live: true, admitted: [INITIATOR] }]);
     }
     const text = await cli(['status', '--config-file', conf]);
     expect(text.stdout).toContain('agent not running: no live capacity');
