@@ -11,6 +11,7 @@ import { constants as fsc } from 'node:fs';
 import { access, link, mkdir, open, readdir, rename, stat, statfs, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { volumeBackendApiException } from '../../src/errors.js';
+import { log } from '../../src/log.js';
 import type { BackendObject, BackendStats, CloneSource, DriverMigration, DriverSnapshot, DriverVolume, MigrationDestination, ModelUpdate, VolumeDriver } from '../driver.js';
 import { parseLocationInfo, volumePathOnHost } from '../location-info.js';
 import { bytesToGiB, formatOverSubscriptionRatio } from '../capacity.js';
@@ -153,7 +154,7 @@ export class FileVolumeDriver implements VolumeDriver {
       await fh.truncate(volume.size * GiB);
     } catch (err) {
       await fh.close();
-      await unlink(path).catch(() => undefined);
+      await removeHalfMade(path, 'create');
       throw err;
     }
     await fh.close();
@@ -272,7 +273,7 @@ export class FileVolumeDriver implements VolumeDriver {
     try {
       await this.copyFn(src, dst, bytes);
     } catch (err) {
-      await unlink(dst).catch(() => undefined);
+      await removeHalfMade(dst, 'copy');
       if (isNoSpace(err)) throw poolFull(this.opts.directory, err);
       throw err;
     }
@@ -474,5 +475,19 @@ async function unlinkIfExists(path: string): Promise<void> {
   } catch (err) {
     // Already gone is success, as cinder's LVM driver treats a missing LV.
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+/**
+ * Takes back the file a failed create or copy left. The caller's error is the one that matters
+ * and is thrown on; a file that cannot be removed is said, so an operator can remove it (it holds
+ * no volume anyone was told of). Already gone is fine.
+ */
+async function removeHalfMade(path: string, what: 'create' | 'copy'): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    log().warn({ err, path }, `the failed ${what} left ${path}, which could not be removed; remove it by hand (no volume uses it)`);
   }
 }

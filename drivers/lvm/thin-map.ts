@@ -31,6 +31,8 @@ const poolQueues = new Map<string, Promise<unknown>>();
 function onPool<T>(pool: string, fn: () => Promise<T>): Promise<T> {
   const prev = poolQueues.get(pool) ?? Promise.resolve();
   const next = prev.then(fn, fn);
+  // the caller gets fn's error through `next`; the queue's tail only must not reject, or the
+  // next caller on this pool would inherit an error that is not its own
   const tail = next.catch(() => undefined);
   poolQueues.set(pool, tail);
   void tail.then(() => {
@@ -148,7 +150,8 @@ export async function thinDeviceMap(devicePath: string, opts: ThinMapOptions = {
   const guessName = guess ? await sysfs.dmName(guess) : null;
   const [table, guessTable] = await Promise.all([
     dm.table(name),
-    // Only a guess: if it fails, the pool the thin table names is asked for below.
+    // Only a guess: if it fails, the pool the thin table names is asked for below, and a failure
+    // there is thrown; nothing is lost by not reporting this one.
     guessName !== null ? dm.table(guessName).catch(() => undefined) : Promise.resolve(undefined),
   ]);
   const thin = parseThinTable(table);

@@ -154,7 +154,9 @@ export class NvmetTarget implements TargetHelper {
             s.exports[nqn] = { volumeId: v.id, nqn, backingPath: v.backingPath, nsid, hosts };
           });
         } catch (e) {
-          if (made) await this.fs.removeSubsystem(nqn).catch(() => undefined);
+          // the record's failure is what the caller must hear; a subsystem left behind is said, and
+          // the start-up sweep and `cinderblock audit` see it as an export no volume needs
+          if (made) await this.fs.removeSubsystem(nqn).catch((err: unknown) => log().error({ err, nqn, volume_id: v.id }, `could not take back subsystem ${nqn} after its record failed; \`cinderblock audit --fix\` removes it`));
           throw e;
         }
         log().info({ volume_id: v.id, nqn, nsid, created: made }, 'created nvmet export');
