@@ -21,6 +21,7 @@
 import type { BackendObject, VolumeDriver } from '../../drivers/driver.js';
 import type { ExportInventory, VolumeExports } from '../../drivers/exports.js';
 import { PER_HOST_LOCATION } from '../../drivers/host-target-exports.js';
+import { isNqn } from '../../drivers/targets/validate.js';
 import type { CinderDb, Volume, VolumeAttachment } from '../db/index.js';
 
 export const FINDING_CLASSES = [
@@ -256,7 +257,7 @@ export async function fixFindings(p: AuditPorts, findings: readonly Finding[]): 
       } else if (f.class === 'unadmitted-initiator' && f.perVolume && f.initiator && f.volumeId) {
         // the helper's own revoke, as a detach of that initiator (or host NQN) with nothing left of it
         const who = f.initiator;
-        const connector = /^nqn\./i.test(who) ? { nqn: who } : { initiator: who };
+        const connector = isNqn(who) ? { nqn: who } : { initiator: who };
         const volume = { id: f.volumeId, name: f.perVolume.volumeName, size: 0, providerLocation: f.perVolume.providerLocation ?? 'per-volume target found by the audit', providerAuth: null, multiattach: true };
         await p.exports.terminateConnection(volume, connector, { force: false, remaining: [] });
       } else if (f.class === 'export-of-deleted-volume' && f.iqn) {

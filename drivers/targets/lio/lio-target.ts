@@ -382,7 +382,8 @@ export class LioTarget implements TargetHelper {
     // operator's `targetcli ... disable`, leaves it with its TPG disabled, and the kernel then
     // refuses every login ("Unable to locate Target Portal Group", status 769). One read of
     // `enable` per present target keeps the probe cheap (lab soak, 2026-12-04: an attached host
-    // was locked out after a restore because only absent targets were looked at).
+    // was locked out after a restore because only absent targets were looked at). A read that
+    // fails (the target going right now) makes it a candidate: the look under its lock decides.
     const disabled = await Promise.all(recorded.filter((iqn) => present.has(iqn)).map(async (iqn) => ((await b.fs.tpgEnabled(iqn).catch(() => false)) ? null : iqn)));
     const candidates = [...recorded.filter((iqn) => !present.has(iqn)), ...disabled.filter((x): x is string => x !== null)];
     const missing: string[] = [];
