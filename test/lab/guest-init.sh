@@ -23,8 +23,15 @@ TIMEOUT=$(arg cblab.timeout); TIMEOUT=${TIMEOUT:-900}
 MODULES=$(arg cblab.modules)
 say "up after $(cut -d' ' -f1 /proc/uptime)s, kernel $(uname -r), suite $SUITE, limit ${TIMEOUT}s"
 
-# A guest that hangs still powers off: the host's own timeout is the second line of defence.
-( sleep "$TIMEOUT"; echo "cblab-guest: suite exceeded ${TIMEOUT}s, powering off"; poweroff_now ) &
+# A suite that hangs is stopped at its limit, so what it printed and its exit code still come
+# back (vitest's verbose reporter has already named every test that finished, and so the one that
+# hung); the host gives the guest 30 s more. A guest that hangs anyway still powers off, and the
+# host's own timeout is the last line of defence.
+( sleep "$TIMEOUT"
+  echo "cblab-guest: suite exceeded ${TIMEOUT}s, stopping it"
+  pkill -TERM -f "node_modules/vitest|--import tsx" ; sleep 8
+  pkill -KILL -f "node_modules/vitest|--import tsx" ; sleep 12
+  echo "cblab-guest: still here ${TIMEOUT}s + 20s, powering off"; poweroff_now ) &
 WATCHDOG=$!
 
 # A checkout under /tmp or /run (CI may clone there) would vanish under the fresh tmpfs: carry it
@@ -89,7 +96,7 @@ if [[ $KIND == script ]]; then
   node --import tsx "$SUITE" 2>&1 | tee "$OUT/console.log"
 else
   node node_modules/vitest/vitest.mjs run --config test/lab/vitest.lab.config.ts "$SUITE" \
-    --reporter=default --reporter=json --outputFile.json="$OUT/report.json" 2>&1 | tee "$OUT/console.log"
+    --reporter=verbose --reporter=json --outputFile.json="$OUT/report.json" 2>&1 | tee "$OUT/console.log"
 fi
 rc=${PIPESTATUS[0]}
 say "$KIND exit $rc after $(el "$t")s"

@@ -31,8 +31,21 @@ DEADLINE=$((START + TOTAL_TIMEOUT))
 cd "$REPO"
 
 passed=0; failed=0; skipped=0
+# What went wrong, repeated at the very end: CI keeps only the tail of its log, and a suite that
+# failed early in the run would otherwise be known there only by the count.
+FAILURES=$(mktemp /tmp/cblab-failures.XXXXXX)
+note_failure() {  # suite, reason, [file to tail], [lines]
+  { echo "lab: FAILED $1: $2"
+    if [[ -n ${3:-} && -s $3 ]]; then
+      echo "  last lines of $3:"
+      grep -v -E 'nvmet_tcp: failed cmd|NON_EXISTENT_LUN' "$3" | tail -"${4:-25}" | sed 's/^/  | /'
+    fi
+  } >>"$FAILURES"
+}
 finish() {
   echo
+  if [[ -s $FAILURES ]]; then cat "$FAILURES"; echo; fi
+  rm -f "$FAILURES"
   echo "lab: total $(($(date +%s) - START))s"
   echo "$passed passed, $failed failed"
   [[ $failed -eq 0 ]]
@@ -98,7 +111,7 @@ for suite in "${suites[@]}"; do
   fi
   acquire_slot
   now=$(date +%s); left=$((DEADLINE - now))
-  if ((left < 60)); then echo "lab: $suite: not run, the ${TOTAL_TIMEOUT}s budget is spent"; failed=$((failed + 1)); continue; fi
+  if ((left < 60)); then echo "lab: $suite: not run, the ${TOTAL_TIMEOUT}s budget is spent"; note_failure "$suite" "not run, the ${TOTAL_TIMEOUT}s budget (CBLAB_TOTAL_TIMEOUT) was spent"; failed=$((failed + 1)); continue; fi
   limit=$((SUITE_TIMEOUT < left ? SUITE_TIMEOUT : left))
   guest_limit=$((limit > 60 ? limit - 30 : 30))   # the guest gives up first, so its results still come back
   keep=0
@@ -115,6 +128,7 @@ for suite in "${suites[@]}"; do
     for _ in $(seq 1 240); do [[ -e $HOSTDIR/ready ]] && break; kill -0 "$HOOK_PID" 2>/dev/null || break; sleep 0.5; done
     if [[ ! -e $HOSTDIR/ready ]]; then
       echo "lab: $suite: host services did not start; see $HOSTDIR/hook.log"; tail -20 "$HOSTDIR/hook.log"
+      note_failure "$suite" "host services ($base.host.mts) did not start" "$HOSTDIR/hook.log" 20
       stop_hook; release_slot; rm -rf "$W"; failed=$((failed + 1)); continue
     fi
     echo "lab: $suite: host services up ($base.host.mts)"
@@ -150,6 +164,7 @@ for suite in "${suites[@]}"; do
   if [[ $kind == script && -s $W/out/exit-code ]]; then
     if [[ $(cat "$W/out/exit-code") == 0 ]]; then passed=$((passed + 1)); r="1 passed, 0 failed"; else failed=$((failed + 1)); r="0 passed, 1 failed"; fi
     echo "lab: $suite: $r (script exit $(cat "$W/out/exit-code"))"
+    [[ $r == 0* ]] && note_failure "$suite" "script exit $(cat "$W/out/exit-code")" "$W/serial.log" 30
   elif [[ $kind == vitest && -s $W/out/report.json ]]; then
     read -r p f s < <(node -e '
       const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
@@ -158,8 +173,30 @@ for suite in "${suites[@]}"; do
     ' "$W/out/report.json")
     passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); skipped=$((skipped + ${s:-0}))
     echo "lab: $suite: ${p:-0} passed, ${f:-1} failed, ${s:-0} skipped"
+    if [[ ${f:-1} != 0 ]]; then
+      # vitest's own account of the failures starts at "Failed Tests"; the console's tail is its summary
+      sed -n '/Failed Tests\|FAIL /,$p' "$W/serial.log" | head -60 >"$W/failed-part.log"
+      [[ -s $W/failed-part.log ]] || cp "$W/serial.log" "$W/failed-part.log"
+      note_failure "$suite" "${f:-1} failed: $(node -e '
+        const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+        const names = (r.testResults || []).flatMap((x) => x.assertionResults.filter((a) => a.status === "failed").map((a) => a.fullName));
+        const broken = (r.testResults || []).filter((x) => x.status === "failed" && !x.assertionResults.some((a) => a.status === "failed")).map((x) => (x.message || "suite error").split("\n")[0]);
+        console.log([...names, ...broken].join(" | ").slice(0, 900));
+      ' "$W/out/report.json")" "$W/failed-part.log" 45
+      [[ -n $HOSTDIR && -s $HOSTDIR/hook.log ]] && note_failure "$suite" "its host services' log ($HOSTDIR/hook.log)" "$HOSTDIR/hook.log" 15
+    fi
+  elif [[ $kind == vitest && -s $W/out/exit-code ]]; then
+    # the guest stopped a suite that outran its limit: no report, but its console names what finished
+    why="stopped at the guest's limit ($((limit > 60 ? limit - 30 : 30))s) before vitest wrote its report (exit $(cat "$W/out/exit-code")); the tests it finished are above the cut"
+    echo "lab: $suite: $why"
+    note_failure "$suite" "$why" "$W/serial.log" 40
+    [[ -n $HOSTDIR && -s $HOSTDIR/hook.log ]] && note_failure "$suite" "its host services' log ($HOSTDIR/hook.log)" "$HOSTDIR/hook.log" 15
+    failed=$((failed + 1)); keep=1
   else
-    echo "lab: $suite: no results came back (qemu exit $qrc$([[ $qrc -eq 124 || $qrc -eq 137 ]] && echo ', timed out')); see $W/serial.log"
+    why="no results came back (qemu exit $qrc$([[ $qrc -eq 124 || $qrc -eq 137 ]] && echo ", timed out after ${limit}s"))"
+    echo "lab: $suite: $why; see $W/serial.log"
+    note_failure "$suite" "$why" "$W/serial.log" 40
+    [[ -n $HOSTDIR && -s $HOSTDIR/hook.log ]] && note_failure "$suite" "its host services' log ($HOSTDIR/hook.log)" "$HOSTDIR/hook.log" 15
     failed=$((failed + 1)); keep=1
   fi
   if [[ ${CBLAB_KEEP:-0} == 1 || ${keep:-0} == 1 ]]; then echo "lab: kept $W"; else rm -rf "$W"; fi
