@@ -220,6 +220,11 @@ export class LioHostTarget implements HostTargetHelper {
    */
   private async verify(t: HostTargetRecord, made: ReadonlySet<number>, mappedNow: ReadonlyArray<{ initiator: string; lun: number }>): Promise<void> {
     const now = await this.lockedFs.readHostTargetOutline(t.iqn);
+    if (!now) {
+      // someone cleared configfs under the change (targetcli clearconfig, a module reload): ENOENT
+      // is how the LIO watch knows to probe, and the change is tried again on the restored state
+      throw Object.assign(new Error(`host target ${t.iqn} vanished from configfs during the change; the watch restores it from the registry`), { code: 'ENOENT' });
+    }
     const problems: string[] = [];
     if (!now?.enabled) problems.push('TPG not enabled');
     if (now?.attribs.authentication !== '1' || now.attribs.generate_node_acls !== '0') problems.push('authentication off or ACLs generated');

@@ -10,6 +10,7 @@
 import { log } from '../../../src/log.js';
 import type { DaemonWatch, ProbeOutcome } from '../target-supervisor.js';
 import type { LioTarget } from './lio-target.js';
+import { errno } from './configfs.js';
 
 export class LioWatch implements DaemonWatch {
   private accepted = new Set<string>();
@@ -61,7 +62,16 @@ export class LioWatch implements DaemonWatch {
     return { ok: true, detail: 'configfs answers' };
   }
 
-  isDaemonGone(): boolean {
+  /**
+   * No daemon can go, but our part of configfs can vanish under a change (a `targetcli
+   * clearconfig` while a LUN is unmapped): the change then fails with ENOENT. That asks the
+   * supervisor for a probe, and the change is tried once more, on the rebuilt state, if the probe
+   * found a loss. An ENOENT with nothing lost costs one probe and fails the same way again.
+   */
+  isDaemonGone(err: unknown): boolean {
+    for (let e = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+      if (errno(e) === 'ENOENT') return true;
+    }
     return false;
   }
 

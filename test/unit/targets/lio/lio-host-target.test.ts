@@ -218,6 +218,64 @@ describe('a lost host target is noticed', () => {
     await exports.terminateConnection(v, { host: 'compute-a', initiator: A1 }, { remaining: [] });
     expect(await exports.missingHostTargets()).toEqual([]);
   });
+  it('configfs cleared in the middle of an unmap: the detach succeeds on the rebuilt target, the other LUN keeps its number', async () => {
+    const { fs, root, si, dir, iscsi } = await setup();
+    let clearing = false;
+    let cleared = false;
+    // the loss lands as the unmap drops the leaving volume's storage object
+    const io = {
+      ...si.io,
+      async rmdir(p: string) {
+        await si.io.rmdir(p);
+        if (clearing && p.includes('/core/') && p.includes(ids[0]!)) {
+          clearing = false;
+          cleared = true;
+          for (const t of await fs.listTargets()) await fs.removeTarget(t);
+          for (const id of ids) {
+            const bs = await fs.findBackstore(hostBackstoreName(`volume-${id}`));
+            if (bs) await fs.removeBackstore(bs);
+          }
+        }
+      },
+    };
+    const helper = new LioHostTarget({ ...iscsi, configfsRoot: root, io, isBlockDevice: async () => true });
+    const driver = { exportPath: (v: Pick<DriverVolume, 'name'>) => `/dev/vg/${v.name}`, prepareExport: async () => undefined };
+    const lio = new LioTarget({ ...iscsi, volumesDir: join(dir, 'volumes'), configfsRoot: root, io: si.io, backend: 'configfs' });
+    const watch = new LioWatch(lio);
+    const supervisor = new TargetSupervisor(watch, { logger: silent, intervalMs: 0 });
+    const exports = new HostTargetExports({
+      backend: 'lvm',
+      iscsi,
+      helper,
+      registry: new HostTargetRegistry({ path: join(dir, 'state', 'host-targets-lvm.json'), backend: 'lvm', lockPath: null }),
+      supervisor,
+      lockPath: null,
+      driver,
+      perVolume: new TargetExports({ target: lio, supervisor, driver }),
+    });
+    watch.watchHostTargets(() => exports.missingHostTargets());
+    const vol = (i: number): DriverVolume => ({ id: ids[i]!, name: `volume-${ids[i]}`, size: 1, providerLocation: PER_HOST_LOCATION, providerAuth: null, multiattach: false });
+    const connector = { host: 'compute-a', initiator: A1 };
+    // the restore the supervisor has the manager run: what the database still has attached
+    supervisor.setRestore(async () => {
+      await exports.ensureExport(vol(1), [A1], [connector]);
+      return { volumes: 2, restored: 1, failed: 0 };
+    });
+    const info = await exports.initializeConnection(vol(0), connector);
+    expect((await exports.initializeConnection(vol(1), connector)).data.target_lun).toBe(1);
+    await watch.settle();
+    clearing = true;
+    await exports.terminateConnection(vol(0), connector, { remaining: [] });
+    expect(cleared).toBe(true);
+    await supervisor.idle();
+    const live = (await fs.readHostTarget(info.data.target_iqn as string))!;
+    expect(live.luns.map((l) => [l.lun, l.serial])).toEqual([[1, ids[1]]]);
+    expect(live.acls.map((a) => [a.initiator, a.mapped])).toEqual([[A1, { 1: 1 }]]);
+    // the apply reconciles the whole record, so it rebuilt what the loss took; the watch had
+    // nothing to restore (a loss between the edits and the read-back is the ENOENT the watch
+    // turns into a probe: lio-watch.test.ts)
+    expect(supervisor.status()).toMatchObject({ up: true, losses: 0 });
+  });
 });
 
 describe('pure parts', () => {

@@ -10,6 +10,7 @@ import { Configfs, type ConfigfsIo } from '../../../../drivers/targets/lio/confi
 import { LioTarget } from '../../../../drivers/targets/lio/lio-target.js';
 import { LioWatch } from '../../../../drivers/targets/lio/lio-watch.js';
 import { TargetSupervisor } from '../../../../drivers/targets/target-supervisor.js';
+import { iscsiTargetDetachFailed } from '../../../../src/errors.js';
 import type { ExportedVolume } from '../../../../drivers/targets/target.js';
 import { makeStandIn } from './configfs-standin.js';
 
@@ -145,4 +146,13 @@ describe('LioWatch', () => {
     expect(await probing).toEqual({ state: 'up' });
     expect(await s.helper.missingExports()).toEqual([]);
   });
+
+  it('an ENOENT anywhere in the cause chain asks for a probe; other errors do not', () => {
+    const watch = new LioWatch({ reconcile: async () => ({ mended: [], failed: [] }), missingExports: async () => [] } as never);
+    const gone = Object.assign(new Error('rmdir'), { code: 'ENOENT' });
+    expect(watch.isDaemonGone(iscsiTargetDetachFailed('v', gone))).toBe(true);
+    expect(watch.isDaemonGone(Object.assign(new Error('rmdir'), { code: 'EBUSY' }))).toBe(false);
+    expect(watch.isDaemonGone(new Error('plain'))).toBe(false);
+  });
+
 });
