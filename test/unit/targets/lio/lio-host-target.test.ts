@@ -40,6 +40,26 @@ async function setup() {
   return { si, helper, fs: helper.fs, root, dir, iscsi };
 }
 
+/** HostTargetExports over `helper`, watched as the agent wires it: LioWatch with the host targets, a supervisor. */
+function supervisedExports(helper: LioHostTarget, { root, si, dir, iscsi }: Pick<Awaited<ReturnType<typeof setup>>, 'root' | 'si' | 'dir' | 'iscsi'>) {
+  const driver = { exportPath: (v: Pick<DriverVolume, 'name'>) => `/dev/vg/${v.name}`, prepareExport: async () => undefined };
+  const lio = new LioTarget({ ...iscsi, volumesDir: join(dir, 'volumes'), configfsRoot: root, io: si.io, backend: 'configfs' });
+  const watch = new LioWatch(lio);
+  const supervisor = new TargetSupervisor(watch, { logger: silent, intervalMs: 0 });
+  const exports = new HostTargetExports({
+    backend: 'lvm',
+    iscsi,
+    helper,
+    registry: new HostTargetRegistry({ path: join(dir, 'state', 'host-targets-lvm.json'), backend: 'lvm', lockPath: null }),
+    supervisor,
+    lockPath: null,
+    driver,
+    perVolume: new TargetExports({ target: lio, supervisor, driver }),
+  });
+  watch.watchHostTargets(() => exports.missingHostTargets());
+  return { watch, supervisor, exports };
+}
+
 function mapping(i: number, lun: number, initiators: string[]) {
   const id = ids[i]!;
   return { lun, volumeId: id, volumeName: `volume-${id}`, backingPath: `/dev/vg/volume-${id}`, serial: id, initiators };
@@ -184,23 +204,9 @@ describe('LioHostTarget on the configfs stand-in', () => {
 describe('a lost host target is noticed', () => {
   it('missingHostTargets and LioWatch report a host target gone from configfs, and nothing once ensureExport rebuilt it', async () => {
     const { helper, fs, root, si, dir, iscsi } = await setup();
-    const driver = { exportPath: (v: Pick<DriverVolume, 'name'>) => `/dev/vg/${v.name}`, prepareExport: async () => undefined };
-    const lio = new LioTarget({ ...iscsi, volumesDir: join(dir, 'volumes'), configfsRoot: root, io: si.io, backend: 'configfs' });
-    const watch = new LioWatch(lio);
     // the supervisor's first ready() runs inside the first map, which holds the host target's lock:
     // the probe must not wait for that lock
-    const supervisor = new TargetSupervisor(watch, { logger: silent, intervalMs: 0 });
-    const exports = new HostTargetExports({
-      backend: 'lvm',
-      iscsi,
-      helper,
-      registry: new HostTargetRegistry({ path: join(dir, 'state', 'host-targets-lvm.json'), backend: 'lvm', lockPath: null }),
-      supervisor,
-      lockPath: null,
-      driver,
-      perVolume: new TargetExports({ target: lio, supervisor, driver }),
-    });
-    watch.watchHostTargets(() => exports.missingHostTargets());
+    const { watch, supervisor, exports } = supervisedExports(helper, { root, si, dir, iscsi });
     const v: DriverVolume = { id: ids[0]!, name: `volume-${ids[0]}`, size: 1, providerLocation: PER_HOST_LOCATION, providerAuth: null, multiattach: false };
     const info = await exports.initializeConnection(v, { host: 'compute-a', initiator: A1 });
     expect(supervisor.status()).toMatchObject({ armed: true, up: true });
@@ -239,21 +245,7 @@ describe('a lost host target is noticed', () => {
       },
     };
     const helper = new LioHostTarget({ ...iscsi, configfsRoot: root, io, isBlockDevice: async () => true });
-    const driver = { exportPath: (v: Pick<DriverVolume, 'name'>) => `/dev/vg/${v.name}`, prepareExport: async () => undefined };
-    const lio = new LioTarget({ ...iscsi, volumesDir: join(dir, 'volumes'), configfsRoot: root, io: si.io, backend: 'configfs' });
-    const watch = new LioWatch(lio);
-    const supervisor = new TargetSupervisor(watch, { logger: silent, intervalMs: 0 });
-    const exports = new HostTargetExports({
-      backend: 'lvm',
-      iscsi,
-      helper,
-      registry: new HostTargetRegistry({ path: join(dir, 'state', 'host-targets-lvm.json'), backend: 'lvm', lockPath: null }),
-      supervisor,
-      lockPath: null,
-      driver,
-      perVolume: new TargetExports({ target: lio, supervisor, driver }),
-    });
-    watch.watchHostTargets(() => exports.missingHostTargets());
+    const { watch, supervisor, exports } = supervisedExports(helper, { root, si, dir, iscsi });
     const vol = (i: number): DriverVolume => ({ id: ids[i]!, name: `volume-${ids[i]}`, size: 1, providerLocation: PER_HOST_LOCATION, providerAuth: null, multiattach: false });
     const connector = { host: 'compute-a', initiator: A1 };
     // the restore the supervisor has the manager run: what the database still has attached
