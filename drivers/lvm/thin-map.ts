@@ -10,6 +10,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 
 import { processRunner } from '../../src/exec/run-command.js';
+import { log } from '../../src/log.js';
 import { dmMessage, dmTable, readDirect } from '../../src/native/index.js';
 import { runChecked, type LvmRunner } from './lvm-runner.js';
 import { readThinDeviceMap, THIN_METADATA_BLOCK_BYTES } from './thin-metadata.js';
@@ -31,8 +32,8 @@ const poolQueues = new Map<string, Promise<unknown>>();
 function onPool<T>(pool: string, fn: () => Promise<T>): Promise<T> {
   const prev = poolQueues.get(pool) ?? Promise.resolve();
   const next = prev.then(fn, fn);
-  // the caller gets fn's error through `next`; the queue's tail only must not reject, or the
-  // next caller on this pool would inherit an error that is not its own
+  // Not dropped: the caller gets fn's error through `next`. The queue's tail only must not
+  // reject, or the next caller on this pool would inherit an error that is not its own.
   const tail = next.catch(() => undefined);
   poolQueues.set(pool, tail);
   void tail.then(() => {
@@ -152,7 +153,12 @@ export async function thinDeviceMap(devicePath: string, opts: ThinMapOptions = {
     dm.table(name),
     // Only a guess: if it fails, the pool the thin table names is asked for below, and a failure
     // there is thrown; nothing is lost by not reporting this one.
-    guessName !== null ? dm.table(guessName).catch(() => undefined) : Promise.resolve(undefined),
+    guessName !== null
+      ? dm.table(guessName).catch((err: unknown) => {
+          log().debug({ device: guessName, err }, 'thin map: the guessed pool table is unreadable; asking the pool the thin table names');
+          return undefined;
+        })
+      : Promise.resolve(undefined),
   ]);
   const thin = parseThinTable(table);
   if (!thin || thin.externalOrigin) return null;

@@ -24,6 +24,7 @@ import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
 import { basename, join } from 'node:path';
+import { log } from '../../../src/log.js';
 
 export const DEFAULT_CONFIGFS_ROOT = '/sys/kernel/config/target';
 export const TPG = 'tpgt_1';
@@ -108,6 +109,18 @@ export const lockedReadConfigfsIo: ConfigfsIo = {
     }
   },
 };
+
+/**
+ * Undo a half-made configfs object after a failed step; the step's own error is what the caller
+ * throws. An undo that fails leaves the object behind: said, with what removes it.
+ */
+async function undo(what: string, path: string, step: () => Promise<unknown>): Promise<void> {
+  try {
+    await step();
+  } catch (err) {
+    log().error({ path, err }, `could not remove the half-made ${what} after a failed change; \`cinderblock audit --fix\` removes it, or rmdir it by hand`);
+  }
+}
 
 /** The errno code of a failed configfs call (EEXIST, ENOENT, EBUSY...). */
 export function errno(e: unknown): string | undefined {
@@ -386,8 +399,8 @@ export class Configfs {
       await this.io.writeFile(join(p, 'enable'), '1\n');
       await this.io.writeFile(join(p, 'wwn', 'vpd_unit_serial'), `${serial}\n`);
     } catch (e) {
-      await this.rmdirIfExists(p).catch(() => undefined);
-      if (madeHba) await this.rmdirIfExists(hbaPath).catch(() => undefined);
+      await undo('storage object', p, () => this.rmdirIfExists(p));
+      if (madeHba) await undo('HBA directory', hbaPath, () => this.rmdirIfExists(hbaPath));
       throw e;
     }
     return { hba, name, path: p, udevPath: dev, enabled: true };
@@ -463,7 +476,7 @@ export class Configfs {
       await this.mkdirIne(mlun);
       if (!(await this.firstLink(mlun))) await this.io.symlink(this.lunPath(iqn), join(mlun, randomUUID().slice(-10)));
     } catch (e) {
-      if (made) await this.removeAcl(iqn, initiator).catch(() => undefined);
+      if (made) await undo('ACL', p, () => this.removeAcl(iqn, initiator));
       throw e;
     }
     return made;
@@ -538,7 +551,7 @@ export class Configfs {
       if ((await this.read(join(p, 'auth', 'userid'))) !== userid) await this.io.writeFile(join(p, 'auth', 'userid'), userid);
       if ((await this.read(join(p, 'auth', 'password'))) !== password) await this.io.writeFile(join(p, 'auth', 'password'), password);
     } catch (e) {
-      if (made) await this.removeAcl(iqn, initiator).catch(() => undefined);
+      if (made) await undo('ACL', p, () => this.removeAcl(iqn, initiator));
       throw e;
     }
     return made;
