@@ -26,6 +26,14 @@ export class CinderError extends Error {
   }
 }
 
+/** Whether `err` or one of its causes (a wrapped error's `cause`, a few levels deep) matches. */
+export function someCause(err: unknown, match: (e: unknown) => boolean): boolean {
+  for (let e = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (match(e)) return true;
+  }
+  return false;
+}
+
 // ---- the catalog --------------------------------------------------------------------------------
 // One factory per cinder.exception class the agent raises, with cinder 21.3's class name, message
 // template and kwargs. cinder's CinderException adds `code` to kwargs (its class's HTTP code:

@@ -226,10 +226,10 @@ export class LioHostTarget implements HostTargetHelper {
       throw Object.assign(new Error(`host target ${t.iqn} vanished from configfs during the change; the watch restores it from the registry`), { code: 'ENOENT' });
     }
     const problems: string[] = [];
-    if (!now?.enabled) problems.push('TPG not enabled');
-    if (now?.attribs.authentication !== '1' || now.attribs.generate_node_acls !== '0') problems.push('authentication off or ACLs generated');
+    if (!now.enabled) problems.push('TPG not enabled');
+    if (now.attribs.authentication !== '1' || now.attribs.generate_node_acls !== '0') problems.push('authentication off or ACLs generated');
     const recorded = t.luns.map((m) => m.lun).sort((a, b) => a - b);
-    if (JSON.stringify(now?.luns ?? []) !== JSON.stringify(recorded)) problems.push(`LUNs [${(now?.luns ?? []).join(',')}] live, [${recorded.join(',')}] recorded`);
+    if (JSON.stringify(now.luns) !== JSON.stringify(recorded)) problems.push(`LUNs [${now.luns.join(',')}] live, [${recorded.join(',')}] recorded`);
     for (const m of t.luns) {
       if (!made.has(m.lun)) continue;
       const l = await this.lockedFs.readHostLunAt(t.iqn, m.lun);
@@ -240,11 +240,11 @@ export class LioHostTarget implements HostTargetHelper {
       if (to !== lun) problems.push(`ACL ${initiator}'s LUN ${lun} links ${to === null ? 'nothing' : `LUN ${to}`}`);
     }
     const wanted = wantedAcls(t);
-    for (const a of now?.acls ?? []) {
+    for (const a of now.acls) {
       const w = wanted.find((x) => sameIscsiName(x.initiator, a.initiator));
       if (!w || JSON.stringify(a.mapped) !== JSON.stringify(w.luns)) problems.push(`ACL ${a.initiator} maps LUNs [${a.mapped.join(',')}]`);
     }
-    if ((now?.acls.length ?? 0) !== wanted.length) problems.push(`${now?.acls.length ?? 0} ACLs live, ${wanted.length} wanted`);
+    if (now.acls.length !== wanted.length) problems.push(`${now.acls.length} ACLs live, ${wanted.length} wanted`);
     if (problems.length > 0) throw new Error(`host target ${t.iqn} does not match its record after the change: ${problems.join('; ')}`);
   }
 

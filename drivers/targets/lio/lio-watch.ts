@@ -7,6 +7,7 @@
 // An IQN still missing after a restore (a record entry of a volume that needs no export any
 // more) is not a new loss at every probe: it is noted after each restore (settle) and reported
 // again only if it comes back and goes again.
+import { someCause } from '../../../src/errors.js';
 import { log } from '../../../src/log.js';
 import type { DaemonWatch, ProbeOutcome } from '../target-supervisor.js';
 import type { LioTarget } from './lio-target.js';
@@ -69,10 +70,7 @@ export class LioWatch implements DaemonWatch {
    * found a loss. An ENOENT with nothing lost costs one probe and fails the same way again.
    */
   isDaemonGone(err: unknown): boolean {
-    for (let e = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
-      if (errno(e) === 'ENOENT') return true;
-    }
-    return false;
+    return someCause(err, (e) => errno(e) === 'ENOENT');
   }
 
   async settle(): Promise<void> {

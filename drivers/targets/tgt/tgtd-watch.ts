@@ -11,6 +11,7 @@
 // own on failure) is left to its owner for a grace period; if it is still dead after that,
 // cinderblock starts its own rather than leave every export down.
 import { KeyedMutex } from '../../../src/concurrency/keyed-mutex.js';
+import { someCause } from '../../../src/errors.js';
 import { processRunner, type CommandRunner } from '../../../src/exec/run-command.js';
 import type { DaemonWatch, ProbeOutcome } from '../target-supervisor.js';
 import { isTgtadmError, Tgtadm, TgtadmError } from './tgtadm.js';
@@ -39,10 +40,7 @@ const startLocks = new KeyedMutex();
 
 /** Walks an error's causes for tgtadm's "no tgtd on this control port". */
 export function isNoTgtd(err: unknown): boolean {
-  for (let e = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
-    if (isTgtadmError(e, 'no-daemon')) return true;
-  }
-  return false;
+  return someCause(err, (e) => isTgtadmError(e, 'no-daemon'));
 }
 
 export class TgtdWatch implements DaemonWatch {
