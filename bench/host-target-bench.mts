@@ -25,6 +25,7 @@ import { randomUUID } from 'node:crypto';
 import type { DriverVolume } from '../drivers/driver.js';
 import { TargetExports, type VolumeExports } from '../drivers/exports.js';
 import { HostTargetExports } from '../drivers/host-target-exports.js';
+import { IscsiHostProtocol } from '../drivers/targets/iscsi-host-protocol.js';
 import { HostTargetRegistry } from '../drivers/targets/host-target/host-target-registry.js';
 import { TgtHostTarget } from '../drivers/targets/tgt/tgt-host-target.js';
 import { TgtTarget } from '../drivers/targets/tgt/tgt-target.js';
@@ -65,8 +66,7 @@ try {
   const driver = { exportPath: (v: Pick<DriverVolume, 'name'>) => join(dir, v.name), prepareExport: async () => undefined };
   const perVolume = new TargetExports({ target: new TgtTarget(tgtOpts), supervisor: null, driver });
   const perHost = new HostTargetExports({
-    backend: 'bench',
-    iscsi,
+    protocol: new IscsiHostProtocol(iscsi, 'bench'),
     helper: new TgtHostTarget(tgtOpts),
     registry: new HostTargetRegistry({ path: join(dir, 'state', 'host-targets-bench.json'), backend: 'bench', lockPath: join(dir, 'locks') }),
     supervisor: null,

@@ -50,10 +50,11 @@ export interface RevokeOptions {
 export interface VolumeExports {
   /**
    * What cinder's _driver_shares_targets() makes of this backend: true when a compute host's
-   * volumes share its target (target_layout = per-host), false for a target per volume. Written to
-   * every volume this backend creates and reported in the capabilities.
+   * volumes share its iSCSI target (target_layout = per-host), null when they share its NVMe
+   * subsystem (consumers always lock), false for a target per volume. Written to every volume
+   * this backend creates; reported in the capabilities (null as true: the targets are shared).
    */
-  readonly sharedTargets: boolean;
+  readonly sharedTargets: boolean | null;
   /** Throws cinder's InvalidConnectorException when the connector lacks what the target needs. */
   validateConnector(connector: Connector): void;
   /** Create the export (idempotent); returns provider_location/provider_auth to store. */
@@ -135,12 +136,11 @@ export class TargetExports implements VolumeExports {
 
   constructor(private readonly opts: TargetExportsOptions) {}
 
-  /** Whether the volume's per-volume target is on the daemon now (a backend switched to per-host keeps using it until it is gone). */
-  async isExported(volume: Pick<DriverVolume, 'name'>, iqn: (name: string) => string): Promise<boolean> {
+  /** Whether a per-volume target of this name is on the daemon now (a backend switched to per-host keeps using it until it is gone). */
+  async isExported(targetName: string): Promise<boolean> {
     const helper = this.opts.target;
     if (!helper) return false;
-    const want = iqn(volume.name);
-    return this.supervised(async () => (await helper.listExports()).includes(want));
+    return this.supervised(async () => (await helper.listExports()).includes(targetName));
   }
 
   private helper(): TargetHelper {

@@ -1,5 +1,8 @@
 // The exports of a backend with target_layout = per-host: one target per compute host, each volume
 // attached to that host a LUN of it, visible only to that host's initiators (CONTRACT-WAVE2 A5/A6).
+// The same for NVMe/TCP (nvmet): a subsystem per host, each volume a namespace, admitting only the
+// host's NQNs (CONTRACT-WAVE2 F4 model B). What differs by protocol (names, what a connector is
+// admitted by, connection_info, CHAP) is the HostTargetProtocol's; the rest is here.
 //
 // The registry (targets/host-target/host-target-registry.ts) is the desired state: which volume is
 // which LUN of which host's target, the host's CHAP, the LUN allocator. Each operation changes the
@@ -22,24 +25,23 @@
 // else about the export belongs on the volume row) and no provider_auth (CHAP is the host's).
 import type { DriverVolume, ModelUpdate, VolumeDriver } from './driver.js';
 import { runSupervised, type BackendExport, type ExportInventory, type RevokeOptions, type TargetExports, type VolumeExports } from './exports.js';
-import { hostTargetIqn, volumeSerial } from './targets/host-target/host-target-name.js';
+import { volumeSerial } from './targets/host-target/host-target-name.js';
+import type { HostTargetProtocol, ToldByConnectionInfo } from './targets/host-target/host-target-protocol.js';
 import {
   admittedInitiators,
   allocateLun,
   emptyHostTarget,
   releaseLun,
   type HostTargetRecord,
+  type LunMapping,
   type HostTargetRegistry,
   type HostTargetState,
-  type LunRange,
 } from './targets/host-target/host-target-registry.js';
 import type { HostTargetHelper } from './targets/host-target/host-target.js';
-import { connectorInitiator, iscsiConnectionInfo, iscsiLocation, sameIscsiName, volumeIqn, type IscsiTargetOptions } from './targets/iscsi-common.js';
 import type { TargetSupervisor } from './targets/target-supervisor.js';
 import type { ConnectionInfo, Connector } from './targets/target.js';
 import { KeyedMutex } from '../src/concurrency/keyed-mutex.js';
-import { invalidInput, iscsiTargetAttachFailed, iscsiTargetDetachFailed } from '../src/errors.js';
-import { assertChapCredential, formatProviderAuth, type ChapCredentials } from '../src/iscsi/index.js';
+import { generateChapCredentials } from '../src/iscsi/index.js';
 import { log } from '../src/log.js';
 import { acquireExternalLock } from '../src/native/lock.js';
 
@@ -47,9 +49,8 @@ import { acquireExternalLock } from '../src/native/lock.js';
 export const PER_HOST_LOCATION = 'cinderblock:per-host';
 
 export interface HostTargetExportsOptions {
-  /** backend name: part of each host target's IQN */
-  backend: string;
-  iscsi: IscsiTargetOptions;
+  /** names, admission and connection_info of the protocol the host targets speak */
+  protocol: HostTargetProtocol;
   helper: HostTargetHelper;
   registry: HostTargetRegistry;
   supervisor: TargetSupervisor | null;
@@ -60,10 +61,10 @@ export interface HostTargetExportsOptions {
   perVolume: TargetExports;
 }
 
-/** The host a connector stands for on a host target: nova's `host`, else its initiator. */
-export function connectorHost(connector: Connector): string {
+/** The host a connector stands for on a host target: nova's `host`, else the name it is admitted by. */
+export function connectorHost(connector: Connector, protocol: HostTargetProtocol): string {
   if (typeof connector.host === 'string' && connector.host !== '') return connector.host;
-  return connectorInitiator(connector);
+  return protocol.admittedName(connector);
 }
 
 // one per process: every backend's host targets, keyed by IQN (IQNs include the backend)
@@ -77,16 +78,26 @@ const touch = (iqn: string): void => {
 };
 
 export class HostTargetExports implements VolumeExports {
-  readonly sharedTargets = true;
+  readonly sharedTargets: boolean | null;
 
-  constructor(private readonly o: HostTargetExportsOptions) {}
+  constructor(private readonly o: HostTargetExportsOptions) {
+    this.sharedTargets = o.protocol.sharedTargets;
+  }
+
+  private hostOf(connector: Connector): string {
+    return connectorHost(connector, this.o.protocol);
+  }
 
   private isLegacy(volume: DriverVolume): boolean {
     return volume.providerLocation !== null && volume.providerLocation !== PER_HOST_LOCATION;
   }
 
   private iqnFor(host: string): string {
-    return hostTargetIqn(this.o.iscsi.targetPrefix, this.o.backend, host);
+    return this.o.protocol.targetName(host);
+  }
+
+  private same(a: string, b: string): boolean {
+    return this.o.protocol.sameName(a, b);
   }
 
   /** Holds the host target's lock (in-process, then the external file) around fn. */
@@ -115,11 +126,11 @@ export class HostTargetExports implements VolumeExports {
   }
 
   validateConnector(connector: Connector): void {
-    connectorInitiator(connector);
+    this.o.protocol.admittedName(connector);
   }
 
   async createExport(volume: DriverVolume): Promise<ModelUpdate | null> {
-    if (this.isLegacy(volume) && (await this.o.perVolume.isExported(volume, (n) => volumeIqn(this.o.iscsi.targetPrefix, n)))) {
+    if (this.isLegacy(volume) && (await this.o.perVolume.isExported(this.o.protocol.perVolumeTargetName(volume)))) {
       return this.o.perVolume.createExport(volume);
     }
     await this.o.driver.prepareExport(volume);
@@ -129,22 +140,22 @@ export class HostTargetExports implements VolumeExports {
 
   async initializeConnection(volume: DriverVolume, connector: Connector): Promise<ConnectionInfo> {
     if (this.isLegacy(volume)) return this.o.perVolume.initializeConnection(volume, connector);
-    const initiator = connectorInitiator(connector);
-    const host = connectorHost(connector);
+    const initiator = this.o.protocol.admittedName(connector);
+    const host = this.hostOf(connector);
     const iqn = this.iqnFor(host);
     const backingPath = this.o.driver.exportPath(volume);
     return this.withHostTarget(iqn, async () => {
       let added: 'lun' | 'initiator' | null = null;
       const record = await this.o.registry.update((state) => {
-        refuseSharedInitiator(state, host, initiator);
+        refuseSharedName(this.o.protocol, state, host, initiator);
         let t = state.targets.find((x) => x.host === host);
         if (!t) {
-          t = emptyHostTarget(host, iqn);
+          t = emptyHostTarget(host, iqn, this.o.protocol.usesChap ? generateChapCredentials() : null);
           state.targets.push(t);
         }
         const m = t.luns.find((x) => x.volumeId === volume.id);
         if (m) {
-          if (!m.initiators.some((i) => sameIscsiName(i, initiator))) {
+          if (!m.initiators.some((i) => this.same(i, initiator))) {
             m.initiators.push(initiator);
             added = 'initiator';
           }
@@ -160,12 +171,11 @@ export class HostTargetExports implements VolumeExports {
         await this.apply(record);
       } catch (err) {
         await this.undoMap(iqn, host, volume.id, initiator, added);
-        throw iscsiTargetAttachFailed(volume.id, err);
+        throw this.o.protocol.attachFailed(volume.id, err);
       }
-      const lun = record.luns.find((x) => x.volumeId === volume.id)?.lun as number;
-      const location = iscsiLocation(this.o.iscsi, 1, iqn, lun);
-      log().info({ volume_id: volume.id, iqn, lun, initiator }, 'volume mapped into host target');
-      return iscsiConnectionInfo(this.o.iscsi, { id: volume.id, providerAuth: formatProviderAuth(record.chap) }, location, connector);
+      const mapping = record.luns.find((x) => x.volumeId === volume.id) as LunMapping;
+      log().info({ volume_id: volume.id, iqn, lun: mapping.lun, initiator }, 'volume mapped into host target');
+      return this.o.protocol.connectionInfo(record, mapping, connector);
     });
   }
 
@@ -179,7 +189,7 @@ export class HostTargetExports implements VolumeExports {
         const m = t.luns.find((x) => x.volumeId === volumeId);
         if (!m) return structuredClone(t);
         if (added === 'lun') releaseLun(t, m.lun);
-        else m.initiators = m.initiators.filter((i) => !sameIscsiName(i, initiator));
+        else m.initiators = m.initiators.filter((i) => !this.same(i, initiator));
         return structuredClone(t);
       });
       if (record) await this.apply(record);
@@ -192,9 +202,9 @@ export class HostTargetExports implements VolumeExports {
     if (this.isLegacy(volume)) return this.o.perVolume.terminateConnection(volume, connector, opts);
     const remaining = opts.remaining ?? [];
     let host: string | null = null;
-    if (connector && (typeof connector.host === 'string' || typeof connector.initiator === 'string')) {
+    if (connector) {
       try {
-        host = connectorHost(connector);
+        host = this.hostOf(connector);
       } catch {
         host = null;
       }
@@ -206,11 +216,19 @@ export class HostTargetExports implements VolumeExports {
     }
     const sameHost = remaining.filter((c) => {
       try {
-        return connectorHost(c) === host;
+        return this.hostOf(c) === host;
       } catch {
         return false;
       }
     });
+    const namesOf = (cs: readonly Connector[]): string[] =>
+      cs.flatMap((c) => {
+        try {
+          return [this.o.protocol.admittedName(c)];
+        } catch {
+          return [];
+        }
+      });
     const iqn = this.iqnFor(host);
     await this.withHostTarget(iqn, async () => {
       const record = await this.o.registry.update((state) => {
@@ -220,8 +238,9 @@ export class HostTargetExports implements VolumeExports {
         if (sameHost.length > 0) {
           // cinder's same-connector rule, by host: the LUN stays for the other attachment; only
           // initiators no remaining attachment uses are dropped
-          m.initiators = m.initiators.filter((i) => sameHost.some((c) => typeof c.initiator === 'string' && sameIscsiName(c.initiator, i)));
-          if (m.initiators.length === 0) m.initiators = sameHost.flatMap((c) => (typeof c.initiator === 'string' ? [c.initiator] : []));
+          const staying = namesOf(sameHost);
+          m.initiators = m.initiators.filter((i) => staying.some((n) => this.same(n, i)));
+          if (m.initiators.length === 0) m.initiators = staying;
         } else {
           releaseLun(t, m.lun);
         }
@@ -234,7 +253,7 @@ export class HostTargetExports implements VolumeExports {
       try {
         await this.apply(record);
       } catch (err) {
-        throw iscsiTargetDetachFailed(volume.id, err);
+        throw this.o.protocol.detachFailed(volume.id, err);
       }
       log().info({ volume_id: volume.id, iqn, kept: sameHost.length > 0 }, sameHost.length > 0 ? 'another attachment from this host remains; LUN kept' : 'volume unmapped from host target');
     });
@@ -276,20 +295,20 @@ export class HostTargetExports implements VolumeExports {
     if (this.isLegacy(volume)) return this.o.perVolume.ensureExport(volume, initiators);
     await this.o.driver.prepareExport(volume);
     const attached = new Map<string, string[]>();
-    const told = new Map<string, Told>();
+    const told = new Map<string, ToldByConnectionInfo>();
     for (const [i, c] of (connectors ?? []).entries()) {
       let host: string;
       let initiator: string;
       try {
-        initiator = connectorInitiator(c);
-        host = connectorHost(c);
+        initiator = this.o.protocol.admittedName(c);
+        host = this.hostOf(c);
       } catch {
         continue;
       }
       const list = attached.get(host) ?? [];
-      if (!list.some((x) => sameIscsiName(x, initiator))) list.push(initiator);
+      if (!list.some((x) => this.same(x, initiator))) list.push(initiator);
       attached.set(host, list);
-      const t = toldByConnectionInfo(given?.[i] ?? null, this.iqnFor(host), this.o.helper.lunRange);
+      const t = this.o.protocol.told(given?.[i] ?? null, this.iqnFor(host), this.o.helper.lunRange);
       if (t && !told.has(host)) told.set(host, t);
     }
     const state = await this.o.registry.read();
@@ -309,7 +328,7 @@ export class HostTargetExports implements VolumeExports {
           const was = told.get(host);
           if (!t) {
             // no record of this host (the registry was lost): its CHAP as the host was told it
-            t = emptyHostTarget(host, iqn, ...(was?.chap ? [was.chap] : []));
+            t = emptyHostTarget(host, iqn, this.o.protocol.usesChap ? (was?.chap ?? generateChapCredentials()) : null);
             s.targets.push(t);
             log().warn({ iqn, host, chap_from_attachment: Boolean(was?.chap) }, `host target of ${host} had no record; rebuilt from the database`);
           }
@@ -403,44 +422,14 @@ export class HostTargetExports implements VolumeExports {
   }
 }
 
-/** What an attachment's stored connection_info told the host about its host target. */
-interface Told {
-  lun?: number;
-  chap?: ChapCredentials;
-}
-
 /**
- * The LUN and CHAP in a connection_info cinder-api stored (flat, as attachment_update returns it,
- * or under `data`), when it names this host target; checked as any input from the database.
+ * Two compute hosts presenting one admitted name (a cloned image that kept
+ * /etc/iscsi/initiatorname.iscsi or /etc/nvme/hostnqn) would each be admitted to the other's
+ * target. Refused.
  */
-function toldByConnectionInfo(ci: Record<string, unknown> | null, iqn: string, range: LunRange): Told | null {
-  if (!ci) return null;
-  const d = (ci.data !== null && typeof ci.data === 'object' ? ci.data : ci) as Record<string, unknown>;
-  if (d.target_iqn !== iqn) return null;
-  const out: Told = {};
-  const lun = typeof d.target_lun === 'string' ? Number(d.target_lun) : d.target_lun;
-  if (typeof lun === 'number' && Number.isSafeInteger(lun) && lun >= range.min && lun <= range.max) out.lun = lun;
-  try {
-    assertChapCredential(d.auth_username, 'username');
-    assertChapCredential(d.auth_password, 'password');
-    out.chap = { username: d.auth_username, password: d.auth_password };
-  } catch {
-    // no usable CHAP in it: a new one is made
-  }
-  return out;
-}
-
-/**
- * Two compute hosts presenting one initiator name (a cloned image that kept
- * /etc/iscsi/initiatorname.iscsi) would each be admitted to the other's target. Refused.
- */
-function refuseSharedInitiator(state: HostTargetState, host: string, initiator: string): void {
+function refuseSharedName(protocol: HostTargetProtocol, state: HostTargetState, host: string, name: string): void {
   for (const t of state.targets) {
     if (t.host === host) continue;
-    if (admittedInitiators(t).some((i) => sameIscsiName(i, initiator))) {
-      throw invalidInput(
-        `initiator ${initiator} is already attached through host ${t.host}, and now host ${host} presents it too. Two compute hosts must not share an iSCSI initiator name: give each its own in /etc/iscsi/initiatorname.iscsi and restart iscsid.`,
-      );
-    }
+    if (admittedInitiators(t).some((i) => protocol.sameName(i, name))) throw protocol.sharedNameError(name, t.host, host);
   }
 }

@@ -16,7 +16,10 @@ import { TargetExports, type VolumeExports } from '../../drivers/exports.js';
 import { HostTargetExports } from '../../drivers/host-target-exports.js';
 import { HostTargetRegistry, hostTargetsPath } from '../../drivers/targets/host-target/host-target-registry.js';
 import type { HostTargetHelper } from '../../drivers/targets/host-target/host-target.js';
-import type { IscsiTargetOptions } from '../../drivers/targets/iscsi-common.js';
+import type { HostTargetProtocol } from '../../drivers/targets/host-target/host-target-protocol.js';
+import { IscsiHostProtocol } from '../../drivers/targets/iscsi-host-protocol.js';
+import { NvmetHostProtocol } from '../../drivers/targets/nvmet/nvmet-host-protocol.js';
+import { NvmetHostTarget } from '../../drivers/targets/nvmet/nvmet-host-target.js';
 import { TgtHostTarget } from '../../drivers/targets/tgt/tgt-host-target.js';
 import { invalidInput } from '../errors.js';
 import { TgtTarget } from '../../drivers/targets/tgt/tgt-target.js';
@@ -41,9 +44,17 @@ export interface TargetFactoryOptions {
 export interface TargetSide {
   helper: TargetHelper;
   supervisor: TargetSupervisor;
-  /** the same daemon's host targets (target_layout = per-host); null where the helper has none yet */
-  hostHelper: HostTargetHelper | null;
-  iscsi: IscsiTargetOptions;
+  /**
+   * The same daemon's host targets (target_layout = per-host) for backend `backend`: the tool's
+   * helper and the protocol's names, admission and connection_info. Made only for a per-host
+   * backend, so an option only that layout cares about stops only its start-up.
+   */
+  hostTargets: (backend: string) => HostTargetSide;
+}
+
+export interface HostTargetSide {
+  helper: HostTargetHelper;
+  protocol: HostTargetProtocol;
 }
 
 /**
@@ -79,16 +90,16 @@ export function createTargetSide(backend: BackendConfig, opts: TargetFactoryOpti
     targetProtocol: backend.target_protocol,
     volumesDir: backend.volumes_dir,
   };
-  const supervise = (inner: TargetHelper, watch: ConstructorParameters<typeof TargetSupervisor>[0], hostHelper: HostTargetHelper | null): TargetSide => {
+  const supervise = (inner: TargetHelper, watch: ConstructorParameters<typeof TargetSupervisor>[0], hostHelper: () => HostTargetHelper): TargetSide => {
     const supervisor = new TargetSupervisor(watch, { logger: opts.logger, ...(opts.probeIntervalMs !== undefined ? { intervalMs: opts.probeIntervalMs } : {}) });
-    return { helper: inner, supervisor, hostHelper, iscsi };
+    return { helper: inner, supervisor, hostTargets: (name) => ({ helper: hostHelper(), protocol: new IscsiHostProtocol(iscsi, name) }) };
   };
   if (backend.target_helper === 'lioadm') {
     // configfs directly (targetcli when configfs is not writable). Our own objects are mended from
     // our record before the first operation; other owners' objects are never touched.
     // per-host: one target per compute host on the same configfs (lio-host-target.ts)
     const lio = new LioTarget(iscsi);
-    return supervise(lio, new LioWatch(lio), new LioHostTarget(iscsi));
+    return supervise(lio, new LioWatch(lio), () => new LioHostTarget(iscsi));
   }
   const controlPort = opts.tgtControlPort;
   const tgtOptions = {
@@ -99,14 +110,14 @@ export function createTargetSide(backend: BackendConfig, opts: TargetFactoryOpti
   };
   const target = new TgtTarget(tgtOptions);
   const portals = [backend.target_ip_address, ...backend.iscsi_secondary_ip_addresses].map((host) => formatPortal({ host, port: backend.target_port }));
-  return supervise(target, new TgtdWatch({ portals, ...(controlPort ? { controlPort } : {}) }), new TgtHostTarget(tgtOptions));
+  return supervise(target, new TgtdWatch({ portals, ...(controlPort ? { controlPort } : {}) }), () => new TgtHostTarget(tgtOptions));
 }
 
 /**
  * target_helper = nvmet (NVMe/TCP through the kernel's nvmet configfs): our subsystems are mended
  * from our record before the first operation and watched like LIO's targets (a configfs loss is
- * followed by the manager's restore). Per volume only: target_layout = per-host is refused by
- * createExports (no host helper). Options are checked here so a bad value stops start-up.
+ * followed by the manager's restore). target_layout = per-host gets a subsystem per compute host
+ * (nvmet-host-target.ts). Options are checked here so a bad value stops start-up.
  */
 function createNvmetSide(backend: BackendConfig, opts: TargetFactoryOptions): TargetSide {
   // cinder's nvmet helper listens on target_port as configured, 3260 (iSCSI's port) by default;
@@ -130,15 +141,12 @@ function createNvmetSide(backend: BackendConfig, opts: TargetFactoryOptions): Ta
     volumesDir: backend.volumes_dir,
   });
   const supervisor = new TargetSupervisor(new LioWatch(nvmet, 'nvmet (configfs)'), { logger: opts.logger, ...(opts.probeIntervalMs !== undefined ? { intervalMs: opts.probeIntervalMs } : {}) });
-  // `iscsi` feeds only the per-host layout, which nvmet does not offer; the portal fields are ours
-  const iscsi: IscsiTargetOptions = {
-    targetPrefix: backend.target_prefix,
-    targetIpAddress: backend.target_ip_address,
-    targetSecondaryIpAddresses: backend.iscsi_secondary_ip_addresses,
-    targetPort,
-    targetProtocol: 'iscsi',
-  };
-  return { helper: nvmet, supervisor, hostHelper: null, iscsi };
+  // per-host: a subsystem per compute host on the same configfs, ports and modules
+  const hostTargets = (name: string): HostTargetSide => ({
+    helper: new NvmetHostTarget(nvmet, { targetPrefix: backend.target_prefix, nvmetNsId: backend.nvmet_ns_id }),
+    protocol: new NvmetHostProtocol({ targetPrefix: backend.target_prefix, backend: name, portals: () => nvmet.portals() }),
+  });
+  return { helper: nvmet, supervisor, hostTargets };
 }
 
 export interface ExportsContext {
@@ -157,14 +165,14 @@ export interface ExportsContext {
 export function createExports(driver: VolumeDriver, side: TargetSide | null, ctx?: ExportsContext): VolumeExports {
   const perVolume = new TargetExports({ target: side?.helper ?? null, supervisor: side?.supervisor ?? null, driver });
   if (!ctx || ctx.backend.target_layout !== 'per-host') return perVolume;
-  if (!side?.hostHelper) {
-    throw invalidInput(`[${ctx.backend.name}] target_layout = per-host is not available with target_helper = ${ctx.backend.target_helper} yet; use tgtadm or lioadm, or target_layout = per-volume`);
+  if (!side) {
+    throw invalidInput(`[${ctx.backend.name}] target_layout = per-host needs a target: target_helper = ${ctx.backend.target_helper} exports nothing; use tgtadm, lioadm or nvmet, or target_layout = per-volume`);
   }
   const registry = new HostTargetRegistry({ path: hostTargetsPath(ctx.statePath, ctx.backend.name), backend: ctx.backend.name, lockPath: ctx.lockPath });
+  const host = side.hostTargets(ctx.backend.name);
   const exports = new HostTargetExports({
-    backend: ctx.backend.name,
-    iscsi: side.iscsi,
-    helper: side.hostHelper,
+    protocol: host.protocol,
+    helper: host.helper,
     registry,
     supervisor: side.supervisor,
     lockPath: ctx.lockPath,

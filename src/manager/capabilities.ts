@@ -14,8 +14,12 @@ export interface CapabilityInputs {
   goodnessFunction: string | null;
   /** [backend] extra_capabilities: merged into every pool. */
   extraCapabilities?: Record<string, unknown>;
-  /** The exports' layout decides shared_targets, whatever the driver says (VolumeExports.sharedTargets). */
-  sharedTargets?: boolean;
+  /**
+   * The exports' layout decides shared_targets, whatever the driver says (VolumeExports.sharedTargets);
+   * null (NVMe subsystems shared per host, volumes written NULL so consumers always lock) is reported
+   * as true: the targets are shared.
+   */
+  sharedTargets?: boolean | null;
 }
 
 export function buildCapabilities(input: CapabilityInputs): Record<string, unknown> {
@@ -28,7 +32,7 @@ export function buildCapabilities(input: CapabilityInputs): Record<string, unkno
       pool.cacheable = true;
     }
   }
-  if (input.sharedTargets !== undefined) report.shared_targets = input.sharedTargets;
+  if (input.sharedTargets !== undefined) report.shared_targets = input.sharedTargets ?? true;
   if (!('filter_function' in report)) report.filter_function = input.filterFunction;
   if (!('goodness_function' in report)) report.goodness_function = input.goodnessFunction;
   return report;

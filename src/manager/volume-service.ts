@@ -32,7 +32,7 @@ export interface VolumeServiceOptions {
   goodnessFunction: string | null;
   extraCapabilities?: Record<string, unknown>;
   /** shared_targets of the capability report: the backend's export layout (VolumeExports.sharedTargets). */
-  sharedTargets?: boolean;
+  sharedTargets?: boolean | null;
   /** Called after each heartbeat written (metrics, systemd status). */
   onHeartbeat?: () => void;
   /** Called with each capability report sent to the scheduler (metrics). */

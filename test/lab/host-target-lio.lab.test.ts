@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pattern, readAt, writeAt, until as untilEvery, shTry } from './lab-io.js';
 import type { DriverVolume, VolumeDriver } from '../../drivers/driver.js';
 import { PER_HOST_LOCATION, type HostTargetExports } from '../../drivers/host-target-exports.js';
-import type { HostTargetState } from '../../drivers/targets/host-target/host-target-registry.js';
+import { requireChap, type HostTargetState } from '../../drivers/targets/host-target/host-target-registry.js';
 import { Configfs } from '../../drivers/targets/lio/configfs.js';
 import { hostBackstoreName } from '../../drivers/targets/lio/lio-host-target.js';
 import type { Connector } from '../../drivers/targets/target.js';
@@ -147,7 +147,7 @@ describe.skipIf(!inLab).sequential('per-host LIO targets + kernel initiator (lab
   }
   async function hostLogin(h: Host): Promise<void> {
     const r = (await recordOf(h))!;
-    const res = await login({ portal: PORTAL, iqn: r.iqn, iface: h.iface, user: r.chap.username, password: r.chap.password });
+    const res = await login({ portal: PORTAL, iqn: r.iqn, iface: h.iface, user: requireChap(r).username, password: requireChap(r).password });
     if (res.code !== 0) throw new Error(`${h.host} login: ${res.out}`);
     await until(`${h.host}'s LUNs scanned`, 30_000, async () => view(h, r.iqn).size === r.luns.length);
     shTry(['udevadm', 'settle', '-t', '30']);
@@ -207,7 +207,7 @@ describe.skipIf(!inLab).sequential('per-host LIO targets + kernel initiator (lab
     expect((await configfs.listBackstores()).filter((b) => b.name === hostBackstoreName(v3.name))).toHaveLength(1);
     // H3's initiator with H1's CHAP: no ACL for it on H1's target
     const r1 = (await recordOf(H1))!;
-    const cross = await login({ portal: PORTAL, iqn: r1.iqn, iface: H3.iface, user: r1.chap.username, password: r1.chap.password }, { loginTimeoutS: 5 });
+    const cross = await login({ portal: PORTAL, iqn: r1.iqn, iface: H3.iface, user: requireChap(r1).username, password: requireChap(r1).password }, { loginTimeoutS: 5 });
     expect(cross.code).not.toBe(0);
     await logout({ portal: PORTAL, iqn: r1.iqn, iface: H3.iface });
     expect(sessionIds(H3, r1.iqn)).toEqual([]);
@@ -384,7 +384,7 @@ describe.skipIf(!inLab).sequential('per-host LIO targets + kernel initiator (lab
     expect((await configfs.listBackstores()).filter((b) => b.name.startsWith('cb-'))).toEqual([]);
     expect(await exports.helper.list()).toEqual([]);
     const text = readFileSync(LOG, 'utf8');
-    for (const t of (await state()).targets) secrets.add(t.chap.password);
+    for (const t of (await state()).targets) secrets.add(requireChap(t).password);
     expect(secrets.size).toBeGreaterThanOrEqual(3);
     for (const s of secrets) expect(text.includes(s)).toBe(false);
     expect(text).toMatch(/mapped LUN into host target/);

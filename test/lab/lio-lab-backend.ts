@@ -70,7 +70,7 @@ export async function lioLabBackend(confText: string, p: LioLabPaths): Promise<{
   const driver = createDriver(config, backend);
   await driver.doSetup();
   await driver.checkForSetupError();
-  return { driver, exports: createExports(driver, side, { backend, statePath: p.statePath, lockPath: `${p.workDir}/locks` }), hasHostHelper: Boolean(side?.hostHelper) };
+  return { driver, exports: createExports(driver, side, { backend, statePath: p.statePath, lockPath: `${p.workDir}/locks` }), hasHostHelper: Boolean(side?.hostTargets) };
 }
 
 /** The guest's scratch disk (run-lab.sh's CBLAB_DISKS); a script run any other way stops here. */

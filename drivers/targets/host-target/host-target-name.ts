@@ -30,11 +30,16 @@ export function hostLabel(host: string): string {
   return label === '' ? 'host' : label;
 }
 
-/** The IQN of `host`'s target on backend `backend`. */
-export function hostTargetIqn(targetPrefix: string, backend: string, host: string): string {
+/** What names `host`'s target on backend `backend` after the protocol's prefix: `cb-<label>-<hash>`. */
+export function hostTargetSuffix(backend: string, host: string): string {
   if (host === '') throw invalidInput('a host target needs a connector host or initiator');
   const digest = createHash('sha256').update(`${backend}\0${host}`).digest('hex').slice(0, 12);
-  const iqn = `${targetPrefix}${HOST_TARGET_MARK}${hostLabel(host)}-${digest}`;
+  return `${HOST_TARGET_MARK}${hostLabel(host)}-${digest}`;
+}
+
+/** The IQN of `host`'s target on backend `backend`. */
+export function hostTargetIqn(targetPrefix: string, backend: string, host: string): string {
+  const iqn = `${targetPrefix}${hostTargetSuffix(backend, host)}`;
   assertTargetIqn(iqn);
   return iqn;
 }

@@ -30,7 +30,7 @@ import { invalidInput } from '../../../src/errors.js';
 import { writeFileAtomically } from '../../../src/fs/atomic-write.js';
 import { assertChapCredential, assertInitiatorName, assertTargetIqn, generateChapCredentials, type ChapCredentials } from '../../../src/iscsi/index.js';
 import { acquireExternalLock } from '../../../src/native/lock.js';
-import { assertBackingPath, assertVolumeName } from '../validate.js';
+import { assertBackingPath, assertNqn, assertVolumeName, isNqn } from '../validate.js';
 
 /** A volume mapped into a host target. */
 export interface LunMapping {
@@ -40,15 +40,17 @@ export interface LunMapping {
   backingPath: string;
   /** unit serial and device id (volumeSerial) */
   serial: string;
-  /** the host's initiators that attached this volume through this target */
+  /** the host's initiators (nvmet: host NQNs) that attached this volume through this target */
   initiators: string[];
 }
 
 export interface HostTargetRecord {
   /** the connector's host (or its initiator when it named no host) */
   host: string;
+  /** the target's name: an IQN (iSCSI), or a subsystem NQN (nvmet, where LUNs are nsids) */
   iqn: string;
-  chap: ChapCredentials;
+  /** the host's CHAP; null where the protocol has none (nvmet: admission by host NQN only) */
+  chap: ChapCredentials | null;
   /** allocator: the next number to offer, and how many times the range has wrapped */
   nextLun: number;
   generation: number;
@@ -80,7 +82,7 @@ const mappingSchema = z.object({
 const recordSchema = z.object({
   host: z.string().min(1),
   iqn: z.string(),
-  chap: chapSchema,
+  chap: chapSchema.nullable(),
   nextLun: z.number().int().min(0),
   generation: z.number().int().min(0),
   released: z.record(z.number().int().min(0)),
@@ -99,20 +101,34 @@ export function parseHostTargetState(text: string, where: string): HostTargetSta
   const parsed = stateSchema.safeParse(raw);
   if (!parsed.success) throw invalidInput(`${where} has an unknown format: ${parsed.error.issues[0]?.message ?? 'invalid'} at ${parsed.error.issues[0]?.path.join('.') ?? ''}`);
   for (const t of parsed.data.targets) {
-    assertTargetIqn(t.iqn);
-    assertChapCredential(t.chap.username, 'username');
-    assertChapCredential(t.chap.password, 'password');
+    // an NVMe subsystem's record names it and its hosts by NQN; an iSCSI one by iSCSI names
+    const nvme = isNqn(t.iqn);
+    if (!nvme) assertTargetIqn(t.iqn);
+    if (t.chap) {
+      assertChapCredential(t.chap.username, 'username');
+      assertChapCredential(t.chap.password, 'password');
+    }
     for (const m of t.luns) {
       assertVolumeName(m.volumeName);
       assertBackingPath(m.backingPath);
-      for (const i of m.initiators) assertInitiatorName(i);
+      for (const i of m.initiators) {
+        if (nvme) assertNqn(i, 'host target record host NQN');
+        else assertInitiatorName(i);
+      }
     }
   }
   return parsed.data;
 }
 
-export function emptyHostTarget(host: string, iqn: string, chap: ChapCredentials = generateChapCredentials()): HostTargetRecord {
+/** A new record; `chap` null for a protocol without CHAP (nvmet). */
+export function emptyHostTarget(host: string, iqn: string, chap: ChapCredentials | null = generateChapCredentials()): HostTargetRecord {
   return { host, iqn, chap, nextLun: 0, generation: 0, released: {}, luns: [] };
+}
+
+/** The host's CHAP, for the iSCSI tools: a record without one was not made for an iSCSI target. */
+export function requireChap(t: HostTargetRecord): ChapCredentials {
+  if (!t.chap) throw invalidInput(`host target ${t.iqn} has no CHAP credentials in its record (${t.host}); move the registry file away to have it rebuilt from the database`);
+  return t.chap;
 }
 
 /**
@@ -149,9 +165,10 @@ export function releaseLun(t: HostTargetRecord, lun: number): void {
   t.released[String(lun)] = t.generation;
 }
 
-/** The initiators the target admits: every initiator of every mapping. */
+/** The initiators the target admits: every initiator of every mapping (first spelling met). */
 export function admittedInitiators(t: HostTargetRecord): string[] {
   const out: string[] = [];
+  // case-blind, as iSCSI names compare; NQNs differing only in case never name two hosts in practice
   for (const m of t.luns) for (const i of m.initiators) if (!out.some((o) => o.toLowerCase() === i.toLowerCase())) out.push(i);
   return out;
 }

@@ -30,7 +30,7 @@ import { KeyedMutex } from '../../../src/concurrency/keyed-mutex.js';
 import { invalidInput } from '../../../src/errors.js';
 import { log } from '../../../src/log.js';
 import { HOST_TARGET_MARK } from '../host-target/host-target-name.js';
-import type { HostTargetRecord, LunMapping, LunRange } from '../host-target/host-target-registry.js';
+import { requireChap, type HostTargetRecord, type LunMapping, type LunRange } from '../host-target/host-target-registry.js';
 import type { HostTargetHelper, LiveHostTarget } from '../host-target/host-target.js';
 import { portalIps, sameIscsiName, type IscsiTargetOptions } from '../iscsi-common.js';
 import { assertBackingPath } from '../validate.js';
@@ -154,6 +154,7 @@ export class LioHostTarget implements HostTargetHelper {
    */
   private async reconcile(t: HostTargetRecord, live: HostTargetInfo): Promise<void> {
     const iqn = t.iqn;
+    const chap = requireChap(t);
     if (TPG_ATTRIBS.some(([k, v]) => live.attribs[k] !== v)) await this.fs.setTpgAttribs(iqn);
     const portals = lioPortalNames(this.o);
     for (const ip of portalIpsOf(this.o)) {
@@ -200,7 +201,7 @@ export class LioHostTarget implements HostTargetHelper {
     for (const w of wanted) {
       const a = live.acls.find((x) => sameIscsiName(x.initiator, w.initiator));
       const name = a?.initiator ?? w.initiator;
-      if (!a || a.userid !== t.chap.username || a.password !== t.chap.password) await this.fs.ensureAcl(iqn, name, t.chap.username, t.chap.password);
+      if (!a || a.userid !== chap.username || a.password !== chap.password) await this.fs.ensureAcl(iqn, name, chap.username, chap.password);
       for (const lun of w.luns) {
         if (a && a.mapped[lun] === lun && keep.has(lun)) continue;
         await this.fs.mapLun(iqn, name, lun, lun);

@@ -4,10 +4,12 @@
 //    `nqn.iqn.2010-10.org.openstack:-<id>`; the id, not name_id, as cinder does);
 //  - namespace device_uuid and device_nguid: the volume id, so the host finds its device by nguid
 //    (os-brick) whatever nsid it has, and the same volume keeps the same identity after a restore;
-//  - provider_location `<ip>:<port> tcp <nqn> <nsid>` as nvmeof.py get_nvmeof_location writes it.
+//  - provider_location `<ip>:<port> tcp <nqn> <nsid>` as nvmeof.py get_nvmeof_location writes it;
+//  - per host (target_layout = per-host): a subsystem per compute host, hostSubsystemNqn.
 import { isUuid, uuidAfterPrefix } from '../../../src/validation/uuid.js';
 import { invalidInput } from '../../../src/errors.js';
 import { assertNqn } from '../validate.js';
+import { HOST_TARGET_MARK, hostTargetSuffix } from '../host-target/host-target-name.js';
 
 /** What every subsystem NQN of ours starts with: only these are ever listed, changed or removed. */
 export function subsystemNqnPrefix(targetPrefix: string): string {
@@ -19,6 +21,23 @@ export function subsystemNqn(targetPrefix: string, volumeId: string): string {
   const nqn = `${subsystemNqnPrefix(targetPrefix)}${volumeId}`;
   assertNqn(nqn, 'subsystem NQN (target_prefix + volume id)');
   return nqn;
+}
+
+/**
+ * The subsystem of `host` on backend `backend` (target_layout = per-host):
+ * `nqn.<target_prefix>-cb-<host label>-<hash>` (host-target-name.ts: readable part, and a hash that
+ * keeps hosts whose names sanitise alike, and two backends, apart). Never a per-volume NQN: those
+ * end in a volume id.
+ */
+export function hostSubsystemNqn(targetPrefix: string, backend: string, host: string): string {
+  const nqn = `${subsystemNqnPrefix(targetPrefix)}${hostTargetSuffix(backend, host)}`;
+  assertNqn(nqn, 'host subsystem NQN (target_prefix + host)');
+  return nqn;
+}
+
+/** What every per-host subsystem NQN of ours starts with. */
+export function hostSubsystemNqnPrefix(targetPrefix: string): string {
+  return `${subsystemNqnPrefix(targetPrefix)}${HOST_TARGET_MARK}`;
 }
 
 /** The volume id in one of our subsystem NQNs; null for anyone else's. */

@@ -29,7 +29,7 @@ import type { ConnectionInfo, Connector, EnsureExportOptions, ExportedVolume, Ex
 import { assertBackingPath, assertDirectory, assertNqn, isNqn } from '../validate.js';
 import { NVMET_CONFIGFS_ROOT, NvmetConfigfs } from './nvmet-configfs.js';
 import { NvmetModules } from './nvmet-modules.js';
-import { namespaceIdentity, nvmetProviderLocation, subsystemNqn, subsystemNqnPrefix, volumeIdOfSubsystem } from './nvmet-naming.js';
+import { namespaceIdentity, nvmetProviderLocation, subsystemNqn, volumeIdOfSubsystem } from './nvmet-naming.js';
 import { nvmetPorts, validateNvmetOptions, type NvmetPort, type NvmetTargetOptions } from './nvmet-options.js';
 import { nvmetStatePath, readNvmetState, writeNvmetState, type NvmetExportRecord, type NvmetHostEntry, type NvmetState } from './nvmet-state.js';
 
@@ -319,11 +319,40 @@ export class NvmetTarget implements TargetHelper {
     });
   }
 
-  /** Our subsystems (NQN prefix `nqn.<target_prefix>-`) in configfs. */
+  /** Our per-volume subsystems (`nqn.<target_prefix>-<volume id>`) in configfs; per-host ones are the host target's. */
   async listExports(): Promise<string[]> {
     if (!(await this.fs.available())) return [];
-    const prefix = subsystemNqnPrefix(this.o.targetPrefix);
-    return (await this.fs.listSubsystems()).filter((n) => n.startsWith(prefix));
+    return (await this.fs.listSubsystems()).filter((n) => volumeIdOfSubsystem(this.o.targetPrefix, n) !== null);
+  }
+
+  // ---- what the per-host layout (nvmet-host-target.ts) shares with this helper -------------------
+
+  /** modprobe nvmet / nvmet-tcp when missing (an error naming target_helper = nvmet when impossible). */
+  ensureModules(): Promise<void> {
+    return this.modules.ensure();
+  }
+
+  /** Where hosts connect: one portal per configured address, on target_port. */
+  portals(): Array<{ ip: string; port: number }> {
+    return this.ports.map((p) => ({ ip: p.ip, port: this.o.targetPort }));
+  }
+
+  /** Every port configured (address written before its first link) and linked to `nqn`. */
+  async linkPorts(nqn: string): Promise<void> {
+    await this.shared.run('ports', async () => {
+      for (const p of this.ports) {
+        await this.fs.ensurePort(p.id, p.addr);
+        await this.fs.linkPort(p.id, nqn);
+      }
+    });
+  }
+
+  /** The subsystems linked on every one of our ports (what a probe counts as served). */
+  async linkedOnEveryPort(): Promise<Set<string>> {
+    if (!(await this.fs.available())) return new Set();
+    const sets = await Promise.all(this.ports.map(async (p) => new Set(await this.fs.linkedSubsystems(p.id))));
+    const [first, ...rest] = sets;
+    return new Set([...(first ?? [])].filter((n) => rest.every((s) => s.has(n))));
   }
 
   /**
@@ -432,12 +461,7 @@ export class NvmetTarget implements TargetHelper {
       const ns = await this.fs.readNamespace(d.nqn, d.nsid);
       const on = d.hosts.length > 0;
       if (ns?.enabled !== on) await this.fs.setNamespaceEnabled(d.nqn, d.nsid, on);
-      await this.shared.run('ports', async () => {
-        for (const p of this.ports) {
-          await this.fs.ensurePort(p.id, p.addr);
-          await this.fs.linkPort(p.id, d.nqn);
-        }
-      });
+      await this.linkPorts(d.nqn);
       // hosts admitted before and not now may still hold a controller: drop them
       if (extra.length > 0 && on) await this.kickControllers(d.nqn);
       for (const h of extra) await this.fs.removeHostIfUnused(h).catch(() => false);
@@ -459,7 +483,7 @@ export class NvmetTarget implements TargetHelper {
   }
 
   /** Unlink and relink the subsystem's ports: the kernel deletes its controllers on each. */
-  private async kickControllers(nqn: string): Promise<void> {
+  async kickControllers(nqn: string): Promise<void> {
     await this.shared.run('ports', async () => {
       for (const id of await this.fs.portsOf(nqn)) {
         await this.fs.unlinkPort(id, nqn);

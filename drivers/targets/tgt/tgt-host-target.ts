@@ -15,7 +15,7 @@ import { samePath } from '../../../src/fs/same-path.js';
 import { processRunner } from '../../../src/exec/run-command.js';
 import { log } from '../../../src/log.js';
 import { HOST_TARGET_MARK } from '../host-target/host-target-name.js';
-import { admittedInitiators, type HostTargetRecord, type LunRange } from '../host-target/host-target-registry.js';
+import { admittedInitiators, requireChap, type HostTargetRecord, type LunRange } from '../host-target/host-target-registry.js';
 import type { HostTargetHelper, LiveHostTarget } from '../host-target/host-target.js';
 import { sameIscsiName, validateIscsiTargetOptions } from '../iscsi-common.js';
 import { assertBackingPath, assertBsoflags, assertDirectory } from '../validate.js';
@@ -80,7 +80,7 @@ export class TgtHostTarget implements HostTargetHelper {
       const listing = await this.adm.listTargets();
       const live = listing.find(t.iqn);
       if (t.luns.length === 0) {
-        if (live) await this.destroy(live, t.chap.username);
+        if (live) await this.destroy(live, t.chap?.username ?? null);
         return;
       }
       let target = live;
@@ -106,7 +106,7 @@ export class TgtHostTarget implements HostTargetHelper {
    */
   private async reconcile(t: HostTargetRecord, target: TgtTargetInfo): Promise<void> {
     const tid = target.tid;
-    await readyWithOnlyAccount(this.adm, this.accounts, target, t.chap);
+    await readyWithOnlyAccount(this.adm, this.accounts, target, requireChap(t));
 
     // LUNs that must go: not in the record, or serving another path or serial than recorded
     const keep = new Set<number>();

@@ -17,8 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DriverVolume } from '../../../drivers/driver.js';
 import { TargetExports } from '../../../drivers/exports.js';
 import { HostTargetExports, PER_HOST_LOCATION } from '../../../drivers/host-target-exports.js';
+import { IscsiHostProtocol } from '../../../drivers/targets/iscsi-host-protocol.js';
 import { hostTargetIqn } from '../../../drivers/targets/host-target/host-target-name.js';
-import { HostTargetRegistry } from '../../../drivers/targets/host-target/host-target-registry.js';
+import { HostTargetRegistry, requireChap } from '../../../drivers/targets/host-target/host-target-registry.js';
 import { TgtHostTarget } from '../../../drivers/targets/tgt/tgt-host-target.js';
 import { TgtTarget } from '../../../drivers/targets/tgt/tgt-target.js';
 import { iscsiLs, iscsiSerial, libiscsiAvailable, type IscsiLogin } from '../../helpers/libiscsi.js';
@@ -39,7 +40,7 @@ describe.skipIf(!haveTgt || !haveLibiscsi)('per-host targets on a real tgtd', ()
   const vols: DriverVolume[] = [];
 
   const iqnOf = (host: string): string => hostTargetIqn(PREFIX, 'lvm', host);
-  const chapOf = async (host: string) => (await registry.read()).targets.find((t) => t.host === host)!.chap;
+  const chapOf = async (host: string) => requireChap((await registry.read()).targets.find((t) => t.host === host)!);
   const lunOf = async (host: string, v: DriverVolume) => (await registry.read()).targets.find((t) => t.host === host)?.luns.find((m) => m.volumeId === v.id)?.lun;
   const login = async (who: { host: string; initiator: string }, targetHost: string, lun: number): Promise<IscsiLogin> => {
     const chap = await chapOf(targetHost);
@@ -71,8 +72,7 @@ describe.skipIf(!haveTgt || !haveLibiscsi)('per-host targets on a real tgtd', ()
     const driver = { exportPath: (v: Pick<DriverVolume, 'name'>) => join(dir, v.name), prepareExport: async () => undefined };
     registry = new HostTargetRegistry({ path: join(dir, 'state', 'host-targets-lvm.json'), backend: 'lvm', lockPath: join(dir, 'locks') });
     exports = new HostTargetExports({
-      backend: 'lvm',
-      iscsi,
+      protocol: new IscsiHostProtocol(iscsi, 'lvm'),
       helper: new TgtHostTarget(tgtOpts),
       registry,
       supervisor: null,
@@ -198,7 +198,7 @@ describe.skipIf(!haveTgt || !haveLibiscsi)('per-host targets on a real tgtd', ()
     const before = await registry.read();
     // what cinder-api stored per attachment: the flat connection_info attachment_update returned
     const rows = before.targets.flatMap((t) =>
-      t.luns.map((m) => ({ volumeId: m.volumeId, connector: connector(t.host === 'compute-a' ? HOST_A : HOST_B), given: { driver_volume_type: 'iscsi', target_iqn: t.iqn, target_lun: m.lun, auth_method: 'CHAP', auth_username: t.chap.username, auth_password: t.chap.password } })),
+      t.luns.map((m) => ({ volumeId: m.volumeId, connector: connector(t.host === 'compute-a' ? HOST_A : HOST_B), given: { driver_volume_type: 'iscsi', target_iqn: t.iqn, target_lun: m.lun, auth_method: 'CHAP', auth_username: requireChap(t).username, auth_password: requireChap(t).password } })),
     );
     rmSync(registry.path);
     await tgtd.kill();

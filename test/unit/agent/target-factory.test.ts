@@ -10,6 +10,7 @@ import { HostTargetExports } from '../../../drivers/host-target-exports.js';
 import type { VolumeDriver } from '../../../drivers/driver.js';
 import { LioHostTarget } from '../../../drivers/targets/lio/lio-host-target.js';
 import { TgtHostTarget } from '../../../drivers/targets/tgt/tgt-host-target.js';
+import { NvmetHostTarget } from '../../../drivers/targets/nvmet/nvmet-host-target.js';
 import { NvmetTarget } from '../../../drivers/targets/nvmet/nvmet-target.js';
 import { storageProtocol } from '../../../src/agent/driver-factory.js';
 import { createLogger } from '../../../src/log.js';
@@ -47,28 +48,36 @@ describe('createTargetHelper', () => {
     ] as const) {
       const backend = backendWith(helper, 'target_layout = per-host');
       const side = createTargetSide(backend, { logger, probeIntervalMs: 0 })!;
-      expect(side.hostHelper, helper).toBeInstanceOf(kind);
+      expect(side.hostTargets(backend.name).helper, helper).toBeInstanceOf(kind);
+      expect(side.hostTargets(backend.name).protocol.sharedTargets, helper).toBe(true);
       const exports = createExports(driver, side, { backend, statePath: mkdtempSync(join(tmpdir(), 'cb-tf-state-')), lockPath: null });
       expect(exports, helper).toBeInstanceOf(HostTargetExports);
     }
   });
 
-  it('target_helper = nvmet: the nvmet helper (on target_port, 3260 by default as cinder), nqn required, per volume only', async () => {
+  it('target_helper = nvmet: the nvmet helper (on target_port, 3260 by default as cinder), nqn required; per host a subsystem per compute host', async () => {
     const backend = backendWith('nvmet', 'target_protocol = nvmet_tcp\ntarget_ip_address = 10.0.0.5');
     const side = createTargetSide(backend, { logger, probeIntervalMs: 0 })!;
     expect(side.helper).toBeInstanceOf(NvmetTarget);
-    expect(side.hostHelper).toBeNull();
     expect(side.supervisor.watch.name).toBe('nvmet (configfs)');
     expect(() => side.helper.validateConnector({ initiator: 'iqn.1994-05.com.redhat:a', host: 'h' })).toThrow("Connector doesn't have required information: nqn");
     expect(() => side.helper.validateConnector({ nqn: 'nqn.2014-08.org.nvmexpress:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427' })).not.toThrow();
-    expect(side.iscsi.targetPort).toBe(3260);
-    expect(createTargetSide(backendWith('nvmet', 'target_protocol = nvmet_tcp\ntarget_ip_address = 10.0.0.5\ntarget_port = 4430'), { logger, probeIntervalMs: 0 })!.iscsi.targetPort).toBe(4430);
+    expect((side.helper as NvmetTarget).portals()).toEqual([{ ip: '10.0.0.5', port: 3260 }]);
+    expect((createTargetSide(backendWith('nvmet', 'target_protocol = nvmet_tcp\ntarget_ip_address = 10.0.0.5\ntarget_port = 4430'), { logger, probeIntervalMs: 0 })!.helper as NvmetTarget).portals()).toEqual([{ ip: '10.0.0.5', port: 4430 }]);
     // cinder's subsystem NQN: nqn.<target_prefix>-<volume id>
     expect((side.helper as NvmetTarget).nqnOf({ id: '1b4e28ba-2fa1-11d2-883f-0016d3cca427' })).toBe('nqn.iqn.2010-10.org.openstack:-1b4e28ba-2fa1-11d2-883f-0016d3cca427');
     const driver = { exportPath: () => '/dev/x', prepareExport: async () => undefined } as unknown as VolumeDriver;
     const perHost = backendWith('nvmet', 'target_protocol = nvmet_tcp\ntarget_ip_address = 10.0.0.5\ntarget_layout = per-host');
     const s2 = createTargetSide(perHost, { logger, probeIntervalMs: 0 })!;
-    expect(() => createExports(driver, s2, { backend: perHost, statePath: mkdtempSync(join(tmpdir(), 'cb-tf-state-')), lockPath: null })).toThrow(/per-host is not available with target_helper = nvmet/);
+    const exports = createExports(driver, s2, { backend: perHost, statePath: mkdtempSync(join(tmpdir(), 'cb-tf-state-')), lockPath: null });
+    expect(exports).toBeInstanceOf(HostTargetExports);
+    // NVMe-oF with shared subsystems: volumes written shared_targets NULL, so nova always locks
+    expect(exports.sharedTargets).toBeNull();
+    expect(s2.hostTargets(perHost.name).helper).toBeInstanceOf(NvmetHostTarget);
+    expect(() => exports.validateConnector({ initiator: 'iqn.1994-05.com.redhat:a', host: 'h' })).toThrow("Connector doesn't have required information: nqn");
+    // nsids above the kernel target's 1024 namespaces would leave a host subsystem none: refused at start, naming the option
+    const tooHigh = backendWith('nvmet', 'target_protocol = nvmet_tcp\ntarget_ip_address = 10.0.0.5\ntarget_layout = per-host\nnvmet_ns_id = 2000');
+    expect(() => createExports(driver, createTargetSide(tooHigh, { logger, probeIntervalMs: 0 }), { backend: tooHigh, statePath: mkdtempSync(join(tmpdir(), 'cb-tf-state-')), lockPath: null })).toThrow(/nvmet_ns_id = 2000/);
   });
 
   it('target_helper = nvmet refuses target_protocol iscsi at start-up, naming the option', () => {

@@ -11,6 +11,7 @@ import { hostBackstoreName, LioHostTarget, wantedAcls } from '../../../../driver
 import { LioTarget } from '../../../../drivers/targets/lio/lio-target.js';
 import { LioWatch } from '../../../../drivers/targets/lio/lio-watch.js';
 import { HostTargetExports, PER_HOST_LOCATION } from '../../../../drivers/host-target-exports.js';
+import { IscsiHostProtocol } from '../../../../drivers/targets/iscsi-host-protocol.js';
 import { HostTargetRegistry } from '../../../../drivers/targets/host-target/host-target-registry.js';
 import { TargetExports } from '../../../../drivers/exports.js';
 import type { DriverVolume } from '../../../../drivers/driver.js';
@@ -47,8 +48,7 @@ function supervisedExports(helper: LioHostTarget, { root, si, dir, iscsi }: Pick
   const watch = new LioWatch(lio);
   const supervisor = new TargetSupervisor(watch, { logger: silent, intervalMs: 0 });
   const exports = new HostTargetExports({
-    backend: 'lvm',
-    iscsi,
+    protocol: new IscsiHostProtocol(iscsi, 'lvm'),
     helper,
     registry: new HostTargetRegistry({ path: join(dir, 'state', 'host-targets-lvm.json'), backend: 'lvm', lockPath: null }),
     supervisor,
