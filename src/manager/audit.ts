@@ -21,6 +21,7 @@
 import type { BackendObject, VolumeDriver } from '../../drivers/driver.js';
 import type { ExportInventory, VolumeExports } from '../../drivers/exports.js';
 import { PER_HOST_LOCATION } from '../../drivers/host-target-exports.js';
+import { ANY_HOST } from '../../drivers/targets/nvmet/nvmet-configfs.js';
 import { isNqn } from '../../drivers/targets/validate.js';
 import type { CinderDb, Volume, VolumeAttachment } from '../db/index.js';
 
@@ -40,6 +41,8 @@ export interface Finding {
   class: FindingClass;
   /** the per-volume target (not a host target) this is about; --fix revokes through it */
   perVolume?: { volumeName: string; providerLocation: string | null };
+  /** an NVMe subsystem open to any host: the connectors of the volume's live attachments, which --fix admits alone */
+  attachedConnectors?: Array<Record<string, unknown>>;
   /** exposure: a host may reach data not attached to it; lost-access: an attached host cannot; orphan: left over */
   kind: 'exposure' | 'lost-access' | 'orphan';
   backend: string;
@@ -59,7 +62,7 @@ export interface AuditPorts {
   /** the backend's host (host@backend): its volumes are those whose host is it or one of its pools */
   host: string;
   db: Pick<CinderDb, 'volumes' | 'attachments'>;
-  exports: Pick<VolumeExports, 'inventory' | 'unmapFromHostTarget' | 'reapplyHostTarget' | 'removeExport' | 'terminateConnection'>;
+  exports: Pick<VolumeExports, 'inventory' | 'unmapFromHostTarget' | 'reapplyHostTarget' | 'removeExport' | 'terminateConnection' | 'ensureExport'>;
   /** the data side, for objects no volume row names; absent: not checked */
   driver?: Pick<VolumeDriver, 'listBackendObjects'>;
 }
@@ -82,15 +85,22 @@ function normSerial(s: string | null | undefined): string {
 }
 
 function connectorOf(a: VolumeAttachment): { host: string | null; initiator: string | null; nqn: string | null } | null {
-  if (!a.connector) return null;
+  const c = parsedConnector(a)[0];
+  if (!c) return null;
+  const initiator = typeof c.initiator === 'string' && c.initiator !== '' ? c.initiator : null;
+  const nqn = typeof c.nqn === 'string' && c.nqn !== '' ? c.nqn : null;
+  // the host a host target is named for: nova's host, else what the target admits (HostTargetExports)
+  const host = typeof c.host === 'string' && c.host !== '' ? c.host : (initiator ?? nqn);
+  return { host, initiator, nqn };
+}
+
+function parsedConnector(a: VolumeAttachment): Array<Record<string, unknown>> {
+  if (!a.connector) return [];
   try {
-    const c = JSON.parse(a.connector) as Record<string, unknown>;
-    const initiator = typeof c.initiator === 'string' && c.initiator !== '' ? c.initiator : null;
-    const nqn = typeof c.nqn === 'string' && c.nqn !== '' ? c.nqn : null;
-    const host = typeof c.host === 'string' && c.host !== '' ? c.host : initiator;
-    return { host, initiator, nqn };
+    const c = JSON.parse(a.connector) as unknown;
+    return c !== null && typeof c === 'object' ? [c as Record<string, unknown>] : [];
   } catch {
-    return null;
+    return [];
   }
 }
 
@@ -212,6 +222,21 @@ function findingsOf(p: AuditPorts, s: Snapshot): Finding[] {
     }));
     for (const who of e.admitted ?? []) {
       if (backed.has(who.toLowerCase())) continue;
+      if (who === ANY_HOST) {
+        out.push({
+          class: 'unadmitted-initiator',
+          kind: 'exposure',
+          backend,
+          iqn: e.iqn,
+          volumeId: vol.id,
+          initiator: who,
+          perVolume: { volumeName: e.volumeName, providerLocation: vol.provider_location && vol.provider_location !== PER_HOST_LOCATION ? vol.provider_location : null },
+          attachedConnectors: atts.flatMap((a) => parsedConnector(a)),
+          meaning: `${e.iqn} has attr_allow_any_host = 1 (as cinder's own nvmet helper leaves it): any machine that reaches its port can connect and read volume ${vol.id}`,
+          fix: `close ${e.iqn} to all but the host NQNs of the volume's ${atts.length} live attachment(s)`,
+        });
+        continue;
+      }
       out.push({
         class: 'unadmitted-initiator',
         kind: 'exposure',
@@ -254,6 +279,10 @@ export async function fixFindings(p: AuditPorts, findings: readonly Finding[]): 
       if ((f.class === 'mapping-without-attachment' || (f.class === 'export-of-deleted-volume' && f.lun !== undefined)) && f.iqn && f.volumeId) {
         if (!p.exports.unmapFromHostTarget) throw new Error('this backend has no host targets');
         await p.exports.unmapFromHostTarget(f.iqn, f.volumeId);
+      } else if (f.class === 'unadmitted-initiator' && f.perVolume && f.initiator === ANY_HOST && f.volumeId) {
+        // the helper's restore with exactly the attached connectors: allow_any_host written 0, their NQNs admitted
+        const volume = { id: f.volumeId, name: f.perVolume.volumeName, size: 0, providerLocation: f.perVolume.providerLocation ?? 'per-volume target found by the audit', providerAuth: null, multiattach: true };
+        await p.exports.ensureExport(volume, [], f.attachedConnectors ?? []);
       } else if (f.class === 'unadmitted-initiator' && f.perVolume && f.initiator && f.volumeId) {
         // the helper's own revoke, as a detach of that initiator (or host NQN) with nothing left of it
         const who = f.initiator;

@@ -15,11 +15,17 @@
 // ensureExport with the same nsid, A reconnects and reads its data back; with A and B both
 // attached, terminating B drops B's connected controller and A alone gets back in; removeExport
 // leaves nothing. Refusals are checked in the kernel log (the target's own "not allowed"). nvme-cli's JSON is saved to $CBLAB_OUT for the unit tests' fixtures.
+//
+// Then target_layout = per-host on the same kernel: a host's volumes are namespaces of its one
+// subsystem over one controller; another host is refused there and gets its own; a detach takes
+// one namespace from the live controller while the others keep serving on it; a re-attach gets a
+// new nsid; a configfs loss is restored with the same nsids; the last detaches leave nothing.
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pattern, readAt, sh, writeAt, until as untilEvery, shTry } from './lab-io.js';
 import type { DriverVolume, VolumeDriver } from '../../drivers/driver.js';
 import type { VolumeExports } from '../../drivers/exports.js';
+import { PER_HOST_LOCATION, type HostTargetExports } from '../../drivers/host-target-exports.js';
 import { NvmetConfigfs } from '../../drivers/targets/nvmet/nvmet-configfs.js';
 import type { NvmetTarget } from '../../drivers/targets/nvmet/nvmet-target.js';
 import type { ConnectionInfo } from '../../drivers/targets/target.js';
@@ -91,8 +97,8 @@ function connect(info: ConnectionInfo, hostNqn: string, hostid: string, ctrlLoss
  * controller to the same address (even with -D), before the target is asked; the kernel does not,
  * since the host NQN differs. Values are the test's own constants.
  */
-function connectB(ctrlLossTmo = 5): { code: number; out: string } {
-  const opts = `nqn=${NQN_OF_V1},transport=tcp,traddr=127.0.0.1,trsvcid=4420,hostnqn=${HOST_B},hostid=${ID_B},ctrl_loss_tmo=${ctrlLossTmo},reconnect_delay=1`;
+function connectB(ctrlLossTmo = 5, subnqn = NQN_OF_V1): { code: number; out: string } {
+  const opts = `nqn=${subnqn},transport=tcp,traddr=127.0.0.1,trsvcid=4420,hostnqn=${HOST_B},hostid=${ID_B},ctrl_loss_tmo=${ctrlLossTmo},reconnect_delay=1`;
   let fd: number | undefined;
   try {
     fd = openSync('/dev/nvme-fabrics', 'r+');
@@ -126,6 +132,30 @@ function pathStates(nqn: string, host: string): string[] {
     }
   }
   return out;
+}
+
+/** The subsystem NQN serving a namespace block device (its multipath head's subsystem, or its controller's). */
+function subsystemOfDevice(dev: string): string | null {
+  try {
+    return readFileSync(`/sys/class/block/${dev}/device/subsysnqn`, 'utf8').trim();
+  } catch {
+    for (const s of existsSync('/sys/class/nvme-subsystem') ? readdirSync('/sys/class/nvme-subsystem') : []) {
+      if (existsSync(`/sys/class/nvme-subsystem/${s}/${dev}`)) return readFileSync(`/sys/class/nvme-subsystem/${s}/subsysnqn`, 'utf8').trim();
+    }
+    return null;
+  }
+}
+
+/** The names of host `host`'s controllers to subsystem `nqn` (a reconnect makes a new one). */
+function controllers(nqn: string, host: string): string[] {
+  return readdirSync('/sys/class/nvme').filter((c) => {
+    try {
+      const attr = (a: string) => readFileSync(`/sys/class/nvme/${c}/${a}`, 'utf8').trim();
+      return attr('subsysnqn') === nqn && attr('hostnqn') === host && attr('state') === 'live';
+    } catch {
+      return false;
+    }
+  });
 }
 
 function vol(id: string): DriverVolume {
@@ -367,5 +397,160 @@ volumes_dir = ${WORK}/volumes
     await exports.removeExport(v2);
     await driver.deleteVolume(V2);
     expect(await helper.listExports()).toEqual([]);
+  });
+});
+
+// target_layout = per-host: a subsystem per compute host on the same kernel, VG and port. What the
+// per-volume layout cannot do: take one volume from a connected host without touching its others.
+describe.skipIf(!inLab).sequential('nvmet per-host layout: a subsystem per compute host (lab guest)', () => {
+  const fs = new NvmetConfigfs();
+  const WORK2 = `${WORK}-per-host`;
+  let driver: VolumeDriver;
+  let exports: HostTargetExports;
+  const P = ['e1e1e1e1-0000-4000-8000-0000000000f1', 'e2e2e2e2-0000-4000-8000-0000000000f2', 'e3e3e3e3-0000-4000-8000-0000000000f3'].map((id) => ({ ...vol(id), providerLocation: PER_HOST_LOCATION }));
+  const A = { nqn: HOST_A, host: 'host-a' };
+  const B = { nqn: HOST_B, host: 'host-b' };
+  let subA = '';
+  let subB = '';
+  const data = P.map((v) => pattern(`per-host-${v.id}`, 64 * 1024));
+  const devOf = (i: number) => deviceOf(P[i]!.id);
+
+  beforeAll(async () => {
+    rmSync(WORK2, { recursive: true, force: true });
+    mkdirSync(WORK2, { recursive: true });
+    const conf = `
+[DEFAULT]
+enabled_backends = lvm
+state_path = ${WORK2}
+[lvm]
+volume_driver = cinder.volume.drivers.lvm.LVMVolumeDriver
+volume_group = ${VG}
+lvm_type = default
+volume_clear = none
+target_helper = nvmet
+target_protocol = nvmet_tcp
+target_layout = per-host
+target_ip_address = 127.0.0.1
+target_port = 4420
+volumes_dir = ${WORK2}/volumes
+`;
+    const config = configFromText(conf, { hostname: 'cblab-guest', myIp: '127.0.0.1' });
+    const backend = config.backends[0]!;
+    const side = createTargetSide(backend, { logger: createLogger({ level: 'warn', pretty: false }), probeIntervalMs: 0 });
+    driver = createDriver(config, backend);
+    await driver.doSetup();
+    await driver.checkForSetupError();
+    exports = createExports(driver, side, { backend, statePath: WORK2, lockPath: `${WORK2}/locks` }) as HostTargetExports;
+    expect(exports.sharedTargets).toBeNull();
+    for (const v of P) await driver.createVolume(v);
+  });
+
+  afterAll(() => {
+    for (const n of [subA, subB]) if (n) shTry(disconnectArgv(n));
+  });
+
+  it("host A's two volumes are two namespaces of its one subsystem, over one controller; its data lands on the LVs", async () => {
+    const c0 = await exports.initializeConnection(P[0]!, A);
+    const c1 = await exports.initializeConnection(P[1]!, A);
+    subA = c0.data.target_nqn as string;
+    expect(c1.data.target_nqn).toBe(subA);
+    expect([c0.data.ns_id, c1.data.ns_id]).toEqual(['10', '11']);
+    const s = (await fs.readSubsystem(subA))!;
+    expect(s.allowAnyHost).toBe(false);
+    expect(s.hosts).toEqual([HOST_A]);
+    const t = Date.now();
+    const r = connect(c0, HOST_A, ID_A);
+    expect(r.code, r.out).toBe(0);
+    const d0 = await until('P0 on host A', 20_000, () => devOf(0));
+    const d1 = await until('P1 on host A', 20_000, () => devOf(1));
+    timings.per_host_connect_to_devices_ms = Date.now() - t;
+    expect(controllers(subA, HOST_A)).toHaveLength(1);
+    expect([subsystemOfDevice(d0), subsystemOfDevice(d1)]).toEqual([subA, subA]);
+    for (const [i, d] of [[0, d0], [1, d1]] as const) {
+      await writeAt(`/dev/${d}`, 2 * MiB, data[i]!);
+      expect((await readAt(`/dev/${VG}/${P[i]!.name}`, 2 * MiB, data[i]!.length)).equals(data[i]!)).toBe(true);
+    }
+  });
+
+  it("host B is refused on A's subsystem; attached to another volume it gets its own subsystem, serving only that volume", async () => {
+    const refused = refusals(subA, HOST_B);
+    expect(connectB(5, subA).code).not.toBe(0);
+    expect(refusals(subA, HOST_B)).toBe(refused + 1);
+    const c2 = await exports.initializeConnection(P[2]!, B);
+    subB = c2.data.target_nqn as string;
+    expect(subB).not.toBe(subA);
+    expect(c2.data.ns_id).toBe('10');
+    const r = connectB(5, subB);
+    expect(r.code, r.out).toBe(0);
+    const d2 = await until('P2 on host B', 20_000, () => devOf(2));
+    expect(subsystemOfDevice(d2)).toBe(subB);
+    // B's subsystem serves P2 alone: A's volumes are not namespaces of it
+    expect((await fs.readSubsystem(subB))!.namespaces.map((n) => n.deviceNguid)).toEqual([P[2]!.id]);
+    expect((await fs.readSubsystem(subB))!.hosts).toEqual([HOST_B]);
+  });
+
+  it("detaching one of A's volumes takes that namespace from A's live controller at once; the other keeps serving on the same controller", async () => {
+    const ctrl = controllers(subA, HOST_A);
+    const d1 = devOf(1)!;
+    const t = Date.now();
+    await exports.terminateConnection(P[0]!, A, { remaining: [] });
+    await until('P0 gone from host A', 10_000, () => devOf(0) === null);
+    timings.per_host_revoke_to_gone_ms = Date.now() - t;
+    expect(controllers(subA, HOST_A)).toEqual(ctrl);
+    expect(devOf(1)).toBe(d1);
+    expect((await readAt(`/dev/${d1}`, 2 * MiB, data[1]!.length)).equals(data[1]!)).toBe(true);
+    expect((await fs.readSubsystem(subA))!.namespaces.map((n) => n.nsid)).toEqual([11]);
+  });
+
+  it('attached again, the volume gets a new nsid (never the one just released) and appears on the connected host by its nguid', async () => {
+    const t = Date.now();
+    const c0 = await exports.initializeConnection(P[0]!, A);
+    expect(c0.data.ns_id).toBe('12');
+    let rescanned = false;
+    const d0 = await until('P0 back on host A', 20_000, () => {
+      // the target announces the new namespace (AEN); a rescan stands in where the host missed it
+      if (!rescanned && Date.now() - t > 5000) {
+        for (const c of controllers(subA, HOST_A)) shTry(nsRescanArgv(c));
+        rescanned = true;
+      }
+      return devOf(0);
+    });
+    timings.per_host_map_to_device_ms = Date.now() - t;
+    timings.per_host_map_needed_rescan = rescanned ? 1 : 0;
+    expect(sh(['cat', `/sys/class/block/${d0}/nsid`]).trim()).toBe('12');
+    expect((await readAt(`/dev/${d0}`, 2 * MiB, data[0]!.length)).equals(data[0]!)).toBe(true);
+  });
+
+  it('a configfs loss is seen and restored with the same nsids; host A reconnects and reads both volumes', async () => {
+    shTry(disconnectArgv(subA));
+    await fs.removeSubsystem(subA);
+    expect(await exports.missingHostTargets()).toEqual([subA]);
+    const t = Date.now();
+    for (const v of [P[0]!, P[1]!]) await exports.ensureExport(v, [], [A]);
+    timings.per_host_restore_ms = Date.now() - t;
+    expect(await exports.missingHostTargets()).toEqual([]);
+    const s = (await fs.readSubsystem(subA))!;
+    expect(s.namespaces.map((n) => [n.nsid, n.deviceNguid, n.enabled])).toEqual([[11, P[1]!.id, true], [12, P[0]!.id, true]]);
+    const r = connect({ driver_volume_type: 'nvmeof', data: { target_nqn: subA, portals: [['127.0.0.1', '4420', 'tcp']] } }, HOST_A, ID_A);
+    expect(r.code, r.out).toBe(0);
+    for (const i of [0, 1]) {
+      const d = await until(`P${i} after restore`, 20_000, () => devOf(i));
+      expect((await readAt(`/dev/${d}`, 2 * MiB, data[i]!.length)).equals(data[i]!)).toBe(true);
+    }
+  });
+
+  it('the last detaches delete both subsystems and their host entries; nothing of ours is left', async () => {
+    for (const n of [subA, subB]) shTry(disconnectArgv(n));
+    for (const v of [P[0]!, P[1]!]) await exports.terminateConnection(v, A, { remaining: [] });
+    await exports.terminateConnection(P[2]!, B, { remaining: [] });
+    expect(await fs.readSubsystem(subA)).toBeNull();
+    expect(await fs.readSubsystem(subB)).toBeNull();
+    expect(existsSync(fs.hostPath(HOST_A))).toBe(false);
+    expect(existsSync(fs.hostPath(HOST_B))).toBe(false);
+    expect((await fs.readPort(1))?.subsystems ?? []).toEqual([]);
+    expect((await exports.inventory()).hostTargets!.live).toEqual([]);
+    for (const v of P) await driver.deleteVolume(v);
+    timings.suite_s = (Date.now() - t0) / 1000;
+    writeFileSync(`${OUT}/timings.json`, JSON.stringify(timings, null, 1));
   });
 });

@@ -21,6 +21,12 @@ import { errno, mkdirIfMissing, nodeConfigfsIo, rmdirIfExists, type ConfigfsIo, 
 
 export const NVMET_CONFIGFS_ROOT = '/sys/kernel/config/nvmet';
 
+/**
+ * Who a subsystem with attr_allow_any_host = 1 admits, as the audit lists admitted hosts: anyone
+ * who reaches the port (cinder's own nvmet helper leaves its subsystems so).
+ */
+export const ANY_HOST = '(any host: attr_allow_any_host = 1)';
+
 /** What a port listens on. trsvcid is the TCP port as configfs holds it (text). */
 export interface PortAddress {
   trtype: 'tcp';

@@ -32,15 +32,12 @@ import { log } from '../../../src/log.js';
 import { admittedInitiators, type HostTargetRecord, type LunMapping, type LunRange } from '../host-target/host-target-registry.js';
 import type { HostTargetHelper, LiveHostTarget } from '../host-target/host-target.js';
 import { assertBackingPath, assertNqn } from '../validate.js';
-import type { NamespaceSpec, NvmetConfigfs, SubsystemInfo } from './nvmet-configfs.js';
+import { ANY_HOST, type NamespaceSpec, type NvmetConfigfs, type SubsystemInfo } from './nvmet-configfs.js';
 import { canonicalUuid, hostSubsystemNqnPrefix } from './nvmet-naming.js';
 import type { NvmetTarget } from './nvmet-target.js';
 
 /** The kernel target's namespaces per subsystem (NVMET_MAX_NAMESPACES), the highest nsid offered. */
 export const HOST_SUBSYSTEM_MAX_NSID = 1024;
-
-/** What an admitted-by-anyone subsystem shows the audit as its "initiator". */
-export const ANY_HOST = '(any host: attr_allow_any_host = 1)';
 
 // one per process, like configfs: every host subsystem of every nvmet backend
 const subsystemLocks = new KeyedMutex();

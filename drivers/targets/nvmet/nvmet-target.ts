@@ -27,7 +27,7 @@ import { nodeConfigfsIo, type ConfigfsIo } from '../lio/configfs.js';
 import { buildNvmeofConnectionInfo } from '../nvmeof-connection-info.js';
 import type { ConnectionInfo, Connector, EnsureExportOptions, ExportedVolume, ExportModelUpdate, FoundExport, TargetHelper, TerminateOptions } from '../target.js';
 import { assertBackingPath, assertDirectory, assertNqn, isNqn } from '../validate.js';
-import { NVMET_CONFIGFS_ROOT, NvmetConfigfs } from './nvmet-configfs.js';
+import { ANY_HOST, NVMET_CONFIGFS_ROOT, NvmetConfigfs } from './nvmet-configfs.js';
 import { NvmetModules } from './nvmet-modules.js';
 import { namespaceIdentity, nvmetProviderLocation, subsystemNqn, volumeIdOfSubsystem } from './nvmet-naming.js';
 import { nvmetPorts, validateNvmetOptions, type NvmetPort, type NvmetTargetOptions } from './nvmet-options.js';
@@ -371,7 +371,7 @@ export class NvmetTarget implements TargetHelper {
       const seen = found.get(nqn);
       const sub = await this.fs.readSubsystem(nqn);
       const backingPath = seen?.backingPath ?? sub?.namespaces[0]?.devicePath ?? null;
-      found.set(nqn, { iqn: nqn, volumeName: `volume-${id}`, backingPath: backingPath || null, live: true, recorded: seen?.recorded ?? false, admitted: sub?.hosts ?? [] });
+      found.set(nqn, { iqn: nqn, volumeName: `volume-${id}`, backingPath: backingPath || null, live: true, recorded: seen?.recorded ?? false, admitted: sub?.allowAnyHost ? [ANY_HOST, ...sub.hosts] : (sub?.hosts ?? []) });
     }
     return [...found.values()];
   }

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { ExportInventory } from '../../../drivers/exports.js';
 import { PER_HOST_LOCATION } from '../../../drivers/host-target-exports.js';
 import type { HostTargetRecord } from '../../../drivers/targets/host-target/host-target-registry.js';
+import { ANY_HOST } from '../../../drivers/targets/nvmet/nvmet-configfs.js';
 import { fixFindings, runAudit, type AuditPorts } from '../../../src/manager/audit.js';
 
 const VOL = '11111111-2222-4333-8444-555555555555';
@@ -36,6 +37,9 @@ function ports(inv: () => ExportInventory, attachments: Array<Record<string, unk
       removeExport: async () => undefined,
       terminateConnection: async (v, c) => {
         calls.push(`terminate ${v.name} ${JSON.stringify(c)} (${v.providerLocation})`);
+      },
+      ensureExport: async (v, _initiators, connectors) => {
+        calls.push(`ensure ${v.name} ${JSON.stringify(connectors)}`);
       },
     },
   };
@@ -126,6 +130,17 @@ describe('the export audit', () => {
         `terminate volume-${VOL} {"initiator":"${A}"} (per-volume target found by the audit)`,
         `terminate volume-${VOL} {"nqn":"${HOST_NQN}"} (per-volume target found by the audit)`,
       ]);
+    });
+
+    it('calls an NVMe subsystem open to any host (attr_allow_any_host = 1, as cinder leaves it) an exposure; --fix closes it to the attached NQNs', async () => {
+      const calls: string[] = [];
+      const nvme = { id: 'att-5', attach_status: 'attached', connector: JSON.stringify({ host: 'compute-c', nqn: HOST_NQN }) };
+      const p = ports(() => exported([ANY_HOST]), [nvme], calls);
+      const f = await runAudit(p, { settleMs: 0 });
+      expect(f.map((x) => [x.class, x.kind, x.initiator])).toEqual([['unadmitted-initiator', 'exposure', ANY_HOST]]);
+      expect(f[0]!.meaning).toMatch(/any machine that reaches its port can connect and read volume/);
+      expect((await fixFindings(p, f)).every((a) => a.done)).toBe(true);
+      expect(calls).toEqual([`ensure volume-${VOL} [{"host":"compute-c","nqn":"${HOST_NQN}"}]`]);
     });
 
     it('does not judge admissions while an attachment of the volume is being made (no connector yet)', async () => {

@@ -10,7 +10,8 @@ import { TargetExports } from '../../../../drivers/exports.js';
 import { HostTargetExports, PER_HOST_LOCATION } from '../../../../drivers/host-target-exports.js';
 import { HostTargetRegistry } from '../../../../drivers/targets/host-target/host-target-registry.js';
 import { NvmetHostProtocol } from '../../../../drivers/targets/nvmet/nvmet-host-protocol.js';
-import { ANY_HOST, NvmetHostTarget } from '../../../../drivers/targets/nvmet/nvmet-host-target.js';
+import { ANY_HOST } from '../../../../drivers/targets/nvmet/nvmet-configfs.js';
+import { NvmetHostTarget } from '../../../../drivers/targets/nvmet/nvmet-host-target.js';
 import { NvmetTarget } from '../../../../drivers/targets/nvmet/nvmet-target.js';
 import { NvmetStandIn } from './nvmet-standin.js';
 

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ANY_HOST } from '../../../../drivers/targets/nvmet/nvmet-configfs.js';
 import { NvmetTarget, type NvmetTargetConfig } from '../../../../drivers/targets/nvmet/nvmet-target.js';
 import type { ExportedVolume } from '../../../../drivers/targets/target.js';
 import type { CommandRunner } from '../../../../src/exec/run-command.js';
@@ -127,7 +128,8 @@ describe('NvmetTarget export', () => {
     await s.si.io.mkdir(join(s.root, 'subsystems', left));
     const found = await s.helper.findExports();
     expect(found.sort((a, b) => a.iqn.localeCompare(b.iqn))).toEqual([
-      { iqn: left, volumeName: 'volume-1b4e28ba-2fa1-11d2-883f-0016d3cca427', backingPath: null, live: true, recorded: false, admitted: [] },
+      // left open to anyone (the stand-in starts a subsystem with allow_any_host 1, as cinder's helper leaves them): the audit's exposure
+      { iqn: left, volumeName: 'volume-1b4e28ba-2fa1-11d2-883f-0016d3cca427', backingPath: null, live: true, recorded: false, admitted: [ANY_HOST] },
       { iqn: NQN, volumeName: `volume-${ID}`, backingPath: s.dev, live: true, recorded: true, admitted: [] },
     ]);
     // what the audit checks against the attachments: the host NQNs a subsystem admits
