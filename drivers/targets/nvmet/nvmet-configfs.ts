@@ -221,6 +221,11 @@ export class NvmetConfigfs {
     return { nsid, devicePath, deviceUuid: normaliseId(uuid), deviceNguid: normaliseId(nguid), enabled: enable === '1' };
   }
 
+  /** One stat: whether namespaces/<nsid> is there (the watch's cheap look). */
+  async namespaceExists(nqn: string, nsid: number): Promise<boolean> {
+    return (await this.io.kind(this.namespacePath(nqn, nsid))) === 'dir';
+  }
+
   /**
    * namespaces/<nsid> serving `spec`, left disabled when it had to be (re)written: the kernel takes
    * device attributes only while the namespace is disabled. An enabled namespace that already

@@ -387,7 +387,10 @@ export class NvmetTarget implements TargetHelper {
     const available = await this.fs.available();
     const present = new Set(available ? await this.fs.listSubsystems() : []);
     const linked = await Promise.all(this.ports.map(async (p) => new Set(available ? await this.fs.linkedSubsystems(p.id) : [])));
-    const records = Object.values((await this.readState()).exports).filter((r) => !present.has(r.nqn) || linked.some((l) => !l.has(r.nqn)));
+    const all = Object.values((await this.readState()).exports);
+    // and one stat per recorded namespace: a namespace removed by hand leaves the subsystem and its links in place
+    const nsGone = await Promise.all(all.map(async (r) => available && present.has(r.nqn) && !(await this.fs.namespaceExists(r.nqn, r.nsid))));
+    const records = all.filter((r, i) => !present.has(r.nqn) || linked.some((l) => !l.has(r.nqn)) || nsGone[i]);
     const missing: string[] = [];
     for (const r of records) {
       await this.locks.run(r.nqn, async () => {

@@ -277,6 +277,19 @@ describe('NvmetTarget restore and extend', () => {
     expect(await s.helper.missingExports()).toEqual([]);
   });
 
+  it('the watch sees a namespace removed by hand while the subsystem and its port links stay', async () => {
+    const s = await setup({ nvmetNsId: 42 });
+    await s.helper.createExport(s.vol);
+    await s.helper.initializeConnection(s.vol, { nqn: A });
+    const nsDir = join(s.root, 'subsystems', NQN, 'namespaces', '42');
+    await s.si.io.writeFile(join(nsDir, 'enable'), '0');
+    await s.si.io.rmdir(nsDir);
+    expect(await s.helper.missingExports()).toEqual([NQN]);
+    expect((await s.helper.reconcile()).mended).toEqual([NQN]);
+    expect(await s.si.read(`subsystems/${NQN}/namespaces/42/enable`)).toBe('1');
+    expect(await s.helper.missingExports()).toEqual([]);
+  });
+
   it('ensureExport with the database connectors admits exactly theirs, with the recorded nsid', async () => {
     const s = await setup();
     await s.helper.createExport(s.vol);
