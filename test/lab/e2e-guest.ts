@@ -5,8 +5,8 @@ import { join } from 'node:path';
 
 const env = process.env;
 
-/** Writes the agent's cinder.conf for `lvmType` under `work` and returns its path. */
-export async function writeE2eAgentConf(work: string, vg: string, lvmType: 'default' | 'thin'): Promise<string> {
+/** Writes the agent's cinder.conf for `lvmType` under `work` and returns its path; `backendExtra` adds backend options. */
+export async function writeE2eAgentConf(work: string, vg: string, lvmType: 'default' | 'thin', backendExtra: Record<string, string> = {}): Promise<string> {
   const state = join(work, 'state');
   await mkdir(join(state, 'locks'), { recursive: true });
   const backendOpts = JSON.parse(env.CBLAB_E2E_BACKEND_OPTS ?? '{}') as Record<string, string>;
@@ -31,6 +31,7 @@ export async function writeE2eAgentConf(work: string, vg: string, lvmType: 'defa
       // the lvm lab suite clears whole volumes; here the first 64 MiB keep deletes quick
       volume_clear: 'zero',
       volume_clear_size: '64',
+      ...backendExtra,
     },
     oslo_concurrency: { lock_path: join(state, 'locks') },
     cinderblock: { metrics_listen: '' },

@@ -4,6 +4,9 @@
 // connector (nvme-cli) as the compute host. An attachment made through the v3 API gives os-brick's
 // connection_info; the host connects as its NQN, writes, sees an in-use extend (3.42), detaches,
 // and is refused afterwards; a host never attached is refused throughout; nothing is left.
+// Then the agent again with target_layout = per-host: two volumes attached to host A through the
+// API are two namespaces of A's one subsystem, the rows say shared_targets NULL (nova locks), and
+// detaching one (host side first, as nova does) leaves the other serving on the same connection.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, open, writeFile } from 'node:fs/promises';
@@ -137,6 +140,99 @@ describe.skipIf(!inLab).sequential('cinder-api → cinderblock on LVM + nvmet �
     await waitFor(`volume ${vol.id} deleted`, 120_000, async () => ((await api('GET', `/volumes/${vol.id}`)).status === 404 ? true : undefined));
     expect(lvs()).not.toContain(`volume-${vol.id}`);
     expect(subsystems()).toEqual([]);
+    expect(existsSync(`${NVMET}/hosts`) ? readdirSync(`${NVMET}/hosts`) : []).toEqual([]);
+  });
+});
+
+describe.skipIf(!inLab).sequential('cinder-api → cinderblock, nvmet with target_layout = per-host (lab guest)', () => {
+  let agent: AgentProcess | null = null;
+  const tail = () => (agent ? agent.text().slice(-4000) : '');
+  const hostA = new NvmeConnector({ hostId: ID_A, deviceWaitMs: 30_000 });
+  const vols: Array<Record<string, any>> = [];
+  const atts: Array<{ id: string; connection_info: Record<string, any> }> = [];
+  const devs: string[] = [];
+  const data = [Buffer.alloc(MiB, 0x51), Buffer.alloc(MiB, 0x52)];
+
+  async function waitStatus(id: string, status: string, timeoutMs = 180_000) {
+    return waitFor(`volume ${id} to be ${status}`, timeoutMs, async () => {
+      const v = (await api('GET', `/volumes/${id}`)).body?.volume;
+      if (v?.status?.startsWith('error')) throw new WaitAborted(`volume ${id} went to ${v.status}\n${tail()}`);
+      return v?.status === status ? v : undefined;
+    });
+  }
+
+  beforeAll(async () => {
+    const work = `${WORK}-per-host`;
+    await mkdir(work, { recursive: true });
+    // the same service (host, backend, database) as above, now exporting a subsystem per compute host
+    agent = startAgentProcess(await writeE2eAgentConf(work, VG, 'default', { target_layout: 'per-host' }));
+    await agent.waitForLog(/serving 1 backend/, 120_000);
+  }, 300_000);
+  afterAll(async () => {
+    for (const a of atts) await hostA.disconnectVolume(a.connection_info).catch(() => undefined);
+    if (agent) {
+      await agent.stop();
+      if (env.CBLAB_OUT) await writeFile(join(env.CBLAB_OUT, 'agent-per-host.log'), agent.text()).catch(() => undefined);
+    }
+  });
+
+  it("two volumes attached to host A: one subsystem admitting A only, two nsids, rows shared_targets NULL", async () => {
+    for (const name of ['per-host-1', 'per-host-2']) {
+      const v = (await api('POST', '/volumes', { volume: { size: 1, name } })).body.volume;
+      vols.push(await waitStatus(v.id, 'available'));
+    }
+    // API 3.70 shows NULL as null (below 3.69 cinder-api renders it true)
+    expect(vols.map((v) => v.shared_targets)).toEqual([null, null]);
+    for (const v of vols) {
+      const r = await api('POST', '/attachments', { attachment: { volume_uuid: v.id, connector: connector(HOST_A), mode: 'rw' } });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      atts.push(r.body.attachment);
+    }
+    const [c1, c2] = atts.map((a) => a.connection_info);
+    expect(c1!.target_nqn).toBe(c2!.target_nqn);
+    expect(c1!.target_nqn).toMatch(/^nqn\.iqn\.2010-10\.org\.openstack:-cb-cblab-guest-[0-9a-f]{12}$/);
+    expect(c1!.ns_id).not.toBe(c2!.ns_id);
+    expect(c1).not.toHaveProperty('auth_password');
+    expect(subsystems()).toEqual([c1!.target_nqn]);
+    expect(readdirSync(`${NVMET}/subsystems/${c1!.target_nqn}/allowed_hosts`)).toEqual([HOST_A]);
+    expect(readdirSync(`${NVMET}/subsystems/${c1!.target_nqn}/namespaces`).sort()).toEqual([c1!.ns_id, c2!.ns_id].sort());
+  });
+
+  it('host A connects both (one connection), writes each; completed: in-use', async () => {
+    for (const [i, a] of atts.entries()) {
+      const d = await hostA.connectVolume(a.connection_info);
+      devs.push(d.path);
+      await io(d.path, 'write', 4 * MiB, data[i]!);
+      expect((await io(`/dev/${VG}/volume-${vols[i]!.id}`, 'read', 4 * MiB, data[i]!)).equals(data[i]!)).toBe(true);
+      expect((await api('POST', `/attachments/${a.id}/action`, { 'os-complete': null })).status).toBe(204);
+    }
+    expect(new Set(devs).size).toBe(2);
+    for (const v of vols) await waitStatus(v.id, 'in-use');
+  });
+
+  it("detaching one leaves the other serving: the host keeps its connection and the second volume's data", async () => {
+    const [first, second] = atts;
+    // the subsystem still serves the second volume here: the connector leaves its controller, and
+    // the first volume's device goes with the target's unmapping
+    expect(await hostA.disconnectVolume(first!.connection_info)).toEqual({ disconnected: false });
+    expect((await api('DELETE', `/attachments/${first!.id}`)).status).toBe(200);
+    await waitStatus(vols[0]!.id, 'available');
+    const nqn = second!.connection_info.target_nqn as string;
+    expect(readdirSync(`${NVMET}/subsystems/${nqn}/namespaces`)).toEqual([second!.connection_info.ns_id]);
+    await waitFor('the first volume to leave host A', 20_000, async () => (existsSync(devs[0]!) ? undefined : true));
+    expect(existsSync(devs[1]!)).toBe(true);
+    expect((await io(devs[1]!, 'read', 4 * MiB, data[1]!)).equals(data[1]!)).toBe(true);
+  });
+
+  it('the last detach and the deletes leave no subsystem, host entry or LV of ours', async () => {
+    const last = atts[1]!;
+    expect(await hostA.disconnectVolume(last.connection_info)).toEqual({ disconnected: true });
+    expect((await api('DELETE', `/attachments/${last.id}`)).status).toBe(200);
+    await waitStatus(vols[1]!.id, 'available');
+    expect(subsystems()).toEqual([]);
+    for (const v of vols) expect((await api('DELETE', `/volumes/${v.id}`)).status).toBe(202);
+    for (const v of vols) await waitFor(`volume ${v.id} deleted`, 120_000, async () => ((await api('GET', `/volumes/${v.id}`)).status === 404 ? true : undefined));
+    expect(lvs().filter((n) => vols.some((v) => n === `volume-${v.id}`))).toEqual([]);
     expect(existsSync(`${NVMET}/hosts`) ? readdirSync(`${NVMET}/hosts`) : []).toEqual([]);
   });
 });
