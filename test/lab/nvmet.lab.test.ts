@@ -16,10 +16,12 @@
 // attached, terminating B drops B's connected controller and A alone gets back in; removeExport
 // leaves nothing. Refusals are checked in the kernel log (the target's own "not allowed"). nvme-cli's JSON is saved to $CBLAB_OUT for the unit tests' fixtures.
 //
-// Then target_layout = per-host on the same kernel: a host's volumes are namespaces of its one
-// subsystem over one controller; another host is refused there and gets its own; a detach takes
+// Then target_layout = per-host on the same kernel (thin LVs, so 20 volumes fit the scratch disk):
+// a host's volumes are namespaces of its one subsystem over one controller; another host is refused there and gets its own; a detach takes
 // one namespace from the live controller while the others keep serving on it; a re-attach gets a
-// new nsid; a configfs loss is restored with the same nsids; the last detaches leave nothing.
+// new nsid; a configfs loss is restored with the same nsids; the last detaches leave nothing; and
+// 200 concurrent attach/detach operations by three connected hosts, with a configfs loss midway,
+// during which no host ever sees a namespace it has no mapping of.
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pattern, readAt, sh, writeAt, until as untilEvery, shTry } from './lab-io.js';
@@ -27,6 +29,7 @@ import type { DriverVolume, VolumeDriver } from '../../drivers/driver.js';
 import type { VolumeExports } from '../../drivers/exports.js';
 import { PER_HOST_LOCATION, type HostTargetExports } from '../../drivers/host-target-exports.js';
 import { NvmetConfigfs } from '../../drivers/targets/nvmet/nvmet-configfs.js';
+import { hostSubsystemNqn } from '../../drivers/targets/nvmet/nvmet-naming.js';
 import type { NvmetTarget } from '../../drivers/targets/nvmet/nvmet-target.js';
 import type { ConnectionInfo } from '../../drivers/targets/target.js';
 import { createDriver } from '../../src/agent/driver-factory.js';
@@ -98,7 +101,12 @@ function connect(info: ConnectionInfo, hostNqn: string, hostid: string, ctrlLoss
  * since the host NQN differs. Values are the test's own constants.
  */
 function connectB(ctrlLossTmo = 5, subnqn = NQN_OF_V1): { code: number; out: string } {
-  const opts = `nqn=${subnqn},transport=tcp,traddr=127.0.0.1,trsvcid=4420,hostnqn=${HOST_B},hostid=${ID_B},ctrl_loss_tmo=${ctrlLossTmo},reconnect_delay=1`;
+  return connectFabrics(subnqn, HOST_B, ID_B, ctrlLossTmo);
+}
+
+/** A controller to `subnqn` as host `hostNqn`, written straight to /dev/nvme-fabrics (see connectB). */
+function connectFabrics(subnqn: string, hostNqn: string, hostId: string, ctrlLossTmo: number): { code: number; out: string } {
+  const opts = `nqn=${subnqn},transport=tcp,traddr=127.0.0.1,trsvcid=4420,hostnqn=${hostNqn},hostid=${hostId},ctrl_loss_tmo=${ctrlLossTmo},reconnect_delay=1`;
   let fd: number | undefined;
   try {
     fd = openSync('/dev/nvme-fabrics', 'r+');
@@ -425,7 +433,7 @@ state_path = ${WORK2}
 [lvm]
 volume_driver = cinder.volume.drivers.lvm.LVMVolumeDriver
 volume_group = ${VG}
-lvm_type = default
+lvm_type = thin
 volume_clear = none
 target_helper = nvmet
 target_protocol = nvmet_tcp
@@ -550,7 +558,157 @@ volumes_dir = ${WORK2}/volumes
     expect((await fs.readPort(1))?.subsystems ?? []).toEqual([]);
     expect((await exports.inventory()).hostTargets!.live).toEqual([]);
     for (const v of P) await driver.deleteVolume(v);
+  });
+
+  it('200 concurrent attach/detach operations by three connected hosts: no host ever sees a namespace it has no mapping of; a configfs loss midway is restored; nothing is left', async () => {
+    // the issue's concurrency run over NVMe/TCP, at the exports level (the manager's per-volume
+    // connection lock is the chain below): three hosts, each with its own NQN and a controller to
+    // its own subsystem kept (re)connecting by a watcher; 20 multi-attach thin volumes; random attach
+    // or detach of (volume, host) at concurrency 8. Every 200 ms each host's visible namespaces
+    // (by nguid, under its subsystem) must be volumes mapped to it, being mapped, or unmapped less
+    // than GRACE ago (the kernel's removal is asynchronous: 0.2-0.6 s measured above, more under load).
+    const GRACE = 5000;
+    const hosts = [
+      { name: 'conc-a', nqn: HOST_A, id: ID_A },
+      { name: 'conc-b', nqn: HOST_B, id: ID_B },
+      { name: 'conc-c', nqn: `nqn.2014-08.org.nvmexpress:uuid:${ID_A.slice(0, -1)}c`, id: `${ID_A.slice(0, -1)}c` },
+    ];
+    const vols = Array.from({ length: 20 }, (_, i) => ({ ...vol(`c0c0c0c0-0000-4000-8000-${String(i).padStart(12, '0')}`), providerLocation: PER_HOST_LOCATION, multiattach: true }));
+    for (const v of vols) await driver.createVolume(v);
+    const sub = new Map(hosts.map((h) => [h.nqn, hostSubsystemNqn('iqn.2010-10.org.openstack:', 'lvm', h.name)]));
+    const mapped = new Map<string, Set<string>>(vols.map((v) => [v.id, new Set()]));
+    const busy = new Set<string>();
+    const unmappedAt = new Map<string, number>();
+    const violations: string[] = [];
+    const byNguid = new Map(vols.map((v) => [v.id, v]));
+    let running = true;
+    let samples = 0;
+    let reconnects = 0;
+    const visible = (h: (typeof hosts)[number]): string[] =>
+      namespaces()
+        .filter((n) => subsystemOfDevice(n.name) === sub.get(h.nqn))
+        .map((n) => n.nguid.trim());
+    const watcher = (async () => {
+      while (running) {
+        for (const h of hosts) {
+          const nqn = sub.get(h.nqn)!;
+          // a controller once the host has a subsystem; -1: it keeps reconnecting through a loss
+          if (controllers(nqn, h.nqn).length === 0 && pathStates(nqn, h.nqn).length === 0 && existsSync(fs.allowedHostPath(nqn, h.nqn))) {
+            if (connectFabrics(nqn, h.nqn, h.id, -1).code === 0) reconnects += 1;
+          }
+          for (const g of visible(h)) {
+            const v = byNguid.get(g);
+            const key = `${v?.id}|${h.nqn}`;
+            const ok = v && (mapped.get(v.id)!.has(h.nqn) || busy.has(key) || Date.now() - (unmappedAt.get(key) ?? 0) < GRACE);
+            if (!ok) violations.push(`${new Date().toISOString()} ${h.name} sees ${g} with no mapping`);
+          }
+        }
+        samples += 1;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    const chains = new Map<string, Promise<void>>();
+    const onVolume = (id: string, fn: () => Promise<void>): Promise<void> => {
+      const next = (chains.get(id) ?? Promise.resolve()).then(fn, fn);
+      chains.set(id, next.catch(() => undefined));
+      return next;
+    };
+    const connectorOf = (h: (typeof hosts)[number]) => ({ nqn: h.nqn, host: h.name });
+    let seed = 15;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const errors: string[] = [];
+    let done = 0;
+    const op = async (): Promise<void> => {
+      const v = vols[rand(vols.length)]!;
+      const h = hosts[rand(hosts.length)]!;
+      await onVolume(v.id, async () => {
+        const key = `${v.id}|${h.nqn}`;
+        const set = mapped.get(v.id)!;
+        busy.add(key);
+        try {
+          if (set.has(h.nqn)) {
+            set.delete(h.nqn);
+            await exports.terminateConnection(v, connectorOf(h), { remaining: hosts.filter((x) => set.has(x.nqn)).map(connectorOf) });
+            unmappedAt.set(key, Date.now());
+          } else {
+            await exports.initializeConnection(v, connectorOf(h));
+            set.add(h.nqn);
+          }
+        } catch (e) {
+          errors.push(`${h.name} ${v.id}: ${(e as Error).message}`);
+        } finally {
+          busy.delete(key);
+          done += 1;
+        }
+      });
+    };
+    const t = Date.now();
+    const runOps = async (n: number) => {
+      let next = 0;
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        while (next < n) {
+          next += 1;
+          await op();
+        }
+      }));
+    };
+    await runOps(100);
+    // what a reboot leaves of ours in configfs: nothing; then the manager's restore, volume by volume
+    for (const n of new Set(sub.values())) await fs.removeSubsystem(n);
+    const lost = await exports.missingHostTargets();
+    const tr = Date.now();
+    for (const v of vols) await exports.ensureExport(v, [], hosts.filter((h) => mapped.get(v.id)!.has(h.nqn)).map(connectorOf));
+    timings.concurrency_restore_ms = Date.now() - tr;
+    expect(await exports.missingHostTargets()).toEqual([]);
+    await runOps(100);
+    timings.concurrency_200_ops_s = (Date.now() - t) / 1000;
+    // quiescence: each host sees exactly its mappings (new namespaces arrive by AEN)
+    const want = (h: (typeof hosts)[number]) => vols.filter((v) => mapped.get(v.id)!.has(h.nqn)).map((v) => v.id).sort();
+    const same = (h: (typeof hosts)[number]) => visible(h).sort().join() === want(h).join();
+    const settled: string[] = [];
+    for (const h of hosts) {
+      const ok = await until(`${h.name} to see exactly its mappings`, 20_000, () => same(h)).then(() => true, () => false);
+      if (ok) continue;
+      // a namespace the host has not picked up yet: what os-brick's connector does, a rescan. The
+      // three "hosts" share one kernel, which ignores a namespace whose nguid another subsystem
+      // on it already shows ("ignoring nsid N because of duplicate IDs": a multi-attached volume
+      // in two hosts' subsystems); separate compute hosts never meet that. Late is counted, not failed.
+      const nqn = sub.get(h.nqn)!;
+      const ctrls = readdirSync('/sys/class/nvme').filter((c) => existsSync(`/sys/class/nvme/${c}/subsysnqn`) && readFileSync(`/sys/class/nvme/${c}/subsysnqn`, 'utf8').trim() === nqn);
+      const before = { visible: visible(h).sort(), want: want(h), states: pathStates(nqn, h.nqn) };
+      for (const c of ctrls) shTry(nsRescanArgv(c));
+      const late = await until(`${h.name} after a rescan`, 10_000, () => same(h)).then(() => true, () => false);
+      settled.push(`${h.name}: ${JSON.stringify(before)} rescanned ${ctrls.join(',')} -> ${late ? 'matched' : JSON.stringify({ visible: visible(h).sort(), states: pathStates(nqn, h.nqn) })}`);
+    }
+    const inv = (await exports.inventory()).hostTargets!;
+    for (const r of inv.records.filter((x) => x.luns.length > 0)) {
+      const l = inv.live.find((x) => x.iqn === r.iqn)!;
+      expect(l.luns.map((x) => x.lun).sort(), r.host).toEqual(r.luns.map((x) => x.lun).sort());
+      expect(l.initiators, r.host).toEqual(r.luns.flatMap((m) => m.initiators).filter((x, i, a) => a.indexOf(x) === i));
+    }
+    running = false;
+    await watcher;
+    timings.concurrency_samples = samples;
+    timings.concurrency_reconnects = reconnects;
+    console.log(`CONCURRENCY ops=${done} samples=${samples} reconnects=${reconnects} lost=${lost.length} restore_ms=${timings.concurrency_restore_ms} errors=${errors.length} violations=${violations.length} settled=${JSON.stringify(settled)}`);
+    expect(errors).toEqual([]);
+    expect(violations).toEqual([]);
+    // a namespace seen late is reported above (settled); one still wrong after a rescan fails
+    expect(settled.filter((x) => !x.endsWith('matched'))).toEqual([]);
+    expect(done).toBe(200);
+    expect(lost.length).toBeGreaterThan(0);
+    // everything detached: no subsystem, host entry or namespace of ours
+    for (const h of hosts) shTry(disconnectArgv(sub.get(h.nqn)!));
+    for (const v of vols) {
+      for (const h of hosts) if (mapped.get(v.id)!.delete(h.nqn)) await exports.terminateConnection(v, connectorOf(h), { remaining: hosts.filter((x) => mapped.get(v.id)!.has(x.nqn)).map(connectorOf) });
+      await driver.deleteVolume(v);
+    }
+    expect((await exports.inventory()).hostTargets!.live).toEqual([]);
+    for (const h of hosts) expect(existsSync(fs.hostPath(h.nqn))).toBe(false);
     timings.suite_s = (Date.now() - t0) / 1000;
     writeFileSync(`${OUT}/timings.json`, JSON.stringify(timings, null, 1));
-  });
+  }, 600_000);
 });
