@@ -222,22 +222,7 @@ function findingsOf(p: AuditPorts, s: Snapshot): Finding[] {
     }));
     for (const who of e.admitted ?? []) {
       if (backed.has(who.toLowerCase())) continue;
-      if (who === ANY_HOST) {
-        out.push({
-          class: 'unadmitted-initiator',
-          kind: 'exposure',
-          backend,
-          iqn: e.iqn,
-          volumeId: vol.id,
-          initiator: who,
-          perVolume: { volumeName: e.volumeName, providerLocation: vol.provider_location && vol.provider_location !== PER_HOST_LOCATION ? vol.provider_location : null },
-          attachedConnectors: atts.flatMap((a) => parsedConnector(a)),
-          meaning: `${e.iqn} has attr_allow_any_host = 1 (as cinder's own nvmet helper leaves it): any machine that reaches its port can connect and read volume ${vol.id}`,
-          fix: `close ${e.iqn} to all but the host NQNs of the volume's ${atts.length} live attachment(s)`,
-        });
-        continue;
-      }
-      out.push({
+      const admitted = {
         class: 'unadmitted-initiator',
         kind: 'exposure',
         backend,
@@ -246,9 +231,17 @@ function findingsOf(p: AuditPorts, s: Snapshot): Finding[] {
         initiator: who,
         // a row that says per-host while a per-volume target still serves it: the revoke must take the per-volume path
         perVolume: { volumeName: e.volumeName, providerLocation: vol.provider_location && vol.provider_location !== PER_HOST_LOCATION ? vol.provider_location : null },
-        meaning: `${e.iqn} admits ${who}, which has no attachment of volume ${vol.id}: it can log in and read the volume (the bug 2004555 class)`,
-        fix: `remove ${who} from ${e.iqn}`,
-      });
+      } as const;
+      if (who === ANY_HOST) {
+        out.push({
+          ...admitted,
+          attachedConnectors: atts.flatMap((a) => parsedConnector(a)),
+          meaning: `${e.iqn} has attr_allow_any_host = 1 (as cinder's own nvmet helper leaves it): any machine that reaches its port can connect and read volume ${vol.id}`,
+          fix: `close ${e.iqn} to all but the host NQNs of the volume's ${atts.length} live attachment(s)`,
+        });
+      } else {
+        out.push({ ...admitted, meaning: `${e.iqn} admits ${who}, which has no attachment of volume ${vol.id}: it can log in and read the volume (the bug 2004555 class)`, fix: `remove ${who} from ${e.iqn}` });
+      }
     }
   }
   return out;

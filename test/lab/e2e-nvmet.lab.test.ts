@@ -53,6 +53,15 @@ async function io(dev: string, op: 'write' | 'read', at: number, data: Buffer): 
   }
 }
 
+/** The volume once it has `status`; its going to error fails at once, with the agent's log tail. */
+async function waitVolumeStatus(id: string, status: string, tail: () => string, timeoutMs = 180_000): Promise<Record<string, any>> {
+  return waitFor(`volume ${id} to be ${status}`, timeoutMs, async () => {
+    const v = (await api('GET', `/volumes/${id}`)).body?.volume;
+    if (v?.status?.startsWith('error')) throw new WaitAborted(`volume ${id} went to ${v.status}\n${tail()}`);
+    return v?.status === status ? v : undefined;
+  });
+}
+
 describe.skipIf(!inLab).sequential('cinder-api → cinderblock on LVM + nvmet → NVMe/TCP (lab guest)', () => {
   let agent: AgentProcess | null = null;
   const tail = () => (agent ? agent.text().slice(-4000) : '');
@@ -63,13 +72,7 @@ describe.skipIf(!inLab).sequential('cinder-api → cinderblock on LVM + nvmet �
   let dev = '';
   const data = Buffer.alloc(MiB, 0x6b);
 
-  async function waitStatus(id: string, status: string, timeoutMs = 180_000) {
-    return waitFor(`volume ${id} to be ${status}`, timeoutMs, async () => {
-      const v = (await api('GET', `/volumes/${id}`)).body?.volume;
-      if (v?.status?.startsWith('error')) throw new WaitAborted(`volume ${id} went to ${v.status}\n${tail()}`);
-      return v?.status === status ? v : undefined;
-    });
-  }
+  const waitStatus = (id: string, status: string) => waitVolumeStatus(id, status, tail);
 
   beforeAll(async () => {
     await mkdir(WORK, { recursive: true });
@@ -153,13 +156,7 @@ describe.skipIf(!inLab).sequential('cinder-api → cinderblock, nvmet with targe
   const devs: string[] = [];
   const data = [Buffer.alloc(MiB, 0x51), Buffer.alloc(MiB, 0x52)];
 
-  async function waitStatus(id: string, status: string, timeoutMs = 180_000) {
-    return waitFor(`volume ${id} to be ${status}`, timeoutMs, async () => {
-      const v = (await api('GET', `/volumes/${id}`)).body?.volume;
-      if (v?.status?.startsWith('error')) throw new WaitAborted(`volume ${id} went to ${v.status}\n${tail()}`);
-      return v?.status === status ? v : undefined;
-    });
-  }
+  const waitStatus = (id: string, status: string) => waitVolumeStatus(id, status, tail);
 
   beforeAll(async () => {
     const work = `${WORK}-per-host`;

@@ -166,6 +166,26 @@ function controllers(nqn: string, host: string): string[] {
   });
 }
 
+/** The agent's cinder.conf for an nvmet backend on the lab's VG, listening on 127.0.0.1:4420. */
+function nvmetConf(work: string, lvmType: 'default' | 'thin', layout: 'per-volume' | 'per-host'): string {
+  return `
+[DEFAULT]
+enabled_backends = lvm
+state_path = ${work}
+[lvm]
+volume_driver = cinder.volume.drivers.lvm.LVMVolumeDriver
+volume_group = ${VG}
+lvm_type = ${lvmType}
+volume_clear = none
+target_helper = nvmet
+target_protocol = nvmet_tcp
+target_layout = ${layout}
+target_ip_address = 127.0.0.1
+target_port = 4420
+volumes_dir = ${work}/volumes
+`;
+}
+
 function vol(id: string): DriverVolume {
   return { id, name: `volume-${id}`, size: 1, providerLocation: null, providerAuth: null, multiattach: false };
 }
@@ -181,21 +201,7 @@ describe.skipIf(!inLab).sequential('nvmet + nvme-cli over TCP (lab guest)', () =
   let info: ConnectionInfo;
   let dev = '';
   const data = pattern('nvme-a', 64 * 1024);
-  const conf = `
-[DEFAULT]
-enabled_backends = lvm
-state_path = ${WORK}
-[lvm]
-volume_driver = cinder.volume.drivers.lvm.LVMVolumeDriver
-volume_group = ${VG}
-lvm_type = default
-volume_clear = none
-target_helper = nvmet
-target_protocol = nvmet_tcp
-target_ip_address = 127.0.0.1
-target_port = 4420
-volumes_dir = ${WORK}/volumes
-`;
+  const conf = nvmetConf(WORK, 'default', 'per-volume');
 
   beforeAll(async () => {
     const t = Date.now();
@@ -426,22 +432,7 @@ describe.skipIf(!inLab).sequential('nvmet per-host layout: a subsystem per compu
   beforeAll(async () => {
     rmSync(WORK2, { recursive: true, force: true });
     mkdirSync(WORK2, { recursive: true });
-    const conf = `
-[DEFAULT]
-enabled_backends = lvm
-state_path = ${WORK2}
-[lvm]
-volume_driver = cinder.volume.drivers.lvm.LVMVolumeDriver
-volume_group = ${VG}
-lvm_type = thin
-volume_clear = none
-target_helper = nvmet
-target_protocol = nvmet_tcp
-target_layout = per-host
-target_ip_address = 127.0.0.1
-target_port = 4420
-volumes_dir = ${WORK2}/volumes
-`;
+    const conf = nvmetConf(WORK2, 'thin', 'per-host');
     const config = configFromText(conf, { hostname: 'cblab-guest', myIp: '127.0.0.1' });
     const backend = config.backends[0]!;
     const side = createTargetSide(backend, { logger: createLogger({ level: 'warn', pretty: false }), probeIntervalMs: 0 });

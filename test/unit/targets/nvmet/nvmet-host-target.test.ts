@@ -13,7 +13,7 @@ import { NvmetHostProtocol } from '../../../../drivers/targets/nvmet/nvmet-host-
 import { ANY_HOST } from '../../../../drivers/targets/nvmet/nvmet-configfs.js';
 import { NvmetHostTarget } from '../../../../drivers/targets/nvmet/nvmet-host-target.js';
 import { NvmetTarget } from '../../../../drivers/targets/nvmet/nvmet-target.js';
-import { NvmetStandIn } from './nvmet-standin.js';
+import { NvmetStandIn, standInNvmetConfig } from './nvmet-standin.js';
 
 const base = mkdtempSync('/tmp/cinderblock-nvmet-host-unit-');
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -33,20 +33,7 @@ async function setup() {
   mkdirSync(join(dir, 'dev'));
   mkdirSync(join(dir, 'volumes'));
   for (const id of IDS) writeFileSync(join(dir, 'dev', `volume-${id}`), '');
-  const nvmet = new NvmetTarget({
-    targetPrefix: PREFIX,
-    targetIpAddress: '10.0.0.5',
-    targetSecondaryIpAddresses: ['10.0.1.5'],
-    targetPort: 4420,
-    targetProtocol: 'nvmet_tcp',
-    nvmetPortId: 1,
-    nvmetNsId: 10,
-    volumesDir: join(dir, 'volumes'),
-    configfsRoot: root,
-    io: si.io,
-    runner: async () => ({ stdout: '', stderr: '', exitCode: 0 }),
-    moduleLoaded: async () => true,
-  });
+  const nvmet = new NvmetTarget(standInNvmetConfig(si, join(dir, 'volumes')));
   const driver = { exportPath: (v: Pick<DriverVolume, 'name'>) => join(dir, 'dev', v.name), prepareExport: async () => undefined };
   const protocol = new NvmetHostProtocol({ targetPrefix: PREFIX, backend: 'lvm', portals: () => nvmet.portals() });
   const registry = new HostTargetRegistry({ path: join(dir, 'state', 'host-targets-lvm.json'), backend: 'lvm', lockPath: null });

@@ -13,6 +13,8 @@
 // parsing, enable opening the device, module loading.
 import * as fsp from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import type { NvmetTargetConfig } from '../../../../drivers/targets/nvmet/nvmet-target.js';
+import type { CommandRunner } from '../../../../src/exec/run-command.js';
 import { ConfigfsStandInBase, errnoError, type DefaultGroups } from '../configfs-standin-base.js';
 
 export type { Op } from '../configfs-standin-base.js';
@@ -78,4 +80,25 @@ export class NvmetStandIn extends ConfigfsStandInBase {
     }
     this.auto.clear();
   }
+}
+
+/**
+ * The nvmet helper's options the unit tests share: two addresses (ports 1 and 2) on 4420,
+ * nvmet_ns_id 10, configfs = the stand-in, modules reported loaded, modprobe through `runner`.
+ */
+export function standInNvmetConfig(si: NvmetStandIn, volumesDir: string, runner: CommandRunner = async () => ({ stdout: '', stderr: '', exitCode: 0 })): NvmetTargetConfig {
+  return {
+    targetPrefix: 'iqn.2010-10.org.openstack:',
+    targetIpAddress: '10.0.0.5',
+    targetSecondaryIpAddresses: ['10.0.1.5'],
+    targetPort: 4420,
+    targetProtocol: 'nvmet_tcp',
+    nvmetPortId: 1,
+    nvmetNsId: 10,
+    volumesDir,
+    configfsRoot: si.root,
+    io: si.io,
+    runner,
+    moduleLoaded: async () => true,
+  };
 }

@@ -9,7 +9,7 @@ import { ANY_HOST } from '../../../../drivers/targets/nvmet/nvmet-configfs.js';
 import { NvmetTarget, type NvmetTargetConfig } from '../../../../drivers/targets/nvmet/nvmet-target.js';
 import type { ExportedVolume } from '../../../../drivers/targets/target.js';
 import type { CommandRunner } from '../../../../src/exec/run-command.js';
-import { NvmetStandIn } from './nvmet-standin.js';
+import { NvmetStandIn, standInNvmetConfig } from './nvmet-standin.js';
 
 const base = mkdtempSync('/tmp/cinderblock-nvmet-unit-');
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -32,21 +32,7 @@ async function setup(over: Partial<NvmetTargetConfig> = {}) {
     calls.push([...argv]);
     return { stdout: '', stderr: '', exitCode: 0 };
   };
-  const opts: NvmetTargetConfig = {
-    targetPrefix: 'iqn.2010-10.org.openstack:',
-    targetIpAddress: '10.0.0.5',
-    targetSecondaryIpAddresses: ['10.0.1.5'],
-    targetPort: 4420,
-    targetProtocol: 'nvmet_tcp',
-    nvmetPortId: 1,
-    nvmetNsId: 10,
-    volumesDir: join(dir, 'volumes'),
-    configfsRoot: root,
-    io: si.io,
-    runner,
-    moduleLoaded: async () => true,
-    ...over,
-  };
+  const opts: NvmetTargetConfig = { ...standInNvmetConfig(si, join(dir, 'volumes'), runner), ...over };
   mkdirSync(opts.volumesDir, { recursive: true });
   const helper = new NvmetTarget(opts);
   const vol: ExportedVolume = { id: ID, name: `volume-${ID}`, providerLocation: null, providerAuth: null, backingPath: dev, multiattach: false };
