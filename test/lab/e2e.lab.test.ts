@@ -2,8 +2,10 @@
 // storage stack, inside the lab guest: the real cinder-api and cinder-scheduler run on the host
 // (test/lab/e2e.host.mts, reached at 10.0.2.2), cinderblock runs here as `cinderblock serve` on a
 // real volume group with target_helper = lioadm, and the guest's open-iscsi is the initiator (two
-// initiator names through two ifaces). Thick LVM (lvm_type = default) first, then a shorter thin
-// pass on the same VG with the agent restarted on lvm_type = thin.
+// initiator names through two ifaces). Thick LVM (lvm_type = default) with cinder's target per
+// volume first, then a shorter thin pass on the same VG with the agent restarted on lvm_type =
+// thin and target_layout = per-host (one LIO target per compute host, a LUN per volume): the
+// export code differs by layout, not by LVM type, so each layout gets one pass.
 //
 // The scratch disk is 8 GiB (7.99 in the VG). Thick, a 2 GiB volume, its 2 GiB snapshot, the clone
 // from it and the clone from the volume (which, as in cinder, takes a temporary 2 GiB snapshot of
@@ -155,8 +157,8 @@ describe.skipIf(!inLab).sequential('cinder-api → cinderblock on LVM + LIO → 
     await detach(volumeId, at.id);
   }
 
-  async function startAgent(lvmType: 'default' | 'thin') {
-    const confPath = await writeE2eAgentConf(WORK, VG, lvmType);
+  async function startAgent(lvmType: 'default' | 'thin', backendExtra: Record<string, string> = {}) {
+    const confPath = await writeE2eAgentConf(WORK, VG, lvmType, backendExtra);
     agent = startAgentProcess(confPath);
     await agent.waitForLog(/serving 1 backend/, 120_000);
     await waitFor('the scheduler to know the pool', 90_000, async () => {
@@ -344,7 +346,7 @@ describe.skipIf(!inLab).sequential('cinder-api → cinderblock on LVM + LIO → 
   // Shorter: the thin paths differ in create (thin pool made by the agent), extend, snapshot (no
   // size), revert (the driver refuses, the manager copies through a temporary volume) and delete
   // (no clearing); attach and export are the same code as above.
-  describe.sequential('thin (lvm_type = thin), same VG, agent restarted', () => {
+  describe.sequential('thin (lvm_type = thin) and target_layout = per-host, same VG, agent restarted', () => {
     let vol: any;
     let snap: any;
     let clone: any;
@@ -354,7 +356,7 @@ describe.skipIf(!inLab).sequential('cinder-api → cinderblock on LVM + LIO → 
 
     beforeAll(async () => {
       await stopAgent();
-      await startAgent('thin');
+      await startAgent('thin', { target_layout: 'per-host' });
     });
 
     it('thin: creates a thin volume in the pool the agent made', async () => {
@@ -363,8 +365,11 @@ describe.skipIf(!inLab).sequential('cinder-api → cinderblock on LVM + LIO → 
       expect(sh(['lvs', '--noheadings', '-o', 'pool_lv', `${VG}/volume-${vol.id}`]).trim()).toBe(`${VG}-pool`);
     });
 
-    it('thin: attach, CHAP login, write, complete, extend in use seen after a rescan', async () => {
+    it('thin, per host: attach gives the host target (CHAP of the host), login, write, complete, extend in use seen after a rescan', async () => {
+      // volumes of a per-host backend are written shared_targets true (API 3.70 shows it)
+      expect((await api('GET', `/volumes/${vol.id}`)).body.volume.shared_targets).toBe(true);
       at = await attach(vol.id, INITIATOR_A);
+      expect(at.connection_info.target_iqn).toMatch(/^iqn\.2010-10\.org\.openstack:cb-cblab-guest-[0-9a-f]{12}$/);
       t = loginFrom(at.connection_info);
       const r = await login(t);
       expect(r.code, r.out).toBe(0);
@@ -380,7 +385,7 @@ describe.skipIf(!inLab).sequential('cinder-api → cinderblock on LVM + LIO → 
       expect(await holdsPattern(disk, 0x5a, PATTERN)).toBe(true);
     });
 
-    it('thin: detach drops the session and refuses a new login', async () => {
+    it('thin, per host: detach of the last LUN takes the host target, drops the session and refuses a new login', async () => {
       await detach(vol.id, at.id);
       await waitSessionDropped(t.iqn);
       await logout(t);
