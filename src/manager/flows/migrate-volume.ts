@@ -232,7 +232,17 @@ async function completeMigration(deps: FlowDeps, ctx: Record<string, unknown>, i
     return id;
   }
   await deps.db.volumes.update(id, { migration_status: 'completing' });
-  await peers.updateMigratedVolume(ctx, volumeObjectFromRow({ ...vol, migration_status: 'completing' }), volumeObjectFromRow(newVol), origStatus);
+  try {
+    await peers.updateMigratedVolume(ctx, volumeObjectFromRow({ ...vol, migration_status: 'completing' }), volumeObjectFromRow(newVol), origStatus);
+  } catch (err) {
+    // The destination did not answer (down, killed): nothing is swapped, the volume is still the
+    // source's data, so the temporary volume is only a copy. Back to `migrating`, the caller's
+    // clean-up deletes it through the destination's queue, where the delete waits for a
+    // destination that is down. cinder leaves it instead, available and listed, once `completing`.
+    log.error({ err }, `update_migrated_volume on the destination failed for volume ${id}; the migration is undone and temporary volume ${newId} deleted`);
+    await deps.db.volumes.update(id, { migration_status: 'migrating' });
+    throw err;
+  }
 
   const src = await getVolume(deps, id);
   const dst = await getVolume(deps, newId);

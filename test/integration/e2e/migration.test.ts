@@ -4,7 +4,9 @@
 // checksummed before and after, the source's file must be gone and no temporary row left; a
 // destination that refuses the create leaves the volume available with migration_status error,
 // no orphan, and migratable again; so does a source agent killed (SIGKILL) in the middle of the
-// migration, once it is started again.
+// migration, once it is started again; and with two agents, a destination agent killed mid-copy
+// makes the completion fail: the volume stays on its source, and the temporary volume's delete
+// waits in the destination's queue until it is back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -44,7 +46,9 @@ async function agentConf(stack: CinderStack, host: string, backend: string): Pro
   const conf = (await readFile(stack.confPath, 'utf8'))
     .replace(/^host = .*$/m, `host = ${host}`)
     .replace(/^enabled_backends = .*$/m, `enabled_backends = ${backend}`)
-    .replace(/^state_path = .*$/m, `state_path = ${state}`);
+    .replace(/^state_path = .*$/m, `state_path = ${state}`)
+    // an agent's call to a destination that died gives up in 20 s rather than cinder's 60
+    .replace(/^rpc_response_timeout = .*$/m, 'rpc_response_timeout = 20');
   const path = join(stack.dir, `cinder-${backend}.conf`);
   await writeFile(path, conf);
   return path;
@@ -314,6 +318,45 @@ describe.each([
     // and cinder-api takes it for another migration, which now succeeds
     await stack.cinder(['migrate', '--force-host-copy', 'True', vol.id, hosts[to]]);
     await waitVolume(vol.id, 'migrated after the kill', (x) => x.migration_status === 'success' && x['os-vol-host-attr:host'] === hosts[to]);
+    expect(await sha256(join(dirs[to], file))).toBe(sum);
+    expect((await stack.api('DELETE', `/volumes/${vol.id}`)).status).toBe(202);
+    await expectNoLeftovers({ a: [], b: [] });
+  }, 400_000);
+
+  it.runIf(twoAgents)('a destination agent killed mid-migration: the completion fails, the volume stays on its source (available, migration_status error, bytes intact), the temporary volume goes once the destination is back, migratable again', async () => {
+    const vol = await createVolume(null, 'dest-killed');
+    const file = `volume-${vol.id}`;
+    const { from, to } = sides(vol);
+    await writePattern(join(dirs[from], file), 17);
+    const sum = await sha256(join(dirs[from], file));
+    const destIndex = to === 'a' ? 0 : 1;
+
+    await stack.cinder(['migrate', '--force-host-copy', 'True', vol.id, hosts[to]]);
+    const temp = await waitFor('the temporary volume to be available', 90_000, async () => {
+      const rows = await db.kysely.selectFrom('volumes').selectAll().where('deleted', '=', false).where('migration_status', '=', `target:${vol.id}`).execute();
+      return rows[0]?.status === 'available' ? rows[0] : undefined;
+    });
+    // the destination made its volume and dies: the source still copies (the file is on this
+    // machine) and then calls update_migrated_volume, which nobody answers
+    await agents[destIndex]!.stop('SIGKILL');
+    const v = await waitFor('the migration to fail', 150_000, async () => {
+      const x = await volume(vol.id);
+      return x.migration_status === 'error' ? x : undefined;
+    });
+    expect(v.status).toBe('available');
+    expect(v['os-vol-host-attr:host']).toBe(hosts[from]);
+    expect(await sha256(join(dirs[from], file))).toBe(sum);
+    // the temporary volume's delete waits in the destination's queue
+    expect(await db.volumes.find(temp.id)).toBeTruthy();
+
+    const again = startAgentProcess(confs[destIndex]!);
+    agents[destIndex] = again;
+    await again.waitForLog(/serving 1 backend/, 60_000);
+    await waitFor(`temporary volume ${temp.id} deleted by the destination`, 90_000, async () => ((await db.volumes.find(temp.id)) ? undefined : true));
+    await expectNoLeftovers(kept(from, file));
+
+    await stack.cinder(['migrate', '--force-host-copy', 'True', vol.id, hosts[to]]);
+    await waitVolume(vol.id, 'migrated after the destination came back', (x) => x.migration_status === 'success' && x['os-vol-host-attr:host'] === hosts[to]);
     expect(await sha256(join(dirs[to], file))).toBe(sum);
     expect((await stack.api('DELETE', `/volumes/${vol.id}`)).status).toBe(202);
     await expectNoLeftovers({ a: [], b: [] });
