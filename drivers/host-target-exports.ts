@@ -391,7 +391,13 @@ export class HostTargetExports implements VolumeExports {
     const state = await this.o.registry.read();
     const live = new Set(this.o.helper.liveIqns ? await this.o.helper.liveIqns() : (await this.o.helper.list()).map((t) => t.iqn));
     const quiet = (iqn: string): boolean => !hostTargetsBusy.has(iqn) && hostTargetsEpoch.get(iqn) === epochs.get(iqn);
-    return state.targets.filter((t) => t.luns.length > 0 && !live.has(t.iqn) && quiet(t.iqn)).map((t) => t.iqn);
+    const missing: string[] = [];
+    for (const t of state.targets.filter((x) => x.luns.length > 0)) {
+      // served, but a LUN of the record gone (removed by hand): as lost as the whole target
+      const lost = !live.has(t.iqn) || (this.o.helper.missingLuns ? (await this.o.helper.missingLuns(t)).length > 0 : false);
+      if (lost && quiet(t.iqn)) missing.push(t.iqn);
+    }
+    return missing;
   }
 
   /** Make one host target match its record again (the audit's fix of a drift), under its lock. */

@@ -48,4 +48,6 @@ export interface HostTargetHelper {
   list(): Promise<LiveHostTarget[]>;
   /** Only the IQNs of list(), where the tool can tell them cheaply (a probe asks every few seconds). */
   liveIqns?(): Promise<string[]>;
+  /** The LUNs of a live target's record it does not serve, where the tool can tell cheaply (the same probe). */
+  missingLuns?(t: HostTargetRecord): Promise<number[]>;
 }

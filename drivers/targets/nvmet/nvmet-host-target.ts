@@ -206,6 +206,13 @@ export class NvmetHostTarget implements HostTargetHelper {
     return out;
   }
 
+  /** The record's namespaces absent from its subsystem: one stat each (the watch's probe). */
+  async missingLuns(t: HostTargetRecord): Promise<number[]> {
+    const out: number[] = [];
+    for (const m of t.luns) if (!(await this.fs.namespaceExists(t.iqn, m.lun))) out.push(m.lun);
+    return out;
+  }
+
   /** The host subsystems served: present and linked on every port (a lost link is a loss too). */
   async liveIqns(): Promise<string[]> {
     const linked = await this.nvmet.linkedOnEveryPort();

@@ -140,6 +140,20 @@ describe('nvmet per-host layout (a subsystem per compute host)', () => {
     expect(await s.si.read(`subsystems/${nqn}/attr_allow_any_host`)).toBe('0');
   });
 
+  it('a namespace removed by hand (subsystem and links still there) is reported by missingHostTargets and put back by a reapply', async () => {
+    const s = await setup();
+    await s.exports.initializeConnection(s.vol(0), HOST_A);
+    await s.exports.initializeConnection(s.vol(1), HOST_A);
+    const nqn = s.sub('compute-a');
+    const ns = join(s.si.root, 'subsystems', nqn, 'namespaces', '11');
+    await s.si.io.writeFile(join(ns, 'enable'), '0');
+    await s.si.io.rmdir(ns);
+    expect(await s.exports.missingHostTargets()).toEqual([nqn]);
+    await s.exports.reapplyHostTarget(nqn);
+    expect(await s.si.read(`subsystems/${nqn}/namespaces/11/device_nguid`)).toBe(IDS[1]);
+    expect(await s.exports.missingHostTargets()).toEqual([]);
+  });
+
   it('a lost registry is rebuilt from the attachments with the nsid their connection_info told the host', async () => {
     const s = await setup();
     await s.exports.initializeConnection(s.vol(0), HOST_A);
