@@ -10,6 +10,8 @@ import { parseProviderAuth, parseProviderLocation } from '../iscsi/index.js';
 import { Tgtadm } from '../../drivers/targets/tgt/tgtadm.js';
 import { findTarget } from '../../drivers/targets/tgt/tgtadm-parse.js';
 import { Configfs } from '../../drivers/targets/lio/configfs.js';
+import { ANY_HOST, NvmetConfigfs } from '../../drivers/targets/nvmet/nvmet-configfs.js';
+import { parseNvmetProviderLocation } from '../../drivers/targets/nvmet/nvmet-naming.js';
 import { LvmVolumeGroup } from '../../drivers/lvm/lvm-vg.js';
 import { lvmCommandRunner } from '../../drivers/lvm/lvm-runner.js';
 import { createDriver, driverKind, type DriverKind } from '../agent/driver-factory.js';
@@ -48,6 +50,10 @@ export async function targetDaemonState(config: CinderConfig, backend: BackendCo
       const up = await new Configfs().available();
       return { helper, state: up ? 'up' : 'down', detail: up ? 'configfs target tree present' : '/sys/kernel/config/target is missing: load target_core_mod and iscsi_target_mod' };
     }
+    if (helper === 'nvmet') {
+      const up = await new NvmetConfigfs().available();
+      return { helper, state: up ? 'up' : 'down', detail: up ? 'nvmet configfs tree present' : '/sys/kernel/config/nvmet is missing: the agent loads nvmet and nvmet-tcp at its first export (or modprobe them)' };
+    }
     if (helper === 'fake') return { helper, state: 'none', detail: 'target_helper = fake: volumes are not exported' };
     return { helper, state: 'unknown', detail: `target_helper ${helper} is not supported by cinderblock` };
   } catch (err) {
@@ -63,7 +69,10 @@ export interface ExportSession {
 
 export interface ExportView {
   helper: string;
+  /** the target's name: an IQN, or an NVMe subsystem NQN */
   iqn: string;
+  /** per-host layout: the compute host the target is for */
+  host?: string;
   /** portals provider_location names */
   portals: string[];
   /** the target exists on the daemon */
@@ -78,8 +87,63 @@ export interface ExportView {
   error?: string;
 }
 
+/** A per-volume nvmet subsystem as configfs has it: namespaces, admitted host NQNs (no CHAP; no sessions in configfs). */
+async function readNvmetExport(providerLocation: string): Promise<ExportView> {
+  const loc = parseNvmetProviderLocation(providerLocation);
+  if (!loc) return { helper: 'nvmet', iqn: providerLocation, portals: [], present: false, luns: [], acls: [], chapUsers: [], sessions: null, error: 'provider_location is not an nvmet export (<ip>:<port> tcp <nqn> <nsid>)' };
+  const view: ExportView = { helper: 'nvmet', iqn: loc.nqn, portals: [loc.portal], present: false, luns: [], acls: [], chapUsers: [], sessions: null };
+  const s = await new NvmetConfigfs().readSubsystem(loc.nqn).catch((err: unknown) => {
+    view.error = err instanceof Error ? err.message : String(err);
+    return null;
+  });
+  if (!s) return view;
+  view.present = true;
+  view.luns = s.namespaces.filter((n) => n.enabled).map((n) => ({ lun: n.nsid, backingPath: n.devicePath || null, sizeMb: null }));
+  view.acls = s.allowAnyHost ? [ANY_HOST, ...s.hosts] : s.hosts;
+  return view;
+}
+
+/**
+ * A per-host volume's exports: one view per host target its LUN is mapped into (several when
+ * multi-attached), from the registry and the daemon, as the audit reads them. Never starts a daemon.
+ */
+export async function readHostTargetExports(config: CinderConfig, backend: BackendConfig, volumeId: string): Promise<ExportView[]> {
+  const port = configuredTgtControlPort(config);
+  const side = createTargetSide(backend, { logger: log(), probeIntervalMs: 0, ...(port ? { tgtControlPort: port } : {}) });
+  if (!side) return [];
+  try {
+    const inv = await createExports(createDriver(config, backend), side, { backend, statePath: config.default.state_path, lockPath: null }).inventory();
+    const ht = inv.hostTargets;
+    if (!ht) return [];
+    return ht.records.flatMap((r) => {
+      const m = r.luns.find((x) => x.volumeId === volumeId);
+      if (!m) return [];
+      const live = ht.live.find((l) => l.iqn === r.iqn);
+      const lun = live?.luns.find((l) => l.lun === m.lun);
+      return [
+        {
+          helper: backend.target_helper,
+          iqn: r.iqn,
+          host: r.host,
+          portals: [],
+          present: Boolean(live && lun),
+          luns: lun ? [{ lun: m.lun, backingPath: lun.backingPath, sizeMb: null }] : [],
+          acls: live ? (live.mappedLuns ? live.initiators.filter((i) => live.mappedLuns?.[i]?.includes(m.lun)) : live.initiators) : [],
+          chapUsers: live?.chapUsers ?? [],
+          sessions: live ? live.sessions.map((x) => ({ initiator: x.initiator, addresses: x.address ? [x.address] : [] })) : null,
+        },
+      ];
+    });
+  } catch (err) {
+    return [{ helper: backend.target_helper, iqn: '(host targets)', portals: [], present: false, luns: [], acls: [], chapUsers: [], sessions: null, error: err instanceof Error ? err.message : String(err) }];
+  } finally {
+    side.supervisor.stop();
+  }
+}
+
 /** The export of a volume with this provider_location, as the daemon has it now. */
 export async function readExport(config: CinderConfig, backend: BackendConfig, providerLocation: string): Promise<ExportView> {
+  if (backend.target_helper === 'nvmet') return readNvmetExport(providerLocation);
   const loc = parseProviderLocation(providerLocation);
   const view: ExportView = { helper: backend.target_helper, iqn: loc.iqn, portals: loc.portals, present: false, luns: [], acls: [], chapUsers: [], sessions: null };
   try {

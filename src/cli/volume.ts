@@ -6,7 +6,8 @@ import type { BackendConfig, CinderConfig, ConfigSourceArg } from '../config/ind
 import type { CinderDb, Volume, VolumeAttachment } from '../db/index.js';
 import { volumeNameOf } from '../manager/flows/common.js';
 import { CliFailure, emit, EXIT, keyValues, loadCliConfig, openCliDatabase, reportCloseFailure, runCli, table, type OutputOptions } from './output.js';
-import { chapUserOf, readBackendObject, readExport, type BackendObject, type ExportView } from './inspect-backend.js';
+import { PER_HOST_LOCATION } from '../../drivers/host-target-exports.js';
+import { chapUserOf, readBackendObject, readExport, readHostTargetExports, type BackendObject, type ExportView } from './inspect-backend.js';
 
 export interface AttachmentView {
   id: string;
@@ -37,16 +38,21 @@ export interface VolumeReport {
   /** the configured backend the volume's host names, when it is one of this host's */
   backend: string | null;
   object: BackendObject | null;
+  /** the per-volume target provider_location names; null per host */
   export: ExportView | null;
+  /** target_layout = per-host: each compute host's target the volume is a LUN (nvmet: namespace) of */
+  hostTargets: ExportView[];
   attachments: AttachmentView[];
   inconsistencies: string[];
 }
 
+/** What the target admits the attachment's host by: its iSCSI initiator, else its NVMe host NQN. */
 function initiatorOf(connector: string | null): string | null {
   if (!connector) return null;
   try {
-    const c = JSON.parse(connector) as { initiator?: unknown };
-    return typeof c.initiator === 'string' ? c.initiator : null;
+    const c = JSON.parse(connector) as { initiator?: unknown; nqn?: unknown };
+    if (typeof c.initiator === 'string') return c.initiator;
+    return typeof c.nqn === 'string' ? c.nqn : null;
   } catch {
     return null;
   }
@@ -100,6 +106,17 @@ export function findInconsistencies(r: Omit<VolumeReport, 'inconsistencies'>): s
       for (const s of e.sessions ?? []) if (!attachedInitiators.has(s.initiator)) out.push(`session from ${s.initiator} (${s.addresses.join(', ') || 'no address'}) has no live attachment`);
     }
   }
+  if (r.backend && v.providerLocation === PER_HOST_LOCATION) {
+    for (const t of r.hostTargets) {
+      const where = `${t.iqn}${t.host ? ` (host ${t.host})` : ''}`;
+      if (t.error) out.push(`the host targets could not be read from ${t.helper}: ${t.error}`);
+      else if (!t.present) out.push(`the registry maps this volume into ${where}, but ${t.helper} does not serve it there: restart the agent (it restores every export) or run \`cinderblock audit --fix\``);
+      else if (o?.path && !t.luns.some((l) => l.backingPath === o.path)) out.push(`${where} serves ${t.luns.map((l) => l.backingPath ?? '-').join(', ')} for this volume, not ${o.path}`);
+    }
+    for (const a of live.filter((x) => x.status === 'attached' && x.host)) {
+      if (!r.hostTargets.some((t) => t.host === a.host)) out.push(`attached to ${a.host} (attachment ${a.id}) but no host target of ${a.host} maps it: that host cannot reach it; \`cinderblock audit\` says more`);
+    }
+  }
   if (r.backend && !v.providerLocation && live.length > 0) out.push('attached but provider_location is empty: the export was never recorded');
   return out;
 }
@@ -137,7 +154,8 @@ export async function describeVolume(config: CinderConfig, db: CinderDb, row: Vo
     },
     backend: backend?.name ?? null,
     object: backend ? await readBackendObject(config, backend, name) : null,
-    export: backend && row.provider_location ? await readExport(config, backend, row.provider_location) : null,
+    export: backend && row.provider_location && row.provider_location !== PER_HOST_LOCATION ? await readExport(config, backend, row.provider_location) : null,
+    hostTargets: backend && row.provider_location === PER_HOST_LOCATION ? await readHostTargetExports(config, backend, row.id) : [],
     attachments: await attachmentsOf(db, row.id),
   };
   return { ...base, inconsistencies: findInconsistencies(base) };
@@ -178,7 +196,7 @@ export function formatVolume(r: VolumeReport): string {
     : '  -\n';
   const e = r.export;
   out += `\nexport\n`;
-  if (!e) out += v.providerLocation ? '  (not this host\'s backend)\n' : '  not exported (no provider_location)\n';
+  if (!e) out += v.providerLocation === PER_HOST_LOCATION ? '  per host: see host targets\n' : v.providerLocation ? '  (not this host\'s backend)\n' : '  not exported (no provider_location)\n';
   else {
     out += keyValues(
       [
@@ -192,6 +210,23 @@ export function formatVolume(r: VolumeReport): string {
       ],
       '  ',
     );
+  }
+  if (r.hostTargets.length > 0) {
+    out += `\nhost targets (target_layout = per-host)\n`;
+    for (const t of r.hostTargets) {
+      out += keyValues(
+        [
+          ['target', `${t.iqn} (${t.helper}${t.present ? '' : ', MISSING on the daemon'})`],
+          ['compute host', t.host ?? '-'],
+          ['LUN', t.luns.map((l) => `${l.lun}:${l.backingPath ?? '-'}`)],
+          ['admits', t.acls],
+          ['CHAP users', t.chapUsers],
+          ['sessions', t.sessions === null ? '(not read for this helper)' : t.sessions.map((x) => `${x.initiator}@${x.addresses.join('/') || '?'}`)],
+          ...(t.error ? ([['error', t.error]] as Array<[string, unknown]>) : []),
+        ],
+        '  ',
+      );
+    }
   }
   out += `\nattachments\n`;
   out += r.attachments.length

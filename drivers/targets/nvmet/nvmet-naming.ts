@@ -8,7 +8,7 @@
 //  - per host (target_layout = per-host): a subsystem per compute host, hostSubsystemNqn.
 import { isUuid, uuidAfterPrefix } from '../../../src/validation/uuid.js';
 import { invalidInput } from '../../../src/errors.js';
-import { assertNqn } from '../validate.js';
+import { assertNqn, isNqn } from '../validate.js';
 import { HOST_TARGET_MARK, hostTargetSuffix } from '../host-target/host-target-name.js';
 
 /** What every subsystem NQN of ours starts with: only these are ever listed, changed or removed. */
@@ -60,4 +60,12 @@ export function namespaceIdentity(volumeId: string): { uuid: string; nguid: stri
 
 export function nvmetProviderLocation(ip: string, port: number, nqn: string, nsid: number): string {
   return `${ip}:${port} tcp ${nqn} ${nsid}`;
+}
+
+/** nvmetProviderLocation read back (IPv6 bracketed or not); null for anything else. */
+export function parseNvmetProviderLocation(location: string | null): { portal: string; nqn: string; nsid: number } | null {
+  const m = /^(\S+:\d{1,5}) tcp (\S+) (\d{1,10})$/.exec(location ?? '');
+  if (!m) return null;
+  const nsid = Number(m[3]);
+  return isNqn(m[2]) && nsid >= 1 ? { portal: m[1]!, nqn: m[2]!, nsid } : null;
 }

@@ -33,8 +33,23 @@ function base(): Omit<VolumeReport, 'inconsistencies'> {
       chapUsers: ['userABC'],
       sessions: [{ initiator: INIT, addresses: ['10.0.0.9'] }],
     },
+    hostTargets: [],
     attachments: [{ id: 'a', status: 'attached', host: 'compute1', instance: 'i', mountpoint: '/dev/vdb', mode: 'rw', initiator: INIT, attachedAt: null }],
   };
+}
+
+/** The same volume exported per host over NVMe/TCP: a namespace of compute1's subsystem. */
+function perHost(): Omit<VolumeReport, 'inconsistencies'> {
+  const r = base();
+  const nqn = 'nqn.2014-08.org.nvmexpress:uuid:0f8b4d52-8e0c-4b4e-9a4e-4a7c3e2b0001';
+  r.volume.providerLocation = 'cinderblock:per-host';
+  r.volume.chapUser = null;
+  r.export = null;
+  r.attachments[0]!.initiator = nqn;
+  r.hostTargets = [
+    { helper: 'nvmet', iqn: 'nqn.iqn.2010-10.org.openstack:-cb-compute1-0123456789ab', host: 'compute1', portals: [], present: true, luns: [{ lun: 10, backingPath: PATH, sizeMb: null }], acls: [nqn], chapUsers: [], sessions: [] },
+  ];
+  return r;
 }
 
 describe('volume show: what disagrees', () => {
@@ -78,8 +93,32 @@ describe('volume show: what disagrees', () => {
   });
 
   it('a volume of another host is only looked at in the database', () => {
-    const r = { ...base(), backend: null, object: null, export: null };
+    const r = { ...base(), backend: null, object: null, export: null, hostTargets: [] };
     expect(findInconsistencies(r)).toEqual([expect.stringMatching(/is not one of this host's backends/)]);
+  });
+});
+
+describe('volume show, per-host layout', () => {
+  it('finds nothing when the host target of the attached host maps it', () => {
+    expect(findInconsistencies(perHost())).toEqual([]);
+  });
+
+  it('a mapping the daemon lost, and an attached host whose target does not map it', () => {
+    const r = perHost();
+    r.hostTargets[0]!.present = false;
+    r.attachments.push({ id: 'b', status: 'attached', host: 'compute2', instance: 'j', mountpoint: '/dev/vdc', mode: 'rw', initiator: null, attachedAt: null });
+    r.volume.multiattach = true;
+    expect(findInconsistencies(r)).toEqual([
+      expect.stringMatching(/^the registry maps this volume into nqn\.iqn\.2010-10\.org\.openstack:-cb-compute1-0123456789ab \(host compute1\), but nvmet does not serve it there/),
+      expect.stringMatching(/^attached to compute2 \(attachment b\) but no host target of compute2 maps it/),
+    ]);
+  });
+
+  it('prints the host targets with their LUN and whom they admit', () => {
+    const text = formatVolume({ ...perHost(), inconsistencies: [] });
+    expect(text).toContain('per host: see host targets');
+    expect(text).toContain('host targets (target_layout = per-host)');
+    expect(text).toContain(`LUN:          10:${PATH}`);
   });
 });
 
