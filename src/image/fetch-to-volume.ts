@@ -4,8 +4,11 @@
 // backing file pointing at a host path, say) never reaches the volume. Any other format lands in
 // image_conversion_dir first, where its header is checked, then `qemu-img info` (under prlimit)
 // must agree with it and with the claimed disk_format, and only then `qemu-img convert -O raw`
-// writes the volume.
+// writes the volume. A compressed container (gzip) is inflated into image_conversion_dir on the
+// way, within a limit, and then checked like any other download.
 import { open, rm, stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import { CinderError, imageConversionNotAllowed, imageCopyFailure, imageTooBig, imageUnacceptable, invalid } from '../errors.js';
 import { CommandError } from '../exec/run-command.js';
 import { checkAvailableSpace, createTemporaryFile } from './conversion-dir.js';
@@ -58,10 +61,6 @@ export function checkImageRecord(image: ImageMeta, volumeSizeGb: number): string
   const disk = image.disk_format;
   if (!disk || !GLANCE_DISK_FORMATS.has(disk)) throw imageUnacceptable(image.id, `disk_format ${JSON.stringify(disk)} is not a Glance disk format`);
   if (image.status !== 'active') throw imageUnacceptable(image.id, `status is ${String(image.status)}, not active`);
-  if (image.container_format === 'compressed') {
-    // allow_compression_on_image_upload images need gzip decompression, not implemented here
-    throw imageUnacceptable(image.id, "container_format 'compressed' is not supported by cinderblock");
-  }
   checkVirtualSize(image.virtual_size ?? image.size ?? 0, volumeSizeGb, image.id);
   return disk;
 }
@@ -76,7 +75,9 @@ export type PreparedImage = { kind: 'stream' } | { kind: 'file'; path: string; f
 export async function prepareImage(tools: ImageTools, ctx: GlanceCallContext, image: ImageMeta, volumeSizeGb: number): Promise<PreparedImage> {
   const disk = checkImageRecord(image, volumeSizeGb);
   const qemuFormat = expectedQemuFormat(disk);
-  if (qemuFormat === 'raw') return { kind: 'stream' };
+  // a compressed container (gzip, as cinder's image accelerator makes and reads it) is
+  // decompressed into image_conversion_dir first, whatever its disk format
+  if (qemuFormat === 'raw' && !isCompressed(image)) return { kind: 'stream' };
   if (tools.options.conversionDisabled) {
     throw imageConversionNotAllowed(
       image.id,
@@ -151,7 +152,7 @@ async function downloadAndInspect(tools: ImageTools, ctx: GlanceCallContext, ima
   const tmp = await createTemporaryFile(conversionDir, `image_fetch_${image.id}_`, backendName);
   const dispose = () => rm(tmp, { force: true });
   try {
-    const bytes = await downloadToFile(tools, ctx, image, tmp);
+    const bytes = await downloadToFile(tools, ctx, image, tmp, isCompressed(image) ? decompressedLimit(volumeSizeGb) : null);
     const head = await readHead(tmp);
     const found = inspectImageHead(head, { vmdkAllowedTypes: tools.options.vmdkAllowedTypes });
     refuseMismatch(image, found, claimed);
@@ -195,14 +196,67 @@ export async function runConvert(tools: ImageTools, imageId: string, argv: strin
   throw imageCopyFailure(new CommandError(argv, r).message);
 }
 
-async function downloadToFile(tools: ImageTools, ctx: GlanceCallContext, image: ImageMeta, path: string): Promise<number> {
+/** container_format 'compressed': the image data is gzip (cinder's image_utils and accelerator). */
+function isCompressed(image: ImageMeta): boolean {
+  return image.container_format === 'compressed';
+}
+
+/**
+ * How much a compressed image may inflate to in image_conversion_dir: the volume, plus a tenth for
+ * a qcow2's own metadata. More is refused as it streams, so a gzip bomb never fills the directory.
+ */
+function decompressedLimit(volumeSizeGb: number): number {
+  return Math.ceil(volumeSizeGb * GiB * 1.1) + 64 * 1024 * 1024;
+}
+
+/**
+ * The image's bytes, gunzipped on the way when `gunzipLimit` is given: the data must start with
+ * gzip's magic (cinder: "only gzip is supported") and may not inflate beyond the limit.
+ */
+async function* imageBytes(tools: ImageTools, ctx: GlanceCallContext, image: ImageMeta, gunzipLimit: number | null, onDownloaded: (n: number) => void): AsyncGenerator<Buffer> {
+  const download = (async function* () {
+    let first = true;
+    for await (const chunk of tools.glance().download(ctx, image)) {
+      if (first && gunzipLimit !== null && !(chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b)) {
+        throw imageUnacceptable(image.id, "container_format is 'compressed' but the data is not gzip: only gzip is supported");
+      }
+      first = false;
+      onDownloaded(chunk.length);
+      yield chunk;
+    }
+  })();
+  if (gunzipLimit === null) {
+    yield* download;
+    return;
+  }
+  const input = Readable.from(download);
+  const gunzip = createGunzip();
+  input.on('error', (err) => gunzip.destroy(err));
+  input.pipe(gunzip);
+  let inflated = 0;
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      inflated += chunk.length;
+      if (inflated > gunzipLimit) throw imageUnacceptable(image.id, `the compressed image inflates to more than ${Math.floor(gunzipLimit / GiB)} GiB, more than the volume can hold`);
+      yield chunk;
+    }
+  } catch (err) {
+    if (err instanceof CinderError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw code?.startsWith('Z_') ? imageUnacceptable(image.id, `the compressed image is not valid gzip: ${(err as Error).message}`) : err;
+  } finally {
+    input.destroy();
+    gunzip.destroy();
+  }
+}
+
+async function downloadToFile(tools: ImageTools, ctx: GlanceCallContext, image: ImageMeta, path: string, gunzipLimit: number | null = null): Promise<number> {
   const fh = await open(path, 'r+');
   try {
     // a fresh file reads zeros: zero runs stay holes, so a mostly empty image takes little room
     const writer = new ZeroSkippingWriter(fh, true);
     const progress = transferProgress(tools.logger, `downloading image ${image.id} to ${path}`, image.size, tools.options.progressIntervalMs);
-    for await (const chunk of rechunk(tools.glance().download(ctx, image), CHUNK)) {
-      progress.add(chunk.length);
+    for await (const chunk of rechunk(imageBytes(tools, ctx, image, gunzipLimit, (n) => progress.add(n)), CHUNK)) {
       await writer.write(chunk);
     }
     await fh.truncate(writer.position);

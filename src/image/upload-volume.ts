@@ -3,8 +3,11 @@
 // first (a volume holding a qcow2 that names a backing file would make qemu-img read a host
 // file), then `qemu-img convert -f raw -O <fmt> [-c]` writes a temporary file in
 // image_conversion_dir, qemu-img must find the format asked for in it, and that file is uploaded.
+// container_format 'compressed': what is uploaded is gzip-compressed on the way.
 import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
 import { imageConversionNotAllowed, imageUnacceptable, invalid } from '../errors.js';
 import { checkAvailableSpace, createTemporaryFile } from './conversion-dir.js';
 import { expectedQemuFormat, inspectImageHead, INSPECT_BYTES } from './format-inspector.js';
@@ -37,11 +40,13 @@ export interface UploadResult {
 
 export async function uploadVolume(tools: ImageTools, ctx: GlanceCallContext, req: UploadRequest): Promise<UploadResult> {
   if (!UPLOAD_FORMATS.has(req.diskFormat)) throw imageUnacceptable(req.imageId, `disk_format ${JSON.stringify(req.diskFormat)} cannot be written by cinderblock`);
-  if (req.containerFormat === 'compressed') throw imageUnacceptable(req.imageId, "container_format 'compressed' is not supported by cinderblock");
+  // container_format 'compressed' (cinder's allow_compression_on_image_upload): the image's data
+  // is gzip, made on the way here, of the raw bytes or of the converted file
+  const gzip = req.containerFormat === 'compressed';
   const bytes = req.volumeSizeGb * GiB;
   if (req.diskFormat === 'raw') {
     const progress = transferProgress(tools.logger, `uploading ${req.volumePath} to image ${req.imageId}`, bytes, tools.options.progressIntervalMs);
-    await tools.glance().upload(ctx, req.imageId, counted(createReadStream(req.volumePath, { start: 0, end: bytes - 1, highWaterMark: READ_CHUNK }), progress), req.extras);
+    await tools.glance().upload(ctx, req.imageId, gzipped(counted(createReadStream(req.volumePath, { start: 0, end: bytes - 1, highWaterMark: READ_CHUNK }), progress), gzip), req.extras);
     return { path: 'stream', bytes };
   }
   if (tools.options.conversionDisabled) {
@@ -69,7 +74,7 @@ export async function uploadVolume(tools: ImageTools, ctx: GlanceCallContext, re
     const size = (await fh.stat()).size;
     await fh.close();
     const progress = transferProgress(tools.logger, `uploading ${outFormat} image ${req.imageId}`, size, tools.options.progressIntervalMs);
-    await tools.glance().upload(ctx, req.imageId, counted(createReadStream(tmp, { highWaterMark: READ_CHUNK }), progress), req.extras);
+    await tools.glance().upload(ctx, req.imageId, gzipped(counted(createReadStream(tmp, { highWaterMark: READ_CHUNK }), progress), gzip), req.extras);
     return { path: 'convert', bytes: size };
   } finally {
     await rm(tmp, { force: true });
@@ -87,6 +92,15 @@ async function refuseUnsafeVolumeContent(tools: ImageTools, path: string): Promi
   } finally {
     await fh.close();
   }
+}
+
+/** `source` gzip-compressed when `on` (a failing source fails the compressed stream too). */
+function gzipped(source: AsyncIterable<Buffer>, on: boolean): AsyncIterable<Buffer> {
+  if (!on) return source;
+  const input = Readable.from(source);
+  const gzip = createGzip();
+  input.on('error', (err) => gzip.destroy(err));
+  return input.pipe(gzip);
 }
 
 async function* counted(source: AsyncIterable<Buffer>, progress: TransferProgress): AsyncGenerator<Buffer> {

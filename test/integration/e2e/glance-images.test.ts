@@ -3,7 +3,8 @@
 // against the image, the raw one left sparse), upload to raw and to qcow2 (checked with
 // `qemu-img compare`), reimage, and hostile images refused with no volume made from them: a
 // backing file, an external data file, a disguised format, a tampered or truncated store, and a
-// glance-api that goes away in the middle of a download (a relay in front of it, cut).
+// glance-api that goes away in the middle of a download (a relay in front of it, cut). Compressed
+// containers (gzip) both ways.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { startCinderStack, waitFor, WaitAborted, type CinderStack } from '../../helpers/cinder-stack.js';
 import { startAgentProcess, type AgentProcess } from '../../helpers/agent-process.js';
 import { glanceAvailable, startGlance, type GlanceHandle } from '../../helpers/glance.js';
@@ -102,7 +104,7 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
       apiPort: 18900,
       transportUrl: vhost.transportUrl,
       startTimeoutMs: 240_000,
-      defaults: { glance_api_servers: `http://127.0.0.1:${glanceRelay.port}`, glance_num_retries: '1', image_conversion_dir: join(work, 'conversion') },
+      defaults: { glance_api_servers: `http://127.0.0.1:${glanceRelay.port}`, glance_num_retries: '1', image_conversion_dir: join(work, 'conversion'), allow_compression_on_image_upload: 'True' },
       backends: { file: { volume_driver: 'file', volume_backend_name: 'file', target_helper: 'fake' } },
       // glance_request_timeout unset, as in cinder's default: our stall limit ends a download that stops
       extraSections: { cinderblock: { metrics_listen: '', glance_stall_timeout: '20' } },
@@ -187,6 +189,41 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
     });
     expect((await readVolume(fromRaw, qcowContent.length)).equals(qcowContent)).toBe(true);
     expect(agent.text()).toContain('by streaming');
+  }, 400_000);
+
+  it("compressed containers (gzip, as cinder's accelerator): raw and qcow2 images inflated onto volumes, a non-gzip one refused, an upload compressed", async () => {
+    const raw = rawContent();
+    const rawGz = await glance.addImage({ name: 'raw-gz', disk_format: 'raw', container_format: 'compressed' }, gzipSync(raw));
+    const qcowContent = Buffer.concat([randomBytes(MiB), Buffer.alloc(2 * MiB), randomBytes(MiB)]);
+    const qcowGz = await glance.addImage({ name: 'qcow2-gz', disk_format: 'qcow2', container_format: 'compressed' }, gzipSync(await qcow2Of(qcowContent, 'gz')));
+    const fromRawGz = await createFromImage(rawGz.id);
+    const fromQcowGz = await createFromImage(qcowGz.id);
+    const v = await waitStatus(fromRawGz, 'available');
+    expect(v.volume_image_metadata).toMatchObject({ image_id: rawGz.id, container_format: 'compressed', disk_format: 'raw' });
+    expect((await readVolume(fromRawGz, raw.length)).equals(raw)).toBe(true);
+    await waitStatus(fromQcowGz, 'available');
+    expect((await readVolume(fromQcowGz, qcowContent.length)).equals(qcowContent)).toBe(true);
+    expect(existsSync(join(work, 'conversion')) ? await readdir(join(work, 'conversion')) : []).toEqual([]);
+
+    // claimed compressed, but plain raw data: cinder's "only gzip is supported"
+    const notGz = await glance.addImage({ name: 'not-gz', disk_format: 'raw', container_format: 'compressed' }, raw);
+    await expectRefused(await createFromImage(notGz.id), raw);
+
+    // upload with container_format compressed (allow_compression_on_image_upload): gzip of the qcow2
+    const r = await stack.api('POST', `/volumes/${fromQcowGz}/action`, { 'os-volume_upload_image': { image_name: 'up-gz', disk_format: 'qcow2', container_format: 'compressed', force: false } });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    const imageId = r.body['os-volume_upload_image'].image_id as string;
+    await waitStatus(fromQcowGz, 'available');
+    await waitFor(`image ${imageId} active`, 60_000, async () => {
+      const sh = await glance.show(imageId);
+      if (sh.body.status === 'killed' || sh.status === 404) throw new WaitAborted(`image ${imageId}: ${JSON.stringify(sh.body)}\n${agent.text().slice(-3000)}`);
+      return sh.body.status === 'active' ? true : undefined;
+    });
+    const file = join(work, 'uploaded-gz.qcow2');
+    await writeFile(file, gunzipSync(await glance.download(imageId)));
+    const cmp = await execa('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', volumeFile(fromQcowGz), file], { reject: false });
+    expect(cmp.exitCode, cmp.stdout + cmp.stderr).toBe(0);
+    for (const id of [fromRawGz, fromQcowGz]) expect((await stack.api('DELETE', `/volumes/${id}`)).status).toBe(202);
   }, 400_000);
 
   it('refuses hostile images: a backing file, a disguised format either way, a disk too large, a wrong hash', async () => {
