@@ -21,9 +21,8 @@
 //    sequential read MiB/s (iodepth 8), on a region filled first so reads hit real blocks.
 //
 // Env: CB_BENCH_SAMPLES (20, plus 1 warm-up each), CB_BENCH_RESTORE (100), CB_BENCH_FIO_S (20),
-// CB_BENCH_FIO_MIB (256, the region read). The guest sees no host environment, only a host hook's
-// guest.env (see host-target-lio-bench.host.mts), and this bench has no hook yet: a lab run uses
-// the defaults. Results: $CBLAB_OUT/nvmet-vs-lio.json (rewritten after each phase) and a table on
+// CB_BENCH_FIO_MIB (256, the region read), set on the host: nvmet-vs-lio-bench.host.mts hands them
+// to the guest (which sees no host environment). Results: $CBLAB_OUT/nvmet-vs-lio.json (rewritten after each phase) and a table on
 // stdout. A benchmark: it measures, it never asserts timing targets.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
