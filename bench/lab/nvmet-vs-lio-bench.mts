@@ -24,7 +24,7 @@
 // CB_BENCH_FIO_MIB (256, the region read), set on the host: nvmet-vs-lio-bench.host.mts hands them
 // to the guest (which sees no host environment). Results: $CBLAB_OUT/nvmet-vs-lio.json (rewritten after each phase) and a table on
 // stdout. A benchmark: it measures, it never asserts timing targets.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { execa } from 'execa';
 import type { DriverVolume, VolumeDriver } from '../../drivers/driver.js';
@@ -32,9 +32,9 @@ import type { VolumeExports } from '../../drivers/exports.js';
 import { Configfs } from '../../drivers/targets/lio/configfs.js';
 import { NvmetConfigfs } from '../../drivers/targets/nvmet/nvmet-configfs.js';
 import type { ConnectionInfo, Connector } from '../../drivers/targets/target.js';
-import { blockNguidPath, connectArgv, disconnectArgv, findByNguid, isNamespaceDevice } from '../../src/connector/nvme-commands.js';
+import { connectArgv, disconnectArgv, findByNguid } from '../../src/connector/nvme-commands.js';
 import { diskOf, login, loginFrom, logout, sessions } from '../../test/helpers/iscsiadm.js';
-import { pattern, readAt, sh, shTry, until, writeAt } from '../../test/lab/lab-io.js';
+import { nvmeNamespaces, pattern, readAt, sh, shTry, until, writeAt } from '../../test/lab/lab-io.js';
 import { LAB_VG, freshLabBenchHost, labScratchDiskOrExit, lioLabBackend, lioLabConf } from '../../test/lab/lio-lab-backend.js';
 
 const SAMPLES = Math.max(1, Number(process.env.CB_BENCH_SAMPLES ?? 20));
@@ -116,18 +116,7 @@ async function agentAttach(b: Backend, v0: DriverVolume): Promise<{ v: DriverVol
   return { v, ci: await b.exports.initializeConnection(v, { ...b.connector }) };
 }
 
-/** Namespace block devices with their sysfs nguid, as the NVMe connector looks for a volume. */
-function namespaces(): Array<{ name: string; nguid: string }> {
-  const out: Array<{ name: string; nguid: string }> = [];
-  for (const name of readdirSync('/sys/class/block').filter(isNamespaceDevice)) {
-    try {
-      out.push({ name, nguid: readFileSync(blockNguidPath(name), 'utf8') });
-    } catch {
-      // gone between the listing and the read
-    }
-  }
-  return out;
-}
+const namespaces = nvmeNamespaces;
 
 /** The host's half of an attach: login or connect, until the volume's block device is there. */
 async function hostConnect(b: Backend, v: DriverVolume, ci: ConnectionInfo): Promise<Attached> {

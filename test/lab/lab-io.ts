@@ -1,9 +1,11 @@
-// Small helpers the lab suites share: run a host tool, and read or write a block device at an
-// offset through the device itself (not a page cache another device node may have left stale).
+// Small helpers the lab suites share: run a host tool, read or write a block device at an offset
+// through the device itself (not a page cache another device node may have left stale), and list
+// NVMe namespaces by nguid.
 // Not a suite: vitest's lab config only picks up *.lab.test.ts.
 import { execFileSync } from 'node:child_process';
-import { constants as fsc } from 'node:fs';
+import { constants as fsc, readdirSync, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { blockNguidPath, isNamespaceDevice } from '../../src/connector/nvme-commands.js';
 import { flushBufferCache } from '../../src/native/index.js';
 
 /** Runs argv (no shell) with LVM's fd warnings off and C messages; throws on a non-zero exit. */
@@ -65,4 +67,17 @@ export async function readAt(dev: string, offset: number, length = 4096): Promis
   } finally {
     await fh.close();
   }
+}
+
+/** NVMe namespace block devices and their sysfs nguid, as the NVMe connector looks for a volume. */
+export function nvmeNamespaces(): Array<{ name: string; nguid: string }> {
+  const out: Array<{ name: string; nguid: string }> = [];
+  for (const name of readdirSync('/sys/class/block').filter(isNamespaceDevice)) {
+    try {
+      out.push({ name, nguid: readFileSync(blockNguidPath(name), 'utf8') });
+    } catch {
+      // gone between the listing and the read
+    }
+  }
+  return out;
 }

@@ -24,7 +24,7 @@
 // during which no host ever sees a namespace it has no mapping of.
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pattern, readAt, sh, writeAt, until as untilEvery, shTry } from './lab-io.js';
+import { nvmeNamespaces, pattern, readAt, sh, writeAt, until as untilEvery, shTry } from './lab-io.js';
 import type { DriverVolume, VolumeDriver } from '../../drivers/driver.js';
 import type { VolumeExports } from '../../drivers/exports.js';
 import { PER_HOST_LOCATION, type HostTargetExports } from '../../drivers/host-target-exports.js';
@@ -36,13 +36,11 @@ import { createDriver } from '../../src/agent/driver-factory.js';
 import { createExports, createTargetSide } from '../../src/agent/target-factory.js';
 import { configFromText } from '../../src/config/load.js';
 import {
-  blockNguidPath,
   blockSizePath,
   connectArgv,
   disconnectArgv,
   findByNguid,
   idNsArgv,
-  isNamespaceDevice,
   listArgv,
   listSubsysArgv,
   liveControllers,
@@ -73,18 +71,7 @@ const timings: Record<string, number> = {};
 /** lab-io's until, polling every 100 ms */
 const until = <T>(what: string, ms: number, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>): Promise<T> => untilEvery(what, ms, fn, 100);
 
-/** Namespace block devices and their sysfs nguid, as a connector would look for a volume. */
-function namespaces(): Array<{ name: string; nguid: string }> {
-  const out: Array<{ name: string; nguid: string }> = [];
-  for (const name of readdirSync('/sys/class/block').filter(isNamespaceDevice)) {
-    try {
-      out.push({ name, nguid: readFileSync(blockNguidPath(name), 'utf8') });
-    } catch {
-      // gone between the listing and the read
-    }
-  }
-  return out;
-}
+const namespaces = nvmeNamespaces;
 const deviceOf = (nguid: string) => findByNguid(namespaces(), nguid);
 const sectors = (dev: string) => Number(readFileSync(blockSizePath(dev), 'utf8').trim());
 
