@@ -29,12 +29,15 @@ export function splitDevT(rdev: bigint): DevNo {
 // on one pool from this process take turns.
 const poolQueues = new Map<string, Promise<unknown>>();
 
+/** A queue's tail: it records that a lookup ended, not how (its caller has the outcome). */
+function settled(): void {}
+
 function onPool<T>(pool: string, fn: () => Promise<T>): Promise<T> {
   const prev = poolQueues.get(pool) ?? Promise.resolve();
   const next = prev.then(fn, fn);
-  // Not dropped: the caller gets fn's error through `next`. The queue's tail only must not
-  // reject, or the next caller on this pool would inherit an error that is not its own.
-  const tail = next.catch(() => undefined);
+  // The caller gets fn's result or error through `next`; the queue only waits for it to settle,
+  // so the next caller on this pool never inherits an error that is not its own.
+  const tail = next.then(settled, settled);
   poolQueues.set(pool, tail);
   void tail.then(() => {
     if (poolQueues.get(pool) === tail) poolQueues.delete(pool);

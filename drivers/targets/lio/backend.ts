@@ -4,7 +4,7 @@
 // where it exists; targetcli itself needs configfs, so without it neither backend works.
 import { log } from '../../../src/log.js';
 import { CommandError, type CommandRunner } from '../../../src/exec/run-command.js';
-import { Configfs, LUN, portalName, TPG_ATTRIBS, type BackstoreInfo, type TargetInfo } from './configfs.js';
+import { Configfs, LUN, portalName, TPG_ATTRIBS, undo, type BackstoreInfo, type TargetInfo } from './configfs.js';
 
 export interface LioBackend {
   readonly kind: 'configfs' | 'targetcli';
@@ -175,7 +175,7 @@ export class TargetcliBackend implements LioBackend {
       await this.run(targetcliArgv.setAclAuth(iqn, initiator, userid, password));
       if (!have?.mappedLun0) await this.run(targetcliArgv.createMappedLun0(iqn, initiator));
     } catch (e) {
-      if (!have) await this.run(targetcliArgv.deleteAcl(iqn, initiator)).catch(() => undefined);
+      if (!have) await undo('ACL', `${iqn} ${initiator}`, () => this.run(targetcliArgv.deleteAcl(iqn, initiator)));
       throw e;
     }
     return !have;

@@ -114,7 +114,7 @@ export const lockedReadConfigfsIo: ConfigfsIo = {
  * Undo a half-made configfs object after a failed step; the step's own error is what the caller
  * throws. An undo that fails leaves the object behind: said, with what removes it.
  */
-async function undo(what: string, path: string, step: () => Promise<unknown>): Promise<void> {
+export async function undo(what: string, path: string, step: () => Promise<unknown>): Promise<void> {
   try {
     await step();
   } catch (err) {
@@ -684,8 +684,9 @@ export class Configfs {
     const tpgPath = this.tpgPath(iqn);
     if ((await this.io.kind(this.targetPath(iqn))) !== 'dir') return;
     if ((await this.io.kind(tpgPath)) === 'dir') {
-      // disable first: no new logins while it is torn down
-      await this.setTpgEnabled(iqn, false).catch(() => undefined);
+      // disable first: no new logins while it is torn down. If that fails the teardown goes on:
+      // the ACLs are removed next, and without an ACL no initiator is admitted anyway
+      await this.setTpgEnabled(iqn, false).catch((err: unknown) => log().warn({ iqn, err }, `could not disable ${iqn} before removing it; removing it anyway (its ACLs go first)`));
       for (const a of await this.list(join(tpgPath, 'acls'))) await this.removeAcl(iqn, a);
       for (const l of await this.list(join(tpgPath, 'lun'))) {
         await this.unlinkLinksIn(join(tpgPath, 'lun', l));
