@@ -7,7 +7,6 @@
 // writes the volume. A compressed container (gzip) is inflated into image_conversion_dir on the
 // way, within a limit, and then checked like any other download.
 import { open, rm, stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { CinderError, imageConversionNotAllowed, imageCopyFailure, imageTooBig, imageUnacceptable, invalid } from '../errors.js';
 import { CommandError } from '../exec/run-command.js';
@@ -19,6 +18,7 @@ import type { ImageTools } from './image-tools.js';
 import { parseQemuImgInfo, qemuImgConvertArgv, qemuImgInfoArgv, type QemuImgInfo } from './qemu-img-commands.js';
 import { rechunk } from './rechunk.js';
 import { transferProgress } from './transfer-progress.js';
+import { throughZlib } from './zlib-stream.js';
 import { ZeroSkippingWriter } from './zero-skipping-writer.js';
 
 const GiB = 1024 ** 3;
@@ -229,13 +229,10 @@ async function* imageBytes(tools: ImageTools, ctx: GlanceCallContext, image: Ima
     yield* download;
     return;
   }
-  const input = Readable.from(download);
-  const gunzip = createGunzip();
-  input.on('error', (err) => gunzip.destroy(err));
-  input.pipe(gunzip);
+  const gunzip = throughZlib(download, createGunzip());
   let inflated = 0;
   try {
-    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+    for await (const chunk of gunzip.output) {
       inflated += chunk.length;
       if (inflated > gunzipLimit) throw imageUnacceptable(image.id, `the compressed image inflates to more than ${Math.floor(gunzipLimit / GiB)} GiB, more than the volume can hold`);
       yield chunk;
@@ -245,8 +242,7 @@ async function* imageBytes(tools: ImageTools, ctx: GlanceCallContext, image: Ima
     const code = (err as NodeJS.ErrnoException).code;
     throw code?.startsWith('Z_') ? imageUnacceptable(image.id, `the compressed image is not valid gzip: ${(err as Error).message}`) : err;
   } finally {
-    input.destroy();
-    gunzip.destroy();
+    gunzip.close();
   }
 }
 

@@ -6,7 +6,6 @@
 // container_format 'compressed': what is uploaded is gzip-compressed on the way.
 import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { imageConversionNotAllowed, imageUnacceptable, invalid } from '../errors.js';
 import { checkAvailableSpace, createTemporaryFile } from './conversion-dir.js';
@@ -16,6 +15,7 @@ import type { ImageTools } from './image-tools.js';
 import { qemuImgInfo, runConvert } from './fetch-to-volume.js';
 import { qemuImgConvertArgv } from './qemu-img-commands.js';
 import { transferProgress, type TransferProgress } from './transfer-progress.js';
+import { throughZlib } from './zlib-stream.js';
 
 const GiB = 1024 ** 3;
 const READ_CHUNK = 1024 * 1024;
@@ -96,11 +96,7 @@ async function refuseUnsafeVolumeContent(tools: ImageTools, path: string): Promi
 
 /** `source` gzip-compressed when `on` (a failing source fails the compressed stream too). */
 function gzipped(source: AsyncIterable<Buffer>, on: boolean): AsyncIterable<Buffer> {
-  if (!on) return source;
-  const input = Readable.from(source);
-  const gzip = createGzip();
-  input.on('error', (err) => gzip.destroy(err));
-  return input.pipe(gzip);
+  return on ? throughZlib(source, createGzip()).output : source;
 }
 
 async function* counted(source: AsyncIterable<Buffer>, progress: TransferProgress): AsyncGenerator<Buffer> {
