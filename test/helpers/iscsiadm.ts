@@ -38,9 +38,28 @@ export async function ensureIface(name: string, initiator: string): Promise<void
   if (r.code !== 0) throw new Error(`iscsiadm iface ${name}: ${r.out}`);
 }
 
-function nodeArgs(t: IscsiTarget): string[] {
+/** iscsiadm's arguments naming one node record (target, portal, iface) */
+export function nodeArgs(t: IscsiTarget): string[] {
   return ['-m', 'node', '-T', t.iqn, '-p', t.portal, '-I', t.iface ?? 'default'];
 }
+
+/** The node record of `t`, made (from iscsid.conf's defaults) and given `settings`. */
+export async function nodeRecord(t: IscsiTarget, settings: ReadonlyArray<readonly [string, string]>): Promise<void> {
+  const n = nodeArgs(t);
+  const made = await iscsiadm(...n, '-o', 'new');
+  if (made.code !== 0) throw new Error(`iscsiadm node new: ${made.out}`);
+  for (const [k, v] of settings) {
+    const r = await iscsiadm(...n, '-o', 'update', '-n', k, '-v', v);
+    if (r.code !== 0) throw new Error(`iscsiadm node update ${k}: ${r.out}`);
+  }
+}
+
+/** A node record's CHAP settings. */
+export const chapSettings = (t: ChapLogin): Array<readonly [string, string]> => [
+  ['node.session.auth.authmethod', 'CHAP'],
+  ['node.session.auth.username', t.user],
+  ['node.session.auth.password', t.password],
+];
 
 /**
  * Creates the node record with CHAP and logs in; resolves to iscsiadm's exit code (0 = logged in).
@@ -48,21 +67,13 @@ function nodeArgs(t: IscsiTarget): string[] {
  * no target left the portal refuses the connection and iscsid retries until that timeout.
  */
 export async function login(t: ChapLogin, opts: { loginTimeoutS?: number } = {}): Promise<IscsiadmResult> {
-  const n = nodeArgs(t);
-  const made = await iscsiadm(...n, '-o', 'new');
-  if (made.code !== 0) throw new Error(`iscsiadm node new: ${made.out}`);
-  for (const [k, v] of [
-    ['node.session.auth.authmethod', 'CHAP'],
-    ['node.session.auth.username', t.user],
-    ['node.session.auth.password', t.password],
+  await nodeRecord(t, [
+    ...chapSettings(t),
     // a refused login must fail now, not retry for minutes
     ['node.session.initial_login_retry_max', '1'],
     ...(opts.loginTimeoutS ? [['node.conn[0].timeo.login_timeout', String(opts.loginTimeoutS)] as const] : []),
-  ] as const) {
-    const r = await iscsiadm(...n, '-o', 'update', '-n', k, '-v', v);
-    if (r.code !== 0) throw new Error(`iscsiadm node update ${k}: ${r.out}`);
-  }
-  return iscsiadm(...n, '-l');
+  ]);
+  return iscsiadm(...nodeArgs(t), '-l');
 }
 
 /** Logs out (if logged in) and deletes the node record. */

@@ -15,8 +15,7 @@
 //  - configfs lost (our target trees removed): ensureExport with the attached connectors restores
 //    the same LUN numbers and the hosts' sessions recover;
 //  - concurrent attach/detach across hosts leaves each ACL mapping exactly the registry's LUNs.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pattern, readAt, writeAt, until as untilEvery, shTry } from './lab-io.js';
@@ -28,6 +27,7 @@ import { hostBackstoreName } from '../../drivers/targets/lio/lio-host-target.js'
 import type { Connector } from '../../drivers/targets/target.js';
 import { createLogger, setRootLogger } from '../../src/log.js';
 import { ensureIface, iscsiadm, login, logout } from '../helpers/iscsiadm.js';
+import { readable, sessionIds, sessionState, view } from '../helpers/kernel-iscsi-view.js';
 import { lioLabBackend, lioLabConf, prepareLabStorageAndInitiator } from './lio-lab-backend.js';
 
 const inLab = process.env.CINDERBLOCK_LAB === '1' && Boolean(process.env.CBLAB_DISKS);
@@ -50,69 +50,7 @@ const connector = (h: Host): Connector => ({ host: h.host, initiator: h.initiato
 
 /** lab-io's until, polling every 300 ms */
 const until = <T>(what: string, ms: number, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>): Promise<T> => untilEvery(what, ms, fn, 300);
-const readTrim = (p: string): string => {
-  try {
-    return readFileSync(p, 'utf8').trim();
-  } catch {
-    return '';
-  }
-};
-
-/** The kernel sessions of `h` to `iqn` (sysfs: /sys/class/iscsi_session). */
-function sessionIds(h: Host, iqn: string): string[] {
-  const base = '/sys/class/iscsi_session';
-  if (!existsSync(base)) return [];
-  return readdirSync(base).filter((s) => readTrim(join(base, s, 'targetname')) === iqn && readTrim(join(base, s, 'initiatorname')) === h.initiator);
-}
-function sessionState(sid: string): string {
-  return readTrim(`/sys/class/iscsi_session/${sid}/state`);
-}
-
-/**
- * The unit serial the kernel read at scan time: VPD page 0x80 = 4-byte header, then the serial
- * (LIO counts a NUL terminator into the page length: stripped).
- */
-function vpdSerial(scsiDir: string, dev: string): string {
-  const clean = (s: string) => s.replace(/\0+$/, '').trim();
-  try {
-    const b = readFileSync(join(scsiDir, 'vpd_pg80'));
-    return clean(b.subarray(4, 4 + (b[3] ?? 0)).toString('latin1'));
-  } catch {
-    return clean(shTry(['sg_inq', '-p', '0x80', '-r', `/dev/${dev}`]).out.slice(4));
-  }
-}
-
-/** What `h` sees through its sessions to `iqn`: LUN -> { dev, serial } (every SCSI device of the session). */
-function view(h: Host, iqn: string): Map<number, { dev: string; serial: string; sdev: string }> {
-  const out = new Map<number, { dev: string; serial: string; sdev: string }>();
-  for (const sid of sessionIds(h, iqn)) {
-    const dir = `/sys/class/iscsi_session/${sid}/device`;
-    for (const tgt of readdirSync(dir).filter((x) => x.startsWith('target'))) {
-      for (const sdev of readdirSync(join(dir, tgt)).filter((x) => /^\d+:\d+:\d+:\d+$/.test(x))) {
-        const scsiDir = join(dir, tgt, sdev);
-        const blocks = existsSync(join(scsiDir, 'block')) ? readdirSync(join(scsiDir, 'block')) : [];
-        if (blocks.length === 0) continue;
-        out.set(Number(sdev.split(':')[3]), { dev: blocks[0]!, serial: vpdSerial(scsiDir, blocks[0]!), sdev: scsiDir });
-      }
-    }
-  }
-  return out;
-}
 const serialsOf = (m: Map<number, { serial: string }>): Record<number, string> => Object.fromEntries([...m].map(([lun, x]) => [lun, x.serial]));
-
-/**
- * O_DIRECT read of the first block: whether the host's device still gives data. A full block must
- * come back: after a rescan of a LUN the target no longer serves, the kernel may keep the device
- * with capacity 0, where a read ends at once without an error.
- */
-function readable(dev: string): boolean {
-  try {
-    const out = execFileSync('dd', [`if=/dev/${dev}`, 'bs=4096', 'count=1', 'iflag=direct', 'status=none'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    return out.length === 4096;
-  } catch {
-    return false;
-  }
-}
 
 async function rescanSessions(h: Host, iqn: string): Promise<void> {
   for (const sid of sessionIds(h, iqn)) {
@@ -222,18 +160,18 @@ describe.skipIf(!inLab).sequential('per-host LIO targets + kernel initiator (lab
     const iqn2 = await iqnOf(H2);
     const h2Sessions = sessionIds(H2, iqn2);
     const stale = view(H1, iqn1).get(1)!;
-    expect(readable(stale.dev)).toBe(true);
+    expect(await readable(stale.dev)).toBe(true);
     await exports.terminateConnection(v2, connector(H1), { remaining: [] });
     expect(await lunsOf(H1)).not.toHaveProperty('1');
     const acl = (await configfs.readHostTarget(iqn1))!.acls.find((a) => a.initiator === H1.initiator)!;
     expect(Object.keys(acl.mapped).map(Number).sort()).toEqual([0, 2]);
     await rescanSessions(H1, iqn1);
-    expect(readable(stale.dev)).toBe(false);
+    expect(await readable(stale.dev)).toBe(false);
     // H1's other LUNs and H2's sessions go on
-    expect(readable(view(H1, iqn1).get(0)!.dev)).toBe(true);
+    expect(await readable(view(H1, iqn1).get(0)!.dev)).toBe(true);
     expect(sessionIds(H2, iqn2)).toEqual(h2Sessions);
     expect(sessionState(h2Sessions[0]!)).toBe('LOGGED_IN');
-    for (const x of view(H2, iqn2).values()) expect(readable(x.dev)).toBe(true);
+    for (const x of view(H2, iqn2).values()) expect(await readable(x.dev)).toBe(true);
     // a new volume for H1 gets a new number, never 1
     const lun = await attach(v5, H1);
     expect(lun).toBe(3);
@@ -241,7 +179,7 @@ describe.skipIf(!inLab).sequential('per-host LIO targets + kernel initiator (lab
     const now = view(H1, iqn1);
     expect(now.get(3)?.serial).toBe(serial(v5));
     // the stale device still reads nothing: its LUN number maps nothing
-    expect(readable(stale.dev)).toBe(false);
+    expect(await readable(stale.dev)).toBe(false);
     deleteDevice(stale.sdev);
     await until('stale device gone', 20_000, () => !view(H1, iqn1).has(1));
     expect(serialsOf(view(H1, iqn1))).toEqual(await lunsOf(H1));
@@ -260,7 +198,7 @@ describe.skipIf(!inLab).sequential('per-host LIO targets + kernel initiator (lab
     await rescanSessions(H1, iqn1);
     await rescanSessions(H2, iqn2);
     for (const d of devs) {
-      expect(readable(d.dev)).toBe(false);
+      expect(await readable(d.dev)).toBe(false);
       deleteDevice(d.sdev);
     }
     expect(sessionIds(H1, iqn1).map(sessionState)).toEqual(['LOGGED_IN']);
@@ -312,7 +250,7 @@ describe.skipIf(!inLab).sequential('per-host LIO targets + kernel initiator (lab
         await logout({ portal: PORTAL, iqn: iqns[i]!, iface: h.iface });
         await hostLogin(h);
       }
-      await until(`${h.host} devices readable`, 60_000, () => [...view(h, iqns[i]!).values()].every((x) => readable(x.dev)));
+      await until(`${h.host} devices readable`, 60_000, async () => (await Promise.all([...view(h, iqns[i]!).values()].map((x) => readable(x.dev)))).every(Boolean));
       expect(serialsOf(view(h, iqns[i]!))).toEqual(views[i]);
     }
     timings.restore_s = (Date.now() - t) / 1000;

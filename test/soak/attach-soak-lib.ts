@@ -33,11 +33,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { cinderApi, waitFor, type CinderApi } from '../helpers/cinder-stack.js';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent-process.js';
-import { iscsiLs, iscsiSerial, qemuIo, type IscsiLogin, type ToolResult } from '../helpers/libiscsi.js';
+import { qemuIo, type IscsiLogin } from '../helpers/libiscsi.js';
 import { hostTargetIqn } from '../../drivers/targets/host-target/host-target-name.js';
 import { repoRoot } from '../helpers/fixtures.js';
 import { CleanupManifest } from '../helpers/soak-watchdog.js';
 import { serialIsVolume, type SoakTargetSide } from './soak-target-side.js';
+import { classifyQemuRead, isRefusal, libiscsiInitiator, reachedData, type ReadOutcome, type SoakHost, type SoakInitiator } from './soak-initiator.js';
 import { localSoakStack, type SoakStack, type SoakStackFactory } from './soak-stack.js';
 
 export interface SoakOptions {
@@ -51,6 +52,8 @@ export interface SoakOptions {
   faults: boolean;
   /** the target side: tgtd (soak-tgt-side.ts) or LIO (soak-lio-side.ts) */
   target: SoakTargetSide;
+  /** how the watchers reach the targets (default libiscsi; the kernel's in the lab: soak-kernel-initiator.ts) */
+  initiator?: SoakInitiator;
   /** where cinder-api runs (default: started here, on a file pool) */
   stack?: SoakStackFactory;
   /**
@@ -99,19 +102,6 @@ interface OpRecord {
 }
 
 type SampleClass = 'unattached' | 'attached' | 'ambiguous';
-/**
- * refused: the target refused the login: 515 (tgt: the ACL does not admit this initiator), 514 (LIO:
- * no node ACL for it) or 513 (CHAP);
- * lun-refused: the login went through (the host has an ACL on its host target for other volumes)
- * but the LUN is not mapped for it: LIO answers with LOGICAL UNIT NOT SUPPORTED (dmesg:
- * NON_EXISTENT_LUN Access), which qemu-io meets either while opening or, when it opened the LUN
- * on an INQUIRY answered with "no logical unit here", as an I/O error on the read. No byte of data
- * comes back; counted with the refusals;
- * no-target: libiscsi's "iscsi_service_reconnect_if_loggedin" when tgtd has no target of that IQN
- * (it is also what a portal with nothing listening gives: tgtd down).
- */
-type ReadOutcome = 'read-ok' | 'read-mismatch' | 'opened-read-failed' | 'refused' | 'lun-refused' | 'no-target' | 'error';
-const isRefusal = (r: ReadOutcome): boolean => r === 'refused' || r === 'lun-refused';
 
 interface Sample {
   host: HostName;
@@ -217,7 +207,10 @@ export interface SoakResult {
     leftover_targets: string[];
     orphan_accounts: string[];
     stuck_volumes: string[];
-    post_detach_sweep: { samples: number; refused: number; no_target: number; errors: number; exposures: number; error_examples: string[] };
+    /** discoveries: the hosts' new discoveries after giving up their lost sessions (hosts that keep sessions) */
+    post_detach_sweep: { samples: number; refused: number; no_target: number; errors: number; exposures: number; discoveries: number; error_examples: string[] };
+    /** every host's disconnect at the end (the kernel initiator: its logouts): what was left */
+    host_disconnect: { sessions_left: number; disks_left: number; notes: string[] } | null;
     patterns: { checked: number; intact: number; bad: string[] };
     after_pattern_check: { leftover_targets: string[]; orphan_accounts: string[]; stuck_volumes: string[] };
   };
@@ -246,19 +239,6 @@ function mulberry32(seed: number): () => number {
 
 const patternOf = (vol: number): number => 0x10 + (vol % 0xe0);
 const hex = (n: number): string => `0x${n.toString(16).padStart(2, '0')}`;
-
-function classifyRead(r: ToolResult): ReadOutcome {
-  const text = `${r.stdout}\n${r.stderr}`;
-  if (/Pattern verification failed/i.test(text)) return 'read-mismatch';
-  if (r.outcome === 'target-not-found' || r.outcome === 'auth-failure') return 'refused';
-  if (/iscsi_service_reconnect_if_loggedin/.test(text)) return 'no-target';
-  if (/LOGICAL_UNIT_NOT_SUPP/.test(text)) return 'lun-refused';
-  if (/can't open|could not open|Failed to connect|Failed to login|iscsi_service|Connection refused/i.test(text)) return 'error';
-  if (r.exitCode === 0 && /read \d+\/\d+ bytes at offset/.test(text)) return 'read-ok';
-  if (/read failed: Input\/output error/.test(text) && !/read \d+\/\d+ bytes at offset/.test(text)) return 'lun-refused';
-  // no "can't open": the login went through, then the read failed
-  return 'opened-read-failed';
-}
 
 function loadavg(): number {
   try {
@@ -317,6 +297,9 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
   };
 
   const side = o.target;
+  const initiator = o.initiator ?? libiscsiInitiator();
+  const soakHost = (h: HostName): SoakHost => ({ name: h, initiator: HOSTS[h].initiator });
+  const dataOf = (ci: Record<string, any>): Record<string, any> => (ci.data ?? ci) as Record<string, any>;
   const sideCtx = { logDir, manifest: o.watchdog ? manifest : null, say, finding };
   let stack: SoakStack | undefined;
   let agent: AgentProcess | undefined;
@@ -333,6 +316,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
       hosts: HOST_NAMES.length,
       faults: o.faults,
       target: '',
+      initiator: initiator.label,
       layout: o.targetLayout ?? 'per-volume',
       deadline_s: o.deadlineMs / 1000,
       volume_size_gib: 1,
@@ -370,7 +354,8 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
       leftover_targets: [],
       orphan_accounts: [],
       stuck_volumes: [],
-      post_detach_sweep: { samples: 0, refused: 0, no_target: 0, errors: 0, exposures: 0, error_examples: [] },
+      post_detach_sweep: { samples: 0, refused: 0, no_target: 0, errors: 0, exposures: 0, discoveries: 0, error_examples: [] },
+      host_disconnect: null,
       patterns: { checked: 0, intact: 0, bad: [] },
       after_pattern_check: { leftover_targets: [], orphan_accounts: [], stuck_volumes: [] },
     },
@@ -662,7 +647,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     if (!d) return;
     const before = volumeIds.map((_, v) => snapshot(h, v));
     const t0 = now();
-    const ls = await iscsiLs({ portal: d.target_portal, initiator: HOSTS[h].initiator, user: d.auth_username, password: d.auth_password });
+    const ls = await initiator.discover(soakHost(h), d, side.controllerLun);
     const seen: Array<{ iqn: string; lun: number; serial: string | null }> = [];
     for (const t of ls.targets) {
       if (t.iqn !== d.target_iqn) {
@@ -674,11 +659,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
         if (t.luns.length > 0) result.exposures.push({ host: h, phase: 'discovery of another host target', iqn: t.iqn, luns: t.luns.map((l) => l.lun), t0 });
         continue;
       }
-      for (const l of t.luns) {
-        if (l.lun === side.controllerLun) continue;
-        const sr = await iscsiSerial({ portal: d.target_portal, iqn: t.iqn, lun: l.lun, initiator: HOSTS[h].initiator, user: d.auth_username, password: d.auth_password });
-        seen.push({ iqn: t.iqn, lun: l.lun, serial: sr.serial });
-      }
+      for (const l of t.luns) seen.push({ iqn: t.iqn, lun: l.lun, serial: l.serial });
     }
     const t1 = now();
     const after = volumeIds.map((_, v) => snapshot(h, v));
@@ -730,24 +711,23 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
       }
       const s0 = snapshot(h, v);
       const t0 = now();
-      const res = await qemuIo(loginOf(ci, h), `read -P ${hex(patternOf(v))} 0 64k`);
+      const res = await initiator.read(soakHost(h), dataOf(ci), patternOf(v));
       const t1 = now();
       const s1 = snapshot(h, v);
-      const read = classifyRead(res);
+      const read = res.read;
       const same = s0.changes === s1.changes;
       const cls: SampleClass = same && !s0.busy && !s1.busy ? 'unattached' : same && s0.attached && s1.attached ? 'attached' : 'ambiguous';
       const sample: Sample = { host: h, vol: v, t0, t1, cls, read, credentials: own ? 'own' : 'other-host', inFault: inFault(t0, t1), ms: res.ms };
-      if (read !== 'read-ok' && read !== 'refused' && read !== 'no-target') sample.out = `${res.stdout} ${res.stderr}`.replace(/\s+/g, ' ').trim().slice(0, 240);
+      if (read !== 'read-ok' && read !== 'refused' && read !== 'no-target') sample.out = res.text.replace(/\s+/g, ' ').slice(0, 240);
       samples.push(sample);
       sampleLog.write(`${JSON.stringify(sample)}\n`);
-      const data = read === 'read-ok' || read === 'read-mismatch' || read === 'opened-read-failed';
-      if (cls === 'unattached' && data) {
-        const e = { ...sample, volume_id: volumeIds[v], output: `${res.stdout}\n${res.stderr}`.trim().slice(0, 400), model: { ...pair(h, v), live: [...pair(h, v).live] } };
+      if (cls === 'unattached' && reachedData(read)) {
+        const e = { ...sample, volume_id: volumeIds[v], output: res.text.slice(0, 400), model: { ...pair(h, v), live: [...pair(h, v).live] } };
         result.exposures.push(e);
         finding(`exposure: host ${h} (${HOSTS[h].initiator}) read volume ${v} (${volumeIds[v]}) at ${t0.toFixed(1)}-${t1.toFixed(1)} s with no attachment of it (${read}, ${sample.credentials} credentials)`);
       }
       if (read === 'read-mismatch') {
-        result.corruptions.push({ ...sample, volume_id: volumeIds[v], output: `${res.stdout}\n${res.stderr}`.trim().slice(0, 400) });
+        result.corruptions.push({ ...sample, volume_id: volumeIds[v], output: res.text.slice(0, 400) });
         finding(`corruption: host ${h} read volume ${v} at ${t0.toFixed(1)} s and the pattern ${hex(patternOf(v))} did not match`);
       }
       await sleep(20 + Math.floor(r() * 150));
@@ -857,6 +837,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     // setup
     const prepared = await side.prepare(sideCtx);
     result.config.target = side.label;
+    await initiator.prepare(HOST_NAMES.map(soakHost));
     checkAbort();
     stack = await (o.stack ?? localSoakStack)({ target: prepared, layout, manifest: o.watchdog ? manifest : null });
     api = cinderApi(stack.apiUrl, { timeoutMs: 180_000 });
@@ -1072,29 +1053,47 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     if (lo.accounts.length) finding(`${lo.accounts.length} CHAP account(s) bound to no target after every attachment was deleted`);
     for (const s of lo.stuck) finding(`volume not available after every attachment was deleted: ${s}`);
 
-    // post-detach sweep: every host, every volume, with the credentials it last had: refused
-    await mapLimit(
-      HOST_NAMES.flatMap((h) => volumeIds.map((_, v) => [h, v] as const)),
-      3,
-      async ([h, v]) => {
-        const ci = ciOwn.get(pairKey(h, v)) ?? ciAny.get(v)?.ci;
-        if (!ci) return;
-        const res = await qemuIo(loginOf(ci, h), `read -P ${hex(patternOf(v))} 0 64k`);
-        const read = classifyRead(res);
-        result.final.post_detach_sweep.samples++;
-        if (isRefusal(read)) result.final.post_detach_sweep.refused++;
-        if (read === 'no-target') result.final.post_detach_sweep.no_target++;
-        if (read === 'error') {
-          result.final.post_detach_sweep.errors++;
-          if (result.final.post_detach_sweep.error_examples.length < 3) result.final.post_detach_sweep.error_examples.push(`${h}/vol${v}: ${`${res.stdout} ${res.stderr}`.replace(/\s+/g, ' ').trim().slice(0, 240)}`);
+    // post-detach sweep: every host, every volume, with the credentials it last had: refused. Hosts
+    // that keep sessions (the kernel's) are swept twice: as they are (stale disks, sessions in
+    // recovery), then after logging out of what they lost, with fresh logins and a new discovery
+    const sweep = () =>
+      mapLimit(
+        HOST_NAMES.flatMap((h) => volumeIds.map((_, v) => [h, v] as const)),
+        3,
+        async ([h, v]) => {
+          const ci = ciOwn.get(pairKey(h, v)) ?? ciAny.get(v)?.ci;
+          if (!ci) return;
+          const res = await initiator.read(soakHost(h), dataOf(ci), patternOf(v));
+          const read = res.read;
+          result.final.post_detach_sweep.samples++;
+          if (isRefusal(read)) result.final.post_detach_sweep.refused++;
+          if (read === 'no-target') result.final.post_detach_sweep.no_target++;
+          if (read === 'error') {
+            result.final.post_detach_sweep.errors++;
+            if (result.final.post_detach_sweep.error_examples.length < 3) result.final.post_detach_sweep.error_examples.push(`${h}/vol${v}: ${res.text.replace(/\s+/g, ' ').slice(0, 240)}`);
+          }
+          if (reachedData(read)) {
+            result.final.post_detach_sweep.exposures++;
+            result.exposures.push({ host: h, vol: v, volume_id: volumeIds[v], phase: 'post-detach sweep', read, output: res.text.slice(0, 400) });
+            finding(`exposure after every attachment was deleted: host ${h} reads volume ${v} (${read})`);
+          }
+        },
+      );
+    await sweep();
+    if (initiator.keepsSessions) {
+      await initiator.dropLostSessions();
+      await sweep();
+      for (const h of HOST_NAMES) {
+        const ci = [...ciOwn.entries()].find(([k]) => k.startsWith(`${h}/`))?.[1];
+        if (!ci) continue;
+        const listed = (await initiator.discover(soakHost(h), dataOf(ci), side.controllerLun)).targets.filter((t) => t.luns.length > 0);
+        result.final.post_detach_sweep.discoveries++;
+        for (const t of listed) {
+          result.exposures.push({ host: h, phase: 'post-detach discovery', iqn: t.iqn, luns: t.luns });
+          finding(`exposure after every attachment was deleted: host ${h} lists LUNs ${t.luns.map((l) => l.lun).join(',')} of ${t.iqn}`);
         }
-        if (read === 'read-ok' || read === 'read-mismatch' || read === 'opened-read-failed') {
-          result.final.post_detach_sweep.exposures++;
-          result.exposures.push({ host: h, vol: v, volume_id: volumeIds[v], phase: 'post-detach sweep', read, output: `${res.stdout}\n${res.stderr}`.trim().slice(0, 400) });
-          finding(`exposure after every attachment was deleted: host ${h} reads volume ${v} (${read})`);
-        }
-      },
-    );
+      }
+    }
     phase('final_cleanup');
 
     // patterns intact
@@ -1105,7 +1104,7 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
         const att = await attachOnce(v, h);
         const rd = await qemuIo(loginOf(att.connection_info, h), `read -P ${hex(patternOf(v))} 0 1M`);
         if (rd.exitCode === 0) result.final.patterns.intact++;
-        else result.final.patterns.bad.push(`vol${v} ${id}: ${classifyRead(rd)} ${`${rd.stdout} ${rd.stderr}`.trim().slice(0, 200)}`);
+        else result.final.patterns.bad.push(`vol${v} ${id}: ${classifyQemuRead(rd)} ${`${rd.stdout} ${rd.stderr}`.trim().slice(0, 200)}`);
         await detachOnce(att.id);
       } catch (err) {
         result.final.patterns.bad.push(`vol${v} ${id}: ${(err as Error).message.slice(0, 300)}`);
@@ -1119,6 +1118,12 @@ export async function runAttachSoak(o: SoakOptions): Promise<SoakResult> {
     if (lo2.accounts.length) finding(`${lo2.accounts.length} CHAP account(s) bound to no target after the pattern check`);
     for (const s of lo2.stuck) finding(`volume not available after the pattern check: ${s}`);
     phase('pattern_check');
+
+    // the hosts disconnect: nothing of theirs may be left
+    const gone = await initiator.disconnectAll();
+    result.final.host_disconnect = gone;
+    if (gone.sessions_left || gone.disks_left) finding(`after every host's disconnect: ${gone.sessions_left} session(s) and ${gone.disks_left} disk(s) left (${gone.notes.join('; ')})`);
+    phase('host_disconnect');
   } catch (err) {
     failure = err;
     finding(`the run stopped: ${(err as Error).message?.split('\n')[0] ?? String(err)}`);
@@ -1201,7 +1206,7 @@ export function summaryTable(r: SoakResult): string {
   lines.push('| | |', '|---|---|');
   row('result', r.pass ? 'PASS' : `FAIL (${r.findings.length} finding(s))`);
   row('duration', `${r.duration_s} s (${Object.entries(r.phases_s).map(([k, v]) => `${k} ${v}`).join(', ')})`);
-  row('config', `${r.config.volumes} volumes, ${r.config.hosts} hosts, ${r.config.ops} ops at concurrency ${r.config.concurrency}, seed ${r.config.seed}, ${r.config.target}, ${r.config.layout}`);
+  row('config', `${r.config.volumes} volumes, ${r.config.hosts} hosts (${r.config.initiator}), ${r.config.ops} ops at concurrency ${r.config.concurrency}, seed ${r.config.seed}, ${r.config.target}, ${r.config.layout}`);
   for (const [k, v] of Object.entries(r.ops.by_kind)) row(`ops ${k}`, `ok ${v.ok}, rejected ${v.rejected}, failed ${v.failed}, no answer ${v['no-answer']}`);
   row('ops during fault windows', `${r.ops.during_faults.total} (${r.ops.during_faults.not_ok} not ok)`);
   const w = r.watcher;
@@ -1226,7 +1231,8 @@ export function summaryTable(r: SoakResult): string {
   const f = r.final;
   row('final deletes', `${f.attachments_deleted} deleted, ${f.attachments_left} left`);
   row('leftover targets / accounts / stuck volumes', `${f.leftover_targets.length} / ${f.orphan_accounts.length} / ${f.stuck_volumes.length} (after the pattern check: ${f.after_pattern_check.leftover_targets.length} / ${f.after_pattern_check.orphan_accounts.length} / ${f.after_pattern_check.stuck_volumes.length})`);
-  row('post-detach sweep', `${f.post_detach_sweep.samples} logins: ${f.post_detach_sweep.refused} refused, ${f.post_detach_sweep.no_target} no target, ${f.post_detach_sweep.errors} other errors, ${f.post_detach_sweep.exposures} exposures`);
+  row('post-detach sweep', `${f.post_detach_sweep.samples} logins: ${f.post_detach_sweep.refused} refused, ${f.post_detach_sweep.no_target} no target, ${f.post_detach_sweep.errors} other errors, ${f.post_detach_sweep.exposures} exposures${f.post_detach_sweep.discoveries ? `; ${f.post_detach_sweep.discoveries} new discoveries` : ''}`);
   row('patterns intact', `${f.patterns.intact}/${f.patterns.checked}`);
+  if (f.host_disconnect) row('hosts disconnected', `${f.host_disconnect.sessions_left} sessions and ${f.host_disconnect.disks_left} disks left`);
   return lines.join('\n');
 }

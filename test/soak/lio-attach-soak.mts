@@ -1,5 +1,7 @@
 // The attach soak on LIO (issue 12), in the lab guest: the run of attach-soak-lib.ts — three
-// hosts (libiscsi initiators, each with its own initiator name and its own sessions), multiattach
+// hosts (the kernel's initiator, an iscsiadm iface each with its own initiator name, keeping its own
+// sessions and disks: soak-kernel-initiator.ts; CB_SOAK_INITIATOR=libiscsi for fresh libiscsi
+// logins instead), multiattach
 // volumes, random concurrent attachment create / complete / delete through the real cinder-api,
 // a watcher per host reading with the credentials it last got and, per host, discovering its LUNs
 // by serial — against cinderblock serving an LVM thin pool on the guest's scratch disk and
@@ -13,7 +15,7 @@
 //
 // Env (set on the host; the hook hands CB_SOAK_* to the guest): CB_SOAK_OPS (200),
 // CB_SOAK_CONCURRENCY (8), CB_SOAK_VOLUMES (20), CB_SOAK_SEED (1), CB_SOAK_FAULTS (1; 0 = none),
-// CB_SOAK_LAYOUT (per-host | per-volume), CB_SOAK_DEADLINE_S (2400: the whole run; the op phase
+// CB_SOAK_LAYOUT (per-host | per-volume), CB_SOAK_INITIATOR (kernel | libiscsi), CB_SOAK_DEADLINE_S (2400: the whole run; the op phase
 // stops issuing at 65% of it). The result comes back as tmp/lab-out/lio-attach-soak/
 // lio-attach-soak.json with the agent's log; exit 0 only when the run has no finding.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,6 +24,8 @@ import { join } from 'node:path';
 import { runAttachSoak } from './attach-soak-lib.js';
 import { printSoakReport, soakExitCode, soakOptionsFromEnv } from './soak-script.js';
 import { lioSoakSide } from './soak-lio-side.js';
+import { libiscsiInitiator } from './soak-initiator.js';
+import { kernelInitiator, netnsIscsiProbe } from './soak-kernel-initiator.js';
 import { labSoakStack } from './soak-stack.js';
 import { writeE2eAgentConf } from '../lab/e2e-guest.js';
 import { labScratchDiskOrExit, LAB_VG } from '../lab/lio-lab-backend.js';
@@ -43,10 +47,16 @@ sh(['pvcreate', '-y', disk]);
 sh(['vgcreate', LAB_VG, disk]);
 const confPath = await writeE2eAgentConf(work, LAB_VG, 'thin');
 
+const kernel = process.env.CB_SOAK_INITIATOR !== 'libiscsi';
+// why the kernel's hosts are ifaces in one network namespace, not namespaces of their own
+const netns = kernel ? await netnsIscsiProbe() : null;
+if (netns) console.log(netns);
+
 const stop = stopOnSignalsOrDeadline(opts.deadlineMs + 300_000);
 console.log(`LIO attach soak: ${JSON.stringify(opts)}`);
 const result = await runAttachSoak({
   ...opts,
+  initiator: kernel ? kernelInitiator() : libiscsiInitiator(),
   target: lioSoakSide({ layout }),
   stack: labSoakStack(confPath),
   logDir,
@@ -57,7 +67,7 @@ const result = await runAttachSoak({
 stop.clear();
 
 printSoakReport(result);
-writeFileSync(join(out, 'lio-attach-soak.json'), `${JSON.stringify(result, null, 2)}\n`);
+writeFileSync(join(out, 'lio-attach-soak.json'), `${JSON.stringify(netns ? { ...result, netns_probe: netns } : result, null, 2)}\n`);
 // the agent's log, the op and sample logs: what a post-mortem needs, brought back to the host
 // (compressed: the results disk is 64 MiB and the agent's info log of a run is tens of MiB)
 for (const f of ['agent.log', 'ops.jsonl', 'samples.jsonl']) if (existsSync(join(logDir, f))) writeFileSync(join(out, `${f}.gz`), gzipSync(readFileSync(join(logDir, f))));
