@@ -22,6 +22,9 @@
 // new nsid; a configfs loss is restored with the same nsids; the last detaches leave nothing; and
 // 200 concurrent attach/detach operations by three connected hosts, with a configfs loss midway,
 // during which no host ever sees a namespace it has no mapping of.
+//
+// Last, two hosts in network namespaces of their own (per host): refused from its namespace when
+// attached to nothing; a detach takes the namespace from the host's live controller at once.
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nvmeNamespaces, pattern, readAt, sh, writeAt, until as untilEvery, shTry } from './lab-io.js';
@@ -689,4 +692,152 @@ describe.skipIf(!inLab).sequential('nvmet per-host layout: a subsystem per compu
     timings.suite_s = (Date.now() - t0) / 1000;
     writeFileSync(`${OUT}/timings.json`, JSON.stringify(timings, null, 1));
   }, 600_000);
+});
+
+// Two compute hosts in network namespaces of their own (issue 15): each host's TCP connections to the
+// target leave from its own namespace over a veth on a bridge (the target listens on the bridge's
+// 10.77.0.1:4420), with its own host NQN. The per-host layout: a detach takes the namespace from
+// the host's live controller without dropping it, so no reconnect is involved. (The kernel's NVMe/TCP
+// host reconnects from a kernel worker in the initial namespace, whatever namespace the connect came
+// from: a test that needs a reconnect cannot keep a host inside its namespace.)
+describe.skipIf(!inLab).sequential('nvmet per host, hosts in network namespaces of their own (lab guest)', () => {
+  const WORK3 = `${WORK}-netns`;
+  const TARGET_IP = '10.77.0.1';
+  const NS = [
+    { ns: 'cbhost-a', ip: '10.77.0.2', nqn: HOST_A, id: ID_A, host: 'host-a' },
+    { ns: 'cbhost-b', ip: '10.77.0.3', nqn: HOST_B, id: ID_B, host: 'host-b' },
+  ] as const;
+  const [NA, NB] = NS;
+  let driver: VolumeDriver;
+  let exports: HostTargetExports;
+  const V = { ...vol('a7a7a7a7-0000-4000-8000-0000000000a7'), providerLocation: PER_HOST_LOCATION };
+  const W = { ...vol('b7b7b7b7-0000-4000-8000-0000000000b7'), providerLocation: PER_HOST_LOCATION };
+  const W2 = { ...vol('c7c7c7c7-0000-4000-8000-0000000000c7'), providerLocation: PER_HOST_LOCATION };
+  const dataV = pattern('netns-host-a', 64 * 1024);
+  const dataW = pattern('netns-host-b', 64 * 1024);
+  let subA = '';
+  let subB = '';
+  // a port of its own (2): port 1 is the earlier cases' 127.0.0.1
+  const conf = `${nvmetConf(WORK3, 'thin', 'per-host').replace('target_ip_address = 127.0.0.1', `target_ip_address = ${TARGET_IP}`)}nvmet_port_id = 2\n`;
+
+  /** nvme-cli's connect, run inside the host's namespace */
+  const connectFrom = (h: (typeof NS)[number], info: ConnectionInfo) =>
+    shTry(['ip', 'netns', 'exec', h.ns, ...connectArgv({ transport: 'tcp', traddr: TARGET_IP, trsvcid: 4420, subnqn: info.data.target_nqn as string, hostnqn: h.nqn, hostid: h.id, ctrlLossTmo: 5, reconnectDelay: 1 })]);
+  /**
+   * A connect written straight to /dev/nvme-fabrics from inside the host's namespace: for a subsystem
+   * another host already has a controller to at that address, where nvme-cli answers "already
+   * connected" by itself (see connectB). Exit code 0 only if the kernel made the controller.
+   */
+  const fabricsFrom = (h: (typeof NS)[number], subnqn: string) => {
+    const opts = `nqn=${subnqn},transport=tcp,traddr=${TARGET_IP},trsvcid=4420,hostnqn=${h.nqn},hostid=${h.id},ctrl_loss_tmo=5,reconnect_delay=1`;
+    try {
+      sh(['ip', 'netns', 'exec', h.ns, 'dd', 'of=/dev/nvme-fabrics', 'bs=4096', 'status=none'], opts);
+      return 0;
+    } catch {
+      return 1;
+    }
+  };
+  /** the host's established connections to the target, as its own namespace sees them */
+  const tcpFrom = (h: (typeof NS)[number]) => sh(['ip', 'netns', 'exec', h.ns, 'ss', '-Htn', 'state', 'established', 'dst', `${TARGET_IP}:4420`]).trim().split('\n').filter(Boolean);
+  /** the source address of host `h`'s live controllers to `nqn` (sysfs `address`: src_addr=) */
+  const srcAddrs = (nqn: string, h: (typeof NS)[number]) =>
+    controllers(nqn, h.nqn).map((c) => /src_addr=([\d.]+)/.exec(readFileSync(`/sys/class/nvme/${c}/address`, 'utf8'))?.[1] ?? '?');
+
+  beforeAll(async () => {
+    rmSync(WORK3, { recursive: true, force: true });
+    mkdirSync(WORK3, { recursive: true });
+    sh(['ip', 'link', 'add', 'cbbr0', 'type', 'bridge']);
+    sh(['ip', 'addr', 'add', `${TARGET_IP}/24`, 'dev', 'cbbr0']);
+    sh(['ip', 'link', 'set', 'cbbr0', 'up']);
+    for (const h of NS) {
+      sh(['ip', 'netns', 'add', h.ns]);
+      sh(['ip', 'link', 'add', `v-${h.host}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.ns]);
+      sh(['ip', 'link', 'set', `v-${h.host}`, 'master', 'cbbr0', 'up']);
+      sh(['ip', 'netns', 'exec', h.ns, 'ip', 'addr', 'add', `${h.ip}/24`, 'dev', 'eth0']);
+      sh(['ip', 'netns', 'exec', h.ns, 'ip', 'link', 'set', 'eth0', 'up']);
+      sh(['ip', 'netns', 'exec', h.ns, 'ip', 'link', 'set', 'lo', 'up']);
+    }
+    const config = configFromText(conf, { hostname: 'cblab-guest', myIp: TARGET_IP });
+    const backend = config.backends[0]!;
+    const side = createTargetSide(backend, { logger: createLogger({ level: 'warn', pretty: false }), probeIntervalMs: 0 });
+    driver = createDriver(config, backend);
+    await driver.doSetup();
+    await driver.checkForSetupError();
+    exports = createExports(driver, side, { backend, statePath: WORK3, lockPath: `${WORK3}/locks` }) as HostTargetExports;
+    for (const v of [V, W, W2]) await driver.createVolume(v);
+  });
+
+  afterAll(() => {
+    for (const n of [subA, subB]) if (n) shTry(disconnectArgv(n));
+    for (const h of NS) shTry(['ip', 'netns', 'del', h.ns]);
+    shTry(['ip', 'link', 'del', 'cbbr0']);
+    writeFileSync(`${OUT}/timings.json`, JSON.stringify(timings, null, 1));
+  });
+
+  it("host A connects from its own namespace to its subsystem and writes to its volume; host B, attached to nothing, is refused there from its namespace and has no controller and no namespace", async () => {
+    const info = await exports.initializeConnection(V, { nqn: NA.nqn, host: NA.host });
+    subA = info.data.target_nqn as string;
+    expect(info.data.portals).toEqual([[TARGET_IP, '4420', 'tcp']]);
+    const r = connectFrom(NA, info);
+    expect(r.code, r.out).toBe(0);
+    const dev = await until('V on host A', 20_000, () => deviceOf(V.id));
+    expect(subsystemOfDevice(dev)).toBe(subA);
+    // the connection is host A's own: it leaves from A's namespace and address
+    expect(tcpFrom(NA).length).toBeGreaterThan(0);
+    expect(tcpFrom(NB)).toEqual([]);
+    expect(srcAddrs(subA, NA)).toEqual([NA.ip]);
+    await writeAt(`/dev/${dev}`, MiB, dataV);
+    expect((await readAt(`/dev/${VG}/${V.name}`, MiB, dataV.length)).equals(dataV)).toBe(true);
+
+    const refused = refusals(subA, NB.nqn);
+    expect(fabricsFrom(NB, subA)).not.toBe(0);
+    expect(refusals(subA, NB.nqn)).toBe(refused + 1);
+    expect(pathStates(subA, NB.nqn)).toEqual([]);
+    expect(tcpFrom(NB)).toEqual([]);
+    expect(readdirSync('/sys/class/nvme').filter((c) => readFileSync(`/sys/class/nvme/${c}/hostnqn`, 'utf8').trim() === NB.nqn)).toEqual([]);
+  });
+
+  it('host B, attached to two volumes of its own, connects from its namespace and sees those alone; one detached, it loses that namespace at once on its live controller, which keeps serving the other; A is undisturbed', async () => {
+    const info = await exports.initializeConnection(W, { nqn: NB.nqn, host: NB.host });
+    subB = info.data.target_nqn as string;
+    expect(subB).not.toBe(subA);
+    expect((await exports.initializeConnection(W2, { nqn: NB.nqn, host: NB.host })).data.target_nqn).toBe(subB);
+    const r = connectFrom(NB, info);
+    expect(r.code, r.out).toBe(0);
+    const devW = await until('W on host B', 20_000, () => deviceOf(W.id));
+    const devW2 = await until('W2 on host B', 20_000, () => deviceOf(W2.id));
+    expect([subsystemOfDevice(devW), subsystemOfDevice(devW2)]).toEqual([subB, subB]);
+    await writeAt(`/dev/${devW2}`, MiB, dataW);
+    expect(srcAddrs(subB, NB)).toEqual([NB.ip]);
+    await writeAt(`/dev/${devW}`, MiB, dataW);
+    expect((await readAt(`/dev/${VG}/${W.name}`, MiB, dataW.length)).equals(dataW)).toBe(true);
+    // still refused on A's subsystem, attached or not
+    expect(fabricsFrom(NB, subA)).not.toBe(0);
+    const ctrlB = controllers(subB, NB.nqn);
+    expect(ctrlB).toHaveLength(1);
+
+    const t = Date.now();
+    await exports.terminateConnection(W, { nqn: NB.nqn, host: NB.host }, { remaining: [] });
+    await until('W gone from host B', 10_000, () => !deviceOf(W.id));
+    timings.netns_detach_to_gone_ms = Date.now() - t;
+    // the same controller, never dropped (no reconnect: still from B's own address), serves W2 alone
+    expect(controllers(subB, NB.nqn)).toEqual(ctrlB);
+    expect(srcAddrs(subB, NB)).toEqual([NB.ip]);
+    expect((await readAt(`/dev/${deviceOf(W2.id)!}`, MiB, dataW.length)).equals(dataW)).toBe(true);
+    expect((await new NvmetConfigfs().readSubsystem(subB))!.namespaces.map((n) => n.deviceNguid)).toEqual([W2.id]);
+    // A is undisturbed: same controller, same namespace, its data, still from its own address
+    const devV = deviceOf(V.id)!;
+    expect((await readAt(`/dev/${devV}`, MiB, dataV.length)).equals(dataV)).toBe(true);
+    expect(srcAddrs(subA, NA)).toEqual([NA.ip]);
+  });
+
+  it('the last detach and the deletes leave nothing of ours', async () => {
+    for (const n of [subA, subB]) shTry(disconnectArgv(n));
+    await exports.terminateConnection(V, { nqn: NA.nqn, host: NA.host }, { remaining: [] });
+    await exports.terminateConnection(W2, { nqn: NB.nqn, host: NB.host }, { remaining: [] });
+    for (const n of [subA, subB]) expect(await new NvmetConfigfs().readSubsystem(n)).toBeNull();
+    expect((await exports.inventory()).hostTargets!.live).toEqual([]);
+    for (const v of [V, W, W2]) await driver.deleteVolume(v);
+    for (const h of NS) expect(tcpFrom(h)).toEqual([]);
+  });
 });
