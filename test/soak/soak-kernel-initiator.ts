@@ -18,6 +18,7 @@
 // cannot create its socket. netnsIscsiProbe() shows it on the running kernel.
 import { appendFileSync, existsSync, mkdirSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
+import { KeyedMutex } from '../../src/concurrency/keyed-mutex.js';
 import { chapSettings, ensureIface, iscsiadm, nodeArgs, nodeRecord, type IscsiTarget } from '../helpers/iscsiadm.js';
 import { liveSerial, readHead, sessionDisks, sessionIds, sessionState, sessionTarget, type SessionDisk } from '../helpers/kernel-iscsi-view.js';
 import type { IscsiData, ReadOutcome, SoakDiscovery, SoakHost, SoakInitiator, SoakRead } from './soak-initiator.js';
@@ -92,30 +93,16 @@ export async function netnsIscsiProbe(): Promise<string> {
 
 export function kernelInitiator(): SoakInitiator {
   const hosts: SoakHost[] = [];
-  /** one iscsiadm conversation per host at a time (its watcher and the end's sweep may overlap) */
-  const queues = new Map<string, Promise<unknown>>();
-  const serialized = <T>(h: SoakHost, fn: () => Promise<T>): Promise<T> => {
-    const prev = queues.get(h.name) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    // the chain's tail must not reject: the caller gets the error through `next`
-    queues.set(
-      h.name,
-      next.catch(() => undefined),
-    );
-    return next;
-  };
-  const notLoggedInSince = new Map<string, number>();
   /**
-   * Node records of every host are made and deleted one at a time: records of one target share a
+   * One iscsiadm conversation per host at a time (its watcher and the end's sweep may overlap), and
+   * node records of every host made and deleted one at a time: records of one target share a
    * directory (nodes/<iqn>/<portal>/<iface>) that iscsiadm removes with its last record, so another
    * host's record made meanwhile would be lost ("No records found").
    */
-  let records: Promise<unknown> = Promise.resolve();
-  const recordsLocked = <T>(fn: () => Promise<T>): Promise<T> => {
-    const next = records.then(fn, fn);
-    records = next.catch(() => undefined);
-    return next;
-  };
+  const locks = new KeyedMutex();
+  const serialized = <T>(h: SoakHost, fn: () => Promise<T>): Promise<T> => locks.run(`host ${h.name}`, fn);
+  const recordsLocked = <T>(fn: () => Promise<T>): Promise<T> => locks.run('node records', fn);
+  const notLoggedInSince = new Map<string, number>();
   const deleteRecord = (t: IscsiTarget) => recordsLocked(() => iscsiadm(...nodeArgs(t), '-o', 'delete'));
 
   /** logs out of a session that is lost (or was lost for long) and deletes its record */
