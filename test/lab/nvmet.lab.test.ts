@@ -176,6 +176,17 @@ volumes_dir = ${work}/volumes
 `;
 }
 
+/** The driver (set up on the lab's VG) and the per-host exports of an nvmet conf, state and locks under `work`. */
+async function perHostBackend(conf: string, work: string, myIp: string): Promise<{ driver: VolumeDriver; exports: HostTargetExports }> {
+  const config = configFromText(conf, { hostname: 'cblab-guest', myIp });
+  const backend = config.backends[0]!;
+  const side = createTargetSide(backend, { logger: createLogger({ level: 'warn', pretty: false }), probeIntervalMs: 0 });
+  const driver = createDriver(config, backend);
+  await driver.doSetup();
+  await driver.checkForSetupError();
+  return { driver, exports: createExports(driver, side, { backend, statePath: work, lockPath: `${work}/locks` }) as HostTargetExports };
+}
+
 function vol(id: string): DriverVolume {
   return { id, name: `volume-${id}`, size: 1, providerLocation: null, providerAuth: null, multiattach: false };
 }
@@ -422,14 +433,7 @@ describe.skipIf(!inLab).sequential('nvmet per-host layout: a subsystem per compu
   beforeAll(async () => {
     rmSync(WORK2, { recursive: true, force: true });
     mkdirSync(WORK2, { recursive: true });
-    const conf = nvmetConf(WORK2, 'thin', 'per-host');
-    const config = configFromText(conf, { hostname: 'cblab-guest', myIp: '127.0.0.1' });
-    const backend = config.backends[0]!;
-    const side = createTargetSide(backend, { logger: createLogger({ level: 'warn', pretty: false }), probeIntervalMs: 0 });
-    driver = createDriver(config, backend);
-    await driver.doSetup();
-    await driver.checkForSetupError();
-    exports = createExports(driver, side, { backend, statePath: WORK2, lockPath: `${WORK2}/locks` }) as HostTargetExports;
+    ({ driver, exports } = await perHostBackend(nvmetConf(WORK2, 'thin', 'per-host'), WORK2, '127.0.0.1'));
     expect(exports.sharedTargets).toBeNull();
     for (const v of P) await driver.createVolume(v);
   });
@@ -757,13 +761,7 @@ describe.skipIf(!inLab).sequential('nvmet per host, hosts in network namespaces 
       sh(['ip', 'netns', 'exec', h.ns, 'ip', 'link', 'set', 'eth0', 'up']);
       sh(['ip', 'netns', 'exec', h.ns, 'ip', 'link', 'set', 'lo', 'up']);
     }
-    const config = configFromText(conf, { hostname: 'cblab-guest', myIp: TARGET_IP });
-    const backend = config.backends[0]!;
-    const side = createTargetSide(backend, { logger: createLogger({ level: 'warn', pretty: false }), probeIntervalMs: 0 });
-    driver = createDriver(config, backend);
-    await driver.doSetup();
-    await driver.checkForSetupError();
-    exports = createExports(driver, side, { backend, statePath: WORK3, lockPath: `${WORK3}/locks` }) as HostTargetExports;
+    ({ driver, exports } = await perHostBackend(conf, WORK3, TARGET_IP));
     for (const v of [V, W, W2]) await driver.createVolume(v);
   });
 
