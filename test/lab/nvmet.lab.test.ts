@@ -705,6 +705,7 @@ describe.skipIf(!inLab).sequential('nvmet per-host layout: a subsystem per compu
 // host reconnects from a kernel worker in the initial namespace, whatever namespace the connect came
 // from: a test that needs a reconnect cannot keep a host inside its namespace.)
 describe.skipIf(!inLab).sequential('nvmet per host, hosts in network namespaces of their own (lab guest)', () => {
+  const fs = new NvmetConfigfs();
   const WORK3 = `${WORK}-netns`;
   const TARGET_IP = '10.77.0.1';
   const NS = [
@@ -822,7 +823,7 @@ describe.skipIf(!inLab).sequential('nvmet per host, hosts in network namespaces 
     expect(controllers(subB, NB.nqn)).toEqual(ctrlB);
     expect(srcAddrs(subB, NB)).toEqual([NB.ip]);
     expect((await readAt(`/dev/${deviceOf(W2.id)!}`, MiB, dataW.length)).equals(dataW)).toBe(true);
-    expect((await new NvmetConfigfs().readSubsystem(subB))!.namespaces.map((n) => n.deviceNguid)).toEqual([W2.id]);
+    expect((await fs.readSubsystem(subB))!.namespaces.map((n) => n.deviceNguid)).toEqual([W2.id]);
     // A is undisturbed: same controller, same namespace, its data, still from its own address
     const devV = deviceOf(V.id)!;
     expect((await readAt(`/dev/${devV}`, MiB, dataV.length)).equals(dataV)).toBe(true);
@@ -833,7 +834,7 @@ describe.skipIf(!inLab).sequential('nvmet per host, hosts in network namespaces 
     for (const n of [subA, subB]) shTry(disconnectArgv(n));
     await exports.terminateConnection(V, { nqn: NA.nqn, host: NA.host }, { remaining: [] });
     await exports.terminateConnection(W2, { nqn: NB.nqn, host: NB.host }, { remaining: [] });
-    for (const n of [subA, subB]) expect(await new NvmetConfigfs().readSubsystem(n)).toBeNull();
+    for (const n of [subA, subB]) expect(await fs.readSubsystem(n)).toBeNull();
     expect((await exports.inventory()).hostTargets!.live).toEqual([]);
     for (const v of [V, W, W2]) await driver.deleteVolume(v);
     for (const h of NS) expect(tcpFrom(h)).toEqual([]);

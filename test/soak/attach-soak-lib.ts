@@ -38,7 +38,7 @@ import { hostTargetIqn } from '../../drivers/targets/host-target/host-target-nam
 import { repoRoot } from '../helpers/fixtures.js';
 import { CleanupManifest } from '../helpers/soak-watchdog.js';
 import { serialIsVolume, type SoakTargetSide } from './soak-target-side.js';
-import { classifyQemuRead, isRefusal, libiscsiInitiator, reachedData, type ReadOutcome, type SoakHost, type SoakInitiator } from './soak-initiator.js';
+import { classifyQemuRead, hex, isRefusal, libiscsiInitiator, reachedData, type ReadOutcome, type SoakHost, type SoakInitiator } from './soak-initiator.js';
 import { localSoakStack, type SoakStack, type SoakStackFactory } from './soak-stack.js';
 
 export interface SoakOptions {
@@ -238,7 +238,6 @@ function mulberry32(seed: number): () => number {
 }
 
 const patternOf = (vol: number): number => 0x10 + (vol % 0xe0);
-const hex = (n: number): string => `0x${n.toString(16).padStart(2, '0')}`;
 
 function loadavg(): number {
   try {

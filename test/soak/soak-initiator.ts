@@ -61,7 +61,8 @@ export interface SoakInitiator {
   disconnectAll(): Promise<{ sessions_left: number; disks_left: number; notes: string[] }>;
 }
 
-const hex = (n: number): string => `0x${n.toString(16).padStart(2, '0')}`;
+/** a pattern byte as qemu-io's -P takes it */
+export const hex = (n: number): string => `0x${n.toString(16).padStart(2, '0')}`;
 
 /** What qemu-io's read came to. */
 export function classifyQemuRead(r: ToolResult): ReadOutcome {
