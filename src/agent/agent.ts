@@ -18,7 +18,7 @@ import type { AgentMetrics } from '../metrics.js';
 import { AmqpConnection, RpcClient, RpcServer, SchedulerRpcClient, targetsForVolumeService, redactTransportUrl } from '../rpc/index.js';
 import { DbAllocatedCapacity, DbServiceRegistry } from './db-ports.js';
 import { createDriver } from './driver-factory.js';
-import { createImageTools } from './image-tools-factory.js';
+import { createImageTools, imageVolumeCacheSettings } from './image-tools-factory.js';
 import { RpcSchedulerNotifier, RpcSchedulerCreateVolume } from './scheduler-notifier.js';
 import { RpcVolumePeers } from './volume-peers.js';
 import { configuredTgtControlPort, createExports, createTargetSide, type TargetSide } from './target-factory.js';
@@ -294,6 +294,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
         poolName: backend.volume_backend_name ?? backend.name,
         reportDiscardSupported: backend.report_discard_supported,
         images: createImageTools(config, backend, blog),
+        imageVolumeCache: imageVolumeCacheSettings(config, backend, blog),
       };
       const restore = new ExportRestore(flows, opts.exportRestore);
       restores.push(restore);

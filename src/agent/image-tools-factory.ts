@@ -5,6 +5,7 @@ import { processRunner } from '../exec/run-command.js';
 import { GlanceClient } from '../image/glance-client.js';
 import { imageTools, type ImageTools } from '../image/image-tools.js';
 import type { Logger } from '../log.js';
+import type { ImageVolumeCacheSettings } from '../manager/flows/image-volume-cache.js';
 
 export function createImageTools(config: CinderConfig, backend: BackendConfig, logger: Logger): ImageTools {
   const d = config.default;
@@ -39,4 +40,27 @@ export function createImageTools(config: CinderConfig, backend: BackendConfig, l
     },
     logger,
   });
+}
+
+/**
+ * The backend's image-volume cache (image_volume_cache_enabled, _max_size_gb, _max_count), said
+ * at start as cinder-volume says it; without cinder_internal_tenant_project_id and _user_id the
+ * cache has no owner and every create downloads.
+ */
+export function imageVolumeCacheSettings(config: CinderConfig, backend: BackendConfig, logger: Logger): ImageVolumeCacheSettings | undefined {
+  if (!backend.image_volume_cache_enabled) {
+    logger.info(`Image-volume cache disabled for host ${backend.host}.`);
+    return undefined;
+  }
+  const projectId = config.default.cinder_internal_tenant_project_id;
+  const userId = config.default.cinder_internal_tenant_user_id;
+  const internalTenant = projectId && userId ? { projectId, userId } : null;
+  if (!internalTenant) {
+    logger.warn(
+      `[${backend.name}] image_volume_cache_enabled is set but cinder_internal_tenant_project_id and cinder_internal_tenant_user_id are not both set in [DEFAULT]: ` +
+        'the cache has no owner, so volumes from images are downloaded every time; set both to use the cache',
+    );
+  }
+  logger.info(`Image-volume cache enabled for host ${backend.host}.`);
+  return { maxSizeGb: backend.image_volume_cache_max_size_gb, maxCount: backend.image_volume_cache_max_count, internalTenant };
 }

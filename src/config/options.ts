@@ -67,6 +67,10 @@ export const DEFAULT_OPTS = {
   // cinder/cmd/volume.py
   cluster: str(null),
 
+  // cinder/context.py: the project and user that own the image-volume cache's volumes
+  cinder_internal_tenant_project_id: str(null),
+  cinder_internal_tenant_user_id: str(null),
+
   // cinder/volume/driver.py volume_opts as registered in [DEFAULT]: only those cinder-volume
   // still reads from [DEFAULT] (see BACKEND_LOOKUP; clear_volume also uses this volume_dd_blocksize).
   ...VOLUME_COPY_OPTS,

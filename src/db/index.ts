@@ -11,6 +11,7 @@ import * as backups from './backups.js';
 import { openHandle, type DbHandle, type OpenDatabaseOptions } from './connect.js';
 import * as glanceMetadata from './glance-metadata.js';
 import * as groups from './groups.js';
+import * as imageVolumeCache from './image-volume-cache.js';
 import * as inspect from './inspect.js';
 import * as messages from './messages.js';
 import * as quotas from './quotas.js';
@@ -98,6 +99,13 @@ function repositories(h: DbHandle, qopts: quotas.QuotaOptions) {
       bulkCreate: glanceMetadata.bulkCreate,
       deleteBySnapshot: glanceMetadata.deleteBySnapshot,
       deleteByVolume: glanceMetadata.deleteByVolume,
+    }),
+    imageVolumeCache: bind(h, {
+      getAndUpdateLastUsed: imageVolumeCache.getAndUpdateLastUsed,
+      listInScope: imageVolumeCache.listInScope,
+      findByVolume: imageVolumeCache.findByVolume,
+      create: imageVolumeCache.create,
+      deleteByVolume: imageVolumeCache.deleteByVolume,
     }),
     workers: bind(h, {
       create: workers.create,
@@ -190,6 +198,7 @@ export type { RegisterServiceOptions, RegisteredService } from './services.js';
 export { MessageAction, MessageDetail, MessageResource, translateDetailId } from './messages.js';
 export type { QuotaOptions, ReserveOptions, Deltas } from './quotas.js';
 export type { WorkerRow, WorkerListFilters } from './workers.js';
+export type { CacheScope, NewCacheEntry } from './image-volume-cache.js';
 export type { VolumeWithRelations } from './volumes.js';
 export type { Expected, ReadDeleted, HostMatchLevel } from './common.js';
 export * from './schema.js';

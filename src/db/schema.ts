@@ -400,6 +400,7 @@ export type Reservation = Selectable<ReservationsTable>;
 export type Message = Selectable<MessagesTable>;
 export type Encryption = Selectable<EncryptionTable>;
 export type GlanceMetadata = Selectable<VolumeGlanceMetadataTable>;
+export type ImageVolumeCacheEntry = Selectable<ImageVolumeCacheEntriesTable>;
 export type Group = Selectable<GroupsTable>;
 export type GroupSnapshot = Selectable<GroupSnapshotsTable>;
 

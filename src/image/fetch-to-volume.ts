@@ -70,7 +70,7 @@ export function checkImageRecord(image: ImageMeta, volumeSizeGb: number): string
  * then); any other is already downloaded, inspected and accepted by qemu-img info, so a volume is
  * only created for an image that can fill it. `dispose` removes the temporary file.
  */
-export type PreparedImage = { kind: 'stream' } | { kind: 'file'; path: string; format: string; bytes: number; dispose(): Promise<void> };
+export type PreparedImage = { kind: 'stream' } | { kind: 'file'; path: string; format: string; bytes: number; /** bytes, from qemu-img info */ virtualSize: number; dispose(): Promise<void> };
 
 export async function prepareImage(tools: ImageTools, ctx: GlanceCallContext, image: ImageMeta, volumeSizeGb: number): Promise<PreparedImage> {
   const disk = checkImageRecord(image, volumeSizeGb);
@@ -159,7 +159,7 @@ async function downloadAndInspect(tools: ImageTools, ctx: GlanceCallContext, ima
     const info = await qemuImgInfo(tools, tmp, found.format);
     checkQemuInfo(image, info, found.format, tools.options.vmdkAllowedTypes);
     checkVirtualSize(info.virtualSize, volumeSizeGb, image.id);
-    return { kind: 'file', path: tmp, format: found.format, bytes, dispose };
+    return { kind: 'file', path: tmp, format: found.format, bytes, virtualSize: info.virtualSize, dispose };
   } catch (err) {
     await dispose();
     throw err;

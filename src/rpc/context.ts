@@ -143,3 +143,21 @@ export function adminContext(opts: { requestId?: string; now?: Date; readDeleted
     message_action: null,
   });
 }
+
+/**
+ * cinder.context.get_internal_tenant_context(): the Cinder internal tenant
+ * (cinder_internal_tenant_project_id / _user_id), admin, owner of the image-volume cache's
+ * volumes. Only for the volume service's own work: it carries no token for other services.
+ */
+export function internalTenantContext(tenant: { projectId: string; userId: string }, opts: { requestId?: string; now?: Date } = {}): RequestContext {
+  const d = adminContext(opts).toDict();
+  Object.assign(d, {
+    user: tenant.userId,
+    user_id: tenant.userId,
+    project: tenant.projectId,
+    project_id: tenant.projectId,
+    roles: [],
+    user_identity: `${tenant.userId} ${tenant.projectId} - - -`,
+  });
+  return new RequestContext(d);
+}

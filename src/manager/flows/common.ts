@@ -9,6 +9,7 @@ import type { CinderDb, Snapshot, Volume, WorkerRow } from '../../db/index.js';
 import { driverNotInitialized, volumeNotFound } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { ImageTools } from '../../image/image-tools.js';
+import type { ImageVolumeCacheSettings } from './image-volume-cache.js';
 import { withExternalLock } from '../../native/index.js';
 import { VersionedObject } from '../../rpc/ovo.js';
 import type { BackupCallback, ComputeEvents } from '../ports.js';
@@ -78,6 +79,8 @@ export interface FlowDeps {
   pendingRestore?: PendingRestore;
   /** Glance, qemu-img and the image options: create-from-image, upload, reimage. */
   images?: ImageTools;
+  /** image_volume_cache_enabled and its limits; absent: no image-volume cache on this backend. */
+  imageVolumeCache?: ImageVolumeCacheSettings;
 }
 
 /**

@@ -28,7 +28,7 @@ export async function createVolume(deps: FlowDeps, ctx: Record<string, unknown>,
   const id = volume.data.id;
   const log = deps.logger.child({ volume_id: id });
 
-  let row = await deps.db.volumes.find(id);
+  const row = await deps.db.volumes.find(id);
   if (!row) {
     log.error(`create_volume: volume ${id} is not in the database (deleted meanwhile?); nothing to do`);
     return;
@@ -43,34 +43,55 @@ export async function createVolume(deps: FlowDeps, ctx: Record<string, unknown>,
   }
   await withWorker(deps, { type: 'Volume', id, status: row.status }, () => volumeStatus(deps, id), async () => {
     try {
-      requireDriver(deps);
-      row = await setResourceHost(deps, row!);
-      const size = row.size;
-      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1) throw invalidInput(`volume size must be a positive integer, got ${String(size)}`);
-      const imageId = requestSpec?.data.image_id;
-      const model = imageId ? await createFromImage(deps, ctx, row, imageId) : await runCreate(deps, row);
-      const migrating = row.migration_status === 'migration_target_creating';
-      await deps.db.volumes.update(id, {
-        ...(model ?? {}),
-        status: 'available',
-        ...(migrating ? { migration_status: 'migration_target' } : {}),
-        launched_at: deps.db.now(),
-        // _driver_shares_targets(): true for iSCSI with a target per compute host, false per volume
-        shared_targets: deps.exports.sharedTargets,
-        service_uuid: deps.service.serviceRecord?.uuid ?? null,
-      });
-      log.info(`Created volume successfully.`);
+      await buildVolume(deps, ctx, row, requestSpec?.data.image_id ?? null);
     } catch (err) {
       log.error({ err }, `create_volume of ${id} failed: ${errorMessage(err)}`);
       const className = err instanceof CinderError ? err.className : (err as Error | null)?.name;
       const retry = filterProperties.retry;
       if (allowReschedule && retry && typeof retry === 'object' && !NO_RESCHEDULE.has(className ?? '')) {
-        await reschedule(deps, ctx, volume, requestSpec, filterProperties, err, row!);
+        await reschedule(deps, ctx, volume, requestSpec, filterProperties, err, (await deps.db.volumes.find(id)) ?? row);
       } else {
         await deps.db.volumes.update(id, { status: 'error' });
       }
     }
   });
+}
+
+/**
+ * manager.create_volume called in-process with allow_reschedule False, as _clone_image_volume
+ * does for an image-volume cache entry: the volume ends `available`, or `error` with the failure
+ * raised to the caller.
+ */
+export async function createVolumeInProcess(deps: FlowDeps, ctx: Record<string, unknown>, row: Volume): Promise<void> {
+  await withWorker(deps, { type: 'Volume', id: row.id, status: row.status }, () => volumeStatus(deps, row.id), async () => {
+    try {
+      await buildVolume(deps, ctx, row, null);
+    } catch (err) {
+      deps.logger.error({ err, volume_id: row.id }, `create_volume of ${row.id} failed: ${errorMessage(err)}`);
+      await deps.db.volumes.update(row.id, { status: 'error' });
+      throw err;
+    }
+  });
+}
+
+/** The create itself (the flow's tasks up to CreateVolumeOnFinishTask); a failure is raised. */
+async function buildVolume(deps: FlowDeps, ctx: Record<string, unknown>, original: Volume, imageId: string | null): Promise<void> {
+  requireDriver(deps);
+  const row = await setResourceHost(deps, original);
+  const size = row.size;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1) throw invalidInput(`volume size must be a positive integer, got ${String(size)}`);
+  const model = imageId ? await createFromImage(deps, ctx, row, imageId) : await runCreate(deps, row);
+  const migrating = row.migration_status === 'migration_target_creating';
+  await deps.db.volumes.update(row.id, {
+    ...(model ?? {}),
+    status: 'available',
+    ...(migrating ? { migration_status: 'migration_target' } : {}),
+    launched_at: deps.db.now(),
+    // _driver_shares_targets(): true for iSCSI with a target per compute host, false per volume
+    shared_targets: deps.exports.sharedTargets,
+    service_uuid: deps.service.serviceRecord?.uuid ?? null,
+  });
+  deps.logger.info({ volume_id: row.id }, `Created volume successfully.`);
 }
 
 /** _set_resource_host: a volume without a host, or for another backend of ours, gets ours. */

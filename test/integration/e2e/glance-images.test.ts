@@ -4,7 +4,9 @@
 // `qemu-img compare`), reimage, and hostile images refused with no volume made from them: a
 // backing file, an external data file, a disguised format, a tampered or truncated store, and a
 // glance-api that goes away in the middle of a download (a relay in front of it, cut). Compressed
-// containers (gzip) both ways.
+// containers (gzip) both ways. The image-volume cache (max_count 2, an internal tenant): a miss
+// fills it, a hit clones, an image changed in Glance is evicted, the least recently used go, and
+// cinder-api's own delete of a cached volume evicts its entry.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -12,15 +14,19 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import Database from 'better-sqlite3';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { startCinderStack, waitFor, WaitAborted, type CinderStack } from '../../helpers/cinder-stack.js';
 import { startAgentProcess, type AgentProcess } from '../../helpers/agent-process.js';
 import { glanceAvailable, startGlance, type GlanceHandle } from '../../helpers/glance.js';
 import { createOwnVhost, type OwnVhost } from '../../helpers/rabbit-vhost.js';
 import { startTcpRelay, type TcpRelay } from '../../helpers/tcp-relay.js';
+import { sparseImageMismatches, writeSparseImage } from '../../helpers/sparse-image.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
+const INTERNAL_PROJECT = 'cinder-internal-project';
+const INTERNAL_USER = 'cinder-internal-user';
 
 /** 8 MiB: random data, a 4 MiB run of zeros (must stay a hole), random data. */
 function rawContent(): Buffer {
@@ -84,6 +90,19 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
     await execa('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', src, dst]);
     return readFile(dst);
   }
+  /** image_volume_cache_entries as cinder-api and the agent share them, most recently used first. */
+  function cacheEntries(): Array<{ image_id: string; volume_id: string; size: number; host: string; image_updated_at: string | null }> {
+    const db = new Database(join(stack.dir, 'cinder.sqlite'), { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare('SELECT * FROM image_volume_cache_entries ORDER BY last_used DESC, id DESC').all() as any;
+    } finally {
+      db.close();
+    }
+  }
+  async function waitGone(id: string) {
+    await waitFor(`volume ${id} deleted`, 120_000, async () => ((await stack.api('GET', `/volumes/${id}`)).status === 404 ? true : undefined));
+    expect(existsSync(volumeFile(id))).toBe(false);
+  }
   /** The volume went to error (a failed attempt, maybe rescheduled first) and holds none of `forbidden`. */
   async function expectRefused(volumeId: string, forbidden: Buffer) {
     await waitStatus(volumeId, 'error', 240_000);
@@ -104,8 +123,15 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
       apiPort: 18900,
       transportUrl: vhost.transportUrl,
       startTimeoutMs: 240_000,
-      defaults: { glance_api_servers: `http://127.0.0.1:${glanceRelay.port}`, glance_num_retries: '1', image_conversion_dir: join(work, 'conversion'), allow_compression_on_image_upload: 'True' },
-      backends: { file: { volume_driver: 'file', volume_backend_name: 'file', target_helper: 'fake' } },
+      defaults: {
+        glance_api_servers: `http://127.0.0.1:${glanceRelay.port}`,
+        glance_num_retries: '1',
+        image_conversion_dir: join(work, 'conversion'),
+        allow_compression_on_image_upload: 'True',
+        cinder_internal_tenant_project_id: INTERNAL_PROJECT,
+        cinder_internal_tenant_user_id: INTERNAL_USER,
+      },
+      backends: { file: { volume_driver: 'file', volume_backend_name: 'file', target_helper: 'fake', image_volume_cache_enabled: 'True', image_volume_cache_max_count: '2' } },
       // glance_request_timeout unset, as in cinder's default: our stall limit ends a download that stops
       extraSections: { cinderblock: { metrics_listen: '', glance_stall_timeout: '20' } },
     });
@@ -317,4 +343,91 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
     }
     expect(existsSync(join(work, 'conversion')) ? await readdir(join(work, 'conversion')) : []).toEqual([]);
   }, 900_000);
+
+  it('image-volume cache: a miss fills it, a hit clones, an image changed in Glance is evicted, the least recently used go, cinder-api evicts what it deletes', async () => {
+    // the earlier tests' volumes fill the project's default 10
+    const q = await stack.api('PUT', '/os-quota-sets/admin', { quota_set: { volumes: -1 } });
+    expect(q.status, JSON.stringify(q.body)).toBe(200);
+    const content = rawContent();
+    const a = await glance.addImage({ name: 'cached-a', disk_format: 'raw', container_format: 'bare' }, content);
+
+    // miss: the 2 GB volume is made at the image's own size (1 GB), cloned into the cache at that
+    // size, then extended to the 2 GB asked for
+    const v1 = await createFromImage(a.id, 2);
+    expect((await waitStatus(v1, 'available')).size).toBe(2);
+    expect((await readVolume(v1, content.length)).equals(content)).toBe(true);
+    expect((await stat(volumeFile(v1))).size).toBe(2 * GiB);
+    const first = cacheEntries().find((e) => e.image_id === a.id);
+    expect(first).toMatchObject({ size: 1 });
+    expect(new Date(`${first!.image_updated_at}Z`).toISOString().replace('.000', '')).toBe(a.updated_at);
+    const cached = await volumeStatus(first!.volume_id);
+    expect(cached).toMatchObject({ name: `image-${a.id}`, size: 1, status: 'available', 'os-vol-tenant-attr:tenant_id': INTERNAL_PROJECT, source_volid: v1 });
+    expect((await readVolume(first!.volume_id, content.length)).equals(content)).toBe(true);
+
+    // hit: cloned from the cached volume, not downloaded; no signature_verified (nothing fetched)
+    const v2 = await createFromImage(a.id, 2);
+    const s2 = await waitStatus(v2, 'available');
+    expect(agent.text()).toContain(`by cloning its image-volume cache entry ${first!.volume_id}`);
+    expect(s2.bootable).toBe('true');
+    expect(s2.volume_image_metadata).toMatchObject({ image_id: a.id, image_name: 'cached-a' });
+    expect(s2.volume_image_metadata.signature_verified).toBeUndefined();
+    expect((await readVolume(v2, content.length)).equals(content)).toBe(true);
+    expect((await stat(volumeFile(v2))).size).toBe(2 * GiB);
+
+    // the image changes in Glance (updated_at moves): its entry is evicted, the cached volume
+    // deleted, and the download that follows fills a fresh entry
+    await new Promise((r) => setTimeout(r, 1100));
+    const patched = await glance.patchImage(a.id, [{ op: 'add', path: '/cb_revision', value: '2' }]);
+    expect(patched.updated_at).not.toBe(a.updated_at);
+    const v3 = await createFromImage(a.id, 1);
+    await waitStatus(v3, 'available');
+    await waitGone(first!.volume_id);
+    const second = cacheEntries().find((e) => e.image_id === a.id);
+    expect(second?.volume_id).not.toBe(first!.volume_id);
+    expect(new Date(`${second!.image_updated_at}Z`).toISOString().replace('.000', '')).toBe(patched.updated_at);
+
+    // max_count 2: with B and C cached, A's entry is the least recently used and goes
+    const b = await glance.addImage({ name: 'cached-b', disk_format: 'raw', container_format: 'bare' }, randomBytes(MiB));
+    const c = await glance.addImage({ name: 'cached-c', disk_format: 'raw', container_format: 'bare' }, randomBytes(MiB));
+    const vB = await createFromImage(b.id);
+    await waitStatus(vB, 'available');
+    const vC = await createFromImage(c.id);
+    await waitStatus(vC, 'available');
+    await waitGone(second!.volume_id);
+    const left = cacheEntries();
+    expect(left.map((e) => e.image_id)).toEqual([c.id, b.id]);
+
+    // deleting a cached volume through cinder-api: cinder-api evicts its entry itself
+    const cVolume = left[0]!.volume_id;
+    expect((await stack.api('DELETE', `/volumes/${cVolume}`)).status).toBe(202);
+    await waitGone(cVolume);
+    expect(cacheEntries().map((e) => e.image_id)).toEqual([b.id]);
+
+    for (const id of [v1, v2, v3, vB, vC]) expect((await stack.api('DELETE', `/volumes/${id}`)).status).toBe(202);
+    for (const id of [v1, v2, v3, vB, vC]) await waitGone(id);
+  }, 600_000);
+
+  it('a 4 GiB raw image with 10% data: the volume made from it, and the clone from the cache, stay thin and hold it', async () => {
+    const size = 4 * GiB;
+    const file = join(work, 'sparse-4g.raw');
+    const data = await writeSparseImage(file, size);
+    const img = await glance.createImage({ name: 'sparse-4g', disk_format: 'raw', container_format: 'bare' });
+    await glance.uploadFile(img.id, file);
+    await rm(file);
+    const ids: string[] = [];
+    for (const pass of ['download', 'cache'] as const) {
+      const id = await createFromImage(img.id, 4);
+      ids.push(id);
+      await waitStatus(id, 'available', 300_000);
+      const st = await stat(volumeFile(id));
+      expect(st.size).toBe(size);
+      // the data and the file system's own blocks; every zero run of the image stayed a hole
+      expect(st.blocks * 512, `${pass}: ${st.blocks * 512} bytes allocated for ${data} of data`).toBeLessThanOrEqual(data + 4 * MiB);
+      expect(await sparseImageMismatches(volumeFile(id), size)).toEqual([]);
+    }
+    expect(agent.text()).toMatch(new RegExp(`Downloaded image ${img.id} .*zero runs skipped`));
+    expect(agent.text()).toMatch(new RegExp(`Created volume ${ids[1]} from image ${img.id} by cloning`));
+    for (const id of ids) expect((await stack.api('DELETE', `/volumes/${id}`)).status).toBe(202);
+    for (const id of ids) await waitGone(id);
+  }, 600_000);
 });
