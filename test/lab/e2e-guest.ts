@@ -6,7 +6,13 @@ import { join } from 'node:path';
 const env = process.env;
 
 /** Writes the agent's cinder.conf for `lvmType` under `work` and returns its path; `backendExtra` adds backend options. */
-export async function writeE2eAgentConf(work: string, vg: string, lvmType: 'default' | 'thin', backendExtra: Record<string, string> = {}): Promise<string> {
+export async function writeE2eAgentConf(
+  work: string,
+  vg: string,
+  lvmType: 'default' | 'thin',
+  backendExtra: Record<string, string> = {},
+  defaultsExtra: Record<string, string> = {},
+): Promise<string> {
   const state = join(work, 'state');
   await mkdir(join(state, 'locks'), { recursive: true });
   const backendOpts = JSON.parse(env.CBLAB_E2E_BACKEND_OPTS ?? '{}') as Record<string, string>;
@@ -22,6 +28,7 @@ export async function writeE2eAgentConf(work: string, vg: string, lvmType: 'defa
       // every report runs vgs/lvs (about a second each under emulation); deletes report at once
       backend_stats_polling_interval: '20',
       rpc_response_timeout: '60',
+      ...defaultsExtra,
     },
     database: { connection: env.CBLAB_E2E_DB! },
     [env.CBLAB_E2E_BACKEND!]: {

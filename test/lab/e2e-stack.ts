@@ -5,21 +5,28 @@
 // needs to join this stack goes into DIR/guest.env as it sees it from 10.0.2.2.
 // SIGTERM: the stack's logs are copied into DIR (kept for post-mortems), then everything stops.
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { createCinderDatabase } from '../helpers/cinder-db.js';
 import { freePort } from '../helpers/free-port.js';
 import { startCinderStack, waitFor } from '../helpers/cinder-stack.js';
+import { startGlance, type GlanceHandle } from '../helpers/glance.js';
+import { writeSparseImage } from '../helpers/sparse-image.js';
 
 
 const GUEST_SEES_HOST = '10.0.2.2';
 
+/** The raw image with 10% data (test/helpers/sparse-image.ts) the image steps create volumes from. */
+const SPARSE_IMAGE_BYTES = 1024 ** 3;
+
 /**
  * Serves the stack until SIGTERM; `target` is the backend's target_* options, `guestEnv` further
  * variables the guest gets in guest.env (a script's own options: the guest inherits no host env).
+ * `glance`: Debian's glance-api too (keyless), holding a sparse raw image, for cinder-api and the
+ * agent (CBLAB_E2E_GLANCE, CBLAB_E2E_SPARSE_IMAGE and its size in the guest).
  */
-export async function serveE2eStack(dir: string, target: Record<string, string>, guestEnv: Record<string, string> = {}): Promise<void> {
+export async function serveE2eStack(dir: string, target: Record<string, string>, guestEnv: Record<string, string> = {}, opts: { glance?: boolean } = {}): Promise<void> {
   if (!dir) throw new Error('usage: <suite>.host.mts DIR');
 
   // A vhost of its own: the scheduler's queue (`cinder-scheduler`) is the same name for every stack,
@@ -50,7 +57,18 @@ export async function serveE2eStack(dir: string, target: Record<string, string>,
     throw err;
   }
   const apiPort = await freePort();
+  let glance: GlanceHandle | null = null;
+  const glanceEnv: Record<string, string> = {};
   try {
+    if (opts.glance) {
+      glance = await startGlance({ port: await freePort() });
+      const file = join(dir, 'sparse.raw');
+      await writeSparseImage(file, SPARSE_IMAGE_BYTES);
+      const image = await glance.createImage({ name: 'lab-sparse', disk_format: 'raw', container_format: 'bare' });
+      await glance.uploadFile(image.id, file);
+      await rm(file);
+      Object.assign(glanceEnv, { CBLAB_E2E_GLANCE: glance.url.replace('127.0.0.1', GUEST_SEES_HOST), CBLAB_E2E_SPARSE_IMAGE: image.id, CBLAB_E2E_SPARSE_IMAGE_SIZE: String(SPARSE_IMAGE_BYTES) });
+    }
     stack = await startCinderStack({
       host,
       apiPort,
@@ -59,10 +77,11 @@ export async function serveE2eStack(dir: string, target: Record<string, string>,
       backends: { lvm: backend },
       // The volume service joins a minute later, from the guest: the scheduler need not hold requests
       // back waiting for a first capability report at its own start.
-      defaults: { scheduler_driver_init_wait_time: '1' },
+      defaults: { scheduler_driver_init_wait_time: '1', ...(glance ? { glance_api_servers: glance.url } : {}) },
     });
   } catch (err) {
     // no `ready`: run-lab.sh reports the failure; leave nothing on the shared servers
+    await glance?.stop().catch(() => undefined);
     await db.drop().catch(() => undefined);
     await dropVhost();
     throw err;
@@ -79,6 +98,7 @@ export async function serveE2eStack(dir: string, target: Record<string, string>,
     CBLAB_E2E_BACKEND: 'lvm',
     // single quotes: the guest sources this file with bash
     CBLAB_E2E_BACKEND_OPTS: `'${JSON.stringify(backend)}'`,
+    ...glanceEnv,
     ...guestEnv,
   };
   await writeFile(join(dir, 'guest.env'), Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
@@ -90,6 +110,7 @@ export async function serveE2eStack(dir: string, target: Record<string, string>,
     stopping = true;
     await writeFile(join(dir, 'stack.log'), await stack.logs()).catch(() => undefined);
     await stack.stop().catch((e: unknown) => console.error('stack stop:', e));
+    await glance?.stop().catch((e: unknown) => console.error('glance stop:', e));
     await db.drop().catch((e: unknown) => console.error('db drop:', e));
     await dropVhost();
     console.log('host services stopped');

@@ -5,7 +5,9 @@
 // initiator names through two ifaces). Thick LVM (lvm_type = default) with cinder's target per
 // volume first, then a shorter thin pass on the same VG with the agent restarted on lvm_type =
 // thin and target_layout = per-host (one LIO target per compute host, a LUN per volume): the
-// export code differs by layout, not by LVM type, so each layout gets one pass.
+// export code differs by layout, not by LVM type, so each layout gets one pass. The thin pass
+// also creates volumes from a Glance image (glance-api on the host) with the image-volume cache on:
+// the download stays thin, the cache entry and the next create are thin snapshots.
 //
 // The scratch disk is 8 GiB (7.99 in the VG). Thick, a 2 GiB volume, its 2 GiB snapshot, the clone
 // from it and the clone from the volume (which, as in cinder, takes a temporary 2 GiB snapshot of
@@ -18,6 +20,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent-process.js';
+import { sparseImageMismatches } from '../helpers/sparse-image.js';
 import { writeE2eAgentConf } from './e2e-guest.js';
 import { cinderApi, waitFor, WaitAborted } from '../helpers/cinder-stack.js';
 import {
@@ -48,6 +51,8 @@ const INITIATOR_B = 'iqn.2024-01.org.cinderblock:lab-guest-b';
 const IFACE_B = 'cbb';
 const LIO = '/sys/kernel/config/target';
 const WORK = '/tmp/cb-e2e';
+const INTERNAL_PROJECT = 'cinder-internal-project';
+const INTERNAL_USER = 'cinder-internal-user';
 const api = cinderApi(env.CBLAB_E2E_API ?? 'http://10.0.2.2:1/v3');
 
 function sh(argv: string[]): string {
@@ -157,8 +162,8 @@ describe.skipIf(!inLab).sequential('cinder-api → cinderblock on LVM + LIO → 
     await detach(volumeId, at.id);
   }
 
-  async function startAgent(lvmType: 'default' | 'thin', backendExtra: Record<string, string> = {}) {
-    const confPath = await writeE2eAgentConf(WORK, VG, lvmType, backendExtra);
+  async function startAgent(lvmType: 'default' | 'thin', backendExtra: Record<string, string> = {}, defaultsExtra: Record<string, string> = {}) {
+    const confPath = await writeE2eAgentConf(WORK, VG, lvmType, backendExtra, defaultsExtra);
     agent = startAgentProcess(confPath);
     await agent.waitForLog(/serving 1 backend/, 120_000);
     await waitFor('the scheduler to know the pool', 90_000, async () => {
@@ -356,7 +361,11 @@ describe.skipIf(!inLab).sequential('cinder-api → cinderblock on LVM + LIO → 
 
     beforeAll(async () => {
       await stopAgent();
-      await startAgent('thin', { target_layout: 'per-host' });
+      await startAgent(
+        'thin',
+        { target_layout: 'per-host', image_volume_cache_enabled: 'True' },
+        { glance_api_servers: env.CBLAB_E2E_GLANCE ?? '', cinder_internal_tenant_project_id: INTERNAL_PROJECT, cinder_internal_tenant_user_id: INTERNAL_USER },
+      );
     });
 
     it('thin: creates a thin volume in the pool the agent made', async () => {
@@ -409,6 +418,40 @@ describe.skipIf(!inLab).sequential('cinder-api → cinderblock on LVM + LIO → 
     it('thin: clone from the snapshot holds the pattern', async () => {
       clone = await createVolume({ size: 2, snapshot_id: snap.id, name: 'thin-from-snap' });
       expect(await attachedHolds(clone.id, 0x5a)).toBe(true);
+    });
+
+    it('thin, from a raw image with 10% data: the miss streams it and stays thin, the cache entry and the hit are thin snapshots', async () => {
+      const imageId = env.CBLAB_E2E_SPARSE_IMAGE!;
+      const imageBytes = Number(env.CBLAB_E2E_SPARSE_IMAGE_SIZE);
+      const lvPercent = (id: string) => Number(sh(['lvs', '--noheadings', '-o', 'data_percent', `${VG}/volume-${id}`]).trim());
+      const origin = (id: string) => sh(['lvs', '--noheadings', '-o', 'origin', `${VG}/volume-${id}`]).trim();
+      const t0 = Date.now();
+      // 2 GB from a 1 GB image: made at 1 GB, snapshotted into the cache at that size, then extended
+      const miss = await createVolume({ size: 2, imageRef: imageId, name: 'thin-from-image' });
+      const missSecs = (Date.now() - t0) / 1000;
+      expect(miss.bootable).toBe('true');
+      expect(lvSizeBytes(`volume-${miss.id}`)).toBe(2 * GiB);
+      // 10% of 1 GiB written, of the 2 GiB LV: about 5%, the zero runs never reached the pool
+      expect(lvPercent(miss.id)).toBeLessThanOrEqual(5.5);
+      expect(await sparseImageMismatches(`/dev/${VG}/volume-${miss.id}`, imageBytes, 4)).toEqual([]);
+      const cached = (await api('GET', `/volumes/detail?all_tenants=1&name=image-${imageId}`)).body.volumes as Array<Record<string, any>>;
+      expect(cached).toHaveLength(1);
+      expect(cached[0]).toMatchObject({ size: 1, status: 'available', 'os-vol-tenant-attr:tenant_id': INTERNAL_PROJECT });
+      expect(origin(cached[0]!.id)).toBe(`volume-${miss.id}`);
+
+      const t1 = Date.now();
+      const hit = await createVolume({ size: 2, imageRef: imageId, name: 'thin-from-cache' });
+      const hitSecs = (Date.now() - t1) / 1000;
+      expect(origin(hit.id)).toBe(`volume-${cached[0]!.id}`);
+      expect(hit.volume_image_metadata).toMatchObject({ image_id: imageId });
+      expect(await sparseImageMismatches(`/dev/${VG}/volume-${hit.id}`, imageBytes, 4)).toEqual([]);
+      expect(agent?.text()).toMatch(new RegExp(`Created volume ${hit.id} from image ${imageId} by cloning`));
+      console.log(`create from a 1 GiB image with 10% data: ${missSecs.toFixed(1)} s from Glance (cache filled), ${hitSecs.toFixed(1)} s from the cache`);
+
+      for (const id of [hit.id, miss.id, cached[0]!.id]) {
+        expect((await api('DELETE', `/volumes/${id}`)).status).toBe(202);
+        await waitGone('volumes', id);
+      }
     });
 
     it('thin: deletes everything; only the pool is left', async () => {

@@ -6,7 +6,7 @@
 // (image-volume-cache.ts) a cached image is cloned instead, and a download fills the cache. The
 // caller (create-volume.ts) sets `available` or hands the failure to its reschedule/error handling.
 import type { ModelUpdate } from '../../../drivers/driver.js';
-import type { Volume } from '../../db/index.js';
+import type { ImageVolumeCacheEntry, Volume } from '../../db/index.js';
 import { MessageAction, MessageDetail } from '../../db/index.js';
 import { CinderError, imageCopyFailure, imageSignatureVerificationException, invalid, metadataCopyFailure } from '../../errors.js';
 import { checkImageRecord, prepareImage, writeImage } from '../../image/fetch-to-volume.js';
@@ -40,11 +40,12 @@ export async function createFromImage(deps: FlowDeps, ctx: Record<string, unknow
       // _prepare_image_cache_entry: one create per image and host fills the cache (the others wait
       // here, then clone); cinder's lock is a coordination lock named by the image id, and the
       // cache is per backend, so this process's lock is the one that matters
-      outcome = await withLock(deps, `image-volume-cache-${imageId}`, false, async () => {
-        if (await getEntry(deps, cache.ctx, row, image)) return null;
-        return { model: await downloadOnto(deps, tools, ctx, row, image, cache), cloned: false };
+      const found = await withLock(deps, `image-volume-cache-${imageId}`, false, async (): Promise<{ entry: ImageVolumeCacheEntry } | { filled: NonNullable<typeof outcome> }> => {
+        const entry = await getEntry(deps, cache.ctx, row, image);
+        if (entry) return { entry };
+        return { filled: { model: await downloadOnto(deps, tools, ctx, row, image, cache), cloned: false } };
       });
-      outcome ??= await cloneFromCache(deps, cache.ctx, row, image);
+      outcome = 'filled' in found ? found.filled : await cloneFromCache(deps, found.entry, row, image);
     }
     outcome ??= { model: await downloadOnto(deps, tools, ctx, row, image, null), cloned: false };
     await recordGlanceMetadata(deps, tools, row.id, image, { downloaded: !outcome.cloned });
@@ -57,17 +58,13 @@ export async function createFromImage(deps: FlowDeps, ctx: Record<string, unknow
 
 /**
  * _create_from_image_cache on a hit: the cached volume is cloned onto the new one (a thin
- * snapshot, a reflink, or a copy on thick LVM). null when there is no usable entry or the clone
- * failed (logged): the image is then downloaded.
+ * snapshot, a reflink, or a copy on thick LVM). null when the clone failed (logged): the image is
+ * then downloaded.
  */
-async function cloneFromCache(deps: FlowDeps, ictx: RequestContext, row: Volume, image: ImageMeta): Promise<{ model: ModelUpdate | null; cloned: true } | null> {
+async function cloneFromCache(deps: FlowDeps, entry: ImageVolumeCacheEntry, row: Volume, image: ImageMeta): Promise<{ model: ModelUpdate | null; cloned: true } | null> {
   const log = deps.logger.child({ volume_id: row.id, image_id: image.id });
   const dv = driverVolume(row);
-  let entryVolumeId: string | null = null;
   try {
-    const entry = await getEntry(deps, ictx, row, image);
-    if (!entry) return null;
-    entryVolumeId = entry.volume_id;
     // the cached volume's delete (an eviction by another create) waits for the clone
     return await withLock(deps, `${entry.volume_id}-delete_volume`, true, async () => {
       const source = await getVolume(deps, entry.volume_id);
@@ -77,9 +74,9 @@ async function cloneFromCache(deps: FlowDeps, ictx: RequestContext, row: Volume,
       return { model, cloned: true as const };
     });
   } catch (err) {
-    log.warn({ err }, `Failed to create volume from image-volume cache${entryVolumeId ? ` (volume ${entryVolumeId})` : ''}, image will be downloaded from Glance. Error: ${errorMessage(err)}`);
+    log.warn({ err }, `Failed to create volume from image-volume cache (volume ${entry.volume_id}), image will be downloaded from Glance. Error: ${errorMessage(err)}`);
     // a clone that failed half way must not make the download's create fail on a leftover
-    if (entryVolumeId) await deps.driver.deleteVolume(dv).catch(logDropped(deps.logger, `removing what the failed clone of volume ${row.id} left`, 'the download creates the volume anew'));
+    await deps.driver.deleteVolume(dv).catch(logDropped(deps.logger, `removing what the failed clone of volume ${row.id} left`, 'the download creates the volume anew'));
     return null;
   }
 }
