@@ -18,7 +18,7 @@ import { writeSparseImage } from '../helpers/sparse-image.js';
 const GUEST_SEES_HOST = '10.0.2.2';
 
 /** The raw image with 10% data (test/helpers/sparse-image.ts) the image steps create volumes from. */
-const SPARSE_IMAGE_BYTES = 1024 ** 3;
+const SPARSE_IMAGE_BYTES = 512 * 1024 ** 2;
 
 /**
  * Serves the stack until SIGTERM; `target` is the backend's target_* options, `guestEnv` further
