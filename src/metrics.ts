@@ -63,6 +63,19 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly imageBytes = new Counter({
+    name: 'cinderblock_image_bytes_total',
+    help: 'Image data moved between Glance and volumes, by direction (download, upload); its rate is the transfer speed',
+    labelNames: ['backend', 'direction'] as const,
+    registers: [this.registry],
+  });
+  readonly imageVolumeCache = new Counter({
+    name: 'cinderblock_image_volume_cache_total',
+    help: 'Image-volume cache lookups by outcome (hit, miss) and evictions',
+    labelNames: ['backend', 'result'] as const,
+    registers: [this.registry],
+  });
+
   /** The pools of a capability report (numbers only: 'infinite'/'unknown' are left out). */
   recordCapabilities(backend: string, capabilities: Record<string, unknown>): void {
     const pools = Array.isArray(capabilities.pools) ? (capabilities.pools as Array<Record<string, unknown>>) : [];

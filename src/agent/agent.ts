@@ -293,7 +293,7 @@ export async function startAgent(config: CinderConfig, opts: AgentOptions): Prom
         locks: newKeyedMutex(),
         poolName: backend.volume_backend_name ?? backend.name,
         reportDiscardSupported: backend.report_discard_supported,
-        images: createImageTools(config, backend, blog),
+        images: createImageTools(config, backend, blog, metrics),
         imageVolumeCache: imageVolumeCacheSettings(config, backend, blog),
       };
       const restore = new ExportRestore(flows, opts.exportRestore);

@@ -5,9 +5,10 @@ import { processRunner } from '../exec/run-command.js';
 import { GlanceClient } from '../image/glance-client.js';
 import { imageTools, type ImageTools } from '../image/image-tools.js';
 import type { Logger } from '../log.js';
+import type { AgentMetrics } from '../metrics.js';
 import type { ImageVolumeCacheSettings } from '../manager/flows/image-volume-cache.js';
 
-export function createImageTools(config: CinderConfig, backend: BackendConfig, logger: Logger): ImageTools {
+export function createImageTools(config: CinderConfig, backend: BackendConfig, logger: Logger, metrics?: AgentMetrics): ImageTools {
   const d = config.default;
   const servers = d.glance_api_servers ?? [];
   const glance = servers.length
@@ -39,6 +40,14 @@ export function createImageTools(config: CinderConfig, backend: BackendConfig, l
       backendName: backend.name,
     },
     logger,
+    ...(metrics
+      ? {
+          metrics: {
+            bytes: (direction) => (n) => metrics.imageBytes.inc({ backend: backend.name, direction }, n),
+            cache: (result) => metrics.imageVolumeCache.inc({ backend: backend.name, result }),
+          },
+        }
+      : {}),
   });
 }
 

@@ -127,7 +127,7 @@ async function streamRaw(tools: ImageTools, ctx: GlanceCallContext, image: Image
   try {
     const writer = new ZeroSkippingWriter(fh, target.readsZeros);
     let inspected = false;
-    const progress = transferProgress(tools.logger, `downloading image ${image.id} onto ${target.path}`, image.size, tools.options.progressIntervalMs);
+    const progress = transferProgress(tools.logger, `downloading image ${image.id} onto ${target.path}`, image.size, { intervalMs: tools.options.progressIntervalMs, count: tools.metrics?.bytes('download') });
     for await (const chunk of rechunk(tools.glance().download(ctx, image), CHUNK)) {
       progress.add(chunk.length);
       if (!inspected) {
@@ -251,7 +251,7 @@ async function downloadToFile(tools: ImageTools, ctx: GlanceCallContext, image: 
   try {
     // a fresh file reads zeros: zero runs stay holes, so a mostly empty image takes little room
     const writer = new ZeroSkippingWriter(fh, true);
-    const progress = transferProgress(tools.logger, `downloading image ${image.id} to ${path}`, image.size, tools.options.progressIntervalMs);
+    const progress = transferProgress(tools.logger, `downloading image ${image.id} to ${path}`, image.size, { intervalMs: tools.options.progressIntervalMs, count: tools.metrics?.bytes('download') });
     for await (const chunk of rechunk(imageBytes(tools, ctx, image, gunzipLimit, (n) => progress.add(n)), CHUNK)) {
       await writer.write(chunk);
     }

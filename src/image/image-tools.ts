@@ -25,15 +25,24 @@ export interface ImageOptions {
   progressIntervalMs?: number;
 }
 
+/** What the image paths tell Prometheus (the agent's metrics; absent in the CLI and tests). */
+export interface ImageMetrics {
+  /** A counter of the bytes moved in one direction. */
+  bytes(direction: 'download' | 'upload'): (bytes: number) => void;
+  /** One image-volume cache lookup's outcome, or an eviction. */
+  cache(result: 'hit' | 'miss' | 'eviction'): void;
+}
+
 export interface ImageTools {
   /** null when glance_api_servers is not set: every image call fails with why. */
   glance(): GlanceClient;
   runner: CommandRunner;
   options: ImageOptions;
   logger: Logger;
+  metrics?: ImageMetrics;
 }
 
-export function imageTools(o: { glance: GlanceClient | null; runner: CommandRunner; options: ImageOptions; logger: Logger }): ImageTools {
+export function imageTools(o: { glance: GlanceClient | null; runner: CommandRunner; options: ImageOptions; logger: Logger; metrics?: ImageMetrics }): ImageTools {
   return {
     glance: () => {
       if (!o.glance) throw invalid('glance_api_servers is not set in cinder.conf: cinderblock needs it to reach Glance');
@@ -42,6 +51,7 @@ export function imageTools(o: { glance: GlanceClient | null; runner: CommandRunn
     runner: o.runner,
     options: o.options,
     logger: o.logger,
+    ...(o.metrics ? { metrics: o.metrics } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 // Progress of a long image download or upload in the log: bytes, rate and time left, at most
 // once per interval (10 s by default), so a 20 GiB image says how it is doing without flooding.
+// Every byte also goes to `count` when given (the agent's cinderblock_image_bytes_total).
 import type { Logger } from '../log.js';
 
 export interface TransferProgress {
@@ -7,13 +8,23 @@ export interface TransferProgress {
   add(bytes: number): void;
 }
 
-export function transferProgress(logger: Logger, what: string, totalBytes: number | null, intervalMs = 10_000, now: () => number = Date.now): TransferProgress {
+export interface TransferProgressOptions {
+  /** between two log lines; default 10 s */
+  intervalMs?: number;
+  now?: () => number;
+  /** told of every byte as it goes (a metric) */
+  count?: (bytes: number) => void;
+}
+
+export function transferProgress(logger: Logger, what: string, totalBytes: number | null, opts: TransferProgressOptions = {}): TransferProgress {
+  const { intervalMs = 10_000, now = Date.now, count } = opts;
   const started = now();
   let done = 0;
   let lastLog = started;
   return {
     add(bytes) {
       done += bytes;
+      count?.(bytes);
       const t = now();
       if (t - lastLog < intervalMs) return;
       lastLog = t;

@@ -45,7 +45,7 @@ export async function uploadVolume(tools: ImageTools, ctx: GlanceCallContext, re
   const gzip = req.containerFormat === 'compressed';
   const bytes = req.volumeSizeGb * GiB;
   if (req.diskFormat === 'raw') {
-    const progress = transferProgress(tools.logger, `uploading ${req.volumePath} to image ${req.imageId}`, bytes, tools.options.progressIntervalMs);
+    const progress = transferProgress(tools.logger, `uploading ${req.volumePath} to image ${req.imageId}`, bytes, { intervalMs: tools.options.progressIntervalMs, count: tools.metrics?.bytes('upload') });
     await tools.glance().upload(ctx, req.imageId, gzipped(counted(createReadStream(req.volumePath, { start: 0, end: bytes - 1, highWaterMark: READ_CHUNK }), progress), gzip), req.extras);
     return { path: 'stream', bytes };
   }
@@ -73,7 +73,7 @@ export async function uploadVolume(tools: ImageTools, ctx: GlanceCallContext, re
     const fh = await open(tmp, 'r');
     const size = (await fh.stat()).size;
     await fh.close();
-    const progress = transferProgress(tools.logger, `uploading ${outFormat} image ${req.imageId}`, size, tools.options.progressIntervalMs);
+    const progress = transferProgress(tools.logger, `uploading ${outFormat} image ${req.imageId}`, size, { intervalMs: tools.options.progressIntervalMs, count: tools.metrics?.bytes('upload') });
     await tools.glance().upload(ctx, req.imageId, gzipped(counted(createReadStream(tmp, { highWaterMark: READ_CHUNK }), progress), gzip), req.extras);
     return { path: 'convert', bytes: size };
   } finally {

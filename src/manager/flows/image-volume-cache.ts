@@ -68,8 +68,12 @@ export function isStale(entry: Pick<ImageVolumeCacheEntry, 'image_updated_at'>, 
   return now === null || then === null || now.getTime() !== then.getTime();
 }
 
-/** get_entry: the cached volume for this image on the volume's host, or null (a stale one is evicted). */
-export async function getEntry(deps: FlowDeps, ctx: RequestContext, volume: Volume, image: ImageMeta): Promise<ImageVolumeCacheEntry | null> {
+/**
+ * get_entry: the cached volume for this image on the volume's host, or null (a stale one is
+ * evicted). `recheck`: the second look before an entry is made, not a lookup of its own (not
+ * counted as a miss again).
+ */
+export async function getEntry(deps: FlowDeps, ctx: RequestContext, volume: Volume, image: ImageMeta, o: { recheck?: boolean } = {}): Promise<ImageVolumeCacheEntry | null> {
   const log = deps.logger.child({ volume_id: volume.id, image_id: image.id });
   let entry = (await deps.db.imageVolumeCache.getAndUpdateLastUsed(image.id, scopeOf(volume))) ?? null;
   if (entry && isStale(entry, image)) {
@@ -77,7 +81,9 @@ export async function getEntry(deps: FlowDeps, ctx: RequestContext, volume: Volu
     await deleteImageVolume(deps, ctx, entry);
     entry = null;
   }
+  if (o.recheck) return entry;
   log.info(`Image-volume cache ${entry ? `hit: volume ${entry.volume_id}` : 'miss'} for image ${image.id} on ${volume.cluster_name ?? volume.host}`);
+  deps.images?.metrics?.cache(entry ? 'hit' : 'miss');
   return entry;
 }
 
@@ -109,6 +115,7 @@ async function deleteImageVolume(deps: FlowDeps, ctx: RequestContext, entry: Ima
     );
   }
   await deps.db.imageVolumeCache.deleteByVolume(row.id);
+  deps.images?.metrics?.cache('eviction');
   const deleting = { ...row, status: 'deleting' };
   if (deps.peers) {
     await deps.peers.deleteVolume(ctx.toDict(), volumeObjectFromRow(deleting));
@@ -149,7 +156,7 @@ export async function createCacheEntry(deps: FlowDeps, ctx: RequestContext, sett
   const log = deps.logger.child({ volume_id: volume.id, image_id: image.id });
   let imageVolume: Volume | null = null;
   try {
-    if (await getEntry(deps, ctx, volume, image)) {
+    if (await getEntry(deps, ctx, volume, image, { recheck: true })) {
       log.debug(`Cache entry already exists with image ID ${image.id}`);
       return;
     }

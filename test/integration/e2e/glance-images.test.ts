@@ -22,6 +22,7 @@ import { glanceAvailable, startGlance, type GlanceHandle } from '../../helpers/g
 import { createOwnVhost, type OwnVhost } from '../../helpers/rabbit-vhost.js';
 import { startTcpRelay, type TcpRelay } from '../../helpers/tcp-relay.js';
 import { sparseImageMismatches, writeSparseImage } from '../../helpers/sparse-image.js';
+import { freePort } from '../../helpers/free-port.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -43,6 +44,7 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
   let vhost: OwnVhost;
   // cinder-api and the agent reach glance-api through it, so a test can take glance away
   let glanceRelay: TcpRelay;
+  let metricsPort: number;
 
   const volumeFile = (id: string) => join(stack.dir, 'file-volumes', `volume-${id}`);
 
@@ -119,6 +121,7 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
     glance = await startGlance({ port: 19292 });
     glanceRelay = await startTcpRelay(19292);
     vhost = await createOwnVhost('cb-images');
+    metricsPort = await freePort();
     stack = await startCinderStack({
       apiPort: 18900,
       transportUrl: vhost.transportUrl,
@@ -133,7 +136,7 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
       },
       backends: { file: { volume_driver: 'file', volume_backend_name: 'file', target_helper: 'fake', image_volume_cache_enabled: 'True', image_volume_cache_max_count: '2' } },
       // glance_request_timeout unset, as in cinder's default: our stall limit ends a download that stops
-      extraSections: { cinderblock: { metrics_listen: '', glance_stall_timeout: '20' } },
+      extraSections: { cinderblock: { metrics_listen: `127.0.0.1:${metricsPort}`, glance_stall_timeout: '20' } },
     });
     agent = startAgentProcess(stack.confPath);
     await agent.waitForLog(/serving 1 backend/, 120_000);
@@ -396,6 +399,14 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
     await waitGone(second!.volume_id);
     const left = cacheEntries();
     expect(left.map((e) => e.image_id)).toEqual([c.id, b.id]);
+
+    // what an operator sees in Prometheus: hits, misses, evictions and the bytes downloaded
+    const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const metric = (series: string) => Number(scraped.split('\n').find((l) => l.startsWith(`${series} `))?.slice(series.length + 1) ?? 0);
+    expect(metric('cinderblock_image_volume_cache_total{backend="file",result="hit"}')).toBeGreaterThanOrEqual(1);
+    expect(metric('cinderblock_image_volume_cache_total{backend="file",result="miss"}')).toBeGreaterThanOrEqual(4);
+    expect(metric('cinderblock_image_volume_cache_total{backend="file",result="eviction"}')).toBeGreaterThanOrEqual(2);
+    expect(metric('cinderblock_image_bytes_total{backend="file",direction="download"}')).toBeGreaterThanOrEqual(2 * content.length);
 
     // deleting a cached volume through cinder-api: cinder-api evicts its entry itself
     const cVolume = left[0]!.volume_id;

@@ -80,7 +80,7 @@ describe('transferProgress', () => {
     const lines: Array<Record<string, unknown>> = [];
     const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
     let t = 0;
-    const p = transferProgress(logger, 'downloading x', 100 * MiB, 10_000, () => t);
+    const p = transferProgress(logger, 'downloading x', 100 * MiB, { intervalMs: 10_000, now: () => t });
     t = 5_000;
     p.add(10 * MiB);
     t = 10_000;
@@ -89,5 +89,12 @@ describe('transferProgress', () => {
     p.add(MiB);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ bytes: 20 * MiB, total_bytes: 100 * MiB, bytes_per_second: 2 * MiB, eta_seconds: 40 });
+  });
+  it('hands every byte to the metric, between log lines too', () => {
+    let counted = 0;
+    const p = transferProgress(pino({ level: 'silent' }), 'uploading y', null, { count: (n) => (counted += n) });
+    p.add(3);
+    p.add(MiB);
+    expect(counted).toBe(MiB + 3);
   });
 });
