@@ -3,6 +3,8 @@
 // device as an image), from the same cinder.conf as `serve`: the same Glance servers and options,
 // the same format and safety checks, the same image_conversion_dir and its temporary files.
 // Progress goes to stderr once a second; the result to stdout (JSON with --json).
+// `cinderblock image cache`: the image-volume cache entries of this host's backends, with their
+// volumes' state and the backend's cache options, from the database.
 import { stat } from 'node:fs/promises';
 import type { ConfigSourceArg } from '../config/index.js';
 import { createImageTools } from '../agent/image-tools-factory.js';
@@ -11,7 +13,7 @@ import type { ImageTools } from '../image/image-tools.js';
 import { uploadVolume } from '../image/upload-volume.js';
 import { createLogger } from '../log.js';
 import { blockDeviceSize } from '../native/index.js';
-import { CliFailure, emit, EXIT, keyValues, loadCliConfig, runCli, type OutputOptions } from './output.js';
+import { CliFailure, emit, EXIT, keyValues, loadCliConfig, openCliDatabase, reportCloseFailure, runCli, table, type OutputOptions } from './output.js';
 
 const GiB = 1024 ** 3;
 
@@ -79,6 +81,55 @@ export async function imageUploadCommand(sources: ConfigSourceArg[], src: string
       // as copy_volume_to_image's failure path: no queued or half-saved image left behind
       await glance.deleteIfUnfinished({}, image.id).catch(() => false);
       throw err;
+    }
+  });
+}
+
+export interface ImageCacheOptions extends OutputOptions {
+  host?: string;
+  all?: boolean;
+}
+
+/** `cinderblock image cache`: what is cached where, how recently used, and whether its volume is still there. */
+export async function imageCacheCommand(sources: ConfigSourceArg[], opts: ImageCacheOptions): Promise<void> {
+  await runCli(async () => {
+    const config = await loadCliConfig(sources);
+    const db = await openCliDatabase(config);
+    try {
+      const hosts = opts.host ? [opts.host] : opts.all ? [] : config.backends.map((b) => b.host);
+      const internal = { project: config.default.cinder_internal_tenant_project_id, user: config.default.cinder_internal_tenant_user_id };
+      const backends = config.backends.map((b) => ({
+        backend: b.host,
+        enabled: b.image_volume_cache_enabled,
+        max_size_gb: b.image_volume_cache_max_size_gb,
+        max_count: b.image_volume_cache_max_count,
+        // without an internal tenant cinder-volume and cinderblock both download every time
+        usable: b.image_volume_cache_enabled && Boolean(internal.project && internal.user),
+      }));
+      const entries = (await db.inspect.imageCacheEntries(hosts)).map((e) => ({
+        image_id: e.image_id,
+        volume_id: e.volume_id,
+        // a volume gone without its entry: the next create of the image drops the entry and downloads
+        volume_status: e.volume_status ?? 'missing',
+        size_gb: e.size,
+        host: e.host,
+        image_updated_at: e.image_updated_at,
+        last_used: e.last_used,
+      }));
+      const result = { internal_tenant: internal, backends, entries };
+      emit(opts, result, () => {
+        const head = backends
+          .map((b) => `${b.backend}: cache ${b.enabled ? (b.usable ? 'enabled' : 'enabled but unusable: set cinder_internal_tenant_project_id and _user_id') : 'disabled'}` +
+            (b.enabled ? ` (max ${b.max_size_gb || 'unlimited'} GB, ${b.max_count || 'unlimited'} entries)` : ''))
+          .join('\n');
+        const body = entries.length
+          ? table(['IMAGE', 'VOLUME', 'STATUS', 'SIZE', 'HOST', 'IMAGE UPDATED', 'LAST USED'], entries.map((e) => [e.image_id, e.volume_id, e.volume_status, e.size_gb, e.host, e.image_updated_at, e.last_used]))
+          : `no cached images${hosts.length ? ` on ${hosts.join(', ')}` : ''}\n`;
+        return `${head}${head ? '\n\n' : ''}${body}`;
+      });
+      return EXIT.ok;
+    } finally {
+      await db.close().catch(reportCloseFailure('the database connection'));
     }
   });
 }

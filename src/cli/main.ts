@@ -147,6 +147,16 @@ export function buildProgram(argv: string[]): Command {
       await imageUploadCommand(configSources(argv), src, o);
     });
 
+  addConfigOptions(image.command('cache'))
+    .description("the image-volume cache: which images are cached on this host's backends, in which volumes, how recently used")
+    .option('--host <host>', 'host, host@backend or host@backend#pool, matched as cinder does')
+    .option('--all', 'every host, not only this one')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (o: { host?: string; all?: boolean; json?: boolean }) => {
+      const { imageCacheCommand } = await import('./image.js');
+      await imageCacheCommand(configSources(argv), o);
+    });
+
   addConfigOptions(program.command('doctor'))
     .description('pre-flight: check what cinder.conf needs on this host, and say what to do about each failure')
     .option('--json', 'print JSON instead of text')

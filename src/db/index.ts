@@ -163,6 +163,7 @@ function repositories(h: DbHandle, qopts: quotas.QuotaOptions) {
       attachmentsOnBackend: inspect.attachmentsOnBackend,
       workersOfService: inspect.workersOfService,
       serverUtcNow: inspect.serverUtcNow,
+      imageCacheEntries: inspect.imageCacheEntries,
     }),
   };
 }

@@ -87,3 +87,27 @@ export async function serverUtcNow(db: DbHandle): Promise<Date | null> {
   if (v instanceof Date) return v;
   return new Date(`${String(v).replace(' ', 'T')}Z`);
 }
+
+/** An image-volume cache entry with what the database says of its volume (null: the volume is gone). */
+export interface ImageCacheEntryView {
+  id: number;
+  host: string;
+  cluster_name: string | null;
+  image_id: string;
+  image_updated_at: Date | null;
+  volume_id: string;
+  size: number;
+  last_used: Date;
+  volume_status: string | null;
+  volume_project_id: string | null;
+}
+
+/** The image-volume cache entries on these hosts (matched as cinder matches hosts), most recently used first. */
+export async function imageCacheEntries(db: DbHandle, hosts: readonly string[]): Promise<ImageCacheEntryView[]> {
+  let q = db.kysely
+    .selectFrom('image_volume_cache_entries as e')
+    .leftJoin('volumes as v', (j) => j.onRef('v.id', '=', 'e.volume_id').on('v.deleted', '=', false))
+    .select(['e.id', 'e.host', 'e.cluster_name', 'e.image_id', 'e.image_updated_at', 'e.volume_id', 'e.size', 'e.last_used', 'v.status as volume_status', 'v.project_id as volume_project_id']);
+  if (hosts.length > 0) q = q.where(sql<boolean>`(${sql.join(hosts.map((h) => filterHost(db, 'e.host', h)), sql` OR `)})`);
+  return q.orderBy('e.last_used', 'desc').orderBy('e.id', 'desc').execute();
+}

@@ -23,6 +23,7 @@ import { createOwnVhost, type OwnVhost } from '../../helpers/rabbit-vhost.js';
 import { startTcpRelay, type TcpRelay } from '../../helpers/tcp-relay.js';
 import { sparseImageMismatches, writeSparseImage } from '../../helpers/sparse-image.js';
 import { freePort } from '../../helpers/free-port.js';
+import { repoRoot } from '../../helpers/fixtures.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -413,6 +414,12 @@ describe.runIf(glanceAvailable())('Glance image paths through cinder-api, glance
     expect((await stack.api('DELETE', `/volumes/${cVolume}`)).status).toBe(202);
     await waitGone(cVolume);
     expect(cacheEntries().map((e) => e.image_id)).toEqual([b.id]);
+
+    // the operator's view: `cinderblock image cache` lists the entry, its volume and the limits
+    const shown = await execa(process.execPath, [join(repoRoot, 'bin', 'cinderblock.js'), 'image', 'cache', '--config-file', stack.confPath, '--json']);
+    const view = JSON.parse(shown.stdout);
+    expect(view.backends).toEqual([expect.objectContaining({ enabled: true, usable: true, max_count: 2, max_size_gb: 0 })]);
+    expect(view.entries).toEqual([expect.objectContaining({ image_id: b.id, volume_id: left[1]!.volume_id, volume_status: 'available', size_gb: 1 })]);
 
     for (const id of [v1, v2, v3, vB, vC]) expect((await stack.api('DELETE', `/volumes/${id}`)).status).toBe(202);
     for (const id of [v1, v2, v3, vB, vC]) await waitGone(id);
