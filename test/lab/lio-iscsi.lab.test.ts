@@ -23,7 +23,6 @@ import type { DriverVolume, VolumeDriver } from '../../drivers/driver.js';
 import { TargetExports, type VolumeExports } from '../../drivers/exports.js';
 import { LvmVolumeDriver } from '../../drivers/lvm/lvm-driver.js';
 import type { TargetSupervisor } from '../../drivers/targets/target-supervisor.js';
-import { buildConnectionInfo } from '../../drivers/targets/connection-info.js';
 import { Configfs } from '../../drivers/targets/lio/configfs.js';
 import { LioTarget } from '../../drivers/targets/lio/lio-target.js';
 import type { ConnectionInfo, TargetHelper } from '../../drivers/targets/target.js';
@@ -34,6 +33,7 @@ import { IscsiConnector, type ConnectedDevice } from '../../src/connector/iscsi-
 import { parseSessionsP3 } from '../../src/connector/iscsiadm-commands.js';
 import { mapPaths, parseMultipathLl, parseShowMaps } from '../../src/connector/multipath-commands.js';
 import { createLogger, setRootLogger } from '../../src/log.js';
+import { iscsiInq } from '../helpers/libiscsi.js';
 
 const inLab = process.env.CINDERBLOCK_LAB === '1' && Boolean(process.env.CBLAB_DISKS);
 const DISK = (process.env.CBLAB_DISKS ?? '').split(' ')[0] ?? '';
@@ -184,8 +184,13 @@ volumes_dir = ${WORK}/volumes
     });
 
     it('nobody logs in before initialize_connection, even with the right CHAP', async () => {
-      const pre = buildConnectionInfo('iscsi', { id: V1.id, location: V1.providerLocation!, providerAuth: V1.providerAuth }, false);
-      await expect(hostA.connectVolume(pre, { multipath: false })).rejects.toThrow(/authorization failure/);
+      // Asked with libiscsi, not the guest kernel: Debian's 6.1 oopses in iscsi_sw_tcp_release_conn
+      // (NULL dereference, from iscsi_cleanup_conn_work_fn) when the kernel initiator's very first
+      // connection since boot is refused, as here (twice in CI, always at this step). The kernel's
+      // own refusals are checked below, once a session has existed.
+      const [, user, password] = V1.providerAuth!.split(' ');
+      const r = await iscsiInq({ portal: P1, iqn: iqnOf(V1), lun: 0, initiator: HOST_A, user: user!, password: password! });
+      expect(r.outcome, `${r.stdout}${r.stderr}`).toBe('auth-failure');
       expect(sessionsTo(iqnOf(V1))).toEqual([]);
     });
 
