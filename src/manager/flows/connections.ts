@@ -244,18 +244,21 @@ export async function attachmentUpdate(deps: FlowDeps, _ctx: Record<string, unkn
 
 /**
  * _connection_terminate: null when there is nothing to terminate (no connector, not forced),
- * else whether other attachments still use the export. The attachment is marked `detached`
- * first, so that any later decision (another detach, a restart's restore) no longer counts it:
- * cinder-api's finish_detach, which runs after our reply, then soft-deletes the row as it always
- * does. (`detached` is the only attach_status for it: VolumeAttachStatus has no `detaching`, and
- * cinder-api refuses to load a row with a value outside the enum.)
+ * else whether other attachments still use the export. The host's access is revoked first and
+ * only then is the attachment marked `detached`, so that any later decision (another detach, a
+ * restart's restore) no longer counts it; cinder-api's finish_detach, which runs after our reply,
+ * then soft-deletes the row as it always does. In that order a kill -9 between the two leaves the
+ * row attached and the host revoked (a retried delete finishes it); the other order left a row
+ * saying `detached` over a LUN still mapped, the bug 2004555 class (seen in the per-host
+ * concurrency soak). (`detached` is the only attach_status for it: VolumeAttachStatus has no
+ * `detaching`, and cinder-api refuses to load a row with a value outside the enum.)
  */
 async function connectionTerminate(deps: FlowDeps, vol: Volume, attachment: VolumeAttachment, connector: Connector | null, force = false): Promise<boolean | null> {
   requireDriver(deps);
   if (!connector && !force) return null;
-  await deps.db.attachments.update(attachment.id, { attach_status: 'detached' });
   const remaining = await remainingConnectors(deps, vol.id, attachment.id);
   await deps.exports.terminateConnection(driverVolume(vol), connector, { force, remaining });
+  await deps.db.attachments.update(attachment.id, { attach_status: 'detached' });
   return remaining.length > 0;
 }
 
