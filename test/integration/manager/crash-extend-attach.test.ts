@@ -10,6 +10,8 @@
 //    initiator ACL are both made) and the agent is killed there. The attachment stays `reserved`
 //    (cinder-api's reservation), and cinder-api's attachment_delete of a reserved attachment never
 //    calls the volume service: init_host must remove the export itself.
+//  - attachment_delete: tgtd is stopped so the revocation hangs, and the agent is killed there.
+//    The row must still say attached while the host is still admitted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -219,5 +221,43 @@ describe.each(['sqlite', 'mysql'] as const)('init_host after kill -9 mid extend 
     await h.cast('delete_volume', { volume: await volumeObject(h.db, id), unmanage_only: false, cascade: false });
     await waitFor('deleted', async () => (await h.db.volumes.find(id)) === undefined);
     expect(existsSync(join(h.poolDir, `volume-${id}`))).toBe(false);
+  }, 180_000);
+
+  it('an attachment_delete killed while the host is being revoked leaves the row attached, never detached over an ACL still in place', async (t) => {
+    if (!h.tgtd) return t.skip();
+    const id = await createAvailable();
+    const attId = await seedAttachment(h.db, id);
+    await h.db.volumes.update(id, { status: 'reserved' });
+    await h.call('attachment_update', { vref: await volumeObject(h.db, id), connector: { initiator: INITIATOR, host: 'compute3' }, attachment_id: attId }, '3.9');
+    const att = await h.db.attachments.get(attId);
+    await h.db.attachments.volumeAttached(attId, att.instance_uuid, 'compute3', 'na', 'rw', true);
+    const iqn = `iqn.2010-10.org.openstack:volume-${id}`;
+    expect(aclNames(targetBlock(await show(), iqn)!)).toEqual([INITIATOR]);
+
+    // the revocation waits on the stopped tgtd; the agent dies there
+    const tgtdPid = h.tgtd.pid()!;
+    process.kill(tgtdPid, 'SIGSTOP');
+    try {
+      await h.cast('attachment_delete', { vref: await volumeObject(h.db, id), attachment_id: attId }, '3.9');
+      await waitFor('the agent to take the delete', async () => /attachment_delete/.test(agent!.text()), 10_000).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 2_000));
+      await agent!.stop('SIGKILL');
+    } finally {
+      process.kill(tgtdPid, 'SIGCONT');
+    }
+    // what the database says must cover what the target allows: the host is still admitted, so
+    // its attachment must still count (a `detached` row here is bug 2004555's state)
+    expect(aclNames(targetBlock(await show(), iqn)!)).toEqual([INITIATOR]);
+    expect((await h.db.attachments.get(attId)).attach_status).toBe('attached');
+
+    // restarted, the retried delete (nova's) revokes the host and lets the row go
+    await start();
+    await h.call('attachment_delete', { vref: await volumeObject(h.db, id), attachment_id: attId }, '3.9');
+    expect(targetBlock(await show(), iqn)).toBeNull();
+    expect((await h.db.attachments.get(attId)).attach_status).toBe('detached');
+    await h.db.attachments.volumeDetached(id, attId);
+    await h.db.volumes.update(id, { status: 'deleting' });
+    await h.cast('delete_volume', { volume: await volumeObject(h.db, id), unmanage_only: false, cascade: false });
+    await waitFor('deleted', async () => (await h.db.volumes.find(id)) === undefined);
   }, 180_000);
 });
