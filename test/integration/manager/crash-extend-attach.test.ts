@@ -59,6 +59,16 @@ describe.each(['sqlite', 'mysql'] as const)('init_host after kill -9 mid extend 
     await waitFor('available', async () => (await h.db.volumes.get(id)).status === 'available');
     return id;
   };
+  /** A volume attached as nova does it: attachment_create (reserved), attachment_update, attachment_complete. */
+  const createAttached = async (host: string) => {
+    const id = await createAvailable();
+    const attId = await seedAttachment(h.db, id);
+    await h.db.volumes.update(id, { status: 'reserved' });
+    await h.call('attachment_update', { vref: await volumeObject(h.db, id), connector: { initiator: INITIATOR, host }, attachment_id: attId }, '3.9');
+    const att = await h.db.attachments.get(attId);
+    await h.db.attachments.volumeAttached(attId, att.instance_uuid, host, 'na', 'rw', true);
+    return { id, attId };
+  };
 
   beforeAll(async () => {
     h = await startHarness({ inProcessAgent: false, backend });
@@ -73,13 +83,7 @@ describe.each(['sqlite', 'mysql'] as const)('init_host after kill -9 mid extend 
 
   it('an extend killed after the file grew ends in-use with the backend size; an extend that never ran ends available', async (t) => {
     if (!h.tgtd) return t.skip();
-    // attached as nova does it: attachment_create (reserved), attachment_update, attachment_complete
-    const id = await createAvailable();
-    const attId = await seedAttachment(h.db, id);
-    await h.db.volumes.update(id, { status: 'reserved' });
-    await h.call('attachment_update', { vref: await volumeObject(h.db, id), connector: { initiator: INITIATOR, host: 'compute1' }, attachment_id: attId }, '3.9');
-    const att = await h.db.attachments.get(attId);
-    await h.db.attachments.volumeAttached(attId, att.instance_uuid, 'compute1', 'na', 'rw', true);
+    const { id, attId } = await createAttached('compute1');
     expect((await h.db.volumes.get(id)).status).toBe('in-use');
     const iqn = `iqn.2010-10.org.openstack:volume-${id}`;
     expect(aclNames(targetBlock(await show(), iqn)!)).toEqual([INITIATOR]);
@@ -225,12 +229,7 @@ describe.each(['sqlite', 'mysql'] as const)('init_host after kill -9 mid extend 
 
   it('an attachment_delete killed while the host is being revoked leaves the row attached, never detached over an ACL still in place', async (t) => {
     if (!h.tgtd) return t.skip();
-    const id = await createAvailable();
-    const attId = await seedAttachment(h.db, id);
-    await h.db.volumes.update(id, { status: 'reserved' });
-    await h.call('attachment_update', { vref: await volumeObject(h.db, id), connector: { initiator: INITIATOR, host: 'compute3' }, attachment_id: attId }, '3.9');
-    const att = await h.db.attachments.get(attId);
-    await h.db.attachments.volumeAttached(attId, att.instance_uuid, 'compute3', 'na', 'rw', true);
+    const { id, attId } = await createAttached('compute3');
     const iqn = `iqn.2010-10.org.openstack:volume-${id}`;
     expect(aclNames(targetBlock(await show(), iqn)!)).toEqual([INITIATOR]);
 
